@@ -1,0 +1,76 @@
+#include <string.h>
+#include <sodium.h>
+#include "ig_code.h"
+
+int ig_code_char_value(char c)
+{
+    static const char alphabet[] = IG_CODE_ALPHABET;
+    const char *p;
+    if (c == '\0' || (p = memchr(alphabet, c, sizeof(alphabet) - 1)) == NULL)
+        return -1;
+    return (int)(p - alphabet);
+}
+
+/* The check characters: a keyed BLAKE2b over the random part, 5 bits each. */
+static void compute_check(char out[IG_CODE_CHECK_LEN], const char random[IG_CODE_RANDOM_LEN],
+                          const unsigned char key[IG_CODE_KEY_BYTES])
+{
+    unsigned char mac[crypto_generichash_BYTES_MIN];
+    crypto_generichash(mac, sizeof(mac), (const unsigned char *)random, IG_CODE_RANDOM_LEN, key, IG_CODE_KEY_BYTES);
+    for (size_t i = 0; i != IG_CODE_CHECK_LEN; ++i)
+        out[i] = IG_CODE_ALPHABET[mac[i] & 31];
+}
+
+void ig_code_generate(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES])
+{
+    for (size_t i = 0; i != IG_CODE_RANDOM_LEN; ++i)
+        out[i] = IG_CODE_ALPHABET[randombytes_uniform(32)];
+    compute_check(out + IG_CODE_RANDOM_LEN, out, key);
+    out[IG_CODE_BODY_LEN] = '\0';
+}
+
+int ig_code_verify(const char body[IG_CODE_BODY_LEN], const unsigned char key[IG_CODE_KEY_BYTES])
+{
+    char check[IG_CODE_CHECK_LEN];
+    compute_check(check, body, key);
+    return sodium_memcmp(check, body + IG_CODE_RANDOM_LEN, IG_CODE_CHECK_LEN) == 0 ? 0 : -1;
+}
+
+/* Upper-cases and drops separators; returns the new length or -1 when too long. */
+static int squeeze(char *out, size_t cap, const char *in, size_t in_len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i != in_len; ++i) {
+        char c = in[i];
+        if (c == '-' || c == ' ' || c == '\t')
+            continue;
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (n == cap)
+            return -1;
+        out[n++] = c;
+    }
+    return (int)n;
+}
+
+int ig_code_normalise(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_len, const char *prefix)
+{
+    char buf[IG_CODE_INPUT_MAX_BYTES], pfx[IG_CODE_INPUT_MAX_BYTES];
+    int n, pn;
+
+    if (in_len > IG_CODE_INPUT_MAX_BYTES || (n = squeeze(buf, sizeof(buf), in, in_len)) < 0)
+        return -1;
+    if ((pn = squeeze(pfx, sizeof(pfx), prefix, strlen(prefix))) < 0)
+        return -1;
+    const char *body = buf;
+    if (n == pn + IG_CODE_BODY_LEN && pn > 0 && memcmp(buf, pfx, (size_t)pn) == 0)
+        body += pn;
+    else if (n != IG_CODE_BODY_LEN)
+        return -1;
+    for (size_t i = 0; i != IG_CODE_BODY_LEN; ++i)
+        if (ig_code_char_value(body[i]) < 0)
+            return -1;
+    memcpy(out, body, IG_CODE_BODY_LEN);
+    out[IG_CODE_BODY_LEN] = '\0';
+    return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * Invite codes: PREFIX + 16 characters of base32 without 0, 1, I and L.
+ *
+ * The first IG_CODE_RANDOM_LEN characters come from libsodium's CSPRNG; the
+ * last IG_CODE_CHECK_LEN are a keyed BLAKE2b check over them, so a mistyped or
+ * guessed code is refused without a Redis call (a random guess passes with
+ * probability 2^-15). Storage everywhere (Redis, events, PostgreSQL) uses the
+ * 16-character body; the prefix is presentation only.
+ */
+#ifndef IG_CODE_H
+#define IG_CODE_H
+
+#include <stddef.h>
+
+#define IG_CODE_ALPHABET "23456789ABCDEFGHJKMNOPQRSTUVWXYZ"
+#define IG_CODE_BODY_LEN 16
+#define IG_CODE_RANDOM_LEN 13
+#define IG_CODE_CHECK_LEN (IG_CODE_BODY_LEN - IG_CODE_RANDOM_LEN)
+#define IG_CODE_KEY_BYTES 32
+/** Longest accepted raw input (prefix, dashes and spaces included). */
+#define IG_CODE_INPUT_MAX_BYTES 64
+
+/** Writes a new code body (NUL-terminated) checked with key. */
+void ig_code_generate(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES]);
+
+/** Returns 0 when body carries a valid check under key, -1 otherwise. */
+int ig_code_verify(const char body[IG_CODE_BODY_LEN], const unsigned char key[IG_CODE_KEY_BYTES]);
+
+/**
+ * Normalises user input to a code body: upper-cases, drops spaces and
+ * dashes, strips prefix (compared the same way) when present. Returns 0 when
+ * the result is 16 characters of the alphabet, -1 otherwise. Does not verify
+ * the check characters.
+ */
+int ig_code_normalise(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_len, const char *prefix);
+
+/** Value 0..31 of one alphabet character, or -1. */
+int ig_code_char_value(char c);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * One configuration for every invitegate binary.
+ *
+ * The file is a list of `key = value` lines; `#` starts a comment. Every key
+ * can be overridden from the environment as IG_<KEY> in upper case (for
+ * example IG_REDIS_URL). Secrets may be given inline or read from a file
+ * (`secret_key_file`, `admin_token_file`), which is how systemd credentials
+ * reach the daemons. The configuration is immutable once threads start.
+ */
+#ifndef IG_CONFIG_H
+#define IG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IG_CONFIG_MAX_TOKENS 16
+#define IG_TOKEN_HASH_BYTES 32
+#define IG_SECRET_KEY_BYTES 32
+#define IG_CONFIG_ERR_BYTES 256
+
+/** Admin token scopes (bit flags). */
+enum {
+    IG_SCOPE_ISSUE = 1 << 0,  /**< POST /api/invites/generate */
+    IG_SCOPE_ADMIT = 1 << 1,  /**< POST /api/waitlist/admit */
+    IG_SCOPE_REVOKE = 1 << 2, /**< POST /api/invites/{code}/revoke */
+    IG_SCOPE_READ = 1 << 3,   /**< admin reads (points, reports) */
+    IG_SCOPE_ALL = (1 << 4) - 1,
+};
+
+/** An admin bearer token as the config holds it: only its BLAKE2b-256 hash. */
+typedef struct ig_admin_token_t {
+    unsigned char hash[IG_TOKEN_HASH_BYTES]; /**< crypto_generichash(token) */
+    char name[32];                           /**< recorded as created_by */
+    unsigned scopes;                         /**< IG_SCOPE_* bits */
+} ig_admin_token_t;
+
+typedef struct ig_config_t {
+    char listen_host[64];                          /**< gateway bind address (IPv4 or IPv6 literal) */
+    uint16_t listen_port;                          /**< gateway port */
+    unsigned threads;                              /**< gateway event loops; 0 = one per core */
+    char redis_url[256];                           /**< redis://IP:PORT or unix:///path */
+    char redis_host[64];                           /**< parsed from redis_url; empty for unix */
+    uint16_t redis_port;                           /**< parsed from redis_url */
+    char redis_unix[200];                          /**< parsed from redis_url; empty for TCP */
+    unsigned redis_timeout_ms;                     /**< per-call deadline on the request path */
+    char database_url[512];                        /**< libpq connection string or URI */
+    unsigned char secret_key[IG_SECRET_KEY_BYTES]; /**< master key: code check + e-mail hashing */
+    int has_secret_key;                            /**< secret_key was configured */
+    char code_prefix[16];                          /**< displayed before each code, e.g. "VOBEE-" */
+    unsigned default_expires_days;                 /**< invite expiry when a batch gives none */
+    unsigned rate_limit_per_sec;                   /**< GCRA rate per client address; 0 = off */
+    unsigned rate_limit_burst;                     /**< GCRA burst per client address */
+    size_t public_body_bytes;                      /**< body cap on public endpoints (API: 4 KiB) */
+    size_t admin_body_bytes;                       /**< body cap on admin endpoints */
+    ig_admin_token_t tokens[IG_CONFIG_MAX_TOKENS]; /**< accepted admin tokens */
+    size_t num_tokens;
+    char migrations_dir[512];         /**< where the sync daemon finds migrations */
+    unsigned sync_batch_size;         /**< stream entries read per bucket per batch */
+    unsigned sync_block_ms;           /**< XREADGROUP BLOCK when idle */
+    unsigned sync_claim_idle_ms;      /**< claim entries pending longer than this */
+    char sync_consumer[64];           /**< consumer name in the stream group */
+    char errstr[IG_CONFIG_ERR_BYTES]; /**< last error, for the caller to print */
+} ig_config_t;
+
+/** Fills cfg with the documented defaults. */
+void ig_config_defaults(ig_config_t *cfg);
+
+/**
+ * Loads defaults, then the file at path (NULL = none), then IG_* environment
+ * overrides, then validates. Returns 0, or -1 with cfg->errstr set.
+ */
+__attribute__((warn_unused_result)) int ig_config_load(ig_config_t *cfg, const char *path);
+
+/** Sets one key from its text form. Returns 0, or -1 with cfg->errstr set. */
+__attribute__((warn_unused_result)) int ig_config_set(ig_config_t *cfg, const char *key, const char *value);
+
+/** Wipes the secrets held by cfg. */
+void ig_config_wipe(ig_config_t *cfg);
+
+/**
+ * Finds the admin token whose hash matches token (constant-time compare over
+ * every configured token). Returns the entry or NULL.
+ */
+const ig_admin_token_t *ig_config_find_token(const ig_config_t *cfg, const char *token, size_t token_len);
+
+/** Writes the hex hash of token (what `admin_token =` takes) to out. */
+void ig_token_hash_hex(char out[IG_TOKEN_HASH_BYTES * 2 + 1], const char *token, size_t token_len);
+
+#endif

@@ -1,0 +1,99 @@
+/* invitegate-gateway: wires configuration, keys and the server together. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "ig_keys.h"
+#include "ig_log.h"
+#include "gateway.h"
+
+gw_t gw;
+
+extern const char gw_lua_source[];
+extern const size_t gw_lua_source_len;
+
+static int hash_token_from_stdin(void)
+{
+    char token[1024], hex[IG_TOKEN_HASH_BYTES * 2 + 1];
+    size_t n = fread(token, 1, sizeof(token) - 1, stdin);
+    while (n != 0 && (token[n - 1] == '\n' || token[n - 1] == '\r'))
+        --n;
+    if (n == 0) {
+        fprintf(stderr, "invitegate-gateway: no token on standard input\n");
+        return 1;
+    }
+    ig_token_hash_hex(hex, token, n);
+    sodium_memzero(token, sizeof(token));
+    printf("%s\n", hex);
+    return 0;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: invitegate-gateway -c CONFIG\n"
+                "       invitegate-gateway --hash-token < token   (prints the hash admin_token takes)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"hash-token", no_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL}};
+    const char *config_path = NULL;
+    unsigned char log_key[32];
+    int opt;
+
+    if (sodium_init() < 0)
+        return 1;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            return hash_token_from_stdin();
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (ig_config_load(&gw.cfg, config_path) != 0) {
+        fprintf(stderr, "invitegate-gateway: %s\n", gw.cfg.errstr);
+        return 2;
+    }
+    if (!gw.cfg.has_secret_key) {
+        fprintf(stderr, "invitegate-gateway: secret_key (or secret_key_file) is required\n");
+        return 2;
+    }
+    crypto_kdf_derive_from_key(gw.code_key, sizeof(gw.code_key), IG_KDF_CODE_CHECK, IG_KDF_CONTEXT, gw.cfg.secret_key);
+    crypto_kdf_derive_from_key(gw.email_key, sizeof(gw.email_key), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, gw.cfg.secret_key);
+    crypto_kdf_derive_from_key(log_key, sizeof(log_key), IG_KDF_LOG_HASH, IG_KDF_CONTEXT, gw.cfg.secret_key);
+    ig_log_init(log_key, IG_LOG_INFO);
+    sodium_memzero(log_key, sizeof(log_key));
+    sodium_memzero(gw.cfg.secret_key, sizeof(gw.cfg.secret_key));
+
+    gw.num_threads = gw.cfg.threads != 0 ? gw.cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (gw.num_threads == 0)
+        gw.num_threads = 1;
+    if (gw.cfg.rate_limit_per_sec != 0)
+        snprintf(gw.rl_interval, sizeof(gw.rl_interval), "%u", 1000000u / gw.cfg.rate_limit_per_sec);
+    else
+        strcpy(gw.rl_interval, "0");
+    snprintf(gw.rl_burst, sizeof(gw.rl_burst), "%u", gw.cfg.rate_limit_burst);
+    gw.lua = gw_lua_source;
+    gw.lua_len = gw_lua_source_len;
+
+    signal(SIGPIPE, SIG_IGN);
+    h2o_config_init(&gw.h2o);
+    gw.h2o.max_request_entity_size = gw.cfg.admin_body_bytes;
+    gw.h2o.server_name = h2o_iovec_init(H2O_STRLIT("invitegate"));
+
+    int ret = gw_server_run() == 0 ? 0 : 1;
+    ig_config_wipe(&gw.cfg);
+    return ret;
+}

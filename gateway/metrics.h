@@ -1,0 +1,54 @@
+/*
+ * Prometheus metrics. Each thread owns one gw_metrics_t and is its only
+ * writer (relaxed atomics, no locks on the request path); /metrics sums the
+ * threads' counters when scraped.
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+
+/** Routes as they appear in the `route` label. */
+typedef enum {
+    GW_ROUTE_HEALTH,
+    GW_ROUTE_READY,
+    GW_ROUTE_METRICS,
+    GW_ROUTE_GENERATE,
+    GW_ROUTE_STATUS,
+    GW_ROUTE_REDEEM,
+    GW_ROUTE_REVOKE,
+    GW_ROUTE_OTHER,
+    GW_ROUTE_COUNT
+} gw_route_id_t;
+
+#define GW_METRICS_STATUS_COUNT 18
+#define GW_METRICS_LATENCY_BUCKETS 14
+
+typedef struct gw_histogram_t {
+    atomic_uint_fast64_t buckets[GW_METRICS_LATENCY_BUCKETS]; /**< cumulative on output, per-bucket here */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_ns;
+} gw_histogram_t;
+
+typedef struct gw_metrics_t {
+    atomic_uint_fast64_t requests[GW_ROUTE_COUNT][GW_METRICS_STATUS_COUNT]; /**< by route and status */
+    gw_histogram_t latency[GW_ROUTE_COUNT];                                 /**< request duration by route */
+    gw_histogram_t redis_rtt;                                               /**< Redis round trips */
+    atomic_uint_fast64_t redis_errors;                                      /**< timeouts and lost connections */
+} gw_metrics_t;
+
+/** Records one answered request. */
+void gw_metrics_request(gw_metrics_t *m, gw_route_id_t route, int status, uint64_t duration_ns);
+
+/** Records one Redis round trip; failed = timed out or connection lost. */
+void gw_metrics_redis(gw_metrics_t *m, uint64_t rtt_ns, int failed);
+
+/**
+ * Writes the Prometheus text exposition of the sum of n metrics objects
+ * (plus the given gauges) into a malloc'ed buffer; the caller frees it.
+ */
+char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, int redis_ready, unsigned threads);
+
+#endif

@@ -1,0 +1,209 @@
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ig_log.h"
+#include "redis_adapter.h"
+#include "redis_conn.h"
+
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+struct gw_redis_t {
+    h2o_loop_t *loop;
+    redisAsyncContext *ac; /**< NULL while disconnected */
+    int connected;         /**< the TCP/Unix connection is up */
+    int ready;             /**< FUNCTION LOAD acknowledged */
+    char host[64];
+    uint16_t port;
+    char unix_path[200];
+    const char *lua; /**< the library source (borrowed) */
+    size_t lua_len;
+    h2o_timeout_t call_timeout;  /**< per-call deadline */
+    h2o_timeout_t retry_timeout; /**< reconnect delay (re-initialised per backoff step) */
+    h2o_timeout_entry_t retry_entry;
+    unsigned backoff_ms;
+    int destroying;
+};
+
+struct gw_redis_call_t {
+    gw_redis_t *redis;
+    gw_redis_cb cb; /**< NULL once cancelled or completed */
+    void *data;
+    uint64_t sent_ns;
+    h2o_timeout_entry_t timeout_entry;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void start_connect(gw_redis_t *r);
+
+static void on_retry(h2o_timeout_entry_t *entry)
+{
+    gw_redis_t *r = H2O_STRUCT_FROM_MEMBER(gw_redis_t, retry_entry, entry);
+    start_connect(r);
+}
+
+static void schedule_retry(gw_redis_t *r)
+{
+    if (r->destroying)
+        return;
+    h2o_timeout_dispose(r->loop, &r->retry_timeout);
+    h2o_timeout_init(r->loop, &r->retry_timeout, r->backoff_ms);
+    h2o_timeout_link(r->loop, &r->retry_timeout, &r->retry_entry);
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    gw_redis_t *r = privdata;
+    redisReply *reply = reply_;
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ig_error("msg=\"loading the Lua library failed\" redis=%s err=\"%s\"", r->host[0] ? r->host : r->unix_path, reply->str);
+        return;
+    }
+    r->ready = 1;
+    r->backoff_ms = BACKOFF_MIN_MS;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    gw_redis_t *r = ac->data;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        ig_warn("msg=\"redis connect failed\" redis=%s:%u err=\"%s\" retry_ms=%u", r->host, r->port, ac->errstr, r->backoff_ms);
+        r->ac = NULL;
+        schedule_retry(r);
+        return;
+    }
+    r->connected = 1;
+    ig_info("msg=\"redis connected\" redis=%s:%u", r->host[0] ? r->host : r->unix_path, r->port);
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", r->lua};
+    size_t argvlen[] = {8, 4, 7, r->lua_len};
+    redisAsyncCommandArgv(r->ac, on_load_reply, r, 4, argv, argvlen);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    gw_redis_t *r = ac->data;
+    r->ac = NULL;
+    r->connected = r->ready = 0;
+    if (r->destroying)
+        return;
+    ig_warn("msg=\"redis disconnected\" redis=%s:%u err=\"%s\"", r->host[0] ? r->host : r->unix_path, r->port,
+            status == REDIS_OK ? "closed" : ac->errstr);
+    schedule_retry(r);
+}
+
+static void start_connect(gw_redis_t *r)
+{
+    redisAsyncContext *ac = r->unix_path[0] ? redisAsyncConnectUnix(r->unix_path) : redisAsyncConnect(r->host, r->port);
+    if (ac == NULL || ac->err) {
+        ig_warn("msg=\"redis connect failed\" redis=%s:%u err=\"%s\"", r->host, r->port, ac ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    if (gw_redis_adapter_attach(ac, r->loop) != REDIS_OK)
+        h2o_fatal("no memory for the redis adapter");
+    r->ac = ac;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+}
+
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
+                            const char *lua, size_t lua_len)
+{
+    gw_redis_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        h2o_fatal("no memory");
+    r->loop = loop;
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    r->port = port;
+    snprintf(r->unix_path, sizeof(r->unix_path), "%s", unix_path);
+    r->lua = lua;
+    r->lua_len = lua_len;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    h2o_timeout_init(loop, &r->call_timeout, timeout_ms);
+    h2o_timeout_init(loop, &r->retry_timeout, r->backoff_ms);
+    r->retry_entry.cb = on_retry;
+    start_connect(r);
+    return r;
+}
+
+void gw_redis_destroy(gw_redis_t *r)
+{
+    r->destroying = 1;
+    if (h2o_timeout_is_linked(&r->retry_entry))
+        h2o_timeout_unlink(&r->retry_entry);
+    if (r->ac != NULL)
+        redisAsyncFree(r->ac);
+    h2o_timeout_dispose(r->loop, &r->call_timeout);
+    h2o_timeout_dispose(r->loop, &r->retry_timeout);
+    free(r);
+}
+
+int gw_redis_is_ready(const gw_redis_t *r)
+{
+    return r->connected && r->ready;
+}
+
+static void complete(gw_redis_call_t *call, redisReply *reply, const char *err)
+{
+    gw_redis_cb cb = call->cb;
+    call->cb = NULL;
+    if (h2o_timeout_is_linked(&call->timeout_entry))
+        h2o_timeout_unlink(&call->timeout_entry);
+    if (cb != NULL)
+        cb(call->data, reply, err, now_ns() - call->sent_ns);
+}
+
+static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    gw_redis_call_t *call = privdata;
+    complete(call, reply, reply == NULL ? "unavailable" : NULL);
+    /* hiredis is done with the call: it never calls back twice. */
+    free(call);
+}
+
+static void on_call_timeout(h2o_timeout_entry_t *entry)
+{
+    gw_redis_call_t *call = H2O_STRUCT_FROM_MEMBER(gw_redis_call_t, timeout_entry, entry);
+    /* The command may still run in Redis; the scripts make a retry safe. */
+    complete(call, NULL, "timeout");
+}
+
+gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    gw_redis_call_t *call;
+    if (!r->connected || r->ac == NULL)
+        return NULL;
+    if ((call = calloc(1, sizeof(*call))) == NULL)
+        h2o_fatal("no memory");
+    call->redis = r;
+    call->cb = cb;
+    call->data = data;
+    call->sent_ns = now_ns();
+    call->timeout_entry.cb = on_call_timeout;
+    if (redisAsyncCommandArgv(r->ac, on_call_reply, call, argc, argv, argvlen) != REDIS_OK) {
+        free(call);
+        return NULL;
+    }
+    h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
+    return call;
+}
+
+void gw_redis_cancel(gw_redis_call_t *call)
+{
+    call->cb = NULL;
+    if (h2o_timeout_is_linked(&call->timeout_entry))
+        h2o_timeout_unlink(&call->timeout_entry);
+}

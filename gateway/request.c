@@ -1,0 +1,216 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "ig_log.h"
+#include "request.h"
+
+static void maybe_free(gw_req_t *rq)
+{
+    if (rq->req != NULL || rq->outstanding != 0)
+        return;
+    if (rq->free_state != NULL)
+        rq->free_state(rq->state);
+    free(rq);
+}
+
+/* Pool destructor of the h2o request: the request is over, answered or not. */
+static void on_req_dispose(void *p)
+{
+    gw_req_t *rq = *(gw_req_t **)p;
+    --rq->thread->inflight;
+    if (!rq->answered) /* the client left before the answer */
+        gw_metrics_request(&rq->thread->metrics, rq->route, 499, gw_now_ns() - rq->start_ns);
+    rq->req = NULL;
+    maybe_free(rq);
+}
+
+gw_req_t *gw_req_create(h2o_req_t *req, gw_thread_t *thread, gw_route_id_t route)
+{
+    gw_req_t *rq = calloc(1, sizeof(*rq));
+    if (rq == NULL)
+        h2o_fatal("no memory");
+    rq->req = req;
+    rq->thread = thread;
+    rq->route = route;
+    rq->start_ns = gw_now_ns();
+    gw_req_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
+    *slot = rq;
+    ++thread->inflight;
+    return rq;
+}
+
+static void respond(gw_req_t *rq, int status, const char *content_type, size_t ct_len, const char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_req_t *req = rq->req;
+    assert(!rq->answered);
+    rq->answered = 1;
+    gw_metrics_request(&rq->thread->metrics, rq->route, status, gw_now_ns() - rq->start_ns);
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : status < 400 ? "Found" : status < 500 ? "Client Error" : "Server Error";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, ct_len);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+void gw_req_json(gw_req_t *rq, int status, const char *body, size_t len)
+{
+    respond(rq, status, H2O_STRLIT("application/json"), body, len);
+}
+
+void gw_req_jsonf(gw_req_t *rq, int status, const char *fmt, ...)
+{
+    char small[1024], *body = small;
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, args);
+    va_end(args);
+    if (n >= (int)sizeof(small)) {
+        body = h2o_mem_alloc_pool(&rq->req->pool, (size_t)n + 1);
+        va_start(args, fmt);
+        vsnprintf(body, (size_t)n + 1, fmt, args);
+        va_end(args);
+    }
+    gw_req_json(rq, status, body, (size_t)n);
+}
+
+void gw_req_text(gw_req_t *rq, int status, const char *content_type, const char *body, size_t len)
+{
+    respond(rq, status, content_type, strlen(content_type), body, len);
+}
+
+void gw_req_error(gw_req_t *rq, const gw_error_t *err, unsigned retry_after)
+{
+    char escaped[2 * sizeof(err->message)];
+    size_t n = 0;
+    /* Messages may quote client input (parser errors): escape for JSON. */
+    for (const char *p = err->message; *p != '\0' && n < sizeof(escaped) - 7; ++p) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            escaped[n++] = '\\';
+            escaped[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            n += (size_t)snprintf(escaped + n, 7, "\\u%04x", c);
+        } else {
+            escaped[n++] = (char)c;
+        }
+    }
+    escaped[n] = '\0';
+    if (retry_after > 0) {
+        char value[16];
+        int len = snprintf(value, sizeof(value), "%u", retry_after);
+        h2o_add_header(&rq->req->pool, &rq->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       h2o_strdup(&rq->req->pool, value, len).base, (size_t)len);
+    }
+    gw_req_jsonf(rq, err->status, "{\"status\":\"error\",\"error\":\"%s\",\"message\":\"%s\"}", err->reason, escaped);
+}
+
+void gw_req_fail(gw_req_t *rq, int status, const char *reason, const char *message)
+{
+    gw_error_t err = {status, reason, ""};
+    snprintf(err.message, sizeof(err.message), "%s", message);
+    gw_req_error(rq, &err, 0);
+}
+
+void gw_req_unavailable(gw_req_t *rq)
+{
+    gw_error_t err = {503, "unavailable", "the invite store is unavailable; retry shortly"};
+    gw_req_error(rq, &err, 1);
+}
+
+static void on_redis_reply(void *data, redisReply *reply, const char *err, uint64_t rtt_ns)
+{
+    gw_req_t *rq = data;
+    --rq->outstanding;
+    gw_metrics_redis(&rq->thread->metrics, rtt_ns, err != NULL);
+    if (rq->req == NULL || rq->answered) {
+        maybe_free(rq);
+        return;
+    }
+    if (err != NULL)
+        ig_warn("msg=\"redis call failed\" route=%d err=%s", (int)rq->route, err);
+    /* rq may be freed inside on_reply (h2o can dispose the request while sending). */
+    rq->on_reply(rq, reply, err);
+}
+
+int gw_req_redis(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen)
+{
+    if (gw_redis_call(rq->thread->redis, on_redis_reply, rq, argc, argv, argvlen) == NULL)
+        return -1;
+    ++rq->outstanding;
+    return 0;
+}
+
+int gw_req_check_body(gw_req_t *rq, size_t cap)
+{
+    h2o_req_t *req = rq->req;
+    ssize_t i;
+    if (req->entity.len > cap) {
+        gw_error_t err;
+        gw_error_set(&err, 413, "too_large", "the body is over the limit of %zu bytes", cap);
+        gw_req_error(rq, &err, 0);
+        return -1;
+    }
+    if ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1)) != -1) {
+        h2o_iovec_t ct = req->headers.entries[i].value;
+        static const char json[] = "application/json";
+        size_t n = sizeof(json) - 1;
+        if (!(ct.len >= n && strncasecmp(ct.base, json, n) == 0 && (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))) {
+            gw_req_fail(rq, 415, "unsupported_media_type", "the body must be application/json");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const ig_admin_token_t *gw_req_authorize(gw_req_t *rq, unsigned scope)
+{
+    h2o_req_t *req = rq->req;
+    const ig_admin_token_t *token = NULL;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i != -1) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len > 7 && strncasecmp(v.base, "Bearer ", 7) == 0)
+            token = ig_config_find_token(&gw.cfg, v.base + 7, v.len - 7);
+    }
+    if (token == NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+        gw_req_fail(rq, 401, "unauthorized", "a valid admin bearer token is required");
+        return NULL;
+    }
+    if ((token->scopes & scope) == 0) {
+        gw_req_fail(rq, 403, "forbidden", "the token lacks the scope this endpoint needs");
+        return NULL;
+    }
+    return token;
+}
+
+void gw_req_client_addr(gw_req_t *rq, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    h2o_conn_t *conn = rq->req->conn;
+    out[0] = '\0';
+    if (conn->callbacks->get_peername(conn, (struct sockaddr *)&ss) == 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
+    if (out[0] == '\0')
+        snprintf(out, cap, "unknown");
+}
+
+void gw_format_time(char out[21], long long unix_seconds)
+{
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

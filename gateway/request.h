@@ -1,0 +1,80 @@
+/*
+ * The life of one HTTP request inside the gateway: routing context, answers
+ * (JSON bodies, errors of API.md, metrics) and asynchronous Redis calls.
+ *
+ * A gw_req_t is heap-allocated and outlives its h2o request when a Redis call
+ * is still outstanding (the client went away, or the call timed out): it is
+ * freed when both the h2o request is disposed and no call is outstanding, so
+ * a late reply never touches freed memory.
+ */
+#ifndef GW_REQUEST_H
+#define GW_REQUEST_H
+
+#include <h2o.h>
+#include <hiredis/hiredis.h>
+#include "gateway.h"
+#include "parse.h"
+
+typedef struct gw_req_t gw_req_t;
+
+/** Reply to a Redis call made for rq; called only while the request can still be answered. */
+typedef void (*gw_req_reply_cb)(gw_req_t *rq, redisReply *reply, const char *err);
+
+struct gw_req_t {
+    h2o_req_t *req; /**< NULL once h2o disposed the request */
+    gw_thread_t *thread;
+    gw_route_id_t route;
+    uint64_t start_ns;
+    int answered;             /**< a response was started */
+    unsigned outstanding;     /**< Redis calls not yet completed */
+    gw_req_reply_cb on_reply; /**< for every call of this request */
+    void *state;              /**< route state, freed with free_state */
+    void (*free_state)(void *state);
+};
+
+/** Creates the context of req (tied to req's pool). */
+gw_req_t *gw_req_create(h2o_req_t *req, gw_thread_t *thread, gw_route_id_t route);
+
+/** Answers with a JSON body (copied) and records metrics. */
+void gw_req_json(gw_req_t *rq, int status, const char *body, size_t len);
+
+/** Answers with a formatted JSON body. */
+void gw_req_jsonf(gw_req_t *rq, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** Answers with a non-JSON body (copied). */
+void gw_req_text(gw_req_t *rq, int status, const char *content_type, const char *body, size_t len);
+
+/** Answers with the error body of API.md; retry_after > 0 adds Retry-After (seconds). */
+void gw_req_error(gw_req_t *rq, const gw_error_t *err, unsigned retry_after);
+
+/** Shorthand for gw_req_error with a fixed message. */
+void gw_req_fail(gw_req_t *rq, int status, const char *reason, const char *message);
+
+/** Answers 503 unavailable with Retry-After: Redis is unreachable or slow. */
+void gw_req_unavailable(gw_req_t *rq);
+
+/**
+ * Sends one Redis command on the thread's connection; rq->on_reply gets the
+ * answer. Returns 0, or -1 when Redis is not connected (nothing was sent).
+ */
+int gw_req_redis(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen);
+
+/**
+ * Checks the body of a JSON endpoint: size cap, Content-Type. Returns 0, or
+ * -1 after answering 413/415.
+ */
+int gw_req_check_body(gw_req_t *rq, size_t cap);
+
+/**
+ * Checks the bearer token and its scope. Returns the token, or NULL after
+ * answering 401/403.
+ */
+const ig_admin_token_t *gw_req_authorize(gw_req_t *rq, unsigned scope);
+
+/** Writes the client address (textual IP) to out. */
+void gw_req_client_addr(gw_req_t *rq, char *out, size_t cap);
+
+/** Formats a Unix time as 2025-12-27T00:00:00Z into out (21 bytes). */
+void gw_format_time(char out[21], long long unix_seconds);
+
+#endif

@@ -1,0 +1,497 @@
+/*
+ * Invite endpoints: generate (admin), status, redeem, revoke (admin). Each
+ * state change is one call into the Lua library (lua/invitegate.lua) on the
+ * bucket of the code, so it is atomic and appends its event in the same call.
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "ig_keys.h"
+#include "ig_log.h"
+#include "routes.h"
+
+#define ADDR_MAX_BYTES 64
+
+/* Where a code lives in Redis. */
+typedef struct code_keys_t {
+    unsigned bucket;
+    char hash[IG_KEY_MAX_BYTES];          /* ig:{B}:c:S */
+    char field[IG_CODE_BODY_LEN - 3 + 1]; /* body[3..16] */
+} code_keys_t;
+
+static void code_keys(code_keys_t *k, const char *body)
+{
+    k->bucket = ig_code_bucket(body);
+    snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
+    memcpy(k->field, body + 3, sizeof(k->field) - 1);
+    k->field[sizeof(k->field) - 1] = '\0';
+}
+
+/* Lengths of NUL-terminated arguments. */
+static void str_lens(size_t *lens, const char *const *argv, size_t n)
+{
+    for (size_t i = 0; i != n; ++i)
+        lens[i] = strlen(argv[i]);
+}
+
+/* Sends a command of NUL-terminated arguments for rq; answers 503 when Redis is not connected. */
+static void send_strings(gw_req_t *rq, const char *const *argv, size_t argc)
+{
+    size_t argvlen[16];
+    assert(argc <= sizeof(argvlen) / sizeof(argvlen[0]));
+    str_lens(argvlen, argv, argc);
+    if (gw_req_redis(rq, (int)argc, (const char **)argv, argvlen) != 0)
+        gw_req_unavailable(rq);
+}
+
+/* A reply of the library is an array whose first element names the verdict. */
+static const char *verdict_of(redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_STRING)
+        return reply->element[0]->str;
+    return NULL;
+}
+
+static long long int_at(redisReply *reply, size_t i)
+{
+    return i < reply->elements && reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
+}
+
+/* Answers a Redis failure: transport errors and unexpected replies are 503 (retry is safe). */
+static void fail_redis(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    if (err == NULL)
+        ig_error("msg=\"unexpected reply from the Lua library\" route=%d type=%d err=\"%s\"", (int)rq->route, reply->type,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "-");
+    gw_req_unavailable(rq);
+}
+
+/* The verdicts shared by redeem and status that are not a success. */
+static int answer_refusal(gw_req_t *rq, const char *verdict, redisReply *reply)
+{
+    static const struct {
+        const char *verdict;
+        int status;
+        const char *message;
+    } refusals[] = {
+        {"not_found", 404, "no such invite code"},
+        {"revoked", 410, "this invite code was revoked"},
+        {"expired", 410, "this invite code has expired"},
+        {"wrong_account", 403, "this invite code was issued to another e-mail address"},
+        {"exhausted", 409, "this invite code has no uses left"},
+        {"invites_paused", 503, "invites are paused; try again later"},
+        {"conflict", 409, "this batch_id exists with a different request"},
+    };
+    if (strcmp(verdict, "rate_limited") == 0) {
+        gw_error_t err = {429, "rate_limited", "too many requests from this address; retry later"};
+        long long ms = int_at(reply, 1);
+        gw_req_error(rq, &err, (unsigned)((ms + 999) / 1000 > 0 ? (ms + 999) / 1000 : 1));
+        return 1;
+    }
+    for (size_t i = 0; i != sizeof(refusals) / sizeof(refusals[0]); ++i) {
+        if (strcmp(verdict, refusals[i].verdict) == 0) {
+            gw_req_fail(rq, refusals[i].status, refusals[i].verdict, refusals[i].message);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- POST /api/invites/redeem ------------------------------------------ */
+
+static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const gw_redeem_req_t *in = rq->state;
+    const char *verdict;
+    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
+        fail_redis(rq, reply, err);
+        return;
+    }
+    if (strcmp(verdict, "ok") == 0 || strcmp(verdict, "again") == 0) {
+        gw_req_jsonf(rq, 200,
+                     "{\"status\":\"success\",\"message\":\"Invite code redeemed successfully\",\"email\":\"%s\","
+                     "\"code\":\"%s%s\",\"uses\":%lld,\"max_uses\":%lld}",
+                     in->email, gw.cfg.code_prefix, in->code, int_at(reply, 1), int_at(reply, 2));
+        return;
+    }
+    if (!answer_refusal(rq, verdict, reply))
+        fail_redis(rq, reply, NULL);
+}
+
+void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_redeem_req_t *in;
+    gw_error_t err;
+    code_keys_t k;
+    char set_key[IG_KEY_MAX_BYTES], gate_key[IG_KEY_MAX_BYTES], stream_key[IG_KEY_MAX_BYTES], rl_key[IG_KEY_MAX_BYTES];
+    char addr[ADDR_MAX_BYTES];
+    unsigned char email_hash[IG_EMAIL_HASH_BYTES];
+
+    if (gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
+        return;
+    if ((in = malloc(sizeof(*in))) == NULL)
+        h2o_fatal("no memory");
+    rq->state = in;
+    rq->free_state = free;
+    if (gw_parse_redeem(in, &err, rq->req->entity.base, rq->req->entity.len, gw.cfg.code_prefix, gw.code_key) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    code_keys(&k, in->code);
+    ig_email_hash(email_hash, in->email, in->email_len, gw.email_key);
+    gw_req_client_addr(rq, addr, sizeof(addr));
+    snprintf(set_key, sizeof(set_key), "ig:{%u}:r:%s", k.bucket, in->code);
+    snprintf(gate_key, sizeof(gate_key), "ig:{%u}:gate", k.bucket);
+    snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
+    snprintf(rl_key, sizeof(rl_key), "ig:{%u}:rl:%s", k.bucket, addr);
+
+    const char *argv[] = {"FCALL",    "ig_redeem",    "5",        k.hash,   set_key,   gate_key,
+                          stream_key, rl_key,         k.field,    in->code, in->email, (const char *)email_hash,
+                          addr,       gw.rl_interval, gw.rl_burst};
+    size_t argvlen[sizeof(argv) / sizeof(argv[0])];
+    /* argv[11] is the binary e-mail hash. */
+    str_lens(argvlen, argv, 11);
+    argvlen[11] = sizeof(email_hash);
+    str_lens(argvlen + 12, argv + 12, sizeof(argv) / sizeof(argv[0]) - 12);
+    rq->on_reply = on_redeem_reply;
+    if (gw_req_redis(rq, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen) != 0)
+        gw_req_unavailable(rq);
+}
+
+/* ---- GET /api/invites/{code}/status ------------------------------------ */
+
+typedef struct code_state_t {
+    char code[IG_CODE_BODY_LEN + 1];
+} code_state_t;
+
+static void on_status_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const code_state_t *st = rq->state;
+    const char *verdict, *status;
+    char expires[32] = "null", revoked[32] = "null";
+    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
+        fail_redis(rq, reply, err);
+        return;
+    }
+    if (strcmp(verdict, "ok") != 0) {
+        if (!answer_refusal(rq, verdict, reply))
+            fail_redis(rq, reply, NULL);
+        return;
+    }
+    long long max = int_at(reply, 1), uses = int_at(reply, 2), exp = int_at(reply, 3), rev = int_at(reply, 4),
+              now = int_at(reply, 6);
+    if (rev != 0)
+        status = "revoked";
+    else if (exp != 0 && now >= exp)
+        status = "expired";
+    else if (uses >= max)
+        status = max == 1 ? "used" : "exhausted";
+    else
+        status = "active";
+    if (exp != 0) {
+        expires[0] = '"';
+        gw_format_time(expires + 1, exp);
+        strcat(expires, "\"");
+    }
+    if (rev != 0) {
+        revoked[0] = '"';
+        gw_format_time(revoked + 1, rev);
+        strcat(revoked, "\"");
+    }
+    gw_req_jsonf(rq, 200,
+                 "{\"code\":\"%s%s\",\"valid\":%s,\"expires_at\":%s,\"used\":%s,\"status\":\"%s\",\"uses\":%lld,"
+                 "\"max_uses\":%lld,\"revoked_at\":%s}",
+                 gw.cfg.code_prefix, st->code, strcmp(status, "active") == 0 ? "true" : "false", expires,
+                 uses > 0 ? "true" : "false", status, uses, max, revoked);
+}
+
+/* Parses the code of the path into a new code_state_t owned by rq; answers 422 on failure. */
+static code_state_t *path_code(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_error_t err;
+    code_state_t *st = malloc(sizeof(*st));
+    if (st == NULL)
+        h2o_fatal("no memory");
+    rq->state = st;
+    rq->free_state = free;
+    if (gw_parse_code(st->code, &err, param.base, param.len, gw.cfg.code_prefix, gw.code_key) != 0) {
+        gw_req_error(rq, &err, 0);
+        return NULL;
+    }
+    return st;
+}
+
+void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
+{
+    code_keys_t k;
+    char rl_key[IG_KEY_MAX_BYTES], addr[ADDR_MAX_BYTES];
+    code_state_t *st = path_code(rq, param);
+    if (st == NULL)
+        return;
+    code_keys(&k, st->code);
+    gw_req_client_addr(rq, addr, sizeof(addr));
+    snprintf(rl_key, sizeof(rl_key), "ig:{%u}:rl:%s", k.bucket, addr);
+    const char *argv[] = {"FCALL", "ig_status", "2", k.hash, rl_key, k.field, gw.rl_interval, gw.rl_burst};
+    rq->on_reply = on_status_reply;
+    send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+}
+
+/* ---- POST /api/invites/{code}/revoke ----------------------------------- */
+
+static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const code_state_t *st = rq->state;
+    const char *verdict;
+    char at[21], redacted[IG_LOG_REDACT_BYTES];
+    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
+        fail_redis(rq, reply, err);
+        return;
+    }
+    if (strcmp(verdict, "ok") != 0) {
+        if (!answer_refusal(rq, verdict, reply))
+            fail_redis(rq, reply, NULL);
+        return;
+    }
+    gw_format_time(at, int_at(reply, 1));
+    ig_log_redact(redacted, st->code, IG_CODE_BODY_LEN);
+    ig_info("msg=\"code revoked\" code=%s", redacted);
+    gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"code\":\"%s%s\",\"revoked_at\":\"%s\"}", gw.cfg.code_prefix, st->code, at);
+}
+
+void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param)
+{
+    code_keys_t k;
+    char stream_key[IG_KEY_MAX_BYTES];
+    code_state_t *st;
+    if (gw_req_authorize(rq, IG_SCOPE_REVOKE) == NULL || (st = path_code(rq, param)) == NULL)
+        return;
+    code_keys(&k, st->code);
+    snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
+    const char *argv[] = {"FCALL", "ig_revoke", "2", k.hash, stream_key, k.field, st->code};
+    rq->on_reply = on_revoke_reply;
+    send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+}
+
+/* ---- POST /api/invites/generate ---------------------------------------- */
+
+/*
+ * A batch is written in two steps: ig_batch_claim records the batch id with a
+ * fingerprint of the request and the generated codes, then one ig_issue per
+ * bucket creates the codes. Both steps are idempotent, so if anything fails
+ * in between, re-posting the identical request finishes the batch and answers
+ * the same codes.
+ */
+typedef struct generate_state_t {
+    gw_generate_req_t in;
+    char (*codes)[IG_CODE_BODY_LEN + 1]; /* in.batch_size codes */
+    const ig_admin_token_t *token;
+    long long expires_at;
+    int is_new;
+    unsigned pending;  /* ig_issue calls outstanding */
+    long long created; /* codes the issue calls created */
+} generate_state_t;
+
+static void free_generate_state(void *p)
+{
+    generate_state_t *st = p;
+    gw_generate_req_dispose(&st->in);
+    free(st->codes);
+    free(st);
+}
+
+static void fingerprint(char out[33], const gw_generate_req_t *in)
+{
+    crypto_generichash_state h;
+    unsigned char digest[16];
+    char head[160];
+    int n = snprintf(head, sizeof(head), "v1|%u|%u|%.17g|%s|", in->batch_size, in->max_uses, in->expires_days, in->cohort);
+    crypto_generichash_init(&h, NULL, 0, sizeof(digest));
+    crypto_generichash_update(&h, (const unsigned char *)head, (size_t)n);
+    for (size_t i = 0; in->issued_to != NULL && i != in->batch_size; ++i)
+        crypto_generichash_update(&h, (const unsigned char *)in->issued_to[i].addr, in->issued_to[i].len + 1);
+    crypto_generichash_final(&h, digest, sizeof(digest));
+    sodium_bin2hex(out, 33, digest, sizeof(digest));
+}
+
+static void answer_batch(gw_req_t *rq, generate_state_t *st)
+{
+    size_t prefix_len = strlen(gw.cfg.code_prefix), cap = 256 + st->in.batch_size * (prefix_len + IG_CODE_BODY_LEN + 3);
+    char *body = h2o_mem_alloc_pool(&rq->req->pool, cap), expires[21];
+    size_t n;
+
+    gw_format_time(expires, st->expires_at);
+    n = (size_t)snprintf(
+        body, cap, "{\"status\":\"success\",\"batch_id\":\"%s\",\"generated\":%u,\"max_uses\":%u,\"expires_at\":\"%s\",\"codes\":[",
+        st->in.batch_id, st->in.batch_size, st->in.max_uses, expires);
+    for (size_t i = 0; i != st->in.batch_size; ++i)
+        n += (size_t)snprintf(body + n, cap - n, "%s\"%s%s\"", i ? "," : "", gw.cfg.code_prefix, st->codes[i]);
+    n += (size_t)snprintf(body + n, cap - n, "]}");
+    ig_info("msg=\"batch issued\" batch=%s size=%u new=%d created=%lld by=%s", st->in.batch_id, st->in.batch_size, st->is_new,
+            st->created, st->token->name);
+    gw_req_json(rq, st->is_new ? 201 : 200, body, n);
+}
+
+static void on_issue_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    generate_state_t *st = rq->state;
+    if (err != NULL || reply->type != REDIS_REPLY_INTEGER) {
+        /* Codes written so far stay; re-posting the same request completes the batch. */
+        ig_error("msg=\"issuing a batch failed part-way; an identical retry completes it\" batch=%s", st->in.batch_id);
+        fail_redis(rq, reply, err);
+        return;
+    }
+    st->created += reply->integer;
+    if (--st->pending == 0)
+        answer_batch(rq, st);
+}
+
+/* Sends one ig_issue per bucket holding codes of the batch. Returns -1 when Redis is not connected. */
+static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
+{
+    size_t n = st->in.batch_size, per_bucket[IG_BUCKETS] = {0};
+    char max[16], exp[24], stream_key[IG_KEY_MAX_BYTES];
+    unsigned char(*hashes)[IG_EMAIL_HASH_BYTES] = NULL;
+    char(*keys)[IG_KEY_MAX_BYTES] = malloc(n * sizeof(*keys));
+    const char **argv = malloc((10 + 5 * n) * sizeof(*argv));
+    size_t *argvlen = malloc((10 + 5 * n) * sizeof(*argvlen));
+    int ret = -1;
+
+    if (keys == NULL || argv == NULL || argvlen == NULL)
+        h2o_fatal("no memory");
+    if (st->in.issued_to != NULL) {
+        if ((hashes = malloc(n * sizeof(*hashes))) == NULL)
+            h2o_fatal("no memory");
+        for (size_t i = 0; i != n; ++i)
+            ig_email_hash(hashes[i], st->in.issued_to[i].addr, st->in.issued_to[i].len, gw.email_key);
+    }
+    for (size_t i = 0; i != n; ++i)
+        ++per_bucket[ig_code_bucket(st->codes[i])];
+    snprintf(max, sizeof(max), "%u", st->in.max_uses);
+    snprintf(exp, sizeof(exp), "%lld", st->expires_at);
+    rq->on_reply = on_issue_reply;
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        if (per_bucket[b] == 0)
+            continue;
+        char numkeys[16];
+        size_t argc = 0, nkeys = 0;
+        snprintf(numkeys, sizeof(numkeys), "%zu", per_bucket[b] + 1);
+        snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", b);
+        argv[argc++] = "FCALL", argv[argc++] = "ig_issue", argv[argc++] = numkeys, argv[argc++] = stream_key;
+        for (size_t i = 0; i != n; ++i) {
+            if (ig_code_bucket(st->codes[i]) != b)
+                continue;
+            snprintf(keys[nkeys], IG_KEY_MAX_BYTES, "ig:{%u}:c:%u", b, ig_code_subhash(st->codes[i]));
+            argv[argc++] = keys[nkeys++];
+        }
+        argv[argc++] = st->in.batch_id, argv[argc++] = st->in.cohort, argv[argc++] = max, argv[argc++] = exp;
+        argv[argc++] = st->token->name;
+        str_lens(argvlen, argv, argc);
+        for (size_t i = 0; i != n; ++i) {
+            if (ig_code_bucket(st->codes[i]) != b)
+                continue;
+            argv[argc] = st->codes[i] + 3, argvlen[argc++] = IG_CODE_BODY_LEN - 3;
+            argv[argc] = st->codes[i], argvlen[argc++] = IG_CODE_BODY_LEN;
+            argv[argc] = hashes ? st->in.issued_to[i].addr : "", argvlen[argc++] = hashes ? st->in.issued_to[i].len : 0;
+            argv[argc] = hashes ? (const char *)hashes[i] : "", argvlen[argc++] = hashes ? IG_EMAIL_HASH_BYTES : 0;
+        }
+        if (gw_req_redis(rq, (int)argc, argv, argvlen) != 0)
+            goto Exit;
+        ++st->pending;
+    }
+    ret = 0;
+Exit:
+    free(hashes);
+    free(keys);
+    free(argv);
+    free(argvlen);
+    return ret;
+}
+
+/* Reads the space-separated codes a previous identical request stored. */
+static int load_stored_codes(generate_state_t *st, const char *codes, size_t len)
+{
+    if (len != st->in.batch_size * (IG_CODE_BODY_LEN + 1) - 1)
+        return -1;
+    for (size_t i = 0; i != st->in.batch_size; ++i) {
+        memcpy(st->codes[i], codes + i * (IG_CODE_BODY_LEN + 1), IG_CODE_BODY_LEN);
+        st->codes[i][IG_CODE_BODY_LEN] = '\0';
+    }
+    return 0;
+}
+
+static void on_claim_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    generate_state_t *st = rq->state;
+    const char *verdict;
+    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
+        fail_redis(rq, reply, err);
+        return;
+    }
+    if (strcmp(verdict, "same") == 0) {
+        if (reply->elements < 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
+            load_stored_codes(st, reply->element[1]->str, reply->element[1]->len) != 0) {
+            fail_redis(rq, reply, NULL);
+            return;
+        }
+        st->expires_at = int_at(reply, 2);
+    } else if (strcmp(verdict, "new") == 0) {
+        st->is_new = 1;
+    } else {
+        if (!answer_refusal(rq, verdict, reply))
+            fail_redis(rq, reply, NULL);
+        return;
+    }
+    /* Replies of calls that did go out are ignored once the request is answered. */
+    if (send_issue_calls(rq, st) != 0)
+        gw_req_unavailable(rq);
+}
+
+void gw_route_generate(gw_req_t *rq, h2o_iovec_t param)
+{
+    generate_state_t *st;
+    gw_error_t err;
+    char batch_key[IG_KEY_MAX_BYTES], gate_key[IG_KEY_MAX_BYTES], fp[33], exp[24];
+    const ig_admin_token_t *token;
+
+    if ((token = gw_req_authorize(rq, IG_SCOPE_ISSUE)) == NULL || gw_req_check_body(rq, gw.cfg.admin_body_bytes) != 0)
+        return;
+    if ((st = calloc(1, sizeof(*st))) == NULL)
+        h2o_fatal("no memory");
+    rq->state = st;
+    rq->free_state = free_generate_state;
+    st->token = token;
+    if (gw_parse_generate(&st->in, &err, rq->req->entity.base, rq->req->entity.len, gw.cfg.default_expires_days) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    size_t n = st->in.batch_size;
+    char *joined = malloc(n * (IG_CODE_BODY_LEN + 1));
+    if ((st->codes = malloc(n * sizeof(*st->codes))) == NULL || joined == NULL)
+        h2o_fatal("no memory");
+    for (size_t i = 0; i != n; ++i) {
+        ig_code_generate(st->codes[i], gw.code_key);
+        memcpy(joined + i * (IG_CODE_BODY_LEN + 1), st->codes[i], IG_CODE_BODY_LEN);
+        joined[i * (IG_CODE_BODY_LEN + 1) + IG_CODE_BODY_LEN] = ' ';
+    }
+    st->expires_at = (long long)time(NULL) + (long long)llround(st->in.expires_days * 86400.0);
+    fingerprint(fp, &st->in);
+    unsigned bucket = ig_bucket_of(st->in.batch_id, strlen(st->in.batch_id));
+    snprintf(batch_key, sizeof(batch_key), "ig:{%u}:batch:%s", bucket, st->in.batch_id);
+    snprintf(gate_key, sizeof(gate_key), "ig:{%u}:gate", bucket);
+    snprintf(exp, sizeof(exp), "%lld", st->expires_at);
+    const char *argv[] = {"FCALL", "ig_batch_claim", "2", batch_key, gate_key, fp, joined, exp};
+    size_t argvlen[sizeof(argv) / sizeof(argv[0])];
+    /* joined (argv[6]) is not NUL-terminated. */
+    str_lens(argvlen, argv, 6);
+    argvlen[6] = n * (IG_CODE_BODY_LEN + 1) - 1;
+    str_lens(argvlen + 7, argv + 7, 1);
+    rq->on_reply = on_claim_reply;
+    int sent = gw_req_redis(rq, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen);
+    free(joined);
+    if (sent != 0)
+        gw_req_unavailable(rq);
+}

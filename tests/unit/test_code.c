@@ -1,0 +1,137 @@
+/* Invite codes: generation, keyed check, normalisation. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "ig_code.h"
+#include "ig_keys.h"
+
+static unsigned char key[IG_CODE_KEY_BYTES], other_key[IG_CODE_KEY_BYTES];
+
+static int setup(void **state)
+{
+    if (sodium_init() < 0)
+        return -1;
+    randombytes_buf(key, sizeof(key));
+    randombytes_buf(other_key, sizeof(other_key));
+    return 0;
+}
+
+static void generated_codes_use_the_alphabet_and_verify(void **state)
+{
+    char code[IG_CODE_BODY_LEN + 1];
+    for (int i = 0; i != 10000; ++i) {
+        ig_code_generate(code, key);
+        assert_int_equal(strlen(code), IG_CODE_BODY_LEN);
+        for (int j = 0; j != IG_CODE_BODY_LEN; ++j) {
+            assert_true(ig_code_char_value(code[j]) >= 0);
+            assert_null(strchr("01IL", code[j]));
+        }
+        assert_int_equal(ig_code_verify(code, key), 0);
+    }
+}
+
+static void alphabet_is_32_distinct_characters(void **state)
+{
+    const char *a = IG_CODE_ALPHABET;
+    assert_int_equal(strlen(a), 32);
+    for (int i = 0; i != 32; ++i)
+        assert_int_equal(ig_code_char_value(a[i]), i);
+    assert_int_equal(ig_code_char_value('0'), -1);
+    assert_int_equal(ig_code_char_value('1'), -1);
+    assert_int_equal(ig_code_char_value('I'), -1);
+    assert_int_equal(ig_code_char_value('L'), -1);
+    assert_int_equal(ig_code_char_value('\0'), -1);
+}
+
+/* Every single-character change of a code must fail the check most of the time;
+ * with 15 check bits, a mistype passes with probability 2^-15. */
+static void mistyped_codes_fail_the_check(void **state)
+{
+    char code[IG_CODE_BODY_LEN + 1];
+    int passed = 0, tried = 0;
+    for (int n = 0; n != 200; ++n) {
+        ig_code_generate(code, key);
+        for (int pos = 0; pos != IG_CODE_BODY_LEN; ++pos) {
+            char saved = code[pos];
+            code[pos] = IG_CODE_ALPHABET[(ig_code_char_value(saved) + 1 + n % 31) % 32];
+            passed += ig_code_verify(code, key) == 0;
+            ++tried;
+            code[pos] = saved;
+        }
+    }
+    assert_true(passed <= 2);
+    assert_int_equal(tried, 3200);
+}
+
+static void codes_do_not_verify_under_another_key(void **state)
+{
+    char code[IG_CODE_BODY_LEN + 1];
+    int passed = 0;
+    for (int i = 0; i != 1000; ++i) {
+        ig_code_generate(code, key);
+        passed += ig_code_verify(code, other_key) == 0;
+    }
+    assert_true(passed <= 2);
+}
+
+static void normalise_accepts_case_dashes_spaces_and_prefix(void **state)
+{
+    char out[IG_CODE_BODY_LEN + 1];
+    const char *inputs[] = {"VOBEE-A7F3E9D2B4C5HJKM", "vobee-a7f3e9d2b4c5hjkm",      "A7F3E9D2B4C5HJKM",
+                            "a7f3-e9d2-b4c5-hjkm",    " VOBEE A7F3 E9D2 B4C5 HJKM ", "vobeeA7F3E9D2B4C5HJKM"};
+    for (size_t i = 0; i != sizeof(inputs) / sizeof(inputs[0]); ++i) {
+        assert_int_equal(ig_code_normalise(out, inputs[i], strlen(inputs[i]), "VOBEE-"), 0);
+        assert_string_equal(out, "A7F3E9D2B4C5HJKM");
+    }
+}
+
+static void normalise_rejects_bad_input(void **state)
+{
+    char out[IG_CODE_BODY_LEN + 1];
+    const char *inputs[] = {"",
+                            "A7F3E9D2B4C5HJK",         /* 15 characters */
+                            "A7F3E9D2B4C5HJKMN",       /* 17 characters */
+                            "A7F3E9D2B4C5HJK0",        /* 0 is not in the alphabet */
+                            "A7F3E9D2B4C5HJKI",        /* neither is I */
+                            "OTHER-A7F3E9D2B4C5HJKM",  /* another prefix */
+                            "A7F3E9D2B4C5HJK\xc3\xa9", /* UTF-8 */
+                            "A7F3E9D2B4C5HJK/",        /* punctuation */
+                            "----------------------------------------------------------------------A7F3E9D2B4C5HJKM"};
+    for (size_t i = 0; i != sizeof(inputs) / sizeof(inputs[0]); ++i)
+        assert_int_equal(ig_code_normalise(out, inputs[i], strlen(inputs[i]), "VOBEE-"), -1);
+    /* An embedded NUL is not skipped over. */
+    assert_int_equal(ig_code_normalise(out, "A7F3E9D2\0B4C5HJKM", 17, "VOBEE-"), -1);
+}
+
+static void buckets_spread_evenly(void **state)
+{
+    char code[IG_CODE_BODY_LEN + 1];
+    unsigned counts[IG_BUCKETS] = {0};
+    for (int i = 0; i != 32000; ++i) {
+        ig_code_generate(code, key);
+        unsigned b = ig_code_bucket(code);
+        assert_true(b < IG_BUCKETS);
+        assert_true(ig_code_subhash(code) < IG_SUBHASHES);
+        ++counts[b];
+    }
+    for (int b = 0; b != IG_BUCKETS; ++b)
+        assert_in_range(counts[b], 1600, 2400);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(generated_codes_use_the_alphabet_and_verify),
+        cmocka_unit_test(alphabet_is_32_distinct_characters),
+        cmocka_unit_test(mistyped_codes_fail_the_check),
+        cmocka_unit_test(codes_do_not_verify_under_another_key),
+        cmocka_unit_test(normalise_accepts_case_dashes_spaces_and_prefix),
+        cmocka_unit_test(normalise_rejects_bad_input),
+        cmocka_unit_test(buckets_spread_evenly),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

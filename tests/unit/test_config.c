@@ -1,0 +1,175 @@
+/* Configuration: file parsing, environment overrides, tokens, errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "ig_config.h"
+
+#define KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    strcpy(path, "/tmp/ig-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static int teardown(void **state)
+{
+    if (path[0] != '\0')
+        unlink(path);
+    path[0] = '\0';
+    unsetenv("IG_LISTEN");
+    unsetenv("IG_REDIS_URL");
+    unsetenv("IG_THREADS");
+    return 0;
+}
+
+static void defaults_without_a_file(void **state)
+{
+    ig_config_t cfg;
+    assert_int_equal(ig_config_load(&cfg, NULL), 0);
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8080);
+    assert_string_equal(cfg.code_prefix, "VOBEE-");
+    assert_int_equal(cfg.public_body_bytes, 4096);
+    assert_int_equal(cfg.default_expires_days, 30);
+    assert_false(cfg.has_secret_key);
+    assert_int_equal(cfg.num_tokens, 0);
+}
+
+static void file_values_and_comments(void **state)
+{
+    char hash[IG_TOKEN_HASH_BYTES * 2 + 1], text[1024];
+    ig_config_t cfg;
+    ig_token_hash_hex(hash, "s3cret", 6);
+    snprintf(text, sizeof(text),
+             "# a comment\n"
+             "listen = 0.0.0.0:9090   # trailing comment\n"
+             "\n"
+             "threads=4\n"
+             "redis_url = redis://10.0.0.5:6390\n"
+             "secret_key = " KEY_HEX "\n"
+             "admin_token = %s ops issue,revoke\n"
+             "code_prefix = ACME-\n",
+             hash);
+    write_file(text);
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_string_equal(cfg.listen_host, "0.0.0.0");
+    assert_int_equal(cfg.listen_port, 9090);
+    assert_int_equal(cfg.threads, 4);
+    assert_string_equal(cfg.redis_host, "10.0.0.5");
+    assert_int_equal(cfg.redis_port, 6390);
+    assert_true(cfg.has_secret_key);
+    assert_int_equal(cfg.secret_key[31], 0x1f);
+    assert_string_equal(cfg.code_prefix, "ACME-");
+    assert_int_equal(cfg.num_tokens, 1);
+    assert_string_equal(cfg.tokens[0].name, "ops");
+    assert_int_equal(cfg.tokens[0].scopes, IG_SCOPE_ISSUE | IG_SCOPE_REVOKE);
+}
+
+static void environment_overrides_the_file(void **state)
+{
+    ig_config_t cfg;
+    write_file("listen = 127.0.0.1:1000\nthreads = 2\n");
+    setenv("IG_LISTEN", "[::1]:2000", 1);
+    setenv("IG_REDIS_URL", "unix:///run/redis.sock", 1);
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_string_equal(cfg.listen_host, "::1");
+    assert_int_equal(cfg.listen_port, 2000);
+    assert_string_equal(cfg.redis_unix, "/run/redis.sock");
+    assert_string_equal(cfg.redis_host, "");
+    assert_int_equal(cfg.threads, 2);
+}
+
+static void tokens_match_by_hash_only(void **state)
+{
+    char hash[IG_TOKEN_HASH_BYTES * 2 + 1];
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+    ig_token_hash_hex(hash, "alpha", 5);
+    assert_int_equal(ig_config_set(&cfg, "admin_token", hash), 0);
+    ig_token_hash_hex(hash, "beta", 4);
+    char line[128];
+    snprintf(line, sizeof(line), "%s reader read", hash);
+    assert_int_equal(ig_config_set(&cfg, "admin_token", line), 0);
+    const ig_admin_token_t *t = ig_config_find_token(&cfg, "alpha", 5);
+    assert_non_null(t);
+    assert_string_equal(t->name, "admin");
+    assert_int_equal(t->scopes, IG_SCOPE_ALL);
+    t = ig_config_find_token(&cfg, "beta", 4);
+    assert_non_null(t);
+    assert_int_equal(t->scopes, IG_SCOPE_READ);
+    assert_null(ig_config_find_token(&cfg, "alph", 4));
+    assert_null(ig_config_find_token(&cfg, "", 0));
+    /* The hash is BLAKE2b-256, as documented for operators. */
+    ig_token_hash_hex(hash, "secrettoken", 11);
+    assert_string_equal(hash, "77b7da05f72b637cdc366a1040d72fb98fad1bc7f2ab31811c0ce6ee2b807680");
+}
+
+static void secret_files_are_read(void **state)
+{
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+    write_file(KEY_HEX "\n");
+    assert_int_equal(ig_config_set(&cfg, "secret_key_file", path), 0);
+    assert_true(cfg.has_secret_key);
+    assert_int_equal(cfg.secret_key[1], 1);
+    ig_config_wipe(&cfg);
+    assert_int_equal(cfg.secret_key[1], 0);
+}
+
+static void errors_name_the_key_and_line(void **state)
+{
+    ig_config_t cfg;
+    write_file("threads = 2\nthreads = many\n");
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, ":2: threads"));
+    unlink(path);
+
+    write_file("no_such_key = 1\n");
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, "no_such_key"));
+    unlink(path);
+
+    write_file("just words\n");
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, "key = value"));
+
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "secret_key", "abcd"), -1);
+    assert_int_equal(ig_config_set(&cfg, "admin_token", "zz"), -1);
+    assert_int_equal(ig_config_set(&cfg, "admin_token", KEY_HEX " x nosuchscope"), -1);
+    assert_non_null(strstr(cfg.errstr, "nosuchscope"));
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "redis://host:notaport"), -1);
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "http://x"), -1);
+    assert_int_equal(ig_config_set(&cfg, "listen", "8080"), -1);
+    assert_int_equal(ig_config_set(&cfg, "threads", "-1"), -1);
+    assert_int_equal(ig_config_set(&cfg, "secret_key_file", "/nonexistent/key"), -1);
+    assert_int_equal(ig_config_load(&cfg, "/nonexistent/invitegate.conf"), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(defaults_without_a_file, teardown),
+        cmocka_unit_test_teardown(file_values_and_comments, teardown),
+        cmocka_unit_test_teardown(environment_overrides_the_file, teardown),
+        cmocka_unit_test_teardown(tokens_match_by_hash_only, teardown),
+        cmocka_unit_test_teardown(secret_files_are_read, teardown),
+        cmocka_unit_test_teardown(errors_name_the_key_and_line, teardown),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

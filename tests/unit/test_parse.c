@@ -1,0 +1,163 @@
+/* Request bodies: JSON validation and the errors of API.md. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "parse.h"
+
+static unsigned char key[IG_CODE_KEY_BYTES];
+static char code[IG_CODE_BODY_LEN + 1];
+
+static int setup(void **state)
+{
+    if (sodium_init() < 0)
+        return -1;
+    randombytes_buf(key, sizeof(key));
+    ig_code_generate(code, key);
+    return 0;
+}
+
+static int redeem(gw_redeem_req_t *out, gw_error_t *err, const char *body)
+{
+    memset(err, 0, sizeof(*err));
+    return gw_parse_redeem(out, err, body, strlen(body), "VOBEE-", key);
+}
+
+static void expect_redeem_error(const char *body, int status, const char *reason, const char *in_message)
+{
+    gw_redeem_req_t out;
+    gw_error_t err;
+    if (redeem(&out, &err, body) != -1)
+        fail_msg("accepted %s", body);
+    assert_int_equal(err.status, status);
+    assert_string_equal(err.reason, reason);
+    if (in_message != NULL && strstr(err.message, in_message) == NULL)
+        fail_msg("message \"%s\" does not mention \"%s\"", err.message, in_message);
+}
+
+static void redeem_accepts_and_normalises(void **state)
+{
+    char body[256];
+    gw_redeem_req_t out;
+    gw_error_t err;
+    snprintf(body, sizeof(body), "{\"code\": \"vobee-%.4s-%s\", \"email\": \"Jane.Doe@Gmail.com\", \"extra\": 1}", code, code + 4);
+    assert_int_equal(redeem(&out, &err, body), 0);
+    assert_string_equal(out.code, code);
+    assert_string_equal(out.email, "janedoe@gmail.com");
+    assert_int_equal(out.email_len, strlen("janedoe@gmail.com"));
+}
+
+static void redeem_errors(void **state)
+{
+    char body[256], bad[IG_CODE_BODY_LEN + 1];
+    expect_redeem_error("", 400, "invalid_json", NULL);
+    expect_redeem_error("{\"code\":", 400, "invalid_json", NULL);
+    expect_redeem_error("[1,2]", 400, "invalid_json", "object");
+    expect_redeem_error("\"code\"", 400, "invalid_json", NULL);
+    expect_redeem_error("{\"email\":\"a@b.com\"}", 400, "invalid_field", "code");
+    expect_redeem_error("{\"code\":5,\"email\":\"a@b.com\"}", 400, "invalid_field", "code");
+    snprintf(body, sizeof(body), "{\"code\":\"%s\"}", code);
+    expect_redeem_error(body, 400, "invalid_field", "email");
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"email\":null}", code);
+    expect_redeem_error(body, 400, "invalid_field", "email");
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"email\":\"not-an-email\"}", code);
+    expect_redeem_error(body, 422, "invalid_email", "email");
+    expect_redeem_error("{\"code\":\"VOBEE-0000\",\"email\":\"a@b.com\"}", 422, "invalid_code", NULL);
+    /* A well-formed code with a wrong check character. */
+    strcpy(bad, code);
+    bad[15] = bad[15] == 'A' ? 'B' : 'A';
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"email\":\"a@b.com\"}", bad);
+    expect_redeem_error(body, 422, "invalid_code", NULL);
+    /* Duplicate keys, invalid UTF-8 and NUL escapes are not JSON we accept. */
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"code\":\"%s\",\"email\":\"a@b.com\"}", code, code);
+    expect_redeem_error(body, 400, "invalid_json", NULL);
+    expect_redeem_error("{\"code\":\"\xff\xfe\",\"email\":\"a@b.com\"}", 400, "invalid_json", NULL);
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"email\":\"a\\u0000@b.com\"}", code);
+    expect_redeem_error(body, 400, "invalid_json", NULL);
+}
+
+static int generate(gw_generate_req_t *out, gw_error_t *err, const char *body)
+{
+    memset(err, 0, sizeof(*err));
+    return gw_parse_generate(out, err, body, strlen(body), 30);
+}
+
+static void expect_generate_error(const char *body, int status, const char *reason, const char *in_message)
+{
+    gw_generate_req_t out;
+    gw_error_t err;
+    if (generate(&out, &err, body) != -1)
+        fail_msg("accepted %s", body);
+    assert_int_equal(err.status, status);
+    assert_string_equal(err.reason, reason);
+    assert_null(out.issued_to);
+    if (in_message != NULL && strstr(err.message, in_message) == NULL)
+        fail_msg("message \"%s\" does not mention \"%s\"", err.message, in_message);
+}
+
+static void generate_defaults_and_fields(void **state)
+{
+    gw_generate_req_t out;
+    gw_error_t err;
+    assert_int_equal(generate(&out, &err, "{\"batch_size\": 50, \"batch_id\": \"BATCH-20251220\"}"), 0);
+    assert_int_equal(out.batch_size, 50);
+    assert_string_equal(out.batch_id, "BATCH-20251220");
+    assert_int_equal(out.max_uses, 1);
+    assert_true(out.expires_days == 30);
+    assert_string_equal(out.cohort, "");
+    assert_null(out.issued_to);
+    gw_generate_req_dispose(&out);
+
+    assert_int_equal(generate(&out, &err,
+                              "{\"batch_size\": 2, \"batch_id\": \"b\", \"max_uses\": 5, \"expires_in_days\": 0.5,"
+                              " \"cohort\": \"press-2026\", \"issued_to\": [\"A@Example.com\", \"b.c+x@gmail.com\"]}"),
+                     0);
+    assert_int_equal(out.max_uses, 5);
+    assert_true(out.expires_days == 0.5);
+    assert_string_equal(out.cohort, "press-2026");
+    assert_non_null(out.issued_to);
+    assert_string_equal(out.issued_to[0].addr, "a@example.com");
+    assert_string_equal(out.issued_to[1].addr, "bc@gmail.com");
+    gw_generate_req_dispose(&out);
+}
+
+static void generate_errors(void **state)
+{
+    expect_generate_error("{\"batch_id\": \"b\"}", 400, "invalid_field", "batch_size");
+    expect_generate_error("{\"batch_size\": 0, \"batch_id\": \"b\"}", 400, "invalid_field", "batch_size");
+    expect_generate_error("{\"batch_size\": 10001, \"batch_id\": \"b\"}", 400, "invalid_field", "batch_size");
+    expect_generate_error("{\"batch_size\": \"5\", \"batch_id\": \"b\"}", 400, "invalid_field", "batch_size");
+    expect_generate_error("{\"batch_size\": 1e300, \"batch_id\": \"b\"}", 400, "invalid_field", "batch_size");
+    expect_generate_error("{\"batch_size\": 99999999999999999999999, \"batch_id\": \"b\"}", 400, "invalid_json", NULL);
+    expect_generate_error("{\"batch_size\": 5}", 400, "invalid_field", "batch_id");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": \"\"}", 400, "invalid_field", "batch_id");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": \"a b\"}", 400, "invalid_field", "batch_id");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": {\"x\": 1}}", 400, "invalid_field", "batch_id");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": \"b\", \"max_uses\": 0}", 400, "invalid_field", "max_uses");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": \"b\", \"expires_in_days\": 0}", 400, "invalid_field",
+                          "expires_in_days");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": \"b\", \"expires_in_days\": \"7\"}", 400, "invalid_field",
+                          "expires_in_days");
+    expect_generate_error("{\"batch_size\": 5, \"batch_id\": \"b\", \"cohort\": 7}", 400, "invalid_field", "cohort");
+    expect_generate_error("{\"batch_size\": 2, \"batch_id\": \"b\", \"issued_to\": [\"a@b.com\"]}", 400, "invalid_field",
+                          "issued_to");
+    expect_generate_error("{\"batch_size\": 2, \"batch_id\": \"b\", \"issued_to\": [\"a@b.com\", 3]}", 400, "invalid_field",
+                          "issued_to");
+    expect_generate_error("{\"batch_size\": 2, \"batch_id\": \"b\", \"issued_to\": [\"a@b.com\", \"nope\"]}", 422, "invalid_email",
+                          NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(redeem_accepts_and_normalises),
+        cmocka_unit_test(redeem_errors),
+        cmocka_unit_test(generate_defaults_and_fields),
+        cmocka_unit_test(generate_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -44,6 +44,46 @@ gw_req_t *gw_req_create(h2o_req_t *req, gw_thread_t *thread, gw_route_id_t route
     return rq;
 }
 
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 302:
+        return "Found";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
+    }
+}
+
 static void respond(gw_req_t *rq, int status, const char *content_type, size_t ct_len, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
@@ -53,7 +93,7 @@ static void respond(gw_req_t *rq, int status, const char *content_type, size_t c
     gw_metrics_request(&rq->thread->metrics, rq->route, status, gw_now_ns() - rq->start_ns);
     h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
     req->res.status = status;
-    req->res.reason = status < 300 ? "OK" : status < 400 ? "Found" : status < 500 ? "Client Error" : "Server Error";
+    req->res.reason = reason_phrase(status);
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, ct_len);
     h2o_start_response(req, &generator);

@@ -103,7 +103,7 @@ static int read_secret_file(ig_config_t *cfg, char *dst, size_t cap, const char 
 static int set_listen(ig_config_t *cfg, const char *value)
 {
     const char *colon = strrchr(value, ':');
-    unsigned port;
+    unsigned port = 0;
     if (colon == NULL)
         return fail(cfg, "listen: expected HOST:PORT, got \"%s\"", value);
     if (parse_uint(cfg, &port, "listen", colon + 1, 65535) != 0)
@@ -235,7 +235,7 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     if (strcmp(key, "redis_url") == 0)
         return set_redis_url(cfg, value);
     if (strcmp(key, "public_body_bytes") == 0 || strcmp(key, "admin_body_bytes") == 0) {
-        unsigned v;
+        unsigned v = 0;
         if (parse_uint(cfg, &v, key, value, 64u << 20) != 0)
             return -1;
         *(key[0] == 'p' ? &cfg->public_body_bytes : &cfg->admin_body_bytes) = v;

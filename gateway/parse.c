@@ -81,8 +81,8 @@ int gw_parse_code(char out[IG_CODE_BODY_LEN + 1], gw_error_t *err, const char *i
 int gw_parse_redeem(gw_redeem_req_t *out, gw_error_t *err, const char *body, size_t len, const char *prefix,
                     const unsigned char code_key[IG_CODE_KEY_BYTES])
 {
-    const char *code, *email;
-    size_t code_len, email_len;
+    const char *code = NULL, *email = NULL;
+    size_t code_len = 0, email_len = 0;
     int ret = -1;
     json_t *root = load_object(err, body, len);
 
@@ -115,8 +115,8 @@ static int label_ok(const char *s, size_t len)
 
 int gw_parse_generate(gw_generate_req_t *out, gw_error_t *err, const char *body, size_t len, unsigned default_days)
 {
-    const char *s;
-    size_t slen;
+    const char *s = NULL;
+    size_t slen = 0;
     json_t *v, *root = load_object(err, body, len);
     int ret = -1;
 

@@ -101,16 +101,28 @@ static int answer_refusal(gw_req_t *rq, const char *verdict, redisReply *reply)
     return 0;
 }
 
+/*
+ * Returns the verdict of a library reply when it is a success for the caller
+ * to handle; answers failures and refusals itself and returns NULL.
+ */
+static const char *take_verdict(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const char *verdict;
+    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
+        fail_redis(rq, reply, err);
+        return NULL;
+    }
+    return answer_refusal(rq, verdict, reply) ? NULL : verdict;
+}
+
 /* ---- POST /api/invites/redeem ------------------------------------------ */
 
 static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const gw_redeem_req_t *in = rq->state;
-    const char *verdict;
-    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
-        fail_redis(rq, reply, err);
+    const char *verdict = take_verdict(rq, reply, err);
+    if (verdict == NULL)
         return;
-    }
     if (strcmp(verdict, "ok") == 0 || strcmp(verdict, "again") == 0) {
         gw_req_jsonf(rq, 200,
                      "{\"status\":\"success\",\"message\":\"Invite code redeemed successfully\",\"email\":\"%s\","
@@ -118,8 +130,7 @@ static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
                      in->email, gw.cfg.code_prefix, in->code, int_at(reply, 1), int_at(reply, 2));
         return;
     }
-    if (!answer_refusal(rq, verdict, reply))
-        fail_redis(rq, reply, NULL);
+    fail_redis(rq, reply, NULL);
 }
 
 void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
@@ -171,15 +182,12 @@ typedef struct code_state_t {
 static void on_status_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const code_state_t *st = rq->state;
-    const char *verdict, *status;
+    const char *verdict = take_verdict(rq, reply, err), *status;
     char expires[32] = "null", revoked[32] = "null";
-    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
-        fail_redis(rq, reply, err);
+    if (verdict == NULL)
         return;
-    }
     if (strcmp(verdict, "ok") != 0) {
-        if (!answer_refusal(rq, verdict, reply))
-            fail_redis(rq, reply, NULL);
+        fail_redis(rq, reply, NULL);
         return;
     }
     long long max = int_at(reply, 1), uses = int_at(reply, 2), exp = int_at(reply, 3), rev = int_at(reply, 4),
@@ -245,15 +253,12 @@ void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
 static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const code_state_t *st = rq->state;
-    const char *verdict;
+    const char *verdict = take_verdict(rq, reply, err);
     char at[21], redacted[IG_LOG_REDACT_BYTES];
-    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
-        fail_redis(rq, reply, err);
+    if (verdict == NULL)
         return;
-    }
     if (strcmp(verdict, "ok") != 0) {
-        if (!answer_refusal(rq, verdict, reply))
-            fail_redis(rq, reply, NULL);
+        fail_redis(rq, reply, NULL);
         return;
     }
     gw_format_time(at, int_at(reply, 1));
@@ -426,11 +431,9 @@ static int load_stored_codes(generate_state_t *st, const char *codes, size_t len
 static void on_claim_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     generate_state_t *st = rq->state;
-    const char *verdict;
-    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
-        fail_redis(rq, reply, err);
+    const char *verdict = take_verdict(rq, reply, err);
+    if (verdict == NULL)
         return;
-    }
     if (strcmp(verdict, "same") == 0) {
         if (reply->elements < 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
             load_stored_codes(st, reply->element[1]->str, reply->element[1]->len) != 0) {
@@ -441,8 +444,7 @@ static void on_claim_reply(gw_req_t *rq, redisReply *reply, const char *err)
     } else if (strcmp(verdict, "new") == 0) {
         st->is_new = 1;
     } else {
-        if (!answer_refusal(rq, verdict, reply))
-            fail_redis(rq, reply, NULL);
+        fail_redis(rq, reply, NULL);
         return;
     }
     /* Replies of calls that did go out are ignored once the request is answered. */

@@ -1,0 +1,825 @@
+"""
+Integration test harness for invitegate (Python 3 standard library only).
+
+Harness() is a context manager that, under a fresh temporary directory, starts
+a private redis-server and PostgreSQL 15 on free loopback ports, writes a
+configuration file, applies the migrations, and starts invitegate-gateway and
+invitegate-sync. Everything listens on and talks to 127.0.0.1 only.
+
+A small reaper process (its own session) watches a pipe held by the test
+process: if the test is killed (ctest timeout, kill -9), the reaper kills
+every process the harness started and removes the temporary directory.
+
+Environment:
+  IG_BUILD_DIR   build tree holding gateway/ and sync/ (default SOURCE/build)
+  IG_SOURCE_DIR  source tree (default: two levels above this file)
+  IG_KEEP_TMP=1  keep the temporary directory (logs, data) after the run
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+SOURCE_DIR = os.environ.get("IG_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILD_DIR = os.environ.get("IG_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
+GATEWAY_BIN = os.path.join(BUILD_DIR, "gateway", "invitegate-gateway")
+SYNC_BIN = os.path.join(BUILD_DIR, "sync", "invitegate-sync")
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+CODE_PREFIX = "VOBEE-"
+CODE_ALPHABET = "23456789ABCDEFGHJKMNOPQRSTUVWXYZ"
+CODE_RE = re.compile(r"^VOBEE-[23456789ABCDEFGHJKMNOPQRSTUVWXYZ]{16}$")
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+BUCKETS = 16
+SUBHASHES = 1024
+STREAM_GROUP = "ig-sync"
+
+HOST = "127.0.0.1"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def token_hash(token):
+    """What `admin_token =` takes: BLAKE2b-256 of the token, hex."""
+    return hashlib.blake2b(token.encode(), digest_size=32).hexdigest()
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, message=None):
+    """Polls predicate until it returns a truthy value; returns it, or raises
+    AssertionError after timeout seconds (message may be a callable)."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # keep polling; report the last failure
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            text = text or "condition not met"
+            if last_exc is not None:
+                text += " (last exception: %r)" % (last_exc,)
+            raise AssertionError("timed out after %.1fs: %s" % (timeout, text))
+        time.sleep(interval)
+
+
+def code_body(code):
+    """The 16-character body of a displayed code."""
+    return code[len(CODE_PREFIX):] if code.startswith(CODE_PREFIX) else code
+
+
+def tamper_code(code):
+    """The same code with its last (check) character changed."""
+    last = code[-1]
+    repl = CODE_ALPHABET[(CODE_ALPHABET.index(last) + 7) % len(CODE_ALPHABET)]
+    return code[:-1] + repl
+
+
+def code_location(body):
+    """(key, field) of a code record in Redis, per common/ig_keys.h."""
+    v = CODE_ALPHABET.index
+    bucket = v(body[0]) % BUCKETS
+    sub = (v(body[1]) * 32 + v(body[2])) % SUBHASHES
+    return "ig:{%d}:c:%d" % (bucket, sub), body[3:]
+
+
+def tail(path, lines=60):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return "(cannot read %s: %s)" % (path, exc)
+    text = data.decode("utf-8", "replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+# --------------------------------------------------------------------------
+# Minimal RESP2 client (redis-cli output is awkward to parse for streams).
+
+class RedisError(Exception):
+    pass
+
+
+class RedisClient:
+    def __init__(self, port, timeout=5.0):
+        self.port = port
+        self.timeout = timeout
+        self.sock = None
+        self.rfile = None
+        self.lock = threading.Lock()
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.rfile.close()
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.rfile = None
+
+    def _connect(self):
+        self.sock = socket.create_connection((HOST, self.port), timeout=self.timeout)
+        self.rfile = self.sock.makefile("rb")
+
+    @staticmethod
+    def _encode(args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif not isinstance(a, bytes):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def _read(self):
+        line = self.rfile.readline()
+        if not line:
+            raise ConnectionError("redis closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.rfile.read(n + 2)
+            return data[:-2].decode("utf-8", "replace")
+        if kind == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self._read() for _ in range(n)]
+        raise RedisError("bad reply line %r" % line)
+
+    def call(self, *args):
+        with self.lock:
+            for attempt in (0, 1):
+                try:
+                    if self.sock is None:
+                        self._connect()
+                    self.sock.sendall(self._encode(args))
+                    reply = self._read()
+                    break
+                except (OSError, ConnectionError):
+                    self.close()
+                    if attempt:
+                        raise
+        if isinstance(reply, RedisError):
+            raise reply
+        return reply
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+class Response:
+    """status, headers (case-insensitive .get), body (parsed JSON or text),
+    raw (bytes)."""
+
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        ctype = headers.get("Content-Type", "") or ""
+        self.body = raw.decode("utf-8", "replace")
+        self.json_ok = False
+        if ctype.startswith("application/json"):
+            try:
+                self.body = json.loads(raw)
+                self.json_ok = True
+            except ValueError:
+                pass
+
+    def __iter__(self):  # (status, headers, body) unpacking
+        return iter((self.status, self.headers, self.body))
+
+    def __repr__(self):
+        return "<HTTP %s %s %r>" % (self.status, self.headers.get("Content-Type"), self.raw[:300])
+
+
+class HttpClient:
+    """One keep-alive connection per thread to one gateway port."""
+
+    def __init__(self, port, timeout=15.0):
+        self.port = port
+        self.timeout = timeout
+        self.local = threading.local()
+
+    def _conn(self, fresh=False):
+        conn = getattr(self.local, "conn", None)
+        if fresh or conn is None:
+            if conn is not None:
+                conn.close()
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+            self.local.conn = conn
+            self.local.used = False
+        return conn
+
+    def close(self):
+        conn = getattr(self.local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self.local.conn = None
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, fresh=False):
+        hdrs = {}
+        payload = None
+        if raw is not None:
+            payload = raw if isinstance(raw, bytes) else raw.encode()
+        elif body is not None:
+            payload = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if payload is not None and "Content-Type" not in hdrs and not any(
+                k.lower() == "content-type" for k in (headers or {})):
+            hdrs["Content-Type"] = "application/json"
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        for k, v in (headers or {}).items():
+            for existing in [h for h in hdrs if h.lower() == k.lower()]:
+                del hdrs[existing]
+            if v is not None:
+                hdrs[k] = v
+        for attempt in (0, 1):
+            conn = self._conn(fresh=fresh or attempt == 1)
+            reused = self.local.used
+            send_error = None
+            try:
+                conn.putrequest(method, path, skip_accept_encoding=True)
+                for k, v in hdrs.items():
+                    conn.putheader(k, v)
+                if payload is not None or method in ("POST", "PUT", "PATCH"):
+                    conn.putheader("Content-Length", str(len(payload or b"")))
+                conn.endheaders()
+                if payload:
+                    try:
+                        view = memoryview(payload)
+                        for i in range(0, len(payload), 65536):
+                            conn.sock.sendall(view[i:i + 65536])
+                    except (BrokenPipeError, ConnectionResetError) as exc:
+                        # The server may answer (413) and close before
+                        # reading the whole body: still read its answer.
+                        send_error = exc
+                resp = conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                conn.close()
+                self.local.conn = None
+                if reused and attempt == 0 and send_error is None:
+                    continue  # a stale keep-alive connection: retry once
+                raise AssertionError("%s %s: connection failed: %r (send error %r)"
+                                     % (method, path[:80], exc, send_error))
+            except socket.timeout:
+                conn.close()
+                self.local.conn = None
+                raise AssertionError("%s %s: no answer within %.0fs (hang)" % (method, path[:80], self.timeout))
+            self.local.used = True
+            if send_error is not None or (resp.getheader("Connection", "") or "").lower() == "close":
+                conn.close()
+                self.local.conn = None
+            return Response(resp.status, resp.msg, data)
+
+
+def raw_exchange(port, data, timeout=10.0):
+    """Sends bytes on a fresh connection, half-closes, returns what came back."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            raise AssertionError("connection neither answered nor closed within %.0fs (hang); got %r"
+                                 % (timeout, b"".join(chunks)[:200]))
+        return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------
+
+REAPER_SRC = r"""
+import os, signal, sys, shutil, time
+tmp = sys.argv[1]
+pids, keep = set(), False
+for line in sys.stdin:
+    line = line.strip()
+    if line == 'exit':
+        sys.exit(0)
+    if line == 'keep':
+        keep = True
+    elif line.startswith('-'):
+        pids.discard(int(line[1:]))
+    elif line:
+        pids.add(int(line))
+# The test process died without cleaning up.
+try:
+    with open(os.path.join(tmp, 'pg', 'data', 'postmaster.pid')) as f:
+        pids.add(int(f.readline()))
+except Exception:
+    pass
+for p in pids:
+    try:
+        os.kill(p, signal.SIGKILL)
+    except OSError:
+        pass
+time.sleep(0.5)
+if not keep:
+    shutil.rmtree(tmp, ignore_errors=True)
+"""
+
+
+class Gateway:
+    """One running invitegate-gateway."""
+
+    def __init__(self, harness, name, conf_path, port):
+        self.harness = harness
+        self.name = name
+        self.conf_path = conf_path
+        self.port = port
+        self.log_path = os.path.join(harness.tmp, name + ".log")
+        self.proc = None
+        self.client = HttpClient(port)
+
+    def start(self, wait_ready=True):
+        self.proc = self.harness._spawn([GATEWAY_BIN, "-c", self.conf_path], self.log_path)
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=20.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode, tail(self.log_path)))
+            try:
+                return self.client.request("GET", "/ready", fresh=True).status == 200
+            except (AssertionError, OSError):
+                return False
+        try:
+            wait_until(ready, timeout, 0.05, "%s /ready != 200" % self.name)
+        except AssertionError:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode, tail(self.log_path)))
+            raise
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def http(self, method, path, body=None, token=None, headers=None, raw=None, fresh=False):
+        return self.client.request(method, path, body=body, token=token, headers=headers, raw=raw, fresh=fresh)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        self.client.close()
+        self.harness._stop_proc(self.proc, sig, timeout)
+
+
+class Harness:
+    """Private Redis + PostgreSQL + gateway + sync daemon. Use as a context
+    manager; `overrides` replaces configuration keys (None removes one)."""
+
+    def __init__(self, overrides=None, start_sync=True):
+        self.overrides = dict(overrides or {})
+        self.want_sync = start_sync
+        self.tmp = None
+        self.procs = []
+        self.redis_proc = None
+        self.sync_proc = None
+        self.gateway = None
+        self.extra_gateways = []
+        self.pg_started = False
+        self.reaper = None
+        self.failed = False
+        self.admin_token = secrets.token_hex(16)
+        self.reader_token = secrets.token_hex(16)
+        self.secret_key = secrets.token_hex(32)
+        self.is_root = os.geteuid() == 0
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.failed = True
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.failed = True
+        self.close()
+        return False
+
+    def start(self):
+        for b in (GATEWAY_BIN, SYNC_BIN):
+            if not os.access(b, os.X_OK):
+                raise unittest.SkipTest("binary not built: %s" % b) if os.environ.get("IG_SKIP_MISSING") \
+                    else AssertionError("binary not built: %s" % b)
+        self.tmp = tempfile.mkdtemp(prefix="invitegate-it-")
+        os.chmod(self.tmp, 0o711)  # the postgres user must traverse it
+        self.reaper = subprocess.Popen([sys.executable, "-c", REAPER_SRC, self.tmp], stdin=subprocess.PIPE,
+                                       start_new_session=True, text=True)
+        if os.environ.get("IG_KEEP_TMP"):
+            self._tell_reaper("keep")
+        self.redis_port = free_port()
+        self.redis_dir = os.path.join(self.tmp, "redis")
+        os.mkdir(self.redis_dir)
+        self.start_redis()
+        self.redis_client = RedisClient(self.redis_port)
+        self._start_postgres()
+        self.gateway_port = free_port()
+        self.conf_path = self.write_config("invitegate.conf", {"listen": "%s:%d" % (HOST, self.gateway_port)})
+        self.sync_log = os.path.join(self.tmp, "sync.log")
+        self.run_migrations()
+        self.gateway = Gateway(self, "gateway", self.conf_path, self.gateway_port)
+        self.gateway.start()
+        if self.want_sync:
+            self.start_sync()
+
+    def close(self):
+        if self.tmp is None:
+            return
+        if self.failed:
+            self.dump_logs()
+        for gw in self.extra_gateways + ([self.gateway] if self.gateway else []):
+            try:
+                gw.stop()
+            except Exception as exc:
+                print("harness: stopping %s: %r" % (gw.name, exc), file=sys.stderr)
+        self._stop_proc(self.sync_proc)
+        self._stop_proc(self.redis_proc)
+        if getattr(self, "redis_client", None):
+            self.redis_client.close()
+        self._stop_postgres()
+        keep = bool(os.environ.get("IG_KEEP_TMP"))
+        if self.reaper is not None:
+            try:
+                self.reaper.stdin.write("exit\n")
+                self.reaper.stdin.close()
+                self.reaper.wait(5)
+            except Exception:
+                pass
+        if keep:
+            print("harness: kept %s" % self.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp = None
+
+    def dump_logs(self, lines=40):
+        if self.tmp is None:
+            return
+        for name in sorted(os.listdir(self.tmp)):
+            if name.endswith(".log"):
+                print("----- tail of %s -----\n%s" % (name, tail(os.path.join(self.tmp, name), lines)),
+                      file=sys.stderr)
+
+    # -- processes ---------------------------------------------------------
+
+    def _tell_reaper(self, line):
+        try:
+            self.reaper.stdin.write(line + "\n")
+            self.reaper.stdin.flush()
+        except Exception:
+            pass
+
+    @staticmethod
+    def _child_env():
+        # IG_<KEY> variables override configuration keys: keep ours out.
+        return {k: v for k, v in os.environ.items() if not k.startswith("IG_")}
+
+    def _spawn(self, argv, log_path, **kw):
+        log = open(log_path, "ab")
+        kw.setdefault("env", self._child_env())
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=self.tmp, **kw)
+        log.close()
+        self.procs.append(proc)
+        self._tell_reaper(str(proc.pid))
+        return proc
+
+    def _stop_proc(self, proc, sig=signal.SIGTERM, timeout=10.0):
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self._tell_reaper("-%d" % proc.pid)
+
+    def _run(self, argv, as_postgres=False, check=True, timeout=60, **kw):
+        if as_postgres and self.is_root:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.tmp,
+                             env=self._child_env(), timeout=timeout, **kw)
+        if check and res.returncode != 0:
+            raise AssertionError("%s failed (%d):\n%s" % (" ".join(argv), res.returncode,
+                                                          res.stdout.decode("utf-8", "replace")))
+        return res
+
+    # -- Redis -------------------------------------------------------------
+
+    def start_redis(self, timeout=10.0):
+        self.redis_proc = self._spawn(
+            ["redis-server", "--port", str(self.redis_port), "--bind", HOST, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.redis_dir,
+             "--daemonize", "no", "--logfile", ""],
+            os.path.join(self.tmp, "redis.log"))
+        probe = RedisClient(self.redis_port, timeout=1.0)
+        try:
+            wait_until(lambda: probe.call("PING") == "PONG", timeout, 0.02, "redis-server did not answer")
+        finally:
+            probe.close()
+
+    def stop_redis(self):
+        """Clean shutdown (SIGTERM): the AOF is kept."""
+        self._stop_proc(self.redis_proc)
+        self.redis_client.close()
+
+    def kill_redis(self):
+        self._stop_proc(self.redis_proc, signal.SIGKILL)
+        self.redis_client.close()
+
+    def restart_redis(self):
+        self.stop_redis()
+        self.start_redis()
+
+    def redis(self, *args):
+        """One Redis command; returns the decoded reply, raises RedisError."""
+        return self.redis_client.call(*args)
+
+    def redis_scan(self, pattern):
+        cursor, keys = "0", []
+        while True:
+            cursor, batch = self.redis("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            keys.extend(batch)
+            if cursor == "0":
+                return keys
+
+    def forget_code(self, code):
+        """Deletes a code's record from Redis so that it becomes unknown (404):
+        HDEL of its field in its small hash (layout of common/ig_keys.h), or,
+        failing that, of its field in every code hash."""
+        body = code_body(code)
+        key, field = code_location(body)
+        if self.redis("HDEL", key, field) == 1:
+            return
+        removed = 0
+        for k in self.redis_scan("ig:{*}:c:*"):
+            removed += self.redis("HDEL", k, field)
+            removed += self.redis("HDEL", k, body)
+        if removed == 0:
+            raise AssertionError("could not find the Redis record of %s" % code)
+
+    # -- PostgreSQL --------------------------------------------------------
+
+    def _start_postgres(self):
+        pg = os.path.join(self.tmp, "pg")
+        self.pg_data = os.path.join(pg, "data")
+        self.pg_sock = os.path.join(pg, "sock")
+        os.makedirs(self.pg_data, mode=0o700)
+        os.makedirs(self.pg_sock)
+        if self.is_root:
+            for p in (pg, self.pg_data, self.pg_sock):
+                shutil.chown(p, "postgres", "postgres")
+        self.pg_port = free_port()
+        self._run([os.path.join(PG_BIN, "initdb"), "-D", self.pg_data, "-U", "postgres", "-A", "trust",
+                   "--no-sync", "-E", "UTF8", "--locale=C"], as_postgres=True)
+        opts = "-c listen_addresses=%s -p %d -k %s -c fsync=off -c synchronous_commit=off" % (
+            HOST, self.pg_port, self.pg_sock)
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.pg_data, "-l", os.path.join(pg, "postgres.log"),
+                   "-o", opts, "-w", "-t", "30", "start"], as_postgres=True)
+        self.pg_started = True
+        try:
+            with open(os.path.join(self.pg_data, "postmaster.pid")) as f:
+                self._tell_reaper(f.readline().strip())
+        except OSError:
+            pass
+        wait_until(lambda: self._run([os.path.join(PG_BIN, "pg_isready"), "-h", HOST, "-p", str(self.pg_port)],
+                                     check=False).returncode == 0, 20, 0.1, "pg_isready")
+        self._run(["psql", "-X", "-q", "-h", HOST, "-p", str(self.pg_port), "-U", "postgres", "-d", "postgres",
+                   "-c", "CREATE DATABASE invitegate"])
+        self.database_url = "postgresql://postgres@%s:%d/invitegate" % (HOST, self.pg_port)
+
+    def _stop_postgres(self):
+        if not self.pg_started:
+            return
+        self.pg_started = False
+        res = self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.pg_data, "-m", "immediate", "-w", "stop"],
+                        as_postgres=True, check=False)
+        if res.returncode != 0:
+            try:
+                with open(os.path.join(self.pg_data, "postmaster.pid")) as f:
+                    os.kill(int(f.readline()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+    def psql(self, sql):
+        """Runs SQL in the invitegate database; returns rows as lists of strings."""
+        res = subprocess.run(["psql", "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-h", HOST,
+                              "-p", str(self.pg_port), "-U", "postgres", "-d", "invitegate", "-c", sql],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._child_env(), timeout=60)
+        if res.returncode != 0:
+            raise AssertionError("psql failed: %s\n%s" % (sql, res.stderr.decode("utf-8", "replace")))
+        out = res.stdout.decode("utf-8", "replace")
+        return [line.split("\x1f") for line in out.splitlines() if line != ""]
+
+    def psql_value(self, sql):
+        rows = self.psql(sql)
+        return rows[0][0] if rows else None
+
+    # -- configuration -----------------------------------------------------
+
+    def config_dict(self, extra=None):
+        conf = {
+            "threads": "2",
+            "redis_url": "redis://%s:%d" % (HOST, self.redis_port),
+            "database_url": self.database_url,
+            "secret_key": self.secret_key,
+            "code_prefix": CODE_PREFIX,
+            "rate_limit_per_sec": "0",
+            "migrations_dir": os.path.join(SOURCE_DIR, "migrations"),
+            "sync_consumer": "test",
+            "sync_claim_idle_ms": "2000",
+            "sync_block_ms": "200",
+        }
+        conf.update(self.overrides)
+        conf.update(extra or {})
+        return conf
+
+    def write_config(self, name, extra=None):
+        conf = self.config_dict(extra)
+        lines = ["# written by tests/integration/harness.py"]
+        for k, v in conf.items():
+            if v is not None:
+                lines.append("%s = %s" % (k, v))
+        lines.append("admin_token = %s admin issue,admit,revoke,read" % token_hash(self.admin_token))
+        lines.append("admin_token = %s reader read" % token_hash(self.reader_token))
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start_gateway(self, overrides):
+        """Starts another gateway on its own port sharing Redis, with some
+        configuration keys overridden. Stopped by close()."""
+        port = free_port()
+        name = "gateway%d" % (len(self.extra_gateways) + 2)
+        extra = dict(overrides)
+        extra["listen"] = "%s:%d" % (HOST, port)
+        conf = self.write_config(name + ".conf", extra)
+        gw = Gateway(self, name, conf, port)
+        self.extra_gateways.append(gw)
+        gw.start()
+        return gw
+
+    # -- sync daemon -------------------------------------------------------
+
+    def run_migrations(self):
+        self._run([SYNC_BIN, "-c", self.conf_path, "migrate"])
+
+    def start_sync(self, consumer=None):
+        """Starts the sync daemon (consumer: another consumer name, given as
+        the IG_SYNC_CONSUMER environment override)."""
+        env = self._child_env()
+        if consumer is not None:
+            env["IG_SYNC_CONSUMER"] = consumer
+        self.sync_proc = self._spawn([SYNC_BIN, "-c", self.conf_path], self.sync_log, env=env)
+        return self.sync_proc
+
+    def kill_sync(self, sig=signal.SIGKILL):
+        self._stop_proc(self.sync_proc, sig)
+
+    def sync_alive(self):
+        return self.sync_proc is not None and self.sync_proc.poll() is None
+
+    def pending_events(self):
+        """Sum of XPENDING counts over every bucket's stream."""
+        total = 0
+        for b in range(BUCKETS):
+            try:
+                total += int(self.redis("XPENDING", "ig:{%d}:events" % b, STREAM_GROUP)[0])
+            except RedisError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+        return total
+
+    # -- HTTP (main gateway) ----------------------------------------------
+
+    def http(self, method, path, body=None, token=None, headers=None, raw=None, fresh=False):
+        return self.gateway.http(method, path, body=body, token=token, headers=headers, raw=raw, fresh=fresh)
+
+    @property
+    def port(self):
+        return self.gateway_port
+
+    def generate(self, batch_size=1, batch_id=None, **fields):
+        """Issues a batch with the admin token; asserts 201; returns the codes."""
+        body = {"batch_size": batch_size, "batch_id": batch_id or ("B-" + secrets.token_hex(8))}
+        body.update(fields)
+        r = self.http("POST", "/api/invites/generate", body, token=self.admin_token)
+        if r.status != 201:
+            raise AssertionError("generate %r -> %r" % (body, r))
+        return r.body["codes"]
+
+    def redeem(self, code, email):
+        return self.http("POST", "/api/invites/redeem", {"code": code, "email": email})
+
+    def status(self, code):
+        return self.http("GET", "/api/invites/%s/status" % code)
+
+
+def unique_email(tag="user"):
+    return "%s-%s@example.com" % (tag, secrets.token_hex(6))
+
+
+class HarnessTestCase(unittest.TestCase):
+    """A TestCase class sharing one Harness across its tests (setUpClass).
+    Subclasses may set HARNESS_OVERRIDES. On a failure the daemon logs are
+    printed when the class tears down."""
+
+    HARNESS_OVERRIDES = None
+    h = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness(cls.HARNESS_OVERRIDES)
+        cls.h.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.h is not None:
+            cls.h.close()
+            cls.h = None
+
+    def run(self, result=None):
+        before = (len(result.failures) + len(result.errors)) if result else 0
+        out = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > before and self.h is not None:
+            self.h.failed = True
+        return out
+
+    # -- assertions --------------------------------------------------------
+
+    def assertError(self, resp, status, reason=None, field=None):
+        """An error answer: status, JSON body {"status":"error","error":reason,
+        "message":string} with Content-Type application/json."""
+        self.assertEqual(resp.status, status, resp)
+        ctype = resp.headers.get("Content-Type", "") or ""
+        self.assertTrue(ctype.startswith("application/json"), "Content-Type %r: %r" % (ctype, resp))
+        self.assertTrue(resp.json_ok and isinstance(resp.body, dict), resp)
+        self.assertEqual(resp.body.get("status"), "error", resp)
+        if reason is not None:
+            if isinstance(reason, (tuple, list, set)):
+                self.assertIn(resp.body.get("error"), reason, resp)
+            else:
+                self.assertEqual(resp.body.get("error"), reason, resp)
+        self.assertIsInstance(resp.body.get("message"), str, resp)
+        self.assertTrue(resp.body.get("message"), resp)
+        if field is not None:
+            self.assertIn(field, resp.body["message"], "message does not name %r: %r" % (field, resp))
+
+    def assertJson(self, resp, status):
+        self.assertEqual(resp.status, status, resp)
+        ctype = resp.headers.get("Content-Type", "") or ""
+        self.assertTrue(ctype.startswith("application/json"), "Content-Type %r: %r" % (ctype, resp))
+        self.assertTrue(resp.json_ok, resp)
+        return resp.body
+
+
+def main():
+    """Runs the calling module's tests; exits non-zero on failure."""
+    unittest.main(module="__main__", verbosity=2)

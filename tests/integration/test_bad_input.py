@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Hostile and malformed input on the four invite endpoints: always a clear
+4xx with the error body, never a 500, never a hang, never a partial write,
+and the gateway stays up (SPEC invariant 7)."""
+
+import os
+import secrets
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import code_body, tamper_code, unique_email  # noqa: E402
+
+GENERATE = "/api/invites/generate"
+REDEEM = "/api/invites/redeem"
+
+# Bodies that are not a JSON object with usable fields. Each answer must be
+# 400 with one of the reasons given.
+JSON_BAD = (400, ("invalid_json",))
+SHAPE_BAD = (400, ("invalid_json", "invalid_field"))
+MALFORMED_BODIES = [
+    (b"", JSON_BAD),
+    (b"{", JSON_BAD),
+    (b"{]", JSON_BAD),
+    (b"{\"code\": }", JSON_BAD),
+    (b"{} trailing", JSON_BAD),
+    (b"{\"a\":1}{\"b\":2}", JSON_BAD),
+    (b"nul\x00l", JSON_BAD),
+    (b"{\"code\": \"VOBEE\x00\", \"email\": \"a@example.com\"}", JSON_BAD),
+    (b"{\"code\": \"\xff\xfe\", \"email\": \"a@example.com\"}", JSON_BAD),
+    (b"{\"code\": \"\xc3\x28\", \"email\": \"\xed\xa0\x80@example.com\"}", JSON_BAD),
+    (b"\xef\xbb\xbf{\"x\": 1}", SHAPE_BAD),  # BOM: either refused as JSON or as fields
+    (b"{'code': 'x'}", JSON_BAD),
+    (b"{\"code\": \"\\ud800\"}", SHAPE_BAD),
+    (b"[]", SHAPE_BAD),
+    (b"[{\"code\": \"x\", \"email\": \"a@example.com\"}]", SHAPE_BAD),
+    (b"\"just a string\"", SHAPE_BAD),
+    (b"42", SHAPE_BAD),
+    (b"null", SHAPE_BAD),
+    (b"true", SHAPE_BAD),
+    (b"[" * 1000 + b"]" * 1000, SHAPE_BAD),
+    (b"{\"a\":" * 600 + b"1" + b"}" * 600, SHAPE_BAD),
+    (b"{\"x\": 1e999999}", SHAPE_BAD),
+    (b"{\"x\": 123456789012345678901234567890}", SHAPE_BAD),
+    (b"{\"x\": -1e-999999, \"code\": 1}", SHAPE_BAD),
+]
+
+
+class BadInputTest(harness.HarnessTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.h.gateway.client.timeout = 8.0  # a hang shows up as a failure, quickly
+        cls.code = cls.h.generate(1, max_uses=1000)[0]
+
+    def assertNot5xx(self, r, what):
+        self.assertLess(r.status, 500, "%s: %r" % (what, r))
+        self.assertGreaterEqual(r.status, 200, "%s: %r" % (what, r))
+
+    def assertClean4xx(self, r, what):
+        self.assertNot5xx(r, what)
+        if r.status >= 400:
+            self.assertError(r, r.status)
+
+    def tearDown(self):
+        self.assertTrue(self.h.gateway.alive(), "gateway died:\n" + harness.tail(self.h.gateway.log_path))
+
+    # -- bodies ------------------------------------------------------------
+
+    def test_malformed_bodies_redeem(self):
+        for raw, (status, reasons) in MALFORMED_BODIES:
+            with self.subTest(body=raw[:60]):
+                self.assertError(self.h.http("POST", REDEEM, raw=raw), status, reasons)
+
+    def test_malformed_bodies_generate(self):
+        for raw, (status, reasons) in MALFORMED_BODIES:
+            with self.subTest(body=raw[:60]):
+                self.assertError(self.h.http("POST", GENERATE, raw=raw, token=self.h.admin_token), status, reasons)
+        # Deeper than any parser should recurse (admin bodies may be 4 MiB).
+        deep = b"[" * 200000 + b"]" * 200000
+        self.assertError(self.h.http("POST", GENERATE, raw=deep, token=self.h.admin_token), *SHAPE_BAD)
+
+    def test_revoke_ignores_or_refuses_body(self):
+        # Revoke takes no body; garbage in one must not matter or must be a 4xx.
+        code = self.h.generate(1)[0]
+        for raw in (b"{", b"\xff\x00", b"[]"):
+            r = self.h.http("POST", "/api/invites/%s/revoke" % code, raw=raw, token=self.h.admin_token)
+            self.assertClean4xx(r, raw)
+
+    def test_wrong_field_types_redeem(self):
+        email = unique_email()
+        cases = [
+            ({"code": self.code, "email": {"a": 1}}, "email"),
+            ({"code": {"nested": {"deeper": [1, 2]}}, "email": email}, "code"),
+            ({"code": [self.code], "email": email}, "code"),
+            ({"code": True, "email": email}, "code"),
+            ({"code": 1e308, "email": email}, "code"),
+            ({"code": self.code, "email": 1234567890}, "email"),
+            ({"code": self.code, "email": None}, "email"),
+        ]
+        for body, field in cases:
+            with self.subTest(body=body):
+                self.assertError(self.h.http("POST", REDEEM, body), 400, "invalid_field", field)
+
+    def test_wrong_field_types_generate(self):
+        tok = self.h.admin_token
+        bid = "bad-" + secrets.token_hex(4)
+        cases = [
+            ({"batch_size": 1e308, "batch_id": bid}, "batch_size"),
+            ({"batch_size": 9223372036854775807, "batch_id": bid}, "batch_size"),
+            ({"batch_size": -9223372036854775808, "batch_id": bid}, "batch_size"),
+            ({"batch_size": {"n": 1}, "batch_id": bid}, "batch_size"),
+            ({"batch_size": [1], "batch_id": bid}, "batch_size"),
+            ({"batch_size": True, "batch_id": bid}, "batch_size"),
+            ({"batch_size": None, "batch_id": bid}, "batch_size"),
+            ({"batch_size": 1, "batch_id": {"id": "x"}}, "batch_id"),
+            ({"batch_size": 1, "batch_id": "x" * 5000}, "batch_id"),
+            ({"batch_size": 1, "batch_id": bid, "max_uses": 1e308}, "max_uses"),
+            ({"batch_size": 1, "batch_id": bid, "max_uses": 9223372036854775807}, "max_uses"),
+            ({"batch_size": 1, "batch_id": bid, "max_uses": -1}, "max_uses"),
+            ({"batch_size": 1, "batch_id": bid, "max_uses": {"a": 1}}, "max_uses"),
+            ({"batch_size": 1, "batch_id": bid, "expires_in_days": 1e308}, "expires_in_days"),
+            ({"batch_size": 1, "batch_id": bid, "expires_in_days": [1]}, "expires_in_days"),
+            ({"batch_size": 1, "batch_id": bid, "cohort": {"a": "b"}}, "cohort"),
+            ({"batch_size": 1, "batch_id": bid, "cohort": "c" * 100000}, "cohort"),
+            ({"batch_size": 1, "batch_id": bid, "issued_to": [[unique_email()]]}, "issued_to"),
+            ({"batch_size": 1, "batch_id": bid, "issued_to": {"0": unique_email()}}, "issued_to"),
+        ]
+        for body, field in cases:
+            with self.subTest(body=str(body)[:100]):
+                self.assertError(self.h.http("POST", GENERATE, body, token=tok), 400, "invalid_field", field)
+        # No partial write: the batch id is still free.
+        self.assertJson(self.h.http("POST", GENERATE, {"batch_size": 1, "batch_id": bid}, token=tok), 201)
+
+    def test_nul_and_control_in_strings(self):
+        good = self.h.generate(1)[0]
+        for code, email in ((good + "\u0000", unique_email()), (good, "a\u0000b@example.com"),
+                            ("\u0000", unique_email()), (good, "a@exa\nmple.com"),
+                            (good, "\u202e@example.com"), (good + "\u00e9", unique_email())):
+            with self.subTest(code=code, email=email):
+                r = self.h.http("POST", REDEEM, {"code": code, "email": email})
+                self.assertIn(r.status, (400, 422), r)
+                self.assertError(r, r.status, ("invalid_json", "invalid_field", "invalid_code", "invalid_email"))
+        self.assertEqual(self.assertJson(self.h.status(good), 200).get("uses"), 0)
+
+    # -- sizes, media types, methods, routes --------------------------------
+
+    def test_too_large(self):
+        over = ('{"code":"%s","email":"%s"' % (self.code, unique_email())).encode()
+        over += b" " * (4097 - len(over) - 1) + b"}"
+        self.assertEqual(len(over), 4097)
+        self.assertError(self.h.http("POST", REDEEM, raw=over), 413, "too_large")
+        self.assertError(self.h.http("POST", REDEEM, raw=b"{" + b" " * 100000 + b"}"), 413, "too_large")
+        big = b'{"batch_size": 1, "batch_id": "big", "cohort": "' + b"c" * (4 * 1024 * 1024 + 10) + b'"}'
+        self.assertError(self.h.http("POST", GENERATE, raw=big, token=self.h.admin_token), 413, "too_large")
+        # Exactly at the public cap is fine (4096 bytes).
+        body = ('{"code":"%s","email":"%s"' % (self.code, unique_email())).encode()
+        body += b" " * (4096 - len(body) - 1) + b"}"
+        self.assertEqual(len(body), 4096)
+        self.assertJson(self.h.http("POST", REDEEM, raw=body), 200)
+
+    def test_unsupported_media_type(self):
+        good = ('{"code":"%s","email":"%s"}' % (self.code, unique_email())).encode()
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                      "application/xml"):
+            with self.subTest(ctype=ctype):
+                self.assertError(self.h.http("POST", REDEEM, raw=good, headers={"Content-Type": ctype}), 415,
+                                 "unsupported_media_type")
+                r = self.h.http("POST", GENERATE, raw=b'{"batch_size":1,"batch_id":"ct"}',
+                                headers={"Content-Type": ctype}, token=self.h.admin_token)
+                self.assertError(r, 415, "unsupported_media_type")
+
+    def test_method_not_allowed(self):
+        code = self.code
+        cases = [("GET", REDEEM), ("PUT", REDEEM), ("DELETE", REDEEM), ("GET", GENERATE), ("PATCH", GENERATE),
+                 ("POST", "/api/invites/%s/status" % code), ("DELETE", "/api/invites/%s/status" % code),
+                 ("GET", "/api/invites/%s/revoke" % code), ("PUT", "/api/invites/%s/revoke" % code)]
+        for method, path in cases:
+            with self.subTest(method=method, path=path):
+                r = self.h.http(method, path, token=self.h.admin_token)
+                self.assertError(r, 405, "method_not_allowed")
+
+    def test_not_found_routes(self):
+        for path in ("/", "/api", "/api/invites", "/api/invites/", "/api/invites/redeem/extra",
+                     "/api/invites/generate/x", "/api/invites/%s" % self.code, "/api/invites/%s/unknown" % self.code,
+                     "/api/invites/%s/status/more" % self.code, "/API/INVITES/REDEEM", "/nope", "/health/x"):
+            with self.subTest(path=path):
+                r = self.h.http("GET", path)
+                self.assertError(r, 404, "not_found")
+
+    def test_odd_paths_status(self):
+        for piece in ("%00", "%FF%FE", "%2F", "..", "%2E%2E", "A" * 5000, "%C3%28" * 10, "VOBEE-%00" + "A" * 16,
+                      "'%20OR%201=1--", "%25s%25n", "*"):
+            with self.subTest(piece=piece[:40]):
+                r = self.h.http("GET", "/api/invites/%s/status" % piece)
+                self.assertClean4xx(r, piece)
+                self.assertIn(r.status, (400, 404, 414, 422), r)
+                r = self.h.http("POST", "/api/invites/%s/revoke" % piece, token=self.h.admin_token)
+                self.assertClean4xx(r, piece)
+                self.assertIn(r.status, (400, 404, 414, 422), r)
+
+    # -- authentication ----------------------------------------------------
+
+    def test_auth_on_admin_endpoints(self):
+        code = self.h.generate(1)[0]
+        req = {"batch_size": 1, "batch_id": "auth-" + secrets.token_hex(4)}
+        bad_headers = [None, "Bearer", "Bearer ", "Bearer " + "x" * 8000, "Basic Zm9vOmJhcg==", "Token abc",
+                       "Bearer " + self.h.admin_token + "x", "Bearer " + self.h.admin_token[:-1],
+                       "Bearer\t" + "\u00e9".encode("utf-8").decode("latin-1"), "Bearer " + secrets.token_hex(16)]
+        for auth in bad_headers:
+            with self.subTest(auth=(auth or "")[:40]):
+                hdrs = {"Authorization": auth} if auth is not None else None
+                self.assertError(self.h.http("POST", GENERATE, req, headers=hdrs), 401, "unauthorized")
+                self.assertError(self.h.http("POST", "/api/invites/%s/revoke" % code, headers=hdrs), 401,
+                                 "unauthorized")
+                # Authentication comes before the body is looked at.
+                self.assertError(self.h.http("POST", GENERATE, raw=b"{", headers=hdrs), 401, "unauthorized")
+        self.assertError(self.h.http("POST", GENERATE, req, token=self.h.reader_token), 403, "forbidden")
+        self.assertError(self.h.http("POST", "/api/invites/%s/revoke" % code, token=self.h.reader_token), 403,
+                         "forbidden")
+        # Nothing was written.
+        self.assertEqual(self.assertJson(self.h.status(code), 200).get("status"), "active")
+        self.assertJson(self.h.http("POST", GENERATE, req, token=self.h.admin_token), 201)
+
+    # -- the wire ----------------------------------------------------------
+
+    def test_raw_garbage_on_the_wire(self):
+        port = self.h.port
+        req_line = b"POST /api/invites/redeem HTTP/1.1\r\nHost: x\r\n"
+        garbage = [
+            b"GARBAGE\r\n\r\n",
+            b"\x00\x01\x02\x03" * 100,
+            b"GET / HTTP/9.9\r\n\r\n",
+            b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * 200000 + b"\r\n\r\n",
+            req_line + b"Content-Type: application/json\r\nContent-Length: -5\r\n\r\n{}",
+            req_line + b"Content-Type: application/json\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+            req_line + b"Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"0\r\n\r\n",
+            req_line + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+            req_line + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"code\":",  # then EOF
+            b"POST /api/invites/redeem HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+            b"chunked\r\n\r\n" + b"1\r\n{\r\n" * 5000 + b"0\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00" * 50,
+        ]
+        for data in garbage:
+            with self.subTest(data=data[:50]):
+                out = harness.raw_exchange(port, data)
+                if out.startswith(b"HTTP/"):
+                    status = int(out.split(b" ", 2)[1])
+                    self.assertLess(status, 500, out[:300])
+                self.assertTrue(self.h.gateway.alive())
+                self.assertJson(self.h.http("GET", "/health", fresh=True), 200)
+
+    def test_chunked_body_works(self):
+        body = ('{"code":"%s","email":"%s"}' % (self.code, unique_email())).encode()
+        data = (b"POST /api/invites/redeem HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7]) for i in range(0, len(body), 7))
+                + b"0\r\n\r\n")
+        out = harness.raw_exchange(self.h.port, data)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:300])
+
+    def test_stays_up_and_consistent(self):
+        # Runs last (alphabetical): after all of the above the gateway still
+        # serves normal traffic and the shared code was never used by a
+        # refused request beyond those that answered 200.
+        self.assertJson(self.h.http("GET", "/health"), 200)
+        self.assertEqual(self.h.http("GET", "/ready").status, 200)
+        code = self.h.generate(1)[0]
+        self.assertJson(self.h.redeem(code, unique_email()), 200)
+        self.assertError(self.h.redeem(tamper_code(code), unique_email()), 422, "invalid_code")
+        self.assertTrue(code_body(code))
+
+
+if __name__ == "__main__":
+    harness.main()

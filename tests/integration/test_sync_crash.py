@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""kill -9 of the sync daemon under load: every redemption acknowledged with
+200 reaches PostgreSQL exactly once (SPEC invariant 4)."""
+
+import collections
+import os
+import random
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import code_body, wait_until  # noqa: E402
+
+CODES = 1000
+MAX_USES = 10
+BATCHES = 4
+THREADS = 16
+KILLS = 4
+# After kill #1 the daemon comes back under its own consumer name (it reads
+# its own pending entries first); from kill #2 on it comes back as another
+# consumer, which must claim the dead one's entries once they are idle
+# (sync_claim_idle_ms).
+SECOND_CONSUMER = "test-b"
+
+
+class SyncCrashTest(harness.HarnessTestCase):
+
+    def test_kill9_sync_under_load(self):
+        h = self.h
+        codes = []
+        for i in range(BATCHES):
+            codes += h.generate(CODES // BATCHES, batch_id="crash-%d" % i, max_uses=MAX_USES)
+        self.assertEqual(len(set(codes)), CODES)
+        wait_until(lambda: h.psql_value("SELECT count(*) FROM invites") == str(CODES), 30, 0.2,
+                   lambda: "invites in PostgreSQL: %s" % h.psql_value("SELECT count(*) FROM invites"))
+
+        tasks = [(c, "u%d-%d@example.com" % (i, k)) for i, c in enumerate(codes) for k in range(MAX_USES)]
+        random.Random(7).shuffle(tasks)
+        next_task = iter(tasks)
+        lock = threading.Lock()
+        ok = []            # (code, email) answered 200
+        others = collections.Counter()
+        samples = {}
+
+        def worker():
+            client = harness.HttpClient(h.port, timeout=30)
+            while True:
+                with lock:
+                    task = next(next_task, None)
+                if task is None:
+                    break
+                try:
+                    r = client.request("POST", "/api/invites/redeem", {"code": task[0], "email": task[1]})
+                    status = r.status
+                except AssertionError as exc:
+                    status, r = "exception", exc
+                with lock:
+                    if status == 200:
+                        ok.append(task)
+                    else:
+                        others[status] += 1
+                        samples.setdefault(status, repr(r))
+            client.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+
+        # Kill the sync daemon while the load runs, each time after it has
+        # committed more redemptions; restart it at once.
+        def committed():
+            return int(h.psql_value("SELECT count(*) FROM redemptions"))
+        kills, last = 0, 0
+        while kills < KILLS:
+            target = last + (1 if kills == 0 else 150)
+            wait_until(lambda: committed() >= target, 30, 0.02,
+                       lambda: "sync daemon committed nothing new (alive: %s)" % h.sync_alive())
+            time.sleep(random.uniform(0, 0.05))
+            h.kill_sync(signal.SIGKILL)
+            kills += 1
+            last = committed()
+            print("kill -9 #%d of the sync daemon at %.2fs: %d redemptions committed, %d answered 200, "
+                  "%d entries pending" % (kills, time.monotonic() - t0, last, len(ok), h.pending_events()),
+                  file=sys.stderr)
+            time.sleep(0.2)
+            h.start_sync(SECOND_CONSUMER if kills >= 2 else None)
+
+        for t in threads:
+            t.join(120)
+        n200 = len(ok)
+        print("load done in %.2fs: %d x 200, others %r" % (time.monotonic() - t0, n200, dict(others)),
+              file=sys.stderr)
+        self.assertGreater(n200, 0)
+
+        wait_until(lambda: committed() >= n200, 60, 0.2,
+                   lambda: "redemptions %d of %d (sync alive: %s)" % (committed(), n200, h.sync_alive()))
+        time.sleep(1.0)  # anything extra (a double apply) would show up now
+        row = h.psql("SELECT count(*), count(DISTINCT event_id) FROM redemptions")[0]
+        self.assertEqual(row, [str(n200), str(n200)], "count(*), count(DISTINCT event_id)")
+        dups = h.psql("SELECT code, email, count(*) FROM redemptions GROUP BY 1, 2 HAVING count(*) > 1 LIMIT 5")
+        self.assertEqual(dups, [], "duplicate (code, email) rows")
+        self.assertEqual(h.psql_value("SELECT SUM(use_count) FROM invites"), str(n200))
+        over = h.psql("SELECT code, use_count, max_uses FROM invites WHERE use_count > max_uses LIMIT 5")
+        self.assertEqual(over, [], "use_count above max_uses")
+
+        gaps = h.psql("SELECT code, count(*), count(DISTINCT use_number), max(use_number) FROM redemptions "
+                      "GROUP BY code HAVING count(DISTINCT use_number) <> count(*) OR max(use_number) <> count(*) "
+                      "LIMIT 5")
+        self.assertEqual(gaps, [], "use_number not 1..n per code")
+
+        # The rows are exactly the acknowledged redemptions.
+        got = set(tuple(r) for r in h.psql("SELECT code, email FROM redemptions"))
+        want = set((code_body(c), e) for c, e in ok)
+        self.assertEqual(len(got ^ want), 0, "rows not acknowledged: %r; acknowledged, missing: %r"
+                         % (list(got - want)[:5], list(want - got)[:5]))
+
+        # Redis agrees: sum of status `uses` over every code.
+        pg_uses = dict(h.psql("SELECT code, use_count FROM invites"))
+        total = 0
+        for c in codes:
+            st = self.assertJson(h.status(c), 200)
+            total += st["uses"]
+            self.assertEqual(str(st["uses"]), pg_uses.get(code_body(c)), c)
+        self.assertEqual(total, n200)
+
+        wait_until(lambda: h.pending_events() == 0, 20, 0.2,
+                   lambda: "XPENDING total %d" % h.pending_events())
+        self.assertTrue(h.sync_alive(), "sync daemon exited")
+
+        # Every code had exactly MAX_USES distinct e-mails: all must succeed.
+        self.assertEqual(dict(others), {}, samples)
+        self.assertEqual(n200, CODES * MAX_USES)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,350 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ig_keys.h"
+#include "apply.h"
+
+/*
+ * Times arrive as Unix milliseconds (seconds for exp) and become timestamptz
+ * as `timestamptz 'epoch' + ms * interval '1 millisecond'`: exact to the
+ * millisecond for any date before the 23rd century, and free of the session
+ * time zone.
+ */
+
+/* Records the batch's event ids; returns those seen for the first time. */
+static const char SQL_RECORD[] = "INSERT INTO processed_events (event_id) SELECT unnest($1::text[]) "
+                                 "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+
+/*
+ * New invites. use_count, used_at and revoked_at start from the redemptions
+ * and revocations already recorded for the code (this batch's included:
+ * they are written first), so an event applied before the issued event of
+ * its code (claimed from a dead consumer, or read by another daemon) is not
+ * lost.
+ */
+static const char SQL_ISSUED[] =
+    "INSERT INTO invites (code, batch_id, cohort, issued_to, max_uses, use_count, used_at, expires_at, revoked_at, created_by, "
+    "created_at) "
+    "SELECT u.code, u.batch_id, u.cohort, u.issued_to, u.max_uses, LEAST(u.max_uses, COALESCE(r.n, 0)), r.first_at, "
+    "timestamptz 'epoch' + u.exp_s * interval '1 second', v.revoked_at, u.created_by, "
+    "timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::text[], $8::bigint[]) "
+    "AS u(code, batch_id, cohort, issued_to, max_uses, exp_s, created_by, at_ms) "
+    "LEFT JOIN LATERAL (SELECT max(use_number) AS n, min(redeemed_at) AS first_at FROM redemptions "
+    "WHERE redemptions.code = u.code) AS r ON true "
+    "LEFT JOIN revocations AS v ON v.code = u.code "
+    "ON CONFLICT (code) DO NOTHING";
+
+/* One row per redemption; (code, email) and event_id are both unique, either conflict skips the row. */
+static const char SQL_REDEEMED[] =
+    "INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) "
+    "SELECT u.event_id, u.code, u.email, u.n, u.ip, timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) "
+    "AS u(event_id, code, email, n, ip, at_ms) "
+    "ON CONFLICT DO NOTHING";
+
+/*
+ * Use counts, merged per code first (UPDATE ... FROM would apply an arbitrary
+ * one of several matching rows). GREATEST and LEAST make the update
+ * idempotent and order-free; capping at max_uses keeps the CHECK constraint
+ * from failing the batch whatever an event says. Rows already up to date are
+ * not rewritten.
+ */
+static const char SQL_USED[] =
+    "UPDATE invites AS i SET use_count = GREATEST(i.use_count, LEAST(i.max_uses, u.n)), used_at = LEAST(i.used_at, u.first_at) "
+    "FROM (SELECT code, max(n) AS n, min(timestamptz 'epoch' + at_ms * interval '1 millisecond') AS first_at "
+    "FROM unnest($1::text[], $2::int[], $3::bigint[]) AS x(code, n, at_ms) GROUP BY code) AS u "
+    "WHERE i.code = u.code AND (i.use_count < LEAST(i.max_uses, u.n) OR i.used_at IS NULL OR i.used_at > u.first_at)";
+
+/*
+ * Revocations, merged per code (the earliest wins), recorded in revocations
+ * for an invite that is not there yet, and copied to the invite that is.
+ */
+static const char SQL_REVOKED[] = "WITH u AS (SELECT code, (array_agg(event_id ORDER BY at_ms))[1] AS event_id, "
+                                  "timestamptz 'epoch' + min(at_ms) * interval '1 millisecond' AS at "
+                                  "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(event_id, code, at_ms) GROUP BY code), "
+                                  "rec AS (INSERT INTO revocations (code, event_id, revoked_at) SELECT code, event_id, at FROM u "
+                                  "ON CONFLICT (code) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, event_id = EXCLUDED.event_id "
+                                  "WHERE revocations.revoked_at > EXCLUDED.revoked_at) "
+                                  "UPDATE invites AS i SET revoked_at = LEAST(i.revoked_at, u.at) FROM u "
+                                  "WHERE i.code = u.code AND (i.revoked_at IS NULL OR i.revoked_at > u.at)";
+
+/*
+ * Two daemons may apply batches at once. An invite and the events of its code
+ * must then not be written by concurrent transactions, or neither sees the
+ * other's rows (an INSERT of the invite missing a redemption not yet
+ * committed). Each transaction therefore takes, before writing, a lock per
+ * code bucket it touches (ig_code_bucket), in ascending order so that two
+ * transactions cannot deadlock. READ COMMITTED then gives every later
+ * statement a snapshot that includes the previous holder's commit. The two-key
+ * form keeps these locks apart from single-key advisory locks (migrate's).
+ */
+#define SYNC_APPLY_LOCK_CLASS "1768387449" /* "igsy" */
+static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock(" SYNC_APPLY_LOCK_CLASS ", b) FROM unnest($1::int[]) AS b";
+
+/* The array parameters, one per column; each PARAMS_* list gives a statement its $1, $2, ... in order. */
+enum {
+    COL_EVENT_ID,
+    COL_ISSUED_CODE,
+    COL_ISSUED_BATCH,
+    COL_ISSUED_COHORT,
+    COL_ISSUED_TO,
+    COL_ISSUED_MAX,
+    COL_ISSUED_EXP,
+    COL_ISSUED_BY,
+    COL_ISSUED_AT,
+    COL_REDEEMED_EVENT_ID,
+    COL_REDEEMED_CODE,
+    COL_REDEEMED_EMAIL,
+    COL_REDEEMED_N,
+    COL_REDEEMED_IP,
+    COL_REDEEMED_AT,
+    COL_REVOKED_EVENT_ID,
+    COL_REVOKED_CODE,
+    COL_REVOKED_AT,
+    COL_LOCK_BUCKET,
+    COL_COUNT
+};
+_Static_assert(COL_COUNT == SYNC_APPLY_ARRAYS, "SYNC_APPLY_ARRAYS must match the column list");
+
+static const int PARAMS_RECORD[] = {COL_EVENT_ID};
+static const int PARAMS_ISSUED[] = {COL_ISSUED_CODE, COL_ISSUED_BATCH, COL_ISSUED_COHORT, COL_ISSUED_TO,
+                                    COL_ISSUED_MAX,  COL_ISSUED_EXP,   COL_ISSUED_BY,     COL_ISSUED_AT};
+static const int PARAMS_REDEEMED[] = {COL_REDEEMED_EVENT_ID, COL_REDEEMED_CODE, COL_REDEEMED_EMAIL,
+                                      COL_REDEEMED_N,        COL_REDEEMED_IP,   COL_REDEEMED_AT};
+static const int PARAMS_USED[] = {COL_REDEEMED_CODE, COL_REDEEMED_N, COL_REDEEMED_AT};
+static const int PARAMS_REVOKED[] = {COL_REVOKED_EVENT_ID, COL_REVOKED_CODE, COL_REVOKED_AT};
+static const int PARAMS_LOCK[] = {COL_LOCK_BUCKET};
+
+#define NPARAMS(list) ((int)(sizeof(list) / sizeof(list[0])))
+
+void sync_apply_init(sync_apply_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    for (size_t i = 0; i != SYNC_APPLY_ARRAYS; ++i)
+        sync_pgarray_init(&a->arrays[i]);
+}
+
+void sync_apply_dispose(sync_apply_t *a)
+{
+    for (size_t i = 0; i != SYNC_APPLY_ARRAYS; ++i)
+        sync_pgarray_dispose(&a->arrays[i]);
+    free(a->fresh);
+    sync_apply_init(a);
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+/* Records why step failed in a->errstr. */
+static void fail(sync_apply_t *a, PGconn *conn, const PGresult *res, const char *step)
+{
+    char desc[SYNC_DB_DESC_BYTES];
+    sync_db_describe(desc, sizeof(desc), conn, res, 1);
+    snprintf(a->errstr, sizeof(a->errstr), "step=%s %s", step, desc);
+}
+
+/*
+ * Runs sql with the arrays listed in params. Returns the result (the caller
+ * clears it) when its status is want, otherwise NULL with a->errstr set.
+ */
+static PGresult *run(sync_apply_t *a, PGconn *conn, const char *step, const char *sql, const int *params, int nparams,
+                     ExecStatusType want)
+{
+    const char *values[SYNC_APPLY_ARRAYS];
+    PGresult *res;
+
+    for (int i = 0; i != nparams; ++i)
+        values[i] = sync_pgarray_finish(&a->arrays[params[i]]);
+    res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) == want)
+        return res;
+    fail(a, conn, res, step);
+    PQclear(res);
+    return NULL;
+}
+
+static int command(sync_apply_t *a, PGconn *conn, const char *step, const char *sql, const int *params, int nparams)
+{
+    PGresult *res = run(a, conn, step, sql, params, nparams, PGRES_COMMAND_OK);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+static int compare_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/*
+ * Inserts the event ids and sets a->fresh[i] for the events seen for the
+ * first time. An id listed twice in one batch (read and claimed) is fresh
+ * once only, so each event is applied and counted once.
+ */
+static int record_events(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    PGresult *res;
+    const char **ids;
+    unsigned char *used;
+    int n;
+
+    sync_pgarray_reset(&a->arrays[COL_EVENT_ID]);
+    for (size_t i = 0; i != b->num_events; ++i)
+        sync_pgarray_add_str(&a->arrays[COL_EVENT_ID], b->events[i].event_id);
+    if ((res = run(a, conn, "record_events", SQL_RECORD, PARAMS_RECORD, NPARAMS(PARAMS_RECORD), PGRES_TUPLES_OK)) == NULL)
+        return -1;
+    n = PQntuples(res);
+    if ((ids = malloc(((size_t)n + 1) * sizeof(*ids))) == NULL || (used = calloc((size_t)n + 1, 1)) == NULL)
+        abort();
+    for (int i = 0; i != n; ++i)
+        ids[i] = PQgetvalue(res, i, 0);
+    qsort(ids, (size_t)n, sizeof(*ids), compare_str);
+    memset(a->fresh, 0, b->num_events);
+    for (size_t i = 0; i != b->num_events; ++i) {
+        const char *key = b->events[i].event_id;
+        const char **hit = bsearch(&key, ids, (size_t)n, sizeof(*ids), compare_str);
+        if (hit != NULL && !used[hit - ids]) {
+            used[hit - ids] = 1;
+            a->fresh[i] = 1;
+            ++stats->fresh;
+        }
+    }
+    stats->replayed = b->num_events - stats->fresh;
+    free(used);
+    free(ids);
+    PQclear(res);
+    return 0;
+}
+
+/* Fills the per-type arrays with the fresh events of b and counts them. */
+static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    sync_pgarray_t *c = a->arrays;
+    unsigned char buckets[IG_BUCKETS] = {0};
+
+    for (size_t i = COL_ISSUED_CODE; i != COL_COUNT; ++i)
+        sync_pgarray_reset(&c[i]);
+    for (size_t i = 0; i != b->num_events; ++i) {
+        const sync_event_t *ev = &b->events[i];
+        if (!a->fresh[i])
+            continue;
+        if (ev->type != SYNC_EVENT_MALFORMED)
+            buckets[ig_code_bucket(ev->code)] = 1;
+        switch (ev->type) {
+        case SYNC_EVENT_ISSUED:
+            sync_pgarray_add_str(&c[COL_ISSUED_CODE], ev->code);
+            sync_pgarray_add_str(&c[COL_ISSUED_BATCH], ev->batch);
+            sync_pgarray_add_str(&c[COL_ISSUED_COHORT], ev->cohort);
+            sync_pgarray_add_str(&c[COL_ISSUED_TO], ev->issued_to);
+            sync_pgarray_add_int(&c[COL_ISSUED_MAX], ev->max_uses);
+            sync_pgarray_add_int(&c[COL_ISSUED_EXP], ev->expires_s);
+            sync_pgarray_add_str(&c[COL_ISSUED_BY], ev->created_by);
+            sync_pgarray_add_int(&c[COL_ISSUED_AT], ev->at_ms);
+            ++stats->issued;
+            break;
+        case SYNC_EVENT_REDEEMED:
+            sync_pgarray_add_str(&c[COL_REDEEMED_EVENT_ID], ev->event_id);
+            sync_pgarray_add_str(&c[COL_REDEEMED_CODE], ev->code);
+            sync_pgarray_add_str(&c[COL_REDEEMED_EMAIL], ev->email);
+            sync_pgarray_add_int(&c[COL_REDEEMED_N], ev->use_number);
+            sync_pgarray_add_str(&c[COL_REDEEMED_IP], ev->ip);
+            sync_pgarray_add_int(&c[COL_REDEEMED_AT], ev->at_ms);
+            ++stats->redeemed;
+            break;
+        case SYNC_EVENT_REVOKED:
+            sync_pgarray_add_str(&c[COL_REVOKED_EVENT_ID], ev->event_id);
+            sync_pgarray_add_str(&c[COL_REVOKED_CODE], ev->code);
+            sync_pgarray_add_int(&c[COL_REVOKED_AT], ev->at_ms);
+            ++stats->revoked;
+            break;
+        default:
+            ++stats->malformed;
+            break;
+        }
+    }
+    for (int k = 0; k != IG_BUCKETS; ++k)
+        if (buckets[k])
+            sync_pgarray_add_int(&c[COL_LOCK_BUCKET], k);
+}
+
+/*
+ * The statements for the fresh events, one per kind, under the bucket locks.
+ * Redemptions and revocations go first so that an invite issued in the same
+ * batch is inserted complete, and the use-count update has nothing left to
+ * rewrite for it.
+ */
+static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_apply_stats_t *stats)
+{
+    PGresult *res;
+
+    if (a->arrays[COL_LOCK_BUCKET].count == 0)
+        return 0;
+    if ((res = run(a, conn, "lock_buckets", SQL_LOCK, PARAMS_LOCK, NPARAMS(PARAMS_LOCK), PGRES_TUPLES_OK)) == NULL)
+        return -1;
+    PQclear(res);
+    if (stats->redeemed != 0 &&
+        command(a, conn, "insert_redemptions", SQL_REDEEMED, PARAMS_REDEEMED, NPARAMS(PARAMS_REDEEMED)) != 0)
+        return -1;
+    if (stats->revoked != 0 && command(a, conn, "revoke_invites", SQL_REVOKED, PARAMS_REVOKED, NPARAMS(PARAMS_REVOKED)) != 0)
+        return -1;
+    if (stats->issued != 0 && command(a, conn, "insert_invites", SQL_ISSUED, PARAMS_ISSUED, NPARAMS(PARAMS_ISSUED)) != 0)
+        return -1;
+    if (stats->redeemed != 0 && command(a, conn, "update_use_counts", SQL_USED, PARAMS_USED, NPARAMS(PARAMS_USED)) != 0)
+        return -1;
+    return 0;
+}
+
+int sync_apply_batch(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    struct timespec start;
+    PGresult *res = NULL;
+    int ret = -1;
+
+    memset(stats, 0, sizeof(*stats));
+    a->errstr[0] = '\0';
+    if (b->num_events > a->cap_fresh) {
+        free(a->fresh);
+        if ((a->fresh = malloc(b->num_events)) == NULL)
+            abort();
+        a->cap_fresh = b->num_events;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    res = PQexec(conn, "BEGIN");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail(a, conn, res, "begin");
+        goto Exit;
+    }
+    PQclear(res);
+    res = NULL;
+    if (record_events(a, conn, b, stats) != 0)
+        goto Exit;
+    collect_fresh(a, b, stats);
+    if (apply_fresh(a, conn, stats) != 0)
+        goto Exit;
+    /* COMMIT of a transaction that failed answers ROLLBACK with a success status: check the tag. */
+    res = PQexec(conn, "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail(a, conn, res, "commit");
+        goto Exit;
+    }
+    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        snprintf(a->errstr, sizeof(a->errstr), "step=commit reason=\"the server rolled the transaction back\"");
+        goto Exit;
+    }
+    stats->txn_ms = elapsed_ms(&start);
+    ret = 0;
+
+Exit:
+    PQclear(res);
+    /* Leave the connection idle for the retry; a broken one is replaced by the caller. */
+    if (ret != 0 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    return ret;
+}

@@ -1,0 +1,24 @@
+/*
+ * The sync daemon's loop: read a batch from the event streams, apply it to
+ * PostgreSQL in one transaction, acknowledge it after COMMIT; claim the
+ * entries of dead consumers and trim the streams on timers.
+ *
+ * Failure policy: a Redis failure drops the connection (what was read and not
+ * acknowledged stays pending and is read again after reconnecting); a
+ * PostgreSQL failure retries the same batch on a new connection if needed.
+ * Both reconnect with backoff (100 ms doubling to 5 s). Nothing is
+ * acknowledged before its COMMIT, so no failure loses or duplicates an event.
+ */
+#ifndef SYNC_DAEMON_H
+#define SYNC_DAEMON_H
+
+#include "ig_config.h"
+
+/**
+ * Runs until SIGTERM or SIGINT, finishing the batch in hand first (unless
+ * PostgreSQL is unreachable, in which case it stays pending in Redis).
+ * Returns 0 on such a stop, -1 when cfg is unusable for the daemon (logged).
+ */
+int sync_daemon_run(const ig_config_t *cfg);
+
+#endif

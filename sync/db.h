@@ -1,0 +1,40 @@
+/*
+ * PostgreSQL connection helpers shared by the daemon (apply.c) and the
+ * migration runner (migrate.c).
+ */
+#ifndef SYNC_DB_H
+#define SYNC_DB_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+/** A sync_db_describe text: sqlstate and a message of up to 255 bytes. */
+#define SYNC_DB_DESC_BYTES 320
+/** An error with its context (step, batch) around a description. */
+#define SYNC_DB_ERR_BYTES 512
+
+/**
+ * Connects with conninfo (a libpq connection string or URI). Adds
+ * application_name=invitegate-sync and a connect timeout unless conninfo sets
+ * them. Returns the connection (the caller owns it: PQfinish), or NULL with
+ * the reason in err.
+ */
+PGconn *sync_db_connect(const char *conninfo, char *err, size_t err_len);
+
+/**
+ * Writes a one-line description of a failed call to out: `sqlstate=XXXXX
+ * reason="..."` (quotes in the message become single quotes). With
+ * withhold_data, the message of a data exception (SQLSTATE class 22) is left
+ * out, because PostgreSQL quotes the offending value there and in a batch it
+ * may be an e-mail address or a code. res may be NULL (then the connection's
+ * error is used).
+ */
+void sync_db_describe(char *out, size_t out_len, PGconn *conn, const PGresult *res, int withhold_data);
+
+/**
+ * Runs sql (no parameters) and expects PGRES_COMMAND_OK or PGRES_TUPLES_OK.
+ * Returns 0, or -1 with `step=what sqlstate=... reason="..."` in err (data withheld).
+ */
+int sync_db_exec(PGconn *conn, const char *sql, const char *what, char *err, size_t err_len);
+
+#endif

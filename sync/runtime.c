@@ -1,0 +1,89 @@
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "notify.h"
+#include "runtime.h"
+
+/* Longest uninterrupted nap inside sync_sleep_ms: bounds how late a stop is seen. */
+#define SYNC_SLEEP_SLICE_MS 100
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop_signal(int signo)
+{
+    (void)signo;
+    stop_flag = 1;
+}
+
+void sync_signals_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a blocking call returns EINTR and the loop looks at the flag. */
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    /* A write to a Redis or PostgreSQL socket the peer closed must fail, not kill us. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int sync_stop_requested(void)
+{
+    return stop_flag != 0;
+}
+
+uint64_t sync_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void sync_sleep_ms(unsigned ms)
+{
+    uint64_t end = sync_now_ms() + ms, now;
+
+    while (!sync_stop_requested() && (now = sync_now_ms()) < end) {
+        uint64_t left = end - now;
+        struct timespec ts;
+        if (left > SYNC_SLEEP_SLICE_MS)
+            left = SYNC_SLEEP_SLICE_MS;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)left * 1000000L;
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !sync_stop_requested())
+            ;
+        sync_notify_watchdog();
+    }
+}
+
+void sync_backoff_reset(sync_backoff_t *b)
+{
+    b->delay_ms = SYNC_BACKOFF_MIN_MS;
+    b->failures = 0;
+}
+
+int sync_backoff_should_log(const sync_backoff_t *b)
+{
+    /* Eight failures take the delay to its maximum; then every twelfth is about a minute apart. */
+    return b->failures < 8 || b->failures % 12 == 0;
+}
+
+unsigned sync_backoff_wait(sync_backoff_t *b)
+{
+    unsigned delay = b->delay_ms;
+
+    if (delay < SYNC_BACKOFF_MIN_MS)
+        delay = SYNC_BACKOFF_MIN_MS;
+    delay = delay - delay / 4 + randombytes_uniform(delay / 4 + 1);
+    sync_sleep_ms(delay);
+    ++b->failures;
+    b->delay_ms = b->delay_ms >= SYNC_BACKOFF_MAX_MS / 2 ? SYNC_BACKOFF_MAX_MS : b->delay_ms * 2;
+    if (b->delay_ms < SYNC_BACKOFF_MIN_MS)
+        b->delay_ms = SYNC_BACKOFF_MIN_MS;
+    return delay;
+}

@@ -7,6 +7,7 @@
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
+#define LOAD_RETRY_MS 100
 
 struct gw_redis_t {
     h2o_loop_t *loop;
@@ -21,6 +22,9 @@ struct gw_redis_t {
     h2o_timeout_t call_timeout;  /**< per-call deadline */
     h2o_timeout_t retry_timeout; /**< reconnect delay (re-initialised per backoff step) */
     h2o_timeout_entry_t retry_entry;
+    h2o_timeout_t load_timeout; /**< delay before re-sending a refused FUNCTION LOAD */
+    h2o_timeout_entry_t load_entry;
+    unsigned load_failures; /**< consecutive refusals on this connection */
     unsigned backoff_ms;
     int destroying;
 };
@@ -58,6 +62,8 @@ static void schedule_retry(gw_redis_t *r)
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
+static void send_load(gw_redis_t *r);
+
 static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     gw_redis_t *r = privdata;
@@ -65,11 +71,30 @@ static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     if (reply == NULL)
         return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        ig_error("msg=\"loading the Lua library failed\" redis=%s err=\"%s\"", r->host[0] ? r->host : r->unix_path, reply->str);
+        /* A restarted Redis answers LOADING until its data set is read: try again shortly. */
+        if (r->load_failures++ % 50 == 0)
+            ig_warn("msg=\"loading the Lua library failed; retrying\" redis=%s err=\"%s\"", r->host[0] ? r->host : r->unix_path,
+                    reply->str);
+        h2o_timeout_link(r->loop, &r->load_timeout, &r->load_entry);
         return;
     }
     r->ready = 1;
+    r->load_failures = 0;
     r->backoff_ms = BACKOFF_MIN_MS;
+}
+
+static void send_load(gw_redis_t *r)
+{
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", r->lua};
+    size_t argvlen[] = {8, 4, 7, r->lua_len};
+    redisAsyncCommandArgv(r->ac, on_load_reply, r, 4, argv, argvlen);
+}
+
+static void on_load_retry(h2o_timeout_entry_t *entry)
+{
+    gw_redis_t *r = H2O_STRUCT_FROM_MEMBER(gw_redis_t, load_entry, entry);
+    if (r->connected && r->ac != NULL)
+        send_load(r);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -83,10 +108,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     r->connected = 1;
+    r->load_failures = 0;
     ig_info("msg=\"redis connected\" redis=%s:%u", r->host[0] ? r->host : r->unix_path, r->port);
-    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", r->lua};
-    size_t argvlen[] = {8, 4, 7, r->lua_len};
-    redisAsyncCommandArgv(r->ac, on_load_reply, r, 4, argv, argvlen);
+    send_load(r);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -94,6 +118,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     gw_redis_t *r = ac->data;
     r->ac = NULL;
     r->connected = r->ready = 0;
+    if (h2o_timeout_is_linked(&r->load_entry))
+        h2o_timeout_unlink(&r->load_entry);
     if (r->destroying)
         return;
     ig_warn("msg=\"redis disconnected\" redis=%s:%u err=\"%s\"", r->host[0] ? r->host : r->unix_path, r->port,
@@ -135,6 +161,8 @@ gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, uint16_t port, c
     h2o_timeout_init(loop, &r->call_timeout, timeout_ms);
     h2o_timeout_init(loop, &r->retry_timeout, r->backoff_ms);
     r->retry_entry.cb = on_retry;
+    h2o_timeout_init(loop, &r->load_timeout, LOAD_RETRY_MS);
+    r->load_entry.cb = on_load_retry;
     start_connect(r);
     return r;
 }
@@ -144,10 +172,13 @@ void gw_redis_destroy(gw_redis_t *r)
     r->destroying = 1;
     if (h2o_timeout_is_linked(&r->retry_entry))
         h2o_timeout_unlink(&r->retry_entry);
+    if (h2o_timeout_is_linked(&r->load_entry))
+        h2o_timeout_unlink(&r->load_entry);
     if (r->ac != NULL)
         redisAsyncFree(r->ac);
     h2o_timeout_dispose(r->loop, &r->call_timeout);
     h2o_timeout_dispose(r->loop, &r->retry_timeout);
+    h2o_timeout_dispose(r->loop, &r->load_timeout);
     free(r);
 }
 

@@ -165,19 +165,79 @@ void gw_req_unavailable(gw_req_t *rq)
     gw_req_error(rq, &err, 1);
 }
 
-static void on_redis_reply(void *data, redisReply *reply, const char *err, uint64_t rtt_ns)
+void gw_req_hold(gw_req_t *rq)
 {
-    gw_req_t *rq = data;
+    ++rq->outstanding;
+}
+
+void gw_req_release(gw_req_t *rq)
+{
     --rq->outstanding;
-    gw_metrics_redis(&rq->thread->metrics, rtt_ns, err != NULL);
+    maybe_free(rq);
+}
+
+/* Delivers a reply to one request of a call; rq may be freed on return. */
+static void deliver(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    --rq->outstanding;
     if (rq->req == NULL || rq->answered) {
         maybe_free(rq);
         return;
     }
-    if (err != NULL)
-        ig_warn("msg=\"redis call failed\" route=%d err=%s", (int)rq->route, err);
     /* rq may be freed inside on_reply (h2o can dispose the request while sending). */
     rq->on_reply(rq, reply, err);
+}
+
+static void on_redis_reply(void *data, redisReply *reply, const char *err, uint64_t rtt_ns)
+{
+    gw_req_t *rq = data;
+    gw_metrics_redis(&rq->thread->metrics, rtt_ns, err != NULL);
+    if (err != NULL)
+        ig_warn("msg=\"redis call failed\" route=%d err=%s", (int)rq->route, err);
+    deliver(rq, reply, err);
+}
+
+/* The requests a coalesced call answers. */
+typedef struct many_t {
+    gw_metrics_t *metrics;
+    void (*on_done)(void *);
+    void *done_data;
+    size_t n;
+    gw_req_t *rqs[];
+} many_t;
+
+static void on_redis_reply_many(void *data, redisReply *reply, const char *err, uint64_t rtt_ns)
+{
+    many_t *many = data;
+    gw_metrics_redis(many->metrics, rtt_ns, err != NULL);
+    if (err != NULL)
+        ig_warn("msg=\"redis call failed\" requests=%zu err=%s", many->n, err);
+    for (size_t i = 0; i != many->n; ++i) {
+        many->rqs[i]->batch_index = i;
+        deliver(many->rqs[i], reply, err);
+    }
+    many->on_done(many->done_data);
+    free(many);
+}
+
+int gw_req_redis_many(gw_req_t *const *rqs, size_t n, int argc, const char **argv, const size_t *argvlen, void (*on_done)(void *),
+                      void *done_data)
+{
+    many_t *many = malloc(sizeof(*many) + n * sizeof(many->rqs[0]));
+    if (many == NULL)
+        h2o_fatal("no memory");
+    many->metrics = &rqs[0]->thread->metrics;
+    many->on_done = on_done;
+    many->done_data = done_data;
+    many->n = n;
+    memcpy(many->rqs, rqs, n * sizeof(rqs[0]));
+    if (gw_redis_call(rqs[0]->thread->redis, on_redis_reply_many, many, argc, argv, argvlen) == NULL) {
+        free(many);
+        return -1;
+    }
+    for (size_t i = 0; i != n; ++i)
+        ++rqs[i]->outstanding;
+    return 0;
 }
 
 int gw_req_redis(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen)

@@ -28,6 +28,7 @@ struct gw_req_t {
     int answered;             /**< a response was started */
     unsigned outstanding;     /**< Redis calls not yet completed */
     gw_req_reply_cb on_reply; /**< for every call of this request */
+    size_t batch_index;       /**< this request's item in a call made for many (gw_req_redis_many) */
     void *state;              /**< route state, freed with free_state */
     void (*free_state)(void *state);
 };
@@ -58,6 +59,22 @@ void gw_req_unavailable(gw_req_t *rq);
  * answer. Returns 0, or -1 when Redis is not connected (nothing was sent).
  */
 int gw_req_redis(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen);
+
+/**
+ * Sends one command on behalf of the n requests of rqs (a coalesced call):
+ * each request's on_reply gets the whole reply, with rq->batch_index set to
+ * its position in rqs. rqs is copied. After the last request has been
+ * given the reply, on_done(done_data) is called. Returns 0, or -1 when Redis
+ * is not connected (nothing was sent, on_done is not called).
+ */
+int gw_req_redis_many(gw_req_t *const *rqs, size_t n, int argc, const char **argv, const size_t *argvlen, void (*on_done)(void *),
+                      void *done_data);
+
+/** Keeps rq allocated (not its h2o request) until the matching gw_req_release: for requests waiting in a queue. */
+void gw_req_hold(gw_req_t *rq);
+
+/** Drops a hold; frees rq if its h2o request is gone and nothing else holds it. */
+void gw_req_release(gw_req_t *rq);
 
 /**
  * Checks the body of a JSON endpoint: size cap, Content-Type. Returns 0, or

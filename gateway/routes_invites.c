@@ -12,166 +12,8 @@
 #include <sodium.h>
 #include "ig_keys.h"
 #include "ig_log.h"
+#include "invites.h"
 #include "routes.h"
-
-#define ADDR_MAX_BYTES 64
-
-/* Where a code lives in Redis. */
-typedef struct code_keys_t {
-    unsigned bucket;
-    char hash[IG_KEY_MAX_BYTES];          /* ig:{B}:c:S */
-    char field[IG_CODE_BODY_LEN - 3 + 1]; /* body[3..16] */
-} code_keys_t;
-
-static void code_keys(code_keys_t *k, const char *body)
-{
-    k->bucket = ig_code_bucket(body);
-    snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
-    memcpy(k->field, body + 3, sizeof(k->field) - 1);
-    k->field[sizeof(k->field) - 1] = '\0';
-}
-
-/* Lengths of NUL-terminated arguments. */
-static void str_lens(size_t *lens, const char *const *argv, size_t n)
-{
-    for (size_t i = 0; i != n; ++i)
-        lens[i] = strlen(argv[i]);
-}
-
-/* Sends a command of NUL-terminated arguments for rq; answers 503 when Redis is not connected. */
-static void send_strings(gw_req_t *rq, const char *const *argv, size_t argc)
-{
-    size_t argvlen[16];
-    assert(argc <= sizeof(argvlen) / sizeof(argvlen[0]));
-    str_lens(argvlen, argv, argc);
-    if (gw_req_redis(rq, (int)argc, (const char **)argv, argvlen) != 0)
-        gw_req_unavailable(rq);
-}
-
-/* A reply of the library is an array whose first element names the verdict. */
-static const char *verdict_of(redisReply *reply)
-{
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_STRING)
-        return reply->element[0]->str;
-    return NULL;
-}
-
-static long long int_at(redisReply *reply, size_t i)
-{
-    return i < reply->elements && reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
-}
-
-/* Answers a Redis failure: transport errors and unexpected replies are 503 (retry is safe). */
-static void fail_redis(gw_req_t *rq, redisReply *reply, const char *err)
-{
-    if (err == NULL)
-        ig_error("msg=\"unexpected reply from the Lua library\" route=%d type=%d err=\"%s\"", (int)rq->route, reply->type,
-                 reply->type == REDIS_REPLY_ERROR ? reply->str : "-");
-    gw_req_unavailable(rq);
-}
-
-/* The verdicts shared by redeem and status that are not a success. */
-static int answer_refusal(gw_req_t *rq, const char *verdict, redisReply *reply)
-{
-    static const struct {
-        const char *verdict;
-        int status;
-        const char *message;
-    } refusals[] = {
-        {"not_found", 404, "no such invite code"},
-        {"revoked", 410, "this invite code was revoked"},
-        {"expired", 410, "this invite code has expired"},
-        {"wrong_account", 403, "this invite code was issued to another e-mail address"},
-        {"exhausted", 409, "this invite code has no uses left"},
-        {"invites_paused", 503, "invites are paused; try again later"},
-        {"conflict", 409, "this batch_id exists with a different request"},
-    };
-    if (strcmp(verdict, "rate_limited") == 0) {
-        gw_error_t err = {429, "rate_limited", "too many requests from this address; retry later"};
-        long long ms = int_at(reply, 1);
-        gw_req_error(rq, &err, (unsigned)((ms + 999) / 1000 > 0 ? (ms + 999) / 1000 : 1));
-        return 1;
-    }
-    for (size_t i = 0; i != sizeof(refusals) / sizeof(refusals[0]); ++i) {
-        if (strcmp(verdict, refusals[i].verdict) == 0) {
-            gw_req_fail(rq, refusals[i].status, refusals[i].verdict, refusals[i].message);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Returns the verdict of a library reply when it is a success for the caller
- * to handle; answers failures and refusals itself and returns NULL.
- */
-static const char *take_verdict(gw_req_t *rq, redisReply *reply, const char *err)
-{
-    const char *verdict;
-    if (err != NULL || (verdict = verdict_of(reply)) == NULL) {
-        fail_redis(rq, reply, err);
-        return NULL;
-    }
-    return answer_refusal(rq, verdict, reply) ? NULL : verdict;
-}
-
-/* ---- POST /api/invites/redeem ------------------------------------------ */
-
-static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
-{
-    const gw_redeem_req_t *in = rq->state;
-    const char *verdict = take_verdict(rq, reply, err);
-    if (verdict == NULL)
-        return;
-    if (strcmp(verdict, "ok") == 0 || strcmp(verdict, "again") == 0) {
-        gw_req_jsonf(rq, 200,
-                     "{\"status\":\"success\",\"message\":\"Invite code redeemed successfully\",\"email\":\"%s\","
-                     "\"code\":\"%s%s\",\"uses\":%lld,\"max_uses\":%lld}",
-                     in->email, gw.cfg.code_prefix, in->code, int_at(reply, 1), int_at(reply, 2));
-        return;
-    }
-    fail_redis(rq, reply, NULL);
-}
-
-void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
-{
-    gw_redeem_req_t *in;
-    gw_error_t err;
-    code_keys_t k;
-    char set_key[IG_KEY_MAX_BYTES], gate_key[IG_KEY_MAX_BYTES], stream_key[IG_KEY_MAX_BYTES], rl_key[IG_KEY_MAX_BYTES];
-    char addr[ADDR_MAX_BYTES];
-    unsigned char email_hash[IG_EMAIL_HASH_BYTES];
-
-    if (gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
-        return;
-    if ((in = malloc(sizeof(*in))) == NULL)
-        h2o_fatal("no memory");
-    rq->state = in;
-    rq->free_state = free;
-    if (gw_parse_redeem(in, &err, rq->req->entity.base, rq->req->entity.len, gw.cfg.code_prefix, gw.code_key) != 0) {
-        gw_req_error(rq, &err, 0);
-        return;
-    }
-    code_keys(&k, in->code);
-    ig_email_hash(email_hash, in->email, in->email_len, gw.email_key);
-    gw_req_client_addr(rq, addr, sizeof(addr));
-    snprintf(set_key, sizeof(set_key), "ig:{%u}:r:%s", k.bucket, in->code);
-    snprintf(gate_key, sizeof(gate_key), "ig:{%u}:gate", k.bucket);
-    snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
-    snprintf(rl_key, sizeof(rl_key), "ig:{%u}:rl:%s", k.bucket, addr);
-
-    const char *argv[] = {"FCALL",    "ig_redeem",    "5",        k.hash,   set_key,   gate_key,
-                          stream_key, rl_key,         k.field,    in->code, in->email, (const char *)email_hash,
-                          addr,       gw.rl_interval, gw.rl_burst};
-    size_t argvlen[sizeof(argv) / sizeof(argv[0])];
-    /* argv[11] is the binary e-mail hash. */
-    str_lens(argvlen, argv, 11);
-    argvlen[11] = sizeof(email_hash);
-    str_lens(argvlen + 12, argv + 12, sizeof(argv) / sizeof(argv[0]) - 12);
-    rq->on_reply = on_redeem_reply;
-    if (gw_req_redis(rq, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen) != 0)
-        gw_req_unavailable(rq);
-}
 
 /* ---- GET /api/invites/{code}/status ------------------------------------ */
 
@@ -182,16 +24,16 @@ typedef struct code_state_t {
 static void on_status_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const code_state_t *st = rq->state;
-    const char *verdict = take_verdict(rq, reply, err), *status;
+    const char *verdict = gw_take_verdict(rq, reply, err), *status;
     char expires[32] = "null", revoked[32] = "null";
     if (verdict == NULL)
         return;
     if (strcmp(verdict, "ok") != 0) {
-        fail_redis(rq, reply, NULL);
+        gw_fail_redis(rq, reply, NULL);
         return;
     }
-    long long max = int_at(reply, 1), uses = int_at(reply, 2), exp = int_at(reply, 3), rev = int_at(reply, 4),
-              now = int_at(reply, 6);
+    long long max = gw_reply_int(reply, 1), uses = gw_reply_int(reply, 2), exp = gw_reply_int(reply, 3),
+              rev = gw_reply_int(reply, 4), now = gw_reply_int(reply, 6);
     if (rev != 0)
         status = "revoked";
     else if (exp != 0 && now >= exp)
@@ -235,17 +77,17 @@ static code_state_t *path_code(gw_req_t *rq, h2o_iovec_t param)
 
 void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
 {
-    code_keys_t k;
-    char rl_key[IG_KEY_MAX_BYTES], addr[ADDR_MAX_BYTES];
+    gw_code_keys_t k;
+    char rl_key[IG_KEY_MAX_BYTES], addr[GW_ADDR_MAX_BYTES];
     code_state_t *st = path_code(rq, param);
     if (st == NULL)
         return;
-    code_keys(&k, st->code);
+    gw_code_keys(&k, st->code);
     gw_req_client_addr(rq, addr, sizeof(addr));
     snprintf(rl_key, sizeof(rl_key), "ig:{%u}:rl:%s", k.bucket, addr);
     const char *argv[] = {"FCALL", "ig_status", "2", k.hash, rl_key, k.field, gw.rl_interval, gw.rl_burst};
     rq->on_reply = on_status_reply;
-    send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
 }
 
 /* ---- POST /api/invites/{code}/revoke ----------------------------------- */
@@ -253,15 +95,15 @@ void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
 static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const code_state_t *st = rq->state;
-    const char *verdict = take_verdict(rq, reply, err);
+    const char *verdict = gw_take_verdict(rq, reply, err);
     char at[21], redacted[IG_LOG_REDACT_BYTES];
     if (verdict == NULL)
         return;
     if (strcmp(verdict, "ok") != 0) {
-        fail_redis(rq, reply, NULL);
+        gw_fail_redis(rq, reply, NULL);
         return;
     }
-    gw_format_time(at, int_at(reply, 1));
+    gw_format_time(at, gw_reply_int(reply, 1));
     ig_log_redact(redacted, st->code, IG_CODE_BODY_LEN);
     ig_info("msg=\"code revoked\" code=%s", redacted);
     gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"code\":\"%s%s\",\"revoked_at\":\"%s\"}", gw.cfg.code_prefix, st->code, at);
@@ -269,16 +111,16 @@ static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param)
 {
-    code_keys_t k;
+    gw_code_keys_t k;
     char stream_key[IG_KEY_MAX_BYTES];
     code_state_t *st;
     if (gw_req_authorize(rq, IG_SCOPE_REVOKE) == NULL || (st = path_code(rq, param)) == NULL)
         return;
-    code_keys(&k, st->code);
+    gw_code_keys(&k, st->code);
     snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
     const char *argv[] = {"FCALL", "ig_revoke", "2", k.hash, stream_key, k.field, st->code};
     rq->on_reply = on_revoke_reply;
-    send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
 }
 
 /* ---- POST /api/invites/generate ---------------------------------------- */
@@ -346,7 +188,7 @@ static void on_issue_reply(gw_req_t *rq, redisReply *reply, const char *err)
     if (err != NULL || reply->type != REDIS_REPLY_INTEGER) {
         /* Codes written so far stay; re-posting the same request completes the batch. */
         ig_error("msg=\"issuing a batch failed part-way; an identical retry completes it\" batch=%s", st->in.batch_id);
-        fail_redis(rq, reply, err);
+        gw_fail_redis(rq, reply, err);
         return;
     }
     st->created += reply->integer;
@@ -394,7 +236,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
         }
         argv[argc++] = st->in.batch_id, argv[argc++] = st->in.cohort, argv[argc++] = max, argv[argc++] = exp;
         argv[argc++] = st->token->name;
-        str_lens(argvlen, argv, argc);
+        gw_str_lens(argvlen, argv, argc);
         for (size_t i = 0; i != n; ++i) {
             if (ig_code_bucket(st->codes[i]) != b)
                 continue;
@@ -431,20 +273,20 @@ static int load_stored_codes(generate_state_t *st, const char *codes, size_t len
 static void on_claim_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     generate_state_t *st = rq->state;
-    const char *verdict = take_verdict(rq, reply, err);
+    const char *verdict = gw_take_verdict(rq, reply, err);
     if (verdict == NULL)
         return;
     if (strcmp(verdict, "same") == 0) {
         if (reply->elements < 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
             load_stored_codes(st, reply->element[1]->str, reply->element[1]->len) != 0) {
-            fail_redis(rq, reply, NULL);
+            gw_fail_redis(rq, reply, NULL);
             return;
         }
-        st->expires_at = int_at(reply, 2);
+        st->expires_at = gw_reply_int(reply, 2);
     } else if (strcmp(verdict, "new") == 0) {
         st->is_new = 1;
     } else {
-        fail_redis(rq, reply, NULL);
+        gw_fail_redis(rq, reply, NULL);
         return;
     }
     /* Replies of calls that did go out are ignored once the request is answered. */
@@ -488,9 +330,9 @@ void gw_route_generate(gw_req_t *rq, h2o_iovec_t param)
     const char *argv[] = {"FCALL", "ig_batch_claim", "2", batch_key, gate_key, fp, joined, exp};
     size_t argvlen[sizeof(argv) / sizeof(argv[0])];
     /* joined (argv[6]) is not NUL-terminated. */
-    str_lens(argvlen, argv, 6);
+    gw_str_lens(argvlen, argv, 6);
     argvlen[6] = n * (IG_CODE_BODY_LEN + 1) - 1;
-    str_lens(argvlen + 7, argv + 7, 1);
+    gw_str_lens(argvlen + 7, argv + 7, 1);
     rq->on_reply = on_claim_reply;
     int sent = gw_req_redis(rq, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen);
     free(joined);

@@ -19,7 +19,7 @@
 -- issued_to_hash, first_redeemer_hash); times in Unix seconds, 0 = none;
 -- hashes are 8-byte keyed hashes of normalised e-mails, '' = none.
 
-local VERSION = '1'
+local VERSION = '2'
 
 -- Integers as plain decimal strings: tostring() would print large doubles in
 -- exponent notation.
@@ -74,6 +74,48 @@ local function ig_ready(keys, args)
     return VERSION
 end
 
+-- One redemption, the part shared by ig_redeem and ig_redeem_many: checks,
+-- then writes (rate-limit state, the code record, the redeemers set, the
+-- event). kh code hash, ks redeemers set, kr rate-limit key, kev stream.
+-- Returns verdict, use_count, max_uses (0, 0 when there is no record) and
+-- retry_after_ms for 'rate_limited'.
+local function redeem_one(kh, ks, kr, kev, field, code, email, hash, ip, now_s, now_us, interval, burst, paused)
+    local allowed, new_tat, retry_ms = gcra_check(kr, now_us, interval, burst)
+    if not allowed then
+        return 'rate_limited', 0, 0, retry_ms
+    end
+    gcra_commit(kr, now_us, new_tat)
+    local packed = redis.call('HGET', kh, field)
+    if not packed then
+        return 'not_found', 0, 0
+    end
+    local r = unpack_record(packed)
+    if r.first == hash or (r.max > 1 and redis.call('SISMEMBER', ks, hash) == 1) then
+        return 'again', r.uses, r.max
+    elseif r.revoked ~= 0 then
+        return 'revoked', r.uses, r.max
+    elseif r.exp ~= 0 and now_s >= r.exp then
+        return 'expired', r.uses, r.max
+    elseif r.bound ~= '' and r.bound ~= hash then
+        return 'wrong_account', r.uses, r.max
+    elseif r.uses >= r.max then
+        return 'exhausted', r.uses, r.max
+    elseif paused then
+        return 'invites_paused', r.uses, r.max
+    end
+    r.uses = r.uses + 1
+    if r.first == '' then
+        r.first = hash
+    end
+    redis.call('HSET', kh, field, pack_record(r))
+    if r.max > 1 then
+        redis.call('SADD', ks, hash)
+    end
+    redis.call('XADD', kev, '*', 't', 'redeemed', 'code', code, 'email', email, 'n', r.uses, 'ip', ip, 'at',
+        int(math.floor(now_us / 1000)))
+    return 'ok', r.uses, r.max
+end
+
 -- Redeem one use of a code for one e-mail.
 -- KEYS[1] code hash, KEYS[2] redeemers set, KEYS[3] gate, KEYS[4] stream,
 -- KEYS[5] rate-limit key.
@@ -86,53 +128,46 @@ end
 -- {'expired'}, {'wrong_account'}, {'exhausted'}, {'invites_paused'}.
 local function ig_redeem(keys, args)
     local now_s, now_us = now()
-    local allowed, new_tat, retry_ms = gcra_check(keys[5], now_us, tonumber(args[6]), tonumber(args[7]))
-    if not allowed then
-        return {'rate_limited', retry_ms}
+    local paused = redis.call('GET', keys[3]) == 'closed'
+    local verdict, uses, max, retry_ms = redeem_one(keys[1], keys[2], keys[5], keys[4], args[1], args[2], args[3], args[4],
+        args[5], now_s, now_us, tonumber(args[6]), tonumber(args[7]), paused)
+    if verdict == 'ok' or verdict == 'again' then
+        return {verdict, uses, max}
+    elseif verdict == 'rate_limited' then
+        return {verdict, retry_ms}
     end
-    local packed = redis.call('HGET', keys[1], args[1])
-    local verdict
-    local r
-    if not packed then
-        verdict = 'not_found'
-    else
-        r = unpack_record(packed)
-        local email_hash = args[4]
-        if r.first == email_hash or (r.max > 1 and redis.call('SISMEMBER', keys[2], email_hash) == 1) then
-            verdict = 'again'
-        elseif r.revoked ~= 0 then
-            verdict = 'revoked'
-        elseif r.exp ~= 0 and now_s >= r.exp then
-            verdict = 'expired'
-        elseif r.bound ~= '' and r.bound ~= email_hash then
-            verdict = 'wrong_account'
-        elseif r.uses >= r.max then
-            verdict = 'exhausted'
-        elseif redis.call('GET', keys[3]) == 'closed' then
-            verdict = 'invites_paused'
+    return {verdict}
+end
+
+-- Redeem for many requests of one bucket in one call: the gateway coalesces
+-- the redemptions that arrive in one event-loop turn, which spreads the fixed
+-- cost of a call over all of them. Items are applied in order, exactly as
+-- separate ig_redeem calls would be.
+-- KEYS[1] gate, KEYS[2] stream, then per item i (from 0): KEYS[3+3i] code
+-- hash, KEYS[4+3i] redeemers set, KEYS[5+3i] rate-limit key.
+-- ARGV[1] GCRA interval (us), ARGV[2] GCRA burst, then per item i:
+-- ARGV[3+5i..7+5i] field, code body, normalised e-mail, e-mail hash, address.
+-- Reply: a flat array, three entries per item: verdict, then use_count and
+-- max_uses ('ok', 'again'), retry_after_ms and 0 ('rate_limited'), or 0, 0.
+local function ig_redeem_many(keys, args)
+    local now_s, now_us = now()
+    local paused = redis.call('GET', keys[1]) == 'closed'
+    local interval, burst = tonumber(args[1]), tonumber(args[2])
+    local out = {}
+    for i = 0, (#keys - 2) / 3 - 1 do
+        local k, a = 3 + 3 * i, 3 + 5 * i
+        local verdict, uses, max, retry_ms = redeem_one(keys[k], keys[k + 1], keys[k + 2], keys[2], args[a], args[a + 1],
+            args[a + 2], args[a + 3], args[a + 4], now_s, now_us, interval, burst, paused)
+        out[#out + 1] = verdict
+        if verdict == 'rate_limited' then
+            out[#out + 1] = retry_ms
+            out[#out + 1] = 0
         else
-            verdict = 'ok'
+            out[#out + 1] = uses
+            out[#out + 1] = max
         end
     end
-
-    -- Writes: every check above has passed or decided the answer.
-    gcra_commit(keys[5], now_us, new_tat)
-    if verdict == 'again' then
-        return {'again', r.uses, r.max}
-    elseif verdict ~= 'ok' then
-        return {verdict}
-    end
-    r.uses = r.uses + 1
-    if r.first == '' then
-        r.first = args[4]
-    end
-    redis.call('HSET', keys[1], args[1], pack_record(r))
-    if r.max > 1 then
-        redis.call('SADD', keys[2], args[4])
-    end
-    redis.call('XADD', keys[4], '*', 't', 'redeemed', 'code', args[2], 'email', args[3], 'n', int(r.uses),
-        'ip', args[5], 'at', int(math.floor(now_us / 1000)))
-    return {'ok', r.uses, r.max}
+    return out
 end
 
 -- Read a code's state (rate-limited like redeem: no enumeration oracle).
@@ -226,6 +261,7 @@ end
 
 redis.register_function{function_name = 'ig_ready', callback = ig_ready, flags = {'no-writes'}}
 redis.register_function('ig_redeem', ig_redeem)
+redis.register_function('ig_redeem_many', ig_redeem_many)
 redis.register_function('ig_status', ig_status)
 redis.register_function('ig_revoke', ig_revoke)
 redis.register_function('ig_batch_claim', ig_batch_claim)

@@ -1,0 +1,96 @@
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include "ig_log.h"
+#include "invites.h"
+
+void gw_code_keys(gw_code_keys_t *k, const char *body)
+{
+    k->bucket = ig_code_bucket(body);
+    snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
+    memcpy(k->field, body + 3, sizeof(k->field) - 1);
+    k->field[sizeof(k->field) - 1] = '\0';
+}
+
+/* Lengths of NUL-terminated arguments. */
+void gw_str_lens(size_t *lens, const char *const *argv, size_t n)
+{
+    for (size_t i = 0; i != n; ++i)
+        lens[i] = strlen(argv[i]);
+}
+
+/* Sends a command of NUL-terminated arguments for rq; answers 503 when Redis is not connected. */
+void gw_send_strings(gw_req_t *rq, const char *const *argv, size_t argc)
+{
+    size_t argvlen[16];
+    assert(argc <= sizeof(argvlen) / sizeof(argvlen[0]));
+    gw_str_lens(argvlen, argv, argc);
+    if (gw_req_redis(rq, (int)argc, (const char **)argv, argvlen) != 0)
+        gw_req_unavailable(rq);
+}
+
+/* A reply of the library is an array whose first element names the verdict. */
+const char *gw_verdict_of(redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_STRING)
+        return reply->element[0]->str;
+    return NULL;
+}
+
+long long gw_reply_int(redisReply *reply, size_t i)
+{
+    return i < reply->elements && reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
+}
+
+/* Answers a Redis failure: transport errors and unexpected replies are 503 (retry is safe). */
+void gw_fail_redis(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    if (err == NULL)
+        ig_error("msg=\"unexpected reply from the Lua library\" route=%d type=%d err=\"%s\"", (int)rq->route, reply->type,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "-");
+    gw_req_unavailable(rq);
+}
+
+/* The verdicts shared by redeem and status that are not a success. */
+int gw_answer_refusal(gw_req_t *rq, const char *verdict, long long retry_ms)
+{
+    const struct {
+        const char *verdict;
+        int status;
+        const char *message;
+    } refusals[] = {
+        {"not_found", 404, "no such invite code"},
+        {"revoked", 410, "this invite code was revoked"},
+        {"expired", 410, "this invite code has expired"},
+        {"wrong_account", 403, "this invite code was issued to another e-mail address"},
+        {"exhausted", 409, "this invite code has no uses left"},
+        {"invites_paused", 503, "invites are paused; try again later"},
+        {"conflict", 409, "this batch_id exists with a different request"},
+    };
+    if (strcmp(verdict, "rate_limited") == 0) {
+        gw_error_t err = {429, "rate_limited", "too many requests from this address; retry later"};
+        gw_req_error(rq, &err, (unsigned)((retry_ms + 999) / 1000 > 0 ? (retry_ms + 999) / 1000 : 1));
+        return 1;
+    }
+    for (size_t i = 0; i != sizeof(refusals) / sizeof(refusals[0]); ++i) {
+        if (strcmp(verdict, refusals[i].verdict) == 0) {
+            gw_req_fail(rq, refusals[i].status, refusals[i].verdict, refusals[i].message);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Returns the verdict of a library reply when it is a success for the caller
+ * to handle; answers failures and refusals itself and returns NULL.
+ */
+const char *gw_take_verdict(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const char *verdict;
+    if (err != NULL || (verdict = gw_verdict_of(reply)) == NULL) {
+        gw_fail_redis(rq, reply, err);
+        return NULL;
+    }
+    return gw_answer_refusal(rq, verdict, gw_reply_int(reply, 1)) ? NULL : verdict;
+}

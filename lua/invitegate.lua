@@ -76,10 +76,11 @@ end
 
 -- One redemption, the part shared by ig_redeem and ig_redeem_many: checks,
 -- then writes (rate-limit state, the code record, the redeemers set, the
--- event). kh code hash, ks redeemers set, kr rate-limit key, kev stream.
+-- event). kh code hash, ks redeemers set, kr rate-limit key, kev stream;
+-- at_ms is now_us in milliseconds, formatted once per call.
 -- Returns verdict, use_count, max_uses (0, 0 when there is no record) and
 -- retry_after_ms for 'rate_limited'.
-local function redeem_one(kh, ks, kr, kev, field, code, email, hash, ip, now_s, now_us, interval, burst, paused)
+local function redeem_one(kh, ks, kr, kev, field, code, email, hash, ip, now_s, now_us, at_ms, interval, burst, paused)
     local allowed, new_tat, retry_ms = gcra_check(kr, now_us, interval, burst)
     if not allowed then
         return 'rate_limited', 0, 0, retry_ms
@@ -111,8 +112,7 @@ local function redeem_one(kh, ks, kr, kev, field, code, email, hash, ip, now_s, 
     if r.max > 1 then
         redis.call('SADD', ks, hash)
     end
-    redis.call('XADD', kev, '*', 't', 'redeemed', 'code', code, 'email', email, 'n', r.uses, 'ip', ip, 'at',
-        int(math.floor(now_us / 1000)))
+    redis.call('XADD', kev, '*', 't', 'redeemed', 'code', code, 'email', email, 'n', r.uses, 'ip', ip, 'at', at_ms)
     return 'ok', r.uses, r.max
 end
 
@@ -130,7 +130,7 @@ local function ig_redeem(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[3]) == 'closed'
     local verdict, uses, max, retry_ms = redeem_one(keys[1], keys[2], keys[5], keys[4], args[1], args[2], args[3], args[4],
-        args[5], now_s, now_us, tonumber(args[6]), tonumber(args[7]), paused)
+        args[5], now_s, now_us, int(math.floor(now_us / 1000)), tonumber(args[6]), tonumber(args[7]), paused)
     if verdict == 'ok' or verdict == 'again' then
         return {verdict, uses, max}
     elseif verdict == 'rate_limited' then
@@ -153,11 +153,12 @@ local function ig_redeem_many(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[1]) == 'closed'
     local interval, burst = tonumber(args[1]), tonumber(args[2])
+    local at_ms = int(math.floor(now_us / 1000))
     local out = {}
     for i = 0, (#keys - 2) / 3 - 1 do
         local k, a = 3 + 3 * i, 3 + 5 * i
         local verdict, uses, max, retry_ms = redeem_one(keys[k], keys[k + 1], keys[k + 2], keys[2], args[a], args[a + 1],
-            args[a + 2], args[a + 3], args[a + 4], now_s, now_us, interval, burst, paused)
+            args[a + 2], args[a + 3], args[a + 4], now_s, now_us, at_ms, interval, burst, paused)
         out[#out + 1] = verdict
         if verdict == 'rate_limited' then
             out[#out + 1] = retry_ms

@@ -1,0 +1,301 @@
+/* Invariant checks against Redis and PostgreSQL (check.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bench.h"
+#include "check.h"
+#include "keys.h"
+#include "rconn.h"
+
+#define SYNC_POLL_NS (2 * 1000000L)
+
+/* ---- Redis: use counts ------------------------------------------------- */
+
+static int append_status(redisContext *c, const bench_code_t *code)
+{
+    bench_code_keys_t k;
+    bench_code_keys(&k, code->body, "bench-check");
+    /* Interval 0: the rate limit is off for this read, and ig_status then writes nothing. */
+    const char *argv[] = {"FCALL", "ig_status", "2", k.hash, k.rl, k.field, "0", "1"};
+    if (redisAppendCommandArgv(c, 8, argv, NULL) != REDIS_OK) {
+        bench_error("redis FCALL ig_status: %s", c->errstr);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_status(redisContext *c, const bench_pool_t *pool, size_t i, bench_redis_uses_t *out)
+{
+    redisReply *reply = bench_redis_next(c, "FCALL ig_status");
+    const char *verdict;
+    int ret = -1;
+
+    if (reply == NULL)
+        return -1;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
+        bench_error("redis FCALL ig_status: unexpected reply (type %d%s%s)", reply->type,
+                    reply->type == REDIS_REPLY_ERROR ? ": " : "", reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        goto Exit;
+    }
+    verdict = reply->element[0]->str;
+    if (strcmp(verdict, "not_found") == 0) {
+        ++out->missing;
+        if (out->per_code != NULL)
+            out->per_code[i] = -1;
+    } else if (strcmp(verdict, "ok") == 0 && reply->elements >= 3 && reply->element[1]->type == REDIS_REPLY_INTEGER &&
+               reply->element[2]->type == REDIS_REPLY_INTEGER) {
+        long long max = reply->element[1]->integer, uses = reply->element[2]->integer;
+        out->uses += uses;
+        if (uses > max || max != (long long)bench_pool_max_uses(pool, &pool->codes[i]))
+            ++out->over_max;
+        if (out->per_code != NULL)
+            out->per_code[i] = uses;
+    } else {
+        bench_error("redis FCALL ig_status: verdict %s", verdict);
+        goto Exit;
+    }
+    ret = 0;
+Exit:
+    freeReplyObject(reply);
+    return ret;
+}
+
+int bench_check_redis_uses(redisContext *c, const bench_pool_t *pool, bench_redis_uses_t *out)
+{
+    size_t sent = 0, read = 0;
+
+    out->uses = out->over_max = out->missing = 0;
+    while (read != pool->num_codes) {
+        while (sent != pool->num_codes && sent - read < BENCH_CHECK_WINDOW)
+            if (append_status(c, &pool->codes[sent++]) != 0)
+                return -1;
+        if (read_status(c, pool, read, out) != 0)
+            return -1;
+        ++read;
+    }
+    return 0;
+}
+
+/* ---- Redis: sync daemon caught up -------------------------------------- */
+
+static int parse_id(uint64_t out[2], const char *id)
+{
+    return sscanf(id, "%" SCNu64 "-%" SCNu64, &out[0], &out[1]) == 2 ? 0 : -1;
+}
+
+static int id_less(const uint64_t a[2], const uint64_t b[2])
+{
+    return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]);
+}
+
+/* Whether one stream is fully read and acknowledged, from XINFO GROUPS and XREVRANGE + - COUNT 1. */
+static int stream_caught_up(const redisReply *groups, const redisReply *last)
+{
+    uint64_t last_id[2], delivered[2];
+
+    if (last->type != REDIS_REPLY_ARRAY)
+        return 0;
+    if (last->elements == 0)
+        return 1; /* nothing in the stream (or no stream) */
+    if (last->element[0]->type != REDIS_REPLY_ARRAY || last->element[0]->elements < 1 ||
+        last->element[0]->element[0]->type != REDIS_REPLY_STRING || parse_id(last_id, last->element[0]->element[0]->str) != 0)
+        return 0;
+    if (groups->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t g = 0; g != groups->elements; ++g) {
+        const redisReply *kv = groups->element[g];
+        const char *name = NULL, *last_delivered = NULL;
+        long long pending = -1;
+        if (kv->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+            const redisReply *k = kv->element[i], *v = kv->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+                name = v->str;
+            else if (strcmp(k->str, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
+                pending = v->integer;
+            else if (strcmp(k->str, "last-delivered-id") == 0 && v->type == REDIS_REPLY_STRING)
+                last_delivered = v->str;
+        }
+        if (name == NULL || strcmp(name, IG_STREAM_GROUP) != 0)
+            continue;
+        return pending == 0 && last_delivered != NULL && parse_id(delivered, last_delivered) == 0 && !id_less(delivered, last_id);
+    }
+    return 0;
+}
+
+/* One poll over every stream. Returns 1 when caught up, 0 when not, -1 on error. */
+static int poll_streams(redisContext *c)
+{
+    redisReply *groups[IG_BUCKETS] = {NULL}, *last[IG_BUCKETS] = {NULL};
+    int ret = 1;
+
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        char key[IG_KEY_MAX_BYTES];
+        snprintf(key, sizeof(key), "ig:{%u}:events", b);
+        redisAppendCommand(c, "XINFO GROUPS %s", key);
+        redisAppendCommand(c, "XREVRANGE %s + - COUNT 1", key);
+    }
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        if ((groups[b] = bench_redis_next(c, "XINFO GROUPS")) == NULL || (last[b] = bench_redis_next(c, "XREVRANGE")) == NULL) {
+            ret = -1;
+            break;
+        }
+    }
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        if (ret == 1 && !stream_caught_up(groups[b], last[b]))
+            ret = 0;
+        if (groups[b] != NULL)
+            freeReplyObject(groups[b]);
+        if (last[b] != NULL)
+            freeReplyObject(last[b]);
+    }
+    return ret;
+}
+
+int bench_check_sync_wait(redisContext *c, double timeout_s, uint64_t *caught_up_ns)
+{
+    uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * (double)BENCH_NS_PER_SEC);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = SYNC_POLL_NS};
+    for (;;) {
+        int r = poll_streams(c);
+        uint64_t now = bench_now_ns();
+        if (r < 0)
+            return -1;
+        if (r == 1) {
+            *caught_up_ns = now;
+            return 0;
+        }
+        if (now >= deadline) {
+            bench_error("the sync daemon has not caught up with the event streams after %.0f s "
+                        "(is invitegate-sync running? its log says why)",
+                        timeout_s);
+            return -1;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* ---- PostgreSQL -------------------------------------------------------- */
+
+PGconn *bench_pg_connect(const char *url)
+{
+    PGconn *pg = PQconnectdb(url);
+    if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+        bench_error("postgresql connection failed: %s", pg != NULL ? PQerrorMessage(pg) : "out of memory");
+        PQfinish(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+/* "{CODE,CODE,...}": the pool as a text[] parameter. Caller frees. */
+static char *pool_array(const bench_pool_t *pool)
+{
+    char *s = malloc(pool->num_codes * (IG_CODE_BODY_LEN + 1) + 3), *p = s;
+    if (s == NULL) {
+        bench_error("out of memory");
+        return NULL;
+    }
+    *p++ = '{';
+    for (size_t i = 0; i != pool->num_codes; ++i) {
+        if (i != 0)
+            *p++ = ',';
+        memcpy(p, pool->codes[i].body, IG_CODE_BODY_LEN);
+        p += IG_CODE_BODY_LEN;
+    }
+    *p++ = '}';
+    *p = '\0';
+    return s;
+}
+
+/* Runs sql with the pool as $1; returns the result (caller PQclear-s) or NULL (printed). */
+static PGresult *query_pool(PGconn *pg, const bench_pool_t *pool, const char *sql, const char *what)
+{
+    char *array = pool_array(pool);
+    const char *params[1] = {array};
+    PGresult *res;
+
+    if (array == NULL)
+        return NULL;
+    res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+    free(array);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        bench_error("postgresql %s: %s", what, PQerrorMessage(pg));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static int count_query(PGconn *pg, const bench_pool_t *pool, const char *sql, const char *what, long long *count)
+{
+    PGresult *res = query_pool(pg, pool, sql, what);
+    if (res == NULL)
+        return -1;
+    *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int bench_check_pg_redemptions(PGconn *pg, const bench_pool_t *pool, long long *count)
+{
+    return count_query(pg, pool, "SELECT count(*) FROM redemptions WHERE code = ANY($1::text[])", "count of redemptions", count);
+}
+
+int bench_check_pg_invites(PGconn *pg, const bench_pool_t *pool, long long *count)
+{
+    return count_query(pg, pool, "SELECT count(*) FROM invites WHERE code = ANY($1::text[])", "count of invites", count);
+}
+
+int bench_check_verify(redisContext *c, PGconn *pg, const bench_pool_t *pool, bench_verify_t *out)
+{
+    static const char sql[] =
+        "SELECT i.code IS NOT NULL, coalesce(i.max_uses, 0), coalesce(i.use_count, 0), coalesce(r.n, 0) "
+        "FROM unnest($1::text[]) WITH ORDINALITY AS p(code, ord) "
+        "LEFT JOIN invites i ON i.code = p.code "
+        "LEFT JOIN (SELECT code, count(*) AS n FROM redemptions WHERE code = ANY($1::text[]) GROUP BY code) r "
+        "ON r.code = p.code ORDER BY p.ord";
+    bench_redis_uses_t uses = {0};
+    PGresult *res = NULL;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->codes = (long long)pool->num_codes;
+    if ((uses.per_code = malloc(pool->num_codes * sizeof(*uses.per_code))) == NULL) {
+        bench_error("out of memory");
+        return -1;
+    }
+    if (bench_check_redis_uses(c, pool, &uses) != 0 || (res = query_pool(pg, pool, sql, "verification")) == NULL)
+        goto Exit;
+    if ((size_t)PQntuples(res) != pool->num_codes) {
+        bench_error("postgresql verification: %d rows for %zu codes", PQntuples(res), pool->num_codes);
+        goto Exit;
+    }
+    out->redis_uses = uses.uses;
+    for (size_t i = 0; i != pool->num_codes; ++i) {
+        int found = PQgetvalue(res, (int)i, 0)[0] == 't';
+        long long max = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10), use_count = strtoll(PQgetvalue(res, (int)i, 2), NULL, 10),
+                  rows = strtoll(PQgetvalue(res, (int)i, 3), NULL, 10);
+        out->pg_redemptions += rows;
+        if (!found) {
+            ++out->pg_missing;
+            continue;
+        }
+        if (rows > max)
+            ++out->pg_over_max;
+        if (use_count != rows)
+            ++out->pg_count_drift;
+        if (uses.per_code[i] != rows)
+            ++out->redis_mismatch;
+    }
+    ret = 0;
+Exit:
+    PQclear(res);
+    free(uses.per_code);
+    return ret;
+}

@@ -1,0 +1,201 @@
+/*
+ * `invitegate-bench run`: one run and its invariants.
+ *
+ *   1. waits until the sync daemon has caught up (so PostgreSQL is still),
+ *      then reads the pool's use counts in Redis and its redemptions in
+ *      PostgreSQL;
+ *   2. runs the load, over HTTP (loadgen.c) or straight into Redis
+ *      (redis_load.c);
+ *   3. times the sync daemon's catch-up from the last answer (unless
+ *      --no-sync-wait: the backlog test restarts the daemon and times it
+ *      with `catchup`), then reads both counts again.
+ *
+ * It fails (exit 1) when the Redis use counts did not grow by exactly the
+ * redemptions answered 200 (within the uncertain ones: no answer, 503),
+ * when a code is over max_uses, or when PostgreSQL did not grow by exactly
+ * as much as Redis.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "bench.h"
+#include "check.h"
+#include "cmd.h"
+#include "cmd_common.h"
+#include "loadgen.h"
+#include "rconn.h"
+#include "redis_load.h"
+#include "svg.h"
+
+/* How long a run waits for the sync daemon before measuring. */
+#define PRE_SYNC_TIMEOUT_S 120
+
+static int resolve_rate(double *rate, const bench_opts_t *o)
+{
+    json_t *root;
+    double thr;
+
+    *rate = o->rate;
+    if (o->rate_from == NULL)
+        return 0;
+    if ((root = bench_json_load(o->rate_from)) == NULL)
+        return -1;
+    thr = bench_json_number(root, "throughput");
+    json_decref(root);
+    if (!(thr > 0)) {
+        bench_error("--rate-from %s: no throughput in it", o->rate_from);
+        return -1;
+    }
+    *rate = thr * o->rate_factor;
+    return 0;
+}
+
+/* The gateway's rate-limit arguments, as gateway/main.c derives them. */
+static void rate_limit_args(char interval[16], char burst[16], const ig_config_t *cfg)
+{
+    if (cfg->rate_limit_per_sec != 0)
+        snprintf(interval, 16, "%u", 1000000u / cfg->rate_limit_per_sec);
+    else
+        snprintf(interval, 16, "0");
+    snprintf(burst, 16, "%u", cfg->rate_limit_burst);
+}
+
+/* Compares the counts before and after; records what broke in r. */
+static void judge(bench_result_t *r)
+{
+    bench_invariants_t *inv = &r->inv;
+    long long delta = inv->redis_after - inv->redis_before, ok = (long long)r->successes, unsure = (long long)r->uncertain;
+
+    if (inv->redis_checked) {
+        if (delta < ok || delta > ok + unsure)
+            bench_result_fail(r,
+                              "Redis recorded %lld new uses but the harness counted %lld successful redemptions (%lld uncertain)",
+                              delta, ok, unsure);
+        if (inv->over_max != 0)
+            bench_result_fail(r, "%lld codes are over their max_uses in Redis", inv->over_max);
+        if (inv->missing != 0)
+            bench_result_fail(r, "%lld pool codes are missing from Redis", inv->missing);
+    }
+    if (inv->pg_checked && inv->pg_after - inv->pg_before != delta)
+        bench_result_fail(r, "PostgreSQL gained %lld redemptions of pool codes, Redis %lld", inv->pg_after - inv->pg_before, delta);
+}
+
+int bench_cmd_run(const bench_opts_t *o)
+{
+    ig_config_t cfg;
+    bench_keys_t keys;
+    bench_pool_t pool = {0};
+    bench_mix_t mix = {0};
+    bench_redis_uses_t uses = {0};
+    bench_result_t *r = NULL;
+    redisContext *redis = NULL, *load_redis = NULL;
+    PGconn *pg = NULL;
+    unsigned port = 0;
+    uint64_t caught = 0;
+    double rate = 0;
+    int via_redis = strcmp(o->via, "redis") == 0, ret = 1, loaded = -1;
+
+    if (o->state == NULL || (!via_redis && strcmp(o->via, "http") != 0) || (!via_redis && o->workload == NULL)) {
+        bench_error("run: needs --state DIR, --via http|redis and, over http, --workload");
+        return 2;
+    }
+    if (via_redis && o->workload != NULL && strcmp(o->workload, "redeem") != 0) {
+        bench_error("run --via redis: only the redeem workload (the Redis ceiling)");
+        return 2;
+    }
+    if (bench_config_load(&cfg, &keys, o->config) != 0)
+        return 1;
+    if (bench_pool_load(&pool, o->state) != 0 || resolve_rate(&rate, o) != 0 ||
+        (!via_redis && (bench_mix_resolve(&mix, o->workload) != 0 || bench_parse_url(&port, o->url) != 0)))
+        goto Exit;
+    if ((r = bench_result_new(o->name != NULL ? o->name : via_redis ? "redis_ceiling" : o->workload, o->duration)) == NULL) {
+        bench_error("out of memory");
+        goto Exit;
+    }
+    if ((redis = bench_redis_connect(&cfg)) == NULL || (!o->no_pg && (pg = bench_pg_connect(cfg.database_url)) == NULL))
+        goto Exit;
+    bench_redis_persistence(redis, r->persistence);
+    r->gateway_threads = cfg.threads;
+
+    /* 1. Still state, then the counts before. */
+    if (pg != NULL && bench_check_sync_wait(redis, PRE_SYNC_TIMEOUT_S, &caught) != 0)
+        goto Exit;
+    if (bench_check_redis_uses(redis, &pool, &uses) != 0 ||
+        (pg != NULL && bench_check_pg_redemptions(pg, &pool, &r->inv.pg_before) != 0))
+        goto Exit;
+    r->inv.redis_before = uses.uses;
+
+    /* 2. The load. */
+    bench_say("%s: %s over %s for %.1f s%s", r->name, via_redis ? "redeem" : o->workload, o->via, o->duration,
+              rate > 0 ? " (open loop)" : "");
+    if (via_redis) {
+        char interval[16], burst[16];
+        rate_limit_args(interval, burst, &cfg);
+        bench_redis_load_opts_t lo = {.pipeline = o->pipeline,
+                                      .batch = o->batch,
+                                      .duration_s = o->duration,
+                                      .pool = &pool,
+                                      .email_key = keys.email,
+                                      .client_addr = "127.0.0.1",
+                                      .rl_interval = interval,
+                                      .rl_burst = burst};
+        if ((load_redis = bench_redis_connect(&cfg)) != NULL)
+            loaded = bench_redis_load_run(r, load_redis, &lo);
+    } else {
+        bench_req_ctx_t ctx = {.pool = &pool, .code_prefix = cfg.code_prefix};
+        bench_rng_seed(&ctx.rng, o->seed);
+        bench_load_opts_t lo = {.port = port,
+                                .connections = o->connections,
+                                .duration_s = o->duration,
+                                .rate = rate,
+                                .drain_s = o->drain,
+                                .mix = &mix,
+                                .ctx = &ctx};
+        loaded = bench_load_run(r, &lo);
+    }
+    if (bench_pool_save_cursor(&pool) != 0 || loaded != 0)
+        bench_result_fail(r, "the load could not be carried out");
+
+    /* 3. Catch-up, then the counts after. */
+    if (pg != NULL && !o->no_sync_wait) {
+        if (bench_check_sync_wait(redis, o->timeout, &caught) != 0) {
+            bench_result_fail(r, "the sync daemon did not catch up within %.0f s", o->timeout);
+        } else {
+            r->inv.catchup_s = caught > r->end_ns ? (double)(caught - r->end_ns) / BENCH_NS_PER_SEC : 0.0;
+            if (bench_check_pg_redemptions(pg, &pool, &r->inv.pg_after) == 0)
+                r->inv.pg_checked = 1;
+        }
+    }
+    if (bench_check_redis_uses(redis, &pool, &uses) == 0) {
+        r->inv.redis_checked = 1;
+        r->inv.redis_after = uses.uses;
+        r->inv.over_max = uses.over_max;
+        r->inv.missing = uses.missing;
+    } else {
+        bench_result_fail(r, "could not read the use counts from Redis after the run");
+    }
+    judge(r);
+    bench_result_print(r, stdout);
+    fflush(stdout);
+    if (o->json != NULL && bench_result_write_json(r, o->json) != 0)
+        goto Exit;
+    if (o->svg != NULL && bench_svg_write(r, o->svg) != 0)
+        goto Exit;
+    if (!r->inv.ok)
+        bench_error("%s: INVARIANT BROKEN: %s", r->name, r->inv.failures);
+    ret = r->inv.ok ? 0 : 1;
+Exit:
+    if (pg != NULL)
+        PQfinish(pg);
+    if (load_redis != NULL)
+        redisFree(load_redis);
+    if (redis != NULL)
+        redisFree(redis);
+    free(r);
+    bench_pool_dispose(&pool);
+    sodium_memzero(&keys, sizeof(keys));
+    ig_config_wipe(&cfg);
+    return ret;
+}

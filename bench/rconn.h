@@ -1,0 +1,36 @@
+/*
+ * Synchronous hiredis connections of the harness (seeding, the Redis
+ * ceiling, checks, memory). The harness only ever talks to a Redis on
+ * 127.0.0.1 or a Unix socket.
+ */
+#ifndef BENCH_RCONN_H
+#define BENCH_RCONN_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+#include "ig_config.h"
+
+#define BENCH_PERSISTENCE_BYTES 64
+
+/** Connects to cfg's redis_url. Returns a context the caller frees with redisFree, or NULL (printed). */
+redisContext *bench_redis_connect(const ig_config_t *cfg);
+
+/** Connects to 127.0.0.1:port. Same contract as bench_redis_connect. */
+redisContext *bench_redis_connect_port(unsigned port);
+
+/**
+ * Reads the next pipelined reply of c. Returns it (the caller frees it), or
+ * NULL with the reason printed, naming what.
+ */
+redisReply *bench_redis_next(redisContext *c, const char *what);
+
+/** Runs one command (argv form). Returns the reply (caller frees) or NULL (printed); an error reply is printed and freed. */
+redisReply *bench_redis_argv(redisContext *c, const char *what, int argc, const char **argv, const size_t *argvlen);
+
+/** Reads one integer field of INFO section (e.g. "memory", "used_memory"). Returns 0 or -1 (printed). */
+int bench_redis_info_int(redisContext *c, const char *section, const char *field, long long *out);
+
+/** Writes "appendonly=yes appendfsync=always" (from CONFIG GET) to out. Returns 0 or -1. */
+int bench_redis_persistence(redisContext *c, char out[BENCH_PERSISTENCE_BYTES]);
+
+#endif

@@ -1,0 +1,138 @@
+/* Bulk seeding through ig_issue (seed.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bench.h"
+#include "keys.h"
+#include "rconn.h"
+#include "seed.h"
+
+#define ISSUE_FIXED_ARGS 9 /* FCALL ig_issue numkeys stream + batch cohort max exp by */
+
+/* One ig_issue call being built. */
+typedef struct issue_call_t {
+    const char *argv[ISSUE_FIXED_ARGS + 5 * BENCH_SEED_CODES_PER_CALL];
+    size_t argvlen[ISSUE_FIXED_ARGS + 5 * BENCH_SEED_CODES_PER_CALL];
+    char keys[BENCH_SEED_CODES_PER_CALL][IG_KEY_MAX_BYTES];
+    char emails[BENCH_SEED_CODES_PER_CALL][BENCH_EMAIL_BYTES];
+    unsigned char hashes[BENCH_SEED_CODES_PER_CALL][IG_EMAIL_HASH_BYTES];
+} issue_call_t;
+
+/* Pipeline state: calls sent and replies still to read. */
+typedef struct issue_pipe_t {
+    redisContext *c;
+    size_t outstanding;
+    size_t created;
+} issue_pipe_t;
+
+static int read_one(issue_pipe_t *p)
+{
+    redisReply *reply = bench_redis_next(p->c, "FCALL ig_issue");
+    int ret = -1;
+    if (reply == NULL)
+        return -1;
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        p->created += (size_t)reply->integer;
+        ret = 0;
+    } else {
+        bench_error("redis FCALL ig_issue: unexpected reply (type %d%s%s)", reply->type,
+                    reply->type == REDIS_REPLY_ERROR ? ": " : "", reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    }
+    freeReplyObject(reply);
+    --p->outstanding;
+    return ret;
+}
+
+/* Sends one ig_issue for codes idx[0..n) of one bucket and one kind. */
+static int send_call(issue_pipe_t *p, issue_call_t *call, const bench_pool_t *pool, const size_t *idx, size_t n, unsigned bucket,
+                     bench_code_kind_t kind, const unsigned char email_key[IG_EMAIL_KEY_BYTES], const char *exp)
+{
+    char numkeys[16], stream[IG_KEY_MAX_BYTES], batch[48], max[16];
+    size_t argc = 0;
+
+    snprintf(numkeys, sizeof(numkeys), "%zu", n + 1);
+    snprintf(stream, sizeof(stream), "ig:{%u}:events", bucket);
+    snprintf(max, sizeof(max), "%u", kind == BENCH_CODE_MULTI ? pool->multi_max : 1u);
+    bench_pool_batch_id(batch, pool, kind);
+    call->argv[argc++] = "FCALL", call->argv[argc++] = "ig_issue", call->argv[argc++] = numkeys, call->argv[argc++] = stream;
+    for (size_t i = 0; i != n; ++i) {
+        const char *body = pool->codes[idx[i]].body;
+        snprintf(call->keys[i], IG_KEY_MAX_BYTES, "ig:{%u}:c:%u", bucket, ig_code_subhash(body));
+        call->argv[argc++] = call->keys[i];
+    }
+    call->argv[argc++] = batch, call->argv[argc++] = "bench", call->argv[argc++] = max, call->argv[argc++] = exp;
+    call->argv[argc++] = "bench";
+    for (size_t i = 0; i != argc; ++i)
+        call->argvlen[i] = strlen(call->argv[i]);
+    for (size_t i = 0; i != n; ++i) {
+        const char *body = pool->codes[idx[i]].body;
+        size_t elen = 0;
+        if (kind == BENCH_CODE_BOUND) {
+            elen = bench_pool_bound_email(call->emails[i], body);
+            ig_email_hash(call->hashes[i], call->emails[i], elen, email_key);
+        }
+        call->argv[argc] = body + 3, call->argvlen[argc++] = IG_CODE_BODY_LEN - 3;
+        call->argv[argc] = body, call->argvlen[argc++] = IG_CODE_BODY_LEN;
+        call->argv[argc] = elen ? call->emails[i] : "", call->argvlen[argc++] = elen;
+        call->argv[argc] = elen ? (const char *)call->hashes[i] : "", call->argvlen[argc++] = elen ? IG_EMAIL_HASH_BYTES : 0;
+    }
+    if (redisAppendCommandArgv(p->c, (int)argc, call->argv, call->argvlen) != REDIS_OK) {
+        bench_error("redis FCALL ig_issue: %s", p->c->errstr);
+        return -1;
+    }
+    if (++p->outstanding == BENCH_SEED_WINDOW)
+        return read_one(p);
+    return 0;
+}
+
+int bench_seed_codes(redisContext *c, const bench_pool_t *pool, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
+                     long long expires_at, size_t *created)
+{
+    issue_pipe_t p = {.c = c};
+    issue_call_t *call = malloc(sizeof(*call));
+    size_t idx[BENCH_SEED_CODES_PER_CALL], n;
+    char exp[24];
+    int ret = -1;
+
+    if (call == NULL) {
+        bench_error("out of memory");
+        return -1;
+    }
+    snprintf(exp, sizeof(exp), "%lld", expires_at);
+    for (int kind = 0; kind != BENCH_CODE_KINDS; ++kind) {
+        for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+            n = 0;
+            for (size_t i = 0; i != pool->num_codes; ++i) {
+                if (pool->codes[i].kind != kind || ig_code_bucket(pool->codes[i].body) != b)
+                    continue;
+                idx[n++] = i;
+                if (n == BENCH_SEED_CODES_PER_CALL) {
+                    if (send_call(&p, call, pool, idx, n, b, (bench_code_kind_t)kind, email_key, exp) != 0)
+                        goto Exit;
+                    n = 0;
+                }
+            }
+            if (n != 0 && send_call(&p, call, pool, idx, n, b, (bench_code_kind_t)kind, email_key, exp) != 0)
+                goto Exit;
+        }
+    }
+    while (p.outstanding != 0)
+        if (read_one(&p) != 0)
+            goto Exit;
+    ret = 0;
+Exit:
+    *created = p.created;
+    free(call);
+    return ret;
+}
+
+int bench_seed_waitlist(redisContext *c, const bench_pool_t *pool, size_t entries)
+{
+    (void)c;
+    (void)pool;
+    if (entries == 0)
+        return 0;
+    bench_error("seed --waitlist %zu: the waitlist endpoints do not exist yet (bench_seed_waitlist in bench/seed.c is the hook)",
+                entries);
+    return -1;
+}

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,14 @@
 /* Records the batch's event ids; returns those seen for the first time. */
 static const char SQL_RECORD[] = "INSERT INTO processed_events (event_id) SELECT unnest($1::text[]) "
                                  "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+
+/*
+ * The fast path's record: a plain INSERT, because none of a first delivery's
+ * ids can be there. ON CONFLICT would probe the index before inserting and
+ * take a speculative-insertion lock per row; if an id is there after all,
+ * the primary key fails the transaction and the safe path takes over.
+ */
+static const char SQL_RECORD_NEW[] = "INSERT INTO processed_events (event_id) SELECT unnest($1::text[])";
 
 /*
  * New invites. use_count, used_at and revoked_at start from the redemptions
@@ -43,6 +52,19 @@ static const char SQL_REDEEMED[] =
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) "
     "AS u(event_id, code, email, n, ip, at_ms) "
     "ON CONFLICT DO NOTHING";
+
+/*
+ * The fast path's redemptions: the same rows without ON CONFLICT, which on a
+ * table with three unique indexes costs half again the insert (a probe of
+ * each before the insert, and a speculative-insertion lock). A redemption
+ * already recorded, by event id or by (code, email), fails the transaction
+ * and the safe path takes over.
+ */
+static const char SQL_REDEEMED_NEW[] =
+    "INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) "
+    "SELECT u.event_id, u.code, u.email, u.n, u.ip, timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) "
+    "AS u(event_id, code, email, n, ip, at_ms)";
 
 /*
  * Use counts, merged per code first (UPDATE ... FROM would apply an arbitrary
@@ -301,7 +323,23 @@ static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_apply_stats_t *
     return 0;
 }
 
-int sync_apply_batch(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+/* Grows a->fresh to hold a flag per event of b. */
+static void reserve_fresh(sync_apply_t *a, const sync_batch_t *b)
+{
+    if (b->num_events <= a->cap_fresh)
+        return;
+    free(a->fresh);
+    if ((a->fresh = malloc(b->num_events)) == NULL)
+        abort();
+    a->cap_fresh = b->num_events;
+}
+
+/*
+ * The safe path: one transaction whose statements each wait for the one
+ * before, recording the ids with ON CONFLICT and applying only the events
+ * that were new.
+ */
+static int apply_safe(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
 {
     struct timespec start;
     PGresult *res = NULL;
@@ -309,12 +347,7 @@ int sync_apply_batch(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_
 
     memset(stats, 0, sizeof(*stats));
     a->errstr[0] = '\0';
-    if (b->num_events > a->cap_fresh) {
-        free(a->fresh);
-        if ((a->fresh = malloc(b->num_events)) == NULL)
-            abort();
-        a->cap_fresh = b->num_events;
-    }
+    reserve_fresh(a, b);
     clock_gettime(CLOCK_MONOTONIC, &start);
     res = PQexec(conn, "BEGIN");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -347,4 +380,165 @@ Exit:
     if (ret != 0 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         PQclear(PQexec(conn, "ROLLBACK"));
     return ret;
+}
+
+/* Queues one statement of the fast-path pipeline, with the arrays listed in params. */
+static int send_step(sync_apply_t *a, PGconn *conn, const char *step, const char *sql, const int *params, int nparams)
+{
+    const char *values[SYNC_APPLY_ARRAYS];
+
+    assert(a->sent < SYNC_APPLY_MAX_STEPS);
+    for (int i = 0; i != nparams; ++i)
+        values[i] = sync_pgarray_finish(&a->arrays[params[i]]);
+    if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0)) {
+        fail(a, conn, NULL, step);
+        return -1;
+    }
+    a->steps[a->sent++] = step;
+    return 0;
+}
+
+/*
+ * Sends the fast-path transaction of b, every event fresh, in pipeline mode:
+ * BEGIN, the plain inserts, the other statements, COMMIT, then a sync
+ * point. Nothing waits for a result, so PostgreSQL runs the statements back
+ * to back while the caller does something else.
+ */
+static int send_fast(sync_apply_t *a, PGconn *conn, const sync_batch_t *b)
+{
+    const sync_apply_stats_t *st = &a->pending;
+
+    memset(a->fresh, 1, b->num_events);
+    sync_pgarray_reset(&a->arrays[COL_EVENT_ID]);
+    for (size_t i = 0; i != b->num_events; ++i)
+        sync_pgarray_add_str(&a->arrays[COL_EVENT_ID], b->events[i].event_id);
+    a->pending.fresh = b->num_events;
+    collect_fresh(a, b, &a->pending);
+    if (!PQenterPipelineMode(conn)) {
+        fail(a, conn, NULL, "pipeline");
+        return -1;
+    }
+    if (send_step(a, conn, "begin", "BEGIN", NULL, 0) != 0 ||
+        send_step(a, conn, "record_events", SQL_RECORD_NEW, PARAMS_RECORD, NPARAMS(PARAMS_RECORD)) != 0)
+        return -1;
+    if (a->arrays[COL_LOCK_BUCKET].count != 0 &&
+        send_step(a, conn, "lock_buckets", SQL_LOCK, PARAMS_LOCK, NPARAMS(PARAMS_LOCK)) != 0)
+        return -1;
+    if (st->redeemed != 0 &&
+        send_step(a, conn, "insert_redemptions", SQL_REDEEMED_NEW, PARAMS_REDEEMED, NPARAMS(PARAMS_REDEEMED)) != 0)
+        return -1;
+    if (st->revoked != 0 && send_step(a, conn, "revoke_invites", SQL_REVOKED, PARAMS_REVOKED, NPARAMS(PARAMS_REVOKED)) != 0)
+        return -1;
+    if (st->issued != 0 && send_step(a, conn, "insert_invites", SQL_ISSUED, PARAMS_ISSUED, NPARAMS(PARAMS_ISSUED)) != 0)
+        return -1;
+    if (st->redeemed != 0 && send_step(a, conn, "update_use_counts", SQL_USED, PARAMS_USED, NPARAMS(PARAMS_USED)) != 0)
+        return -1;
+    if (send_step(a, conn, "commit", "COMMIT", NULL, 0) != 0)
+        return -1;
+    if (!PQpipelineSync(conn)) {
+        fail(a, conn, NULL, "pipeline_sync");
+        return -1;
+    }
+    return 0;
+}
+
+void sync_apply_start(sync_apply_t *a, PGconn *conn, const sync_batch_t *b)
+{
+    a->sent = 0;
+    a->send_failed = 0;
+    a->errstr[0] = '\0';
+    memset(&a->pending, 0, sizeof(a->pending));
+    reserve_fresh(a, b);
+    clock_gettime(CLOCK_MONOTONIC, &a->started);
+    if (!b->first_delivery || b->num_events == 0)
+        return;
+    if (send_fast(a, conn, b) != 0)
+        a->send_failed = 1;
+}
+
+/*
+ * Reads the results of the fast-path pipeline: one result then NULL per
+ * statement (PGRES_PIPELINE_ABORTED for those after a failure), then the
+ * sync point, and leaves pipeline mode. Returns 0 when COMMIT succeeded;
+ * otherwise -1 with a->errstr describing the first failure, and *conflict
+ * set when that was a unique violation.
+ */
+static int read_fast(sync_apply_t *a, PGconn *conn, int *conflict)
+{
+    PGresult *res;
+    int failed = 0;
+
+    *conflict = 0;
+    for (int i = 0; i != a->sent; ++i) {
+        ExecStatusType st;
+        if ((res = PQgetResult(conn)) == NULL) {
+            fail(a, conn, NULL, a->steps[i]);
+            return -1;
+        }
+        st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_ABORTED || failed) {
+            /* Skipped after an earlier failure, which errstr describes. */
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            fail(a, conn, res, a->steps[i]);
+            *conflict = state != NULL && strcmp(state, "23505") == 0;
+            failed = 1;
+        } else if (i == a->sent - 1 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            snprintf(a->errstr, sizeof(a->errstr), "step=commit reason=\"the server rolled the transaction back\"");
+            failed = 1;
+        }
+        PQclear(res);
+        /* The end of this statement's results. */
+        if ((res = PQgetResult(conn)) != NULL) {
+            PQclear(res);
+            snprintf(a->errstr, sizeof(a->errstr), "step=%s reason=\"unexpected extra result in the pipeline\"", a->steps[i]);
+            return -1;
+        }
+    }
+    if ((res = PQgetResult(conn)) == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        if (!failed)
+            fail(a, conn, res, "pipeline_sync");
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    if (!PQexitPipelineMode(conn)) {
+        if (!failed)
+            fail(a, conn, NULL, "pipeline_exit");
+        return -1;
+    }
+    return failed ? -1 : 0;
+}
+
+int sync_apply_finish(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    int conflict = 0, ret;
+
+    if (a->sent == 0 && !a->send_failed)
+        return apply_safe(a, conn, b, stats);
+    ret = a->send_failed ? -1 : read_fast(a, conn, &conflict);
+    a->sent = 0;
+    if (ret == 0) {
+        *stats = a->pending;
+        stats->fast = 1;
+        stats->txn_ms = elapsed_ms(&a->started);
+        return 0;
+    }
+    memset(stats, 0, sizeof(*stats));
+    /* Leave the connection idle for the safe path or a retry; a broken one is replaced by the caller. */
+    if (PQstatus(conn) != CONNECTION_OK || PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
+        return -1;
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    if (!conflict)
+        return -1;
+    ret = apply_safe(a, conn, b, stats);
+    stats->fell_back = 1;
+    return ret;
+}
+
+int sync_apply_batch(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    sync_apply_start(a, conn, b);
+    return sync_apply_finish(a, conn, b, stats);
 }

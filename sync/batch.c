@@ -14,6 +14,7 @@ void sync_batch_clear(sync_batch_t *b)
     b->num_replies = 0;
     b->num_events = 0;
     b->source = NULL;
+    b->first_delivery = 0;
 }
 
 void sync_batch_dispose(sync_batch_t *b)

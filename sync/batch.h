@@ -15,8 +15,11 @@
 #include "event.h"
 
 typedef struct sync_batch_t {
-    uint64_t seq;         /**< batch number since start, for logs */
-    const char *source;   /**< "pending", "new" or "claimed", for logs */
+    uint64_t seq;       /**< batch number since start, for logs */
+    const char *source; /**< "pending", "new" or "claimed", for logs */
+    /** Every entry was read with ">" (delivered to the group for the first time), so none can have
+        been applied before unless the group was reset: sync_apply_start may take the fast path. */
+    int first_delivery;
     sync_event_t *events; /**< owned array, num_events used */
     size_t num_events;    /**< events in this batch */
     size_t cap_events;    /**< allocated slots in events */

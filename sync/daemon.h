@@ -1,7 +1,10 @@
 /*
- * The sync daemon's loop: read a batch from the event streams, apply it to
- * PostgreSQL in one transaction, acknowledge it after COMMIT; claim the
- * entries of dead consumers and trim the streams on timers.
+ * The sync daemon: lanes (lane.h), each on its own thread with its own share
+ * of the event streams, that read a batch, apply it to PostgreSQL in one
+ * transaction and acknowledge it after COMMIT, claim the entries of dead
+ * consumers and trim the streams on timers. The main thread takes the
+ * signals, tells systemd (READY once every lane has reached both stores, the
+ * watchdog while every lane is alive, STATUS) and writes the summary line.
  *
  * Failure policy: a Redis failure drops the connection (what was read and not
  * acknowledged stays pending and is read again after reconnecting); a
@@ -15,9 +18,10 @@
 #include "ig_config.h"
 
 /**
- * Runs until SIGTERM or SIGINT, finishing the batch in hand first (unless
- * PostgreSQL is unreachable, in which case it stays pending in Redis).
- * Returns 0 on such a stop, -1 when cfg is unusable for the daemon (logged).
+ * Runs until SIGTERM or SIGINT, each lane finishing the batch it has in
+ * PostgreSQL first (unless PostgreSQL is unreachable, in which case it stays
+ * pending in Redis). Returns 0 on such a stop, -1 when cfg is unusable for
+ * the daemon or a lane could not start (logged).
  */
 int sync_daemon_run(const ig_config_t *cfg);
 

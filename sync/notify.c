@@ -54,3 +54,8 @@ void sync_notify_watchdog(void)
     notify.last_ping_ms = now;
     sync_notify("WATCHDOG=1");
 }
+
+uint64_t sync_notify_watchdog_period_ms(void)
+{
+    return notify.watchdog_ms;
+}

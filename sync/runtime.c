@@ -3,18 +3,20 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
-#include "notify.h"
 #include "runtime.h"
 
 /* Longest uninterrupted nap inside sync_sleep_ms: bounds how late a stop is seen. */
 #define SYNC_SLEEP_SLICE_MS 100
 
-static volatile sig_atomic_t stop_flag;
+/* Lock-free, so both the handler and the lanes' threads may touch it. */
+static atomic_int stop_flag;
+/* The calling thread's heartbeat (sync_heartbeat_attach). */
+static _Thread_local _Atomic uint64_t *heartbeat;
 
 static void on_stop_signal(int signo)
 {
     (void)signo;
-    stop_flag = 1;
+    atomic_store(&stop_flag, 1);
 }
 
 void sync_signals_install(void)
@@ -34,7 +36,7 @@ void sync_signals_install(void)
 
 int sync_stop_requested(void)
 {
-    return stop_flag != 0;
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed) != 0;
 }
 
 uint64_t sync_now_ms(void)
@@ -57,8 +59,20 @@ void sync_sleep_ms(unsigned ms)
         ts.tv_nsec = (long)left * 1000000L;
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !sync_stop_requested())
             ;
-        sync_notify_watchdog();
+        sync_heartbeat();
     }
+}
+
+void sync_heartbeat_attach(_Atomic uint64_t *beat)
+{
+    heartbeat = beat;
+    sync_heartbeat();
+}
+
+void sync_heartbeat(void)
+{
+    if (heartbeat != NULL)
+        atomic_store_explicit(heartbeat, sync_now_ms(), memory_order_relaxed);
 }
 
 void sync_backoff_reset(sync_backoff_t *b)

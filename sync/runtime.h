@@ -3,12 +3,16 @@
  * SIGINT, a monotonic clock, sleeps that end early when a stop is requested,
  * and the reconnect backoff (100 ms doubling to 5 s) used for both stores.
  *
- * Sleeps keep the systemd watchdog fed (sync_notify_watchdog), so a daemon
- * waiting for a store to come back is not mistaken for a hung one.
+ * Liveness: the daemon's lanes run on their own threads, and the main thread
+ * feeds the systemd watchdog only while every lane shows signs of life. A
+ * lane attaches a heartbeat (sync_heartbeat_attach) that its loop and its
+ * sleeps keep current, so a lane waiting for a store to come back is not
+ * mistaken for a hung one.
  */
 #ifndef SYNC_RUNTIME_H
 #define SYNC_RUNTIME_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define SYNC_BACKOFF_MIN_MS 100
@@ -29,8 +33,17 @@ int sync_stop_requested(void);
 /** Milliseconds on the monotonic clock. */
 uint64_t sync_now_ms(void);
 
-/** Sleeps ms milliseconds, or less when a stop is requested meanwhile. */
+/** Sleeps ms milliseconds, or less when a stop is requested meanwhile; beats the heartbeat every 100 ms. */
 void sync_sleep_ms(unsigned ms);
+
+/**
+ * Makes sync_heartbeat on the calling thread store the monotonic time in
+ * *beat (borrowed; must outlive the thread's use of it). NULL detaches.
+ */
+void sync_heartbeat_attach(_Atomic uint64_t *beat);
+
+/** Stores the time in the calling thread's heartbeat, if it has one. */
+void sync_heartbeat(void);
 
 /**
  * Whether the current failure deserves a log line: each of the first ones,

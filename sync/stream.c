@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,21 +61,30 @@ static int parse_id(uint64_t out[2], const char *id)
     return end == id || *end != '\0' ? -1 : 0;
 }
 
-/* Bucket whose stream is named by key, or -1. */
+/* Past the last bucket s serves. */
+static unsigned end_bucket(const sync_stream_t *s)
+{
+    return s->first + s->count;
+}
+
+/* Bucket of s whose stream is named by key, or -1. */
 static int bucket_of_key(const sync_stream_t *s, const redisReply *key)
 {
     if (key->type != REDIS_REPLY_STRING)
         return -1;
-    for (int b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = s->first; b != end_bucket(s); ++b)
         if (strlen(s->keys[b]) == key->len && memcmp(s->keys[b], key->str, key->len) == 0)
-            return b;
+            return (int)b;
     return -1;
 }
 
-void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg)
+void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg, unsigned first, unsigned count)
 {
+    assert(count != 0 && first + count <= IG_BUCKETS);
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
+    s->first = first;
+    s->count = count;
     for (unsigned b = 0; b != IG_BUCKETS; ++b)
         snprintf(s->keys[b], sizeof(s->keys[b]), "ig:{%u}:events", b);
 }
@@ -92,9 +102,9 @@ static int create_groups(sync_stream_t *s)
 {
     int ret = 0;
 
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = s->first; b != end_bucket(s); ++b)
         redisAppendCommand(s->redis, "XGROUP CREATE %s %s 0 MKSTREAM", s->keys[b], IG_STREAM_GROUP);
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = s->first; b != end_bucket(s); ++b) {
         redisReply *reply = next_reply(s);
         if (reply == NULL)
             return fail_reply(s, "XGROUP CREATE", NULL);
@@ -129,7 +139,7 @@ int sync_stream_connect(sync_stream_t *s)
     }
     s->draining = 1;
     for (unsigned b = 0; b != IG_BUCKETS; ++b)
-        strcpy(s->pending_from[b], "0");
+        strcpy(s->pending_from[b], b >= s->first && b < end_bucket(s) ? "0" : "");
     return 0;
 
 Error:
@@ -168,10 +178,10 @@ static void advance_pending(sync_stream_t *s, const sync_batch_t *b, size_t firs
     }
 }
 
-int sync_stream_read(sync_stream_t *s, sync_batch_t *b)
+int sync_stream_read(sync_stream_t *s, sync_batch_t *b, int block)
 {
     const char *argv[SYNC_XREAD_MAX_ARGS];
-    char count[16], block[16];
+    char count[16], block_ms[16];
     const char *ids[IG_BUCKETS];
     int argc = 0, nstreams = 0, draining = s->draining;
     long counts[IG_BUCKETS] = {0};
@@ -179,7 +189,7 @@ int sync_stream_read(sync_stream_t *s, sync_batch_t *b)
     redisReply *reply;
 
     snprintf(count, sizeof(count), "%u", s->cfg->sync_batch_size);
-    snprintf(block, sizeof(block), "%u", s->cfg->sync_block_ms);
+    snprintf(block_ms, sizeof(block_ms), "%u", s->cfg->sync_block_ms);
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
     argv[argc++] = IG_STREAM_GROUP;
@@ -187,12 +197,12 @@ int sync_stream_read(sync_stream_t *s, sync_batch_t *b)
     argv[argc++] = "COUNT";
     argv[argc++] = count;
     /* Reading pending entries never blocks; BLOCK is only for new ones. */
-    if (!draining) {
+    if (!draining && block) {
         argv[argc++] = "BLOCK";
-        argv[argc++] = block;
+        argv[argc++] = block_ms;
     }
     argv[argc++] = "STREAMS";
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = s->first; k != end_bucket(s); ++k) {
         if (draining && s->pending_from[k][0] == '\0')
             continue;
         argv[argc++] = s->keys[k];
@@ -202,6 +212,7 @@ int sync_stream_read(sync_stream_t *s, sync_batch_t *b)
         argv[argc++] = ids[i];
 
     b->source = draining ? "pending" : "new";
+    b->first_delivery = !draining;
     if ((reply = redisCommandArgv(s->redis, argc, argv, NULL)) == NULL || reply->type == REDIS_REPLY_ERROR) {
         fail_reply(s, "XREADGROUP", reply);
         if (reply != NULL)
@@ -217,7 +228,8 @@ int sync_stream_read(sync_stream_t *s, sync_batch_t *b)
     if (draining) {
         advance_pending(s, b, first, counts);
         if (!s->draining)
-            ig_info("msg=\"own pending entries drained, reading new entries\" consumer=%s", s->cfg->sync_consumer);
+            ig_info("msg=\"own pending entries drained, reading new entries\" consumer=%s streams=%u-%u", s->cfg->sync_consumer,
+                    s->first, end_bucket(s) - 1);
     }
     return 0;
 }
@@ -225,7 +237,7 @@ int sync_stream_read(sync_stream_t *s, sync_batch_t *b)
 void sync_stream_claim_start(sync_stream_t *s)
 {
     for (unsigned k = 0; k != IG_BUCKETS; ++k)
-        strcpy(s->claim_from[k], "0-0");
+        strcpy(s->claim_from[k], k >= s->first && k < end_bucket(s) ? "0-0" : "");
 }
 
 /* Handles one XAUTOCLAIM reply [next cursor, entries, deleted ids] of bucket k. */
@@ -257,6 +269,7 @@ int sync_stream_claim(sync_stream_t *s, sync_batch_t *b, int *more)
     snprintf(idle, sizeof(idle), "%u", s->cfg->sync_claim_idle_ms);
     snprintf(count, sizeof(count), "%u", s->cfg->sync_batch_size);
     b->source = "claimed";
+    b->first_delivery = 0;
     for (unsigned k = 0; k != IG_BUCKETS; ++k) {
         const char *argv[] = {"XAUTOCLAIM", s->keys[k],       IG_STREAM_GROUP, s->cfg->sync_consumer,
                               idle,         s->claim_from[k], "COUNT",         count};
@@ -380,17 +393,17 @@ int sync_stream_trim(sync_stream_t *s, long long *removed)
     int trimming[IG_BUCKETS] = {0}, ret = -1;
 
     *removed = 0;
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = s->first; k != end_bucket(s); ++k) {
         redisAppendCommand(s->redis, "XINFO GROUPS %s", s->keys[k]);
         redisAppendCommand(s->redis, "XPENDING %s %s", s->keys[k], IG_STREAM_GROUP);
     }
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = s->first; k != end_bucket(s); ++k) {
         if ((info[k] = next_reply(s)) == NULL || (pending[k] = next_reply(s)) == NULL) {
             fail_reply(s, "XINFO/XPENDING", NULL);
             goto Exit;
         }
     }
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = s->first; k != end_bucket(s); ++k) {
         uint64_t cut[2];
         char id[SYNC_ENTRY_ID_BYTES];
         /* A stream whose group vanished (an error reply here) is left alone. */

@@ -11,6 +11,11 @@
  * Every function that returns -1 leaves the reason in s->errstr, and the
  * connection should then be dropped and made again: whatever was read and not
  * acknowledged stays pending for this consumer and is read again.
+ *
+ * A sync_stream_t serves a range of buckets (first .. first + count - 1): the
+ * daemon's lanes each read their own streams on their own connection, under
+ * the same consumer name. Every call below touches only the streams of that
+ * range.
  */
 #ifndef SYNC_STREAM_H
 #define SYNC_STREAM_H
@@ -26,15 +31,17 @@
 typedef struct sync_stream_t {
     const ig_config_t *cfg;                             /**< borrowed; outlives s */
     redisContext *redis;                                /**< owned; NULL while disconnected */
-    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES];            /**< "ig:{B}:events" */
+    unsigned first;                                     /**< first bucket served */
+    unsigned count;                                     /**< buckets served, from first */
+    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES];            /**< "ig:{B}:events", for every bucket */
     int draining;                                       /**< own pending entries not yet all re-read */
     char pending_from[IG_BUCKETS][SYNC_ENTRY_ID_BYTES]; /**< next pending read per stream; "" = drained */
     char claim_from[IG_BUCKETS][SYNC_ENTRY_ID_BYTES];   /**< XAUTOCLAIM cursor per stream; "" = pass done */
     char errstr[SYNC_STREAM_ERR_BYTES];                 /**< last error */
 } sync_stream_t;
 
-/** Prepares s for cfg (which it borrows); does not connect. */
-void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg);
+/** Prepares s for cfg (which it borrows) and the streams of buckets first .. first + count - 1; does not connect. */
+void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg, unsigned first, unsigned count);
 
 /**
  * Connects to Redis, creates the consumer group on every stream (`XGROUP
@@ -48,11 +55,11 @@ void sync_stream_disconnect(sync_stream_t *s);
 
 /**
  * Reads the next entries into b: pending ones while s->draining (no
- * blocking), otherwise new ones, blocking up to sync_block_ms. Sets b->source.
- * An empty batch after a blocking read means the streams were idle. Returns
- * 0 or -1.
+ * blocking), otherwise new ones, blocking up to sync_block_ms when block is
+ * set. Sets b->source and b->first_delivery. An empty batch after a blocking
+ * read means the streams were idle. Returns 0 or -1.
  */
-__attribute__((warn_unused_result)) int sync_stream_read(sync_stream_t *s, sync_batch_t *b);
+__attribute__((warn_unused_result)) int sync_stream_read(sync_stream_t *s, sync_batch_t *b, int block);
 
 /** Starts a claim pass over every stream from the beginning of its pending list. */
 void sync_stream_claim_start(sync_stream_t *s);

@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "cmd.h"
 #include "cmd_common.h"
+#include "result.h"
 
 #define NOT_YET "n/a until the waitlist lands"
 
@@ -110,20 +111,6 @@ static const char *str(const json_t *o, const char *key)
     return s != NULL ? s : "";
 }
 
-/* "12,345" */
-static const char *grouped(char *buf, size_t cap, double v)
-{
-    char raw[32];
-    size_t n = (size_t)snprintf(raw, sizeof(raw), "%.0f", v), out = 0;
-    for (size_t i = 0; i != n && out + 2 < cap; ++i) {
-        if (i != 0 && raw[i - 1] != '-' && (n - i) % 3 == 0)
-            buf[out++] = ',';
-        buf[out++] = raw[i];
-    }
-    buf[out] = '\0';
-    return buf;
-}
-
 static void machine(json_t *root)
 {
     char model[128] = "?", line[256], desc[640];
@@ -172,7 +159,7 @@ static void print_runs(const loaded_t *l, json_t *root)
         char inv[96], mode[48];
         int ok = json_is_true(json_object_get(json_object_get(r, "invariants"), "ok"));
         if (strcmp(str(r, "mode"), "open") == 0)
-            snprintf(mode, sizeof(mode), "open %s/s", grouped(a, sizeof(a), bench_json_number(r, "target_rate")));
+            snprintf(mode, sizeof(mode), "open %s/s", bench_grouped(a, sizeof(a), bench_json_number(r, "target_rate")));
         else if (strcmp(str(r, "via"), "redis") == 0 && fmax(1, bench_json_number(r, "batch")) > 1)
             snprintf(mode, sizeof(mode), "closed, %.0f calls x %.0f in flight", bench_json_number(r, "pipeline"),
                      bench_json_number(r, "batch"));
@@ -186,7 +173,7 @@ static void print_runs(const loaded_t *l, json_t *root)
             snprintf(inv, sizeof(inv), "%s", ok ? "OK" : "BROKEN");
         printf("| %s | %s | %s | %s | %.0f | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %s |\n", str(r, "name"), str(r, "via"),
                str(r, "workload"), mode, bench_json_number(r, "connections"),
-               grouped(a, sizeof(a), bench_json_number(r, "throughput")), bench_json_number(r, "latency_ms.p50"),
+               bench_grouped(a, sizeof(a), bench_json_number(r, "throughput")), bench_json_number(r, "latency_ms.p50"),
                bench_json_number(r, "latency_ms.p90"), bench_json_number(r, "latency_ms.p99"),
                bench_json_number(r, "latency_ms.p999"), bench_json_number(r, "latency_ms.max"), inv);
         json_array_append_new(runs, json_pack("{s:s,s:f,s:f,s:b}", "name", str(r, "name"), "throughput",
@@ -200,18 +187,20 @@ static void print_runs(const loaded_t *l, json_t *root)
         if (strcmp(str(r, "kind"), "sync") == 0)
             printf("\n%s: backlog of %s redemptions applied in %.3f s = %s events/s; avg batch %.1f (max %.0f) from the daemon's "
                    "log\n",
-                   str(r, "name"), grouped(a, sizeof(a), bench_json_number(r, "events")), bench_json_number(r, "seconds"),
-                   grouped(b, sizeof(b), bench_json_number(r, "events_per_sec")), bench_json_number(r, "log.avg_batch"),
+                   str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "events")), bench_json_number(r, "seconds"),
+                   bench_grouped(b, sizeof(b), bench_json_number(r, "events_per_sec")), bench_json_number(r, "log.avg_batch"),
                    bench_json_number(r, "log.max_batch"));
         else if (strcmp(str(r, "kind"), "memory") == 0)
             printf("\n%s: %s single-use codes: %.1f bytes per code in Redis (%.1f with their events still in the streams); hash "
                    "encoding %s\n",
-                   str(r, "name"), grouped(a, sizeof(a), bench_json_number(r, "codes")), bench_json_number(r, "bytes_per_code"),
-                   bench_json_number(r, "bytes_per_code_with_events"), str(r, "hash_encoding"));
+                   str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "codes")),
+                   bench_json_number(r, "bytes_per_code"), bench_json_number(r, "bytes_per_code_with_events"),
+                   str(r, "hash_encoding"));
         else if (strcmp(str(r, "kind"), "verify") == 0)
             printf("\n%s: %s codes; Redis uses %s, PostgreSQL redemptions %s; every code compared: %s\n", str(r, "name"),
-                   grouped(a, sizeof(a), bench_json_number(r, "codes")), grouped(b, sizeof(b), bench_json_number(r, "redis_uses")),
-                   grouped(c, sizeof(c), bench_json_number(r, "pg_redemptions")),
+                   bench_grouped(a, sizeof(a), bench_json_number(r, "codes")),
+                   bench_grouped(b, sizeof(b), bench_json_number(r, "redis_uses")),
+                   bench_grouped(c, sizeof(c), bench_json_number(r, "pg_redemptions")),
                    json_is_true(json_object_get(r, "ok")) ? "OK" : "BROKEN");
     }
 }
@@ -225,10 +214,10 @@ static void context_of(char *out, size_t cap, const json_t *r)
         snprintf(out, cap, "%s: %.0f conns, %.0f s%s", str(r, "name"), bench_json_number(r, "connections"),
                  bench_json_number(r, "duration_s"), strcmp(str(r, "mode"), "open") == 0 ? ", open loop" : "");
     else if (strcmp(kind, "sync") == 0)
-        snprintf(out, cap, "%s: backlog %s, avg batch %.0f", str(r, "name"), grouped(a, sizeof(a), bench_json_number(r, "events")),
-                 bench_json_number(r, "log.avg_batch"));
+        snprintf(out, cap, "%s: backlog %s, avg batch %.0f", str(r, "name"),
+                 bench_grouped(a, sizeof(a), bench_json_number(r, "events")), bench_json_number(r, "log.avg_batch"));
     else if (strcmp(kind, "memory") == 0)
-        snprintf(out, cap, "%s: %s codes", str(r, "name"), grouped(a, sizeof(a), bench_json_number(r, "codes")));
+        snprintf(out, cap, "%s: %s codes", str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "codes")));
     else
         snprintf(out, cap, "%s", str(r, "name"));
 }
@@ -260,7 +249,8 @@ static int print_budgets(const loaded_t *l, json_t *root)
             if (b->den_run != NULL) {
                 double y = bench_json_number(den, b->den_path);
                 v = y > 0 ? x / y : NAN;
-                snprintf(value, sizeof(value), "%.2f (%s / %s /s)", v, grouped(a, sizeof(a), x), grouped(c, sizeof(c), y));
+                snprintf(value, sizeof(value), "%.2f (%s / %s /s)", v, bench_grouped(a, sizeof(a), x),
+                         bench_grouped(c, sizeof(c), y));
             } else {
                 v = x;
                 snprintf(value, sizeof(value), "%.3g %s", v, b->unit);

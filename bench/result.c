@@ -151,8 +151,7 @@ void bench_result_fail(bench_result_t *r, const char *fmt, ...)
     va_end(args);
 }
 
-/* "12,345" */
-static const char *grouped(char *buf, size_t cap, double v)
+const char *bench_grouped(char *buf, size_t cap, double v)
 {
     char raw[32];
     size_t n = (size_t)snprintf(raw, sizeof(raw), "%.0f", v), out = 0;
@@ -179,17 +178,17 @@ void bench_result_print(const bench_result_t *r, FILE *f)
 
     fprintf(f, "%s: %s over %s, %s", r->name, r->workload, r->via, r->open_loop ? "open loop" : "closed loop");
     if (r->open_loop)
-        fprintf(f, " at %s req/s", grouped(a, sizeof(a), r->target_rate));
+        fprintf(f, " at %s req/s", bench_grouped(a, sizeof(a), r->target_rate));
     fprintf(f, ", %u connection%s", r->connections, r->connections == 1 ? "" : "s");
     if (r->pipeline > 1)
         fprintf(f, " x %u calls in flight", r->pipeline);
     if (r->batch > 1)
         fprintf(f, " x %u redemptions each", r->batch);
     fprintf(f, ", %.1f s (redis %s)\n", r->duration_s, r->persistence);
-    fprintf(f, "  requests %s in %.2f s = %s req/s", grouped(a, sizeof(a), (double)r->requests), bench_result_elapsed(r),
-            grouped(b, sizeof(b), bench_result_throughput(r)));
+    fprintf(f, "  requests %s in %.2f s = %s req/s", bench_grouped(a, sizeof(a), (double)r->requests), bench_result_elapsed(r),
+            bench_grouped(b, sizeof(b), bench_result_throughput(r)));
     if (r->op_requests[BENCH_OP_REDEEM] != 0)
-        fprintf(f, "; redemptions succeeded %s", grouped(c, sizeof(c), (double)r->successes));
+        fprintf(f, "; redemptions succeeded %s", bench_grouped(c, sizeof(c), (double)r->successes));
     fputc('\n', f);
     if (r->skipped[0] != '\0')
         fprintf(f, "  skipped: %s\n", r->skipped);
@@ -204,7 +203,7 @@ void bench_result_print(const bench_result_t *r, FILE *f)
     fprintf(f, "  answers:");
     for (size_t i = 0; i != r->num_answers; ++i)
         fprintf(f, "%s %s %d%s%s %s", i ? "," : "", bench_op_name(r->answers[i].op), r->answers[i].status,
-                r->answers[i].reason[0] ? " " : "", r->answers[i].reason, grouped(a, sizeof(a), (double)r->answers[i].count));
+                r->answers[i].reason[0] ? " " : "", r->answers[i].reason, bench_grouped(a, sizeof(a), (double)r->answers[i].count));
     fputc('\n', f);
     if (r->err_connect + r->err_closed + r->err_protocol + r->err_timeout + r->uncertain + r->past_capacity != 0)
         fprintf(f,

@@ -123,4 +123,7 @@ void bench_result_print(const bench_result_t *r, FILE *f);
 /** Writes the result as JSON to path. Returns 0 or -1 (printed). */
 int bench_result_write_json(const bench_result_t *r, const char *path);
 
+/** Writes v rounded to an integer with thousands separators ("12,345") into buf; returns buf. */
+const char *bench_grouped(char *buf, size_t cap, double v);
+
 #endif

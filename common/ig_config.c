@@ -10,6 +10,11 @@
 
 #define LINE_MAX_BYTES 1024
 
+/* Throwaway-address services refused by default; `disposable_domains` replaces the list. */
+#define DEFAULT_DISPOSABLE                                                                                                         \
+    "mailinator.com,guerrillamail.com,guerrillamail.net,sharklasers.com,10minutemail.com,tempmail.com,temp-mail.org,"              \
+    "yopmail.com,trashmail.com,getnada.com,dispostable.com,throwawaymail.com,maildrop.cc,mailnesia.com,fakeinbox.com"
+
 static int fail(ig_config_t *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(ig_config_t *cfg, const char *fmt, ...)
 {
@@ -57,6 +62,29 @@ void ig_config_defaults(ig_config_t *cfg)
     cfg->sync_batch_size = 1000;
     cfg->sync_block_ms = 500;
     cfg->sync_claim_idle_ms = 30000;
+    strcpy(cfg->signup_url, "http://127.0.0.1:8080/signup");
+    strcpy(cfg->disposable_domains, DEFAULT_DISPOSABLE);
+    cfg->waitlist_referral_boost = 5;
+    cfg->referral_earn_after = 3;
+    cfg->referral_earn_codes = 3;
+    cfg->referral_expire_days = 90;
+    cfg->points_welcome = 50;
+    cfg->points_first_payment = 500;
+    cfg->points_recurring = 100;
+    cfg->points_recurring_months = 12;
+    cfg->points_l2 = 50;
+    cfg->points_l2_months = 6;
+    cfg->gate_interval_ms = 1000;
+    cfg->gate_window_days = 7;
+    cfg->gate_min_redemptions = 20;
+    cfg->gate_weight_engagement = 0.4;
+    cfg->gate_weight_churn = 0.3;
+    cfg->gate_weight_fraud = 0.3;
+    cfg->gate_close_below = 0.5;
+    cfg->gate_reopen_above = 0.6;
+    cfg->gate_max_fraud_rate = 0.2;
+    cfg->gate_burst_window_s = 60;
+    cfg->gate_burst_per_network = 200;
     if (gethostname(cfg->sync_consumer, sizeof(cfg->sync_consumer) - 1) != 0 || cfg->sync_consumer[0] == '\0')
         strcpy(cfg->sync_consumer, "sync");
 }
@@ -83,6 +111,87 @@ static int parse_uint(ig_config_t *cfg, unsigned *dst, const char *key, const ch
     if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v > max)
         return fail(cfg, "%s: expected an integer from 0 to %lu, got \"%s\"", key, max, value);
     *dst = (unsigned)v;
+    return 0;
+}
+
+static int parse_int(ig_config_t *cfg, long long *dst, const char *key, const char *value)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0')
+        return fail(cfg, "%s: expected an integer, got \"%s\"", key, value);
+    *dst = v;
+    return 0;
+}
+
+static int parse_double(ig_config_t *cfg, double *dst, const char *key, const char *value, double max)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno != 0 || end == value || *end != '\0' || !(v >= 0 && v <= max))
+        return fail(cfg, "%s: expected a number from 0 to %g, got \"%s\"", key, max, value);
+    *dst = v;
+    return 0;
+}
+
+/* Domains: comma- or space-separated, stored lower-case and comma-separated. */
+static int set_domains(ig_config_t *cfg, const char *value)
+{
+    size_t n = 0;
+    for (const char *p = value; *p != '\0'; ++p) {
+        char c = (char)tolower((unsigned char)*p);
+        if (c == ' ' || c == '\t')
+            c = ',';
+        if (c == ',' && (n == 0 || cfg->disposable_domains[n - 1] == ','))
+            continue;
+        if (n + 2 >= sizeof(cfg->disposable_domains))
+            return fail(cfg, "disposable_domains: list too long (at most %zu bytes)", sizeof(cfg->disposable_domains) - 2);
+        cfg->disposable_domains[n++] = c;
+    }
+    if (n != 0 && cfg->disposable_domains[n - 1] == ',')
+        --n;
+    cfg->disposable_domains[n] = '\0';
+    return 0;
+}
+
+/* One domain per line; '#' comments. */
+static int read_domains_file(ig_config_t *cfg, const char *path)
+{
+    char buf[IG_DOMAINS_BYTES], line[256];
+    size_t n = 0;
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return fail(cfg, "disposable_domains_file: cannot open %s: %s", path, strerror(errno));
+    buf[0] = '\0';
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        line[strcspn(line, "#\r\n")] = '\0';
+        size_t len = strlen(line);
+        if (len == 0)
+            continue;
+        if (n + len + 2 >= sizeof(buf)) {
+            fclose(fp);
+            return fail(cfg, "disposable_domains_file: %s is too long (at most %zu bytes)", path, sizeof(buf) - 2);
+        }
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", line);
+    }
+    fclose(fp);
+    return set_domains(cfg, buf);
+}
+
+int ig_config_is_disposable(const ig_config_t *cfg, const char *email)
+{
+    const char *at = strrchr(email, '@'), *p = cfg->disposable_domains;
+    if (at == NULL)
+        return 0;
+    size_t dlen = strlen(++at);
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        if (len == dlen && memcmp(p, at, len) == 0)
+            return 1;
+        p += len + (p[len] == ',');
+    }
     return 0;
 }
 
@@ -164,11 +273,8 @@ static int parse_scopes(ig_config_t *cfg, unsigned *out, const char *list)
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"issue", IG_SCOPE_ISSUE},
-                 {"admit", IG_SCOPE_ADMIT},
-                 {"revoke", IG_SCOPE_REVOKE},
-                 {"read", IG_SCOPE_READ},
-                 {"all", IG_SCOPE_ALL}};
+    } names[] = {{"issue", IG_SCOPE_ISSUE}, {"admit", IG_SCOPE_ADMIT}, {"revoke", IG_SCOPE_REVOKE}, {"read", IG_SCOPE_READ},
+                 {"users", IG_SCOPE_USERS}, {"gate", IG_SCOPE_GATE},   {"all", IG_SCOPE_ALL}};
     *out = 0;
     while (*list != '\0') {
         size_t len = strcspn(list, ",");
@@ -177,7 +283,7 @@ static int parse_scopes(ig_config_t *cfg, unsigned *out, const char *list)
             if (strlen(names[i].name) == len && memcmp(names[i].name, list, len) == 0)
                 break;
         if (i == sizeof(names) / sizeof(names[0]))
-            return fail(cfg, "admin_token: unknown scope \"%.*s\" (issue, admit, revoke, read, all)", (int)len, list);
+            return fail(cfg, "admin_token: unknown scope \"%.*s\" (issue, admit, revoke, read, users, gate, all)", (int)len, list);
         *out |= names[i].bit;
         list += len + (list[len] == ',');
     }
@@ -213,6 +319,9 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
 #define UINT_KEY(k, max)                                                                                                           \
     if (strcmp(key, #k) == 0)                                                                                                      \
         return parse_uint(cfg, &cfg->k, key, value, max);
+#define DOUBLE_KEY(k, max)                                                                                                         \
+    if (strcmp(key, #k) == 0)                                                                                                      \
+        return parse_double(cfg, &cfg->k, key, value, max);
 #define STR_KEY(k)                                                                                                                 \
     if (strcmp(key, #k) == 0)                                                                                                      \
         return copy_str(cfg, cfg->k, sizeof(cfg->k), key, value);
@@ -224,12 +333,41 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     UINT_KEY(sync_batch_size, 100000)
     UINT_KEY(sync_block_ms, 60000)
     UINT_KEY(sync_claim_idle_ms, 86400000)
+    UINT_KEY(waitlist_referral_boost, 1000)
+    UINT_KEY(referral_earn_after, 1000000)
+    UINT_KEY(referral_earn_codes, 1000)
+    UINT_KEY(referral_expire_days, 3650)
+    UINT_KEY(points_welcome, 1000000)
+    UINT_KEY(points_first_payment, 1000000)
+    UINT_KEY(points_recurring, 1000000)
+    UINT_KEY(points_recurring_months, 1200)
+    UINT_KEY(points_l2, 1000000)
+    UINT_KEY(points_l2_months, 1200)
+    UINT_KEY(gate_interval_ms, 3600000)
+    UINT_KEY(gate_window_days, 365)
+    UINT_KEY(gate_min_redemptions, 100000000)
+    UINT_KEY(gate_burst_window_s, 86400)
+    UINT_KEY(gate_burst_per_network, 100000000)
+    DOUBLE_KEY(gate_weight_engagement, 1000)
+    DOUBLE_KEY(gate_weight_churn, 1000)
+    DOUBLE_KEY(gate_weight_fraud, 1000)
+    DOUBLE_KEY(gate_close_below, 1)
+    DOUBLE_KEY(gate_reopen_above, 1)
+    DOUBLE_KEY(gate_max_fraud_rate, 1)
+    STR_KEY(signup_url)
     STR_KEY(database_url)
     STR_KEY(code_prefix)
     STR_KEY(migrations_dir)
     STR_KEY(sync_consumer)
 #undef UINT_KEY
+#undef DOUBLE_KEY
 #undef STR_KEY
+    if (strcmp(key, "sync_clock_offset_s") == 0)
+        return parse_int(cfg, &cfg->sync_clock_offset_s, key, value);
+    if (strcmp(key, "disposable_domains") == 0)
+        return set_domains(cfg, value);
+    if (strcmp(key, "disposable_domains_file") == 0)
+        return read_domains_file(cfg, value);
     if (strcmp(key, "listen") == 0)
         return set_listen(cfg, value);
     if (strcmp(key, "redis_url") == 0)
@@ -321,6 +459,31 @@ static const char *const env_keys[] = {"listen",
                                        "sync_block_ms",
                                        "sync_claim_idle_ms",
                                        "sync_consumer",
+                                       "sync_clock_offset_s",
+                                       "signup_url",
+                                       "disposable_domains",
+                                       "disposable_domains_file",
+                                       "waitlist_referral_boost",
+                                       "referral_earn_after",
+                                       "referral_earn_codes",
+                                       "referral_expire_days",
+                                       "points_welcome",
+                                       "points_first_payment",
+                                       "points_recurring",
+                                       "points_recurring_months",
+                                       "points_l2",
+                                       "points_l2_months",
+                                       "gate_interval_ms",
+                                       "gate_window_days",
+                                       "gate_min_redemptions",
+                                       "gate_weight_engagement",
+                                       "gate_weight_churn",
+                                       "gate_weight_fraud",
+                                       "gate_close_below",
+                                       "gate_reopen_above",
+                                       "gate_max_fraud_rate",
+                                       "gate_burst_window_s",
+                                       "gate_burst_per_network",
                                        NULL};
 
 static int load_env(ig_config_t *cfg)
@@ -352,6 +515,12 @@ int ig_config_load(ig_config_t *cfg, const char *path)
         return fail(cfg, "rate_limit_burst: must be at least 1 when rate_limit_per_sec is set");
     if (cfg->public_body_bytes == 0 || cfg->admin_body_bytes < cfg->public_body_bytes)
         return fail(cfg, "admin_body_bytes must be at least public_body_bytes, which must be positive");
+    if (cfg->gate_reopen_above < cfg->gate_close_below)
+        return fail(cfg, "gate_reopen_above must be at least gate_close_below (the hysteresis band)");
+    if (cfg->gate_weight_engagement + cfg->gate_weight_churn + cfg->gate_weight_fraud <= 0)
+        return fail(cfg, "gate weights: at least one must be positive");
+    if (cfg->referral_earn_after == 0)
+        return fail(cfg, "referral_earn_after: must be at least 1");
     if (strlen(cfg->code_prefix) > 10)
         return fail(cfg, "code_prefix: at most 10 characters");
     return 0;

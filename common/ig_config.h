@@ -17,6 +17,7 @@
 #define IG_TOKEN_HASH_BYTES 32
 #define IG_SECRET_KEY_BYTES 32
 #define IG_CONFIG_ERR_BYTES 256
+#define IG_DOMAINS_BYTES 4096
 
 /** Admin token scopes (bit flags). */
 enum {
@@ -24,7 +25,9 @@ enum {
     IG_SCOPE_ADMIT = 1 << 1,  /**< POST /api/waitlist/admit */
     IG_SCOPE_REVOKE = 1 << 2, /**< POST /api/invites/{code}/revoke */
     IG_SCOPE_READ = 1 << 3,   /**< admin reads (points, reports) */
-    IG_SCOPE_ALL = (1 << 4) - 1,
+    IG_SCOPE_USERS = 1 << 4,  /**< lifecycle events, spending points, erasure (the host application) */
+    IG_SCOPE_GATE = 1 << 5,   /**< POST /api/quality/evaluate-gate (forcing the gate) */
+    IG_SCOPE_ALL = (1 << 6) - 1,
 };
 
 /** An admin bearer token as the config holds it: only its BLAKE2b-256 hash. */
@@ -54,13 +57,43 @@ typedef struct ig_config_t {
     size_t admin_body_bytes;                       /**< body cap on admin endpoints */
     ig_admin_token_t tokens[IG_CONFIG_MAX_TOKENS]; /**< accepted admin tokens */
     size_t num_tokens;
-    char migrations_dir[512];         /**< where the sync daemon finds migrations */
-    unsigned sync_batch_size;         /**< stream entries read per bucket per batch */
-    unsigned sync_block_ms;           /**< XREADGROUP BLOCK when idle */
-    unsigned sync_claim_idle_ms;      /**< claim entries pending longer than this */
-    char sync_consumer[64];           /**< consumer name in the stream group */
+    char migrations_dir[512];      /**< where the sync daemon finds migrations */
+    unsigned sync_batch_size;      /**< stream entries read per bucket per batch */
+    unsigned sync_block_ms;        /**< XREADGROUP BLOCK when idle */
+    unsigned sync_claim_idle_ms;   /**< claim entries pending longer than this */
+    char sync_consumer[64];        /**< consumer name in the stream group */
+    long long sync_clock_offset_s; /**< shifts the sync daemon's clock (rehearsals, tests); 0 in production */
+    /* Waitlist and referrals */
+    char signup_url[256];                      /**< where GET /r/{code} redirects (?ref=CODE is appended) */
+    char disposable_domains[IG_DOMAINS_BYTES]; /**< comma-separated domains refused with 422 disposable_email */
+    unsigned waitlist_referral_boost;          /**< priority points per confirmed referral */
+    unsigned referral_earn_after;              /**< K: confirmed referrals per earned tranche of codes */
+    unsigned referral_earn_codes;              /**< N: invite codes per tranche */
+    unsigned referral_expire_days;             /**< PENDING referrals expire after this many days */
+    /* Points (seed 002 ledger types) */
+    unsigned points_welcome;          /**< REFERRAL_WELCOME to the newcomer when they activate */
+    unsigned points_first_payment;    /**< REFERRAL_FIRST_PAYMENT to the direct referrer */
+    unsigned points_recurring;        /**< REFERRAL_RECURRING to the direct referrer per later monthly payment */
+    unsigned points_recurring_months; /**< at most this many REFERRAL_RECURRING per relationship */
+    unsigned points_l2;               /**< REFERRAL_L2 to the referrer's referrer per payment */
+    unsigned points_l2_months;        /**< at most this many REFERRAL_L2 per relationship */
+    /* Trust gate */
+    unsigned gate_interval_ms;        /**< how often the sync daemon evaluates the gate */
+    unsigned gate_window_days;        /**< trailing window of the rates */
+    unsigned gate_min_redemptions;    /**< below this many redemptions in the window: no data, gate open */
+    double gate_weight_engagement;    /**< weight of engagement_rate in trust_score */
+    double gate_weight_churn;         /**< weight of (1 - churn_rate) */
+    double gate_weight_fraud;         /**< weight of (1 - fraud_rate) */
+    double gate_close_below;          /**< trust_score below this closes the gate */
+    double gate_reopen_above;         /**< a closed gate reopens only above this (hysteresis) */
+    double gate_max_fraud_rate;       /**< fraud_rate above this closes the gate whatever the score */
+    unsigned gate_burst_window_s;     /**< window of the per-network burst signal */
+    unsigned gate_burst_per_network;  /**< redemptions from one /24 (IPv4) or /48 (IPv6) in that window that raise the signal */
     char errstr[IG_CONFIG_ERR_BYTES]; /**< last error, for the caller to print */
 } ig_config_t;
+
+/** Whether the domain of a normalised e-mail is in cfg->disposable_domains. */
+int ig_config_is_disposable(const ig_config_t *cfg, const char *email);
 
 /** Fills cfg with the documented defaults. */
 void ig_config_defaults(ig_config_t *cfg);

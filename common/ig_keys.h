@@ -51,5 +51,41 @@ static inline unsigned ig_bucket_of(const char *s, size_t len)
 #define IG_KDF_CODE_CHECK 1
 #define IG_KDF_EMAIL_HASH 2
 #define IG_KDF_LOG_HASH 3
+#define IG_KDF_USER_ID 4
+#define IG_KDF_REFERRAL 5
+
+/*
+ * The waitlist, referrals and points live in one bucket, IG_WL_BUCKET: a
+ * waitlist position is a rank in one sorted set, so it cannot be split, and
+ * keeping the rest beside it makes join, admit and earn single-slot calls.
+ * Codes issued by admit and earn are generated in that bucket too.
+ *
+ *   ig:{0}:wl           zset   member = hash8 || e-mail, score = (2^20 - priority) * 2^32 + join sequence
+ *   ig:{0}:wl:seq       string join sequence counter
+ *   ig:{0}:wl:n         hash   counters: joined, admitted; j:YYYYMMDD, a:YYYYMMDD per UTC day
+ *   ig:{0}:u:S          hash   field = hash8 -> packed user record (see lua/invitegate.lua)
+ *   ig:{0}:rc:S         hash   field = referral code -> hash8 || e-mail of its owner
+ *   ig:{0}:sh:S         hash   field = recipient hash8 -> referral code of who shared with them
+ *   ig:{0}:p:S          hash   field = hash8 -> packed points record (earned, spent, ...)
+ *   ig:{0}:trust        string last trust-gate evaluation (JSON) written by the sync daemon
+ *   ig:{0}:gate:mode    string "open" | "closed" | "auto" (absent = auto)
+ *
+ * S is IG_USER_SUBHASHES-way: from the e-mail hash for u/sh/p, from the code for rc.
+ */
+#define IG_WL_BUCKET 0
+#define IG_USER_SUBHASHES 4096
+
+/** Small-hash index of an 8-byte e-mail hash. */
+static inline unsigned ig_user_subhash(const unsigned char *hash8)
+{
+    return ((unsigned)hash8[0] << 8 | hash8[1]) % IG_USER_SUBHASHES;
+}
+
+/** Small-hash index of a referral code (any characters of the code alphabet). */
+static inline unsigned ig_referral_subhash(const char *code)
+{
+    return (unsigned)(ig_code_char_value(code[0]) * 1024 + ig_code_char_value(code[1]) * 32 + ig_code_char_value(code[2])) %
+           IG_USER_SUBHASHES;
+}
 
 #endif

@@ -81,3 +81,21 @@ int ig_priority_score(const char *persona, size_t persona_len, const char *use_c
     }
     return score;
 }
+
+const char *ig_waitlist_estimate(long long position, long long rate_milli)
+{
+    static const struct {
+        double below_days;
+        const char *text;
+    } ranges[] = {{1, "less than a day"}, {3, "1-3 days"},   {5, "3-5 days"},    {7, "5-7 days"},   {14, "1-2 weeks"},
+                  {21, "2-3 weeks"},      {28, "3-4 weeks"}, {60, "1-2 months"}, {90, "2-3 months"}};
+    if (rate_milli < 0)
+        return "unknown";
+    if (rate_milli == 0)
+        return "more than 3 months";
+    double days = (double)position * 1000.0 / (double)rate_milli;
+    for (size_t i = 0; i != sizeof(ranges) / sizeof(ranges[0]); ++i)
+        if (days < ranges[i].below_days)
+            return ranges[i].text;
+    return "more than 3 months";
+}

@@ -26,4 +26,13 @@ size_t ig_priority_word_count(const char *text, size_t len);
 /** The seed's score of (persona, use_case). */
 int ig_priority_score(const char *persona, size_t persona_len, const char *use_case, size_t use_case_len);
 
+/**
+ * The estimated wait of API.md for a waitlist position, given the admission
+ * rate in admissions per day times 1000 (-1: no admission yet, "unknown").
+ * Ranges: "less than a day", "1-3 days", "3-5 days", "5-7 days",
+ * "1-2 weeks", "2-3 weeks", "3-4 weeks", "1-2 months", "2-3 months",
+ * "more than 3 months".
+ */
+const char *ig_waitlist_estimate(long long position, long long rate_milli);
+
 #endif

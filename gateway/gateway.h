@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <h2o.h>
 #include "ig_config.h"
+#include "ig_user.h"
 #include "metrics.h"
 #include "redis_conn.h"
 
@@ -36,6 +37,7 @@ typedef struct gw_t {
     ig_config_t cfg;             /**< immutable once threads start */
     unsigned char code_key[32];  /**< derived: code check */
     unsigned char email_key[32]; /**< derived: e-mail hashes in Redis */
+    ig_user_keys_t user_keys;    /**< derived: user ids and referral codes */
     h2o_globalconf_t h2o;
     gw_thread_t *threads;
     unsigned num_threads;

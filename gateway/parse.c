@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "ig_priority.h"
+#include "ig_user.h"
 #include "parse.h"
 
 int gw_error_set(gw_error_t *err, int status, const char *reason, const char *fmt, ...)
@@ -185,4 +187,262 @@ void gw_generate_req_dispose(gw_generate_req_t *req)
 {
     free(req->issued_to);
     req->issued_to = NULL;
+}
+
+/* ---- waitlist, referrals, users ---------------------------------------- */
+
+/* The entry of names equal to s (len bytes), or NULL. */
+static const char *pick(const char *const *names, size_t n, const char *s, size_t len)
+{
+    for (size_t i = 0; i != n; ++i)
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+            return names[i];
+    return NULL;
+}
+
+#define PICK(names, s, len) pick(names, sizeof(names) / sizeof(names[0]), s, len)
+
+int gw_parse_join(gw_join_req_t *out, gw_error_t *err, const char *body, size_t len)
+{
+    static const char *const personas[] = {"solo_founder", "small_team", "agency", "content_creator", "other"};
+    const char *s;
+    size_t slen;
+    json_t *v, *root = load_object(err, body, len);
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (root == NULL)
+        return -1;
+    if (get_string(&s, &slen, err, root, "email", IG_EMAIL_MAX_BYTES * 2) != 0 ||
+        email_field(out->email.addr, &out->email.len, err, s, slen, "email") != 0)
+        goto Exit;
+    if (get_string(&s, &slen, err, root, "use_case", GW_USE_CASE_MAX_BYTES) != 0)
+        goto Exit;
+    if (memchr(s, '\0', slen) != NULL) {
+        gw_error_set(err, 400, "invalid_field", "use_case must not contain NUL characters");
+        goto Exit;
+    }
+    memcpy(out->use_case, s, slen + 1);
+    out->use_case_len = slen;
+    if (get_string(&s, &slen, err, root, "persona", 256) != 0)
+        goto Exit;
+    strcpy(out->persona, PICK(personas, s, slen) ? PICK(personas, s, slen) : "other");
+    out->priority = ig_priority_score(out->persona, strlen(out->persona), out->use_case, out->use_case_len);
+    if ((v = json_object_get(root, "referral_code")) != NULL && !json_is_null(v)) {
+        if (!json_is_string(v) ||
+            (json_string_length(v) != 0 &&
+             ig_referral_code_normalise(out->referral_code, json_string_value(v), json_string_length(v)) != 0)) {
+            gw_error_set(err, 422, "invalid_code", "referral_code is not a valid referral code");
+            goto Exit;
+        }
+    }
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+int gw_parse_admit(unsigned *count, double *expires_days, gw_error_t *err, const char *body, size_t len, unsigned default_days)
+{
+    json_t *v, *root = load_object(err, body, len);
+    int ret = -1;
+    if (root == NULL)
+        return -1;
+    *expires_days = default_days;
+    if (get_uint(count, err, root, "count", 1, GW_ADMIT_MAX, 1) != 0)
+        goto Exit;
+    if ((v = json_object_get(root, "expires_in_days")) != NULL) {
+        double d = json_number_value(v);
+        if (!json_is_number(v) || !isfinite(d) || d <= 0 || d > GW_EXPIRES_DAYS_MAX) {
+            gw_error_set(err, 400, "invalid_field", "expires_in_days must be a number above 0 and at most %d", GW_EXPIRES_DAYS_MAX);
+            goto Exit;
+        }
+        *expires_days = d;
+    }
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+int gw_parse_emails(gw_email_t *out, const char *const *names, size_t n, gw_error_t *err, const char *body, size_t len)
+{
+    const char *s;
+    size_t slen;
+    json_t *root = load_object(err, body, len);
+    int ret = -1;
+    if (root == NULL)
+        return -1;
+    for (size_t i = 0; i != n; ++i)
+        if (get_string(&s, &slen, err, root, names[i], IG_EMAIL_MAX_BYTES * 2) != 0 ||
+            email_field(out[i].addr, &out[i].len, err, s, slen, names[i]) != 0)
+            goto Exit;
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+int gw_parse_iso_time(long long *ms, const char *s, size_t len)
+{
+    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    char buf[40];
+    unsigned y, mo, d, h, mi, sec, frac = 0;
+    int n = 0;
+    if (len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (sscanf(buf, "%4u-%2u-%2uT%2u:%2u:%2u%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+        return -1;
+    if (buf[n] == '.') {
+        unsigned digits = 0, scale = 1000;
+        while (buf[++n] >= '0' && buf[n] <= '9')
+            if (++digits <= 3)
+                frac += (unsigned)(buf[n] - '0') * (scale /= 10);
+        if (digits == 0)
+            return -1;
+    }
+    if (strcmp(buf + n, "Z") != 0 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    *ms = ((days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + sec) * 1000LL + frac;
+    return 0;
+}
+
+int gw_parse_lifecycle(gw_lifecycle_req_t *out, gw_error_t *err, const char *body, size_t len)
+{
+    static const char *const kinds[] = {"activated", "paid", "churned", "fraud_flagged"};
+    const char *s;
+    size_t slen;
+    json_t *v, *root = load_object(err, body, len);
+    int ret = -1;
+    if (root == NULL)
+        return -1;
+    out->kind = NULL;
+    out->amount = out->at_ms = -1;
+    if (get_string(&s, &slen, err, root, "type", 32) != 0)
+        goto Exit;
+    if ((out->kind = PICK(kinds, s, slen)) == NULL) {
+        gw_error_set(err, 400, "invalid_field", "type must be activated, paid, churned or fraud_flagged");
+        goto Exit;
+    }
+    if ((v = json_object_get(root, "amount_cents")) != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > GW_AMOUNT_CENTS_MAX) {
+            gw_error_set(err, 400, "invalid_field", "amount_cents must be an integer from 0 to %lld", GW_AMOUNT_CENTS_MAX);
+            goto Exit;
+        }
+        out->amount = json_integer_value(v);
+    }
+    if ((v = json_object_get(root, "at")) != NULL && !json_is_null(v)) {
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 32503680000LL) {
+            out->at_ms = json_integer_value(v) * 1000;
+        } else if (!json_is_string(v) || gw_parse_iso_time(&out->at_ms, json_string_value(v), json_string_length(v)) != 0) {
+            gw_error_set(err, 400, "invalid_field", "at must be an ISO 8601 UTC time (2025-12-20T00:00:00Z) or Unix seconds");
+            goto Exit;
+        }
+    }
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+int gw_parse_spend(gw_spend_req_t *out, gw_error_t *err, const char *body, size_t len)
+{
+    static const char *const types[] = {"REDEMPTION_QUOTA", "REDEMPTION_UNLOCK"};
+    const char *s;
+    size_t slen;
+    json_t *v, *root = load_object(err, body, len);
+    int ret = -1;
+    if (root == NULL)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    if (get_uint(&out->amount, err, root, "amount", 1, GW_SPEND_MAX, 1) != 0 || get_string(&s, &slen, err, root, "type", 32) != 0)
+        goto Exit;
+    if ((out->type = PICK(types, s, slen)) == NULL) {
+        gw_error_set(err, 400, "invalid_field", "type must be REDEMPTION_QUOTA or REDEMPTION_UNLOCK");
+        goto Exit;
+    }
+    if ((v = json_object_get(root, "note")) != NULL && !json_is_null(v)) {
+        if (get_string(&s, &slen, err, root, "note", GW_NOTE_MAX_BYTES) != 0)
+            goto Exit;
+        if (memchr(s, '\0', slen) != NULL) {
+            gw_error_set(err, 400, "invalid_field", "note must not contain NUL characters");
+            goto Exit;
+        }
+        memcpy(out->note, s, slen + 1);
+    }
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+int gw_parse_force(const char **force, gw_error_t *err, const char *body, size_t len)
+{
+    static const char *const modes[] = {"open", "closed", "auto"};
+    const char *s;
+    size_t slen;
+    json_t *v, *root;
+    int ret = -1;
+    *force = NULL;
+    if (len == 0)
+        return 0;
+    if ((root = load_object(err, body, len)) == NULL)
+        return -1;
+    if ((v = json_object_get(root, "force")) == NULL || json_is_null(v)) {
+        ret = 0;
+        goto Exit;
+    }
+    if (get_string(&s, &slen, err, root, "force", 16) != 0)
+        goto Exit;
+    if ((*force = PICK(modes, s, slen)) == NULL) {
+        gw_error_set(err, 400, "invalid_field", "force must be open, closed or auto");
+        goto Exit;
+    }
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int gw_parse_path_email(gw_email_t *out, gw_error_t *err, const char *in, size_t len)
+{
+    char decoded[IG_EMAIL_MAX_BYTES * 2];
+    size_t n = 0;
+    for (size_t i = 0; i != len; ++i) {
+        char c = in[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_value(in[i + 1]) : -1, lo = hi >= 0 ? hex_value(in[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return gw_error_set(err, 422, "invalid_email", "the e-mail in the path is not validly percent-encoded");
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n == sizeof(decoded))
+            return gw_error_set(err, 422, "invalid_email", "the e-mail in the path is too long");
+        decoded[n++] = c;
+    }
+    return email_field(out->addr, &out->len, err, decoded, n, "the e-mail in the path");
 }

@@ -66,4 +66,58 @@ int gw_parse_generate(gw_generate_req_t *out, gw_error_t *err, const char *body,
 
 void gw_generate_req_dispose(gw_generate_req_t *req);
 
+/* ---- waitlist, referrals, users (API.md) ---- */
+
+#define GW_USE_CASE_MAX_BYTES 2000
+#define GW_PERSONA_MAX_BYTES 32
+#define GW_NOTE_MAX_BYTES 200
+#define GW_ADMIT_MAX 1000
+#define GW_SPEND_MAX 100000000
+#define GW_AMOUNT_CENTS_MAX 100000000000LL
+
+typedef struct gw_join_req_t {
+    gw_email_t email;
+    char persona[GW_PERSONA_MAX_BYTES + 1]; /**< one of the seed's personas; unknown ones become "other" */
+    char use_case[GW_USE_CASE_MAX_BYTES + 1];
+    size_t use_case_len;
+    int priority;          /**< seed 004's score of persona and use case */
+    char referral_code[9]; /**< normalised; "" when absent */
+} gw_join_req_t;
+
+/** Parses {"email","use_case","persona","referral_code"?}. Returns 0, or -1 with err (400/422). */
+int gw_parse_join(gw_join_req_t *out, gw_error_t *err, const char *body, size_t len);
+
+/** Parses {"count","expires_in_days"?} of an admission. */
+int gw_parse_admit(unsigned *count, double *expires_days, gw_error_t *err, const char *body, size_t len, unsigned default_days);
+
+/** Parses a body of e-mail fields (names[i] -> out[i]), for share ({"inviter_email","recipient_email"}) and earn. */
+int gw_parse_emails(gw_email_t *out, const char *const *names, size_t n, gw_error_t *err, const char *body, size_t len);
+
+typedef struct gw_lifecycle_req_t {
+    const char *kind; /**< "activated", "paid", "churned" or "fraud_flagged" (static) */
+    long long amount; /**< cents, -1 when absent */
+    long long at_ms;  /**< Unix milliseconds, -1 when absent (server time) */
+} gw_lifecycle_req_t;
+
+/** Parses {"type","amount_cents"?,"at"?}; at is ISO 8601 UTC (2025-12-20T00:00:00Z) or Unix seconds. */
+int gw_parse_lifecycle(gw_lifecycle_req_t *out, gw_error_t *err, const char *body, size_t len);
+
+typedef struct gw_spend_req_t {
+    unsigned amount;
+    const char *type; /**< "REDEMPTION_QUOTA" or "REDEMPTION_UNLOCK" (static) */
+    char note[GW_NOTE_MAX_BYTES + 1];
+} gw_spend_req_t;
+
+/** Parses {"amount","type","note"?}. */
+int gw_parse_spend(gw_spend_req_t *out, gw_error_t *err, const char *body, size_t len);
+
+/** Parses {"force"?}: "open", "closed", "auto" into a static string, or NULL when absent. An empty body is {}. */
+int gw_parse_force(const char **force, gw_error_t *err, const char *body, size_t len);
+
+/** Decodes and normalises an e-mail given in a URL path segment (percent-encoded). Returns 0, or -1 with err (422). */
+int gw_parse_path_email(gw_email_t *out, gw_error_t *err, const char *in, size_t len);
+
+/** Parses "2025-12-20T00:00:00Z" (optionally with .fff). Returns 0 and Unix milliseconds in *ms, or -1. */
+int gw_parse_iso_time(long long *ms, const char *s, size_t len);
+
 #endif

@@ -16,6 +16,20 @@ static const gw_route_t routes[] = {
     {"POST", "/api/invites/redeem", GW_ROUTE_REDEEM, gw_route_redeem},
     {"GET", "/api/invites/*/status", GW_ROUTE_STATUS, gw_route_status},
     {"POST", "/api/invites/*/revoke", GW_ROUTE_REVOKE, gw_route_revoke},
+    {"POST", "/api/waitlist/join", GW_ROUTE_JOIN, gw_route_join},
+    {"GET", "/api/waitlist/stats", GW_ROUTE_WL_STATS, gw_route_wl_stats},
+    {"GET", "/api/waitlist/*/position", GW_ROUTE_WL_POSITION, gw_route_wl_position},
+    {"POST", "/api/waitlist/admit", GW_ROUTE_ADMIT, gw_route_admit},
+    {"POST", "/api/referrals/share", GW_ROUTE_SHARE, gw_route_share},
+    {"POST", "/api/referrals/earn", GW_ROUTE_EARN, gw_route_earn},
+    {"GET", "/api/referrals/*/quality", GW_ROUTE_QUALITY, gw_route_quality},
+    {"GET", "/r/*", GW_ROUTE_CLICK, gw_route_click},
+    {"POST", "/api/users/*/events", GW_ROUTE_USER_EVENT, gw_route_user_event},
+    {"DELETE", "/api/users/*", GW_ROUTE_ERASE, gw_route_erase},
+    {"GET", "/api/points/*", GW_ROUTE_POINTS, gw_route_points},
+    {"POST", "/api/points/*/spend", GW_ROUTE_SPEND, gw_route_spend},
+    {"GET", "/api/quality/trust-score", GW_ROUTE_TRUST, gw_route_trust},
+    {"POST", "/api/quality/evaluate-gate", GW_ROUTE_EVALUATE_GATE, gw_route_evaluate_gate},
 };
 
 /* Matches path against pattern; on success stores the '*' segment in param. */

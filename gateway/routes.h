@@ -26,4 +26,24 @@ void gw_route_status(gw_req_t *rq, h2o_iovec_t param);
 void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param);
 void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param);
 
+/* routes_waitlist.c */
+void gw_route_join(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_wl_stats(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_wl_position(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_admit(gw_req_t *rq, h2o_iovec_t param);
+
+/* routes_referrals.c */
+void gw_route_share(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_earn(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_quality(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_click(gw_req_t *rq, h2o_iovec_t param);
+
+/* routes_users.c */
+void gw_route_user_event(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_points(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_spend(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_erase(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_trust(gw_req_t *rq, h2o_iovec_t param);
+void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param);
+
 #endif

@@ -19,7 +19,7 @@
 -- issued_to_hash, first_redeemer_hash); times in Unix seconds, 0 = none;
 -- hashes are 8-byte keyed hashes of normalised e-mails, '' = none.
 
-local VERSION = '2'
+local VERSION = '3'
 
 -- Integers as plain decimal strings: tostring() would print large doubles in
 -- exponent notation.

@@ -153,7 +153,7 @@ class RedisClient:
             out.append(b"$%d\r\n%s\r\n" % (len(a), a))
         return b"".join(out)
 
-    def _read(self):
+    def _read(self, raw=False):
         line = self.rfile.readline()
         if not line:
             raise ConnectionError("redis closed the connection")
@@ -169,22 +169,23 @@ class RedisClient:
             if n < 0:
                 return None
             data = self.rfile.read(n + 2)
-            return data[:-2].decode("utf-8", "replace")
+            return data[:-2] if raw else data[:-2].decode("utf-8", "replace")
         if kind == b"*":
             n = int(rest)
             if n < 0:
                 return None
-            return [self._read() for _ in range(n)]
+            return [self._read(raw) for _ in range(n)]
         raise RedisError("bad reply line %r" % line)
 
-    def call(self, *args):
+    def call(self, *args, raw=False):
+        """One command; bulk strings come back as str, or as bytes with raw."""
         with self.lock:
             for attempt in (0, 1):
                 try:
                     if self.sock is None:
                         self._connect()
                     self.sock.sendall(self._encode(args))
-                    reply = self._read()
+                    reply = self._read(raw)
                     break
                 except (OSError, ConnectionError):
                     self.close()
@@ -577,9 +578,10 @@ class Harness:
         self.stop_redis()
         self.start_redis()
 
-    def redis(self, *args):
-        """One Redis command; returns the decoded reply, raises RedisError."""
-        return self.redis_client.call(*args)
+    def redis(self, *args, raw=False):
+        """One Redis command; returns the decoded reply (bulk strings as bytes
+        with raw), raises RedisError."""
+        return self.redis_client.call(*args, raw=raw)
 
     def redis_scan(self, pattern):
         cursor, keys = "0", []
@@ -686,7 +688,7 @@ class Harness:
         for k, v in conf.items():
             if v is not None:
                 lines.append("%s = %s" % (k, v))
-        lines.append("admin_token = %s admin issue,admit,revoke,read" % token_hash(self.admin_token))
+        lines.append("admin_token = %s admin all" % token_hash(self.admin_token))
         lines.append("admin_token = %s reader read" % token_hash(self.reader_token))
         path = os.path.join(self.tmp, name)
         with open(path, "w") as f:

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include "ig_config.h"
+#include "ig_user.h"
 
 #define KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
@@ -159,9 +160,60 @@ static void errors_name_the_key_and_line(void **state)
     assert_int_equal(ig_config_load(&cfg, "/nonexistent/invitegate.conf"), -1);
 }
 
+static void waitlist_and_gate_keys(void **state)
+{
+    ig_config_t cfg;
+    write_file("disposable_domains = Trash.example, spam.example\ngate_close_below = 0.4\ngate_reopen_above = 0.7\n"
+               "gate_weight_fraud = 2.5\nsync_clock_offset_s = -86400\nreferral_earn_after = 5\n");
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_true(ig_config_is_disposable(&cfg, "a@trash.example"));
+    assert_true(ig_config_is_disposable(&cfg, "a@spam.example"));
+    assert_false(ig_config_is_disposable(&cfg, "a@mailinator.com")); /* the list replaces the default */
+    assert_false(ig_config_is_disposable(&cfg, "a@sub.trash.example"));
+    assert_true(cfg.gate_close_below == 0.4 && cfg.gate_reopen_above == 0.7 && cfg.gate_weight_fraud == 2.5);
+    assert_true(cfg.sync_clock_offset_s == -86400);
+    assert_int_equal(cfg.referral_earn_after, 5);
+    unlink(path);
+
+    ig_config_defaults(&cfg);
+    assert_true(ig_config_is_disposable(&cfg, "x@mailinator.com"));
+    assert_false(ig_config_is_disposable(&cfg, "x@gmail.com"));
+    assert_int_equal(ig_config_set(&cfg, "gate_close_below", "1.5"), -1);
+    assert_int_equal(ig_config_set(&cfg, "gate_weight_churn", "-1"), -1);
+    write_file("gate_close_below = 0.8\ngate_reopen_above = 0.6\n");
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, "hysteresis"));
+}
+
+static void user_identities_are_stable_and_keyed(void **state)
+{
+    unsigned char k1[IG_SECRET_KEY_BYTES] = {1}, k2[IG_SECRET_KEY_BYTES] = {2};
+    ig_user_keys_t a, b;
+    char id1[IG_USER_ID_BYTES], id2[IG_USER_ID_BYTES], id3[IG_USER_ID_BYTES], c1[9], c2[9], norm[9];
+    ig_user_keys_derive(&a, k1);
+    ig_user_keys_derive(&b, k2);
+    ig_user_id(id1, "ann@example.com", 15, &a);
+    ig_user_id(id2, "ann@example.com", 15, &a);
+    ig_user_id(id3, "ann@example.com", 15, &b);
+    assert_string_equal(id1, id2);
+    assert_string_not_equal(id1, id3);
+    assert_int_equal(strlen(id1), 36);
+    assert_int_equal(id1[14], '8'); /* version 8 */
+    ig_referral_code(c1, "ann@example.com", 15, &a);
+    ig_referral_code(c2, "bob@example.com", 15, &a);
+    assert_int_equal(strlen(c1), IG_REFERRAL_CODE_LEN);
+    assert_string_not_equal(c1, c2);
+    assert_int_equal(ig_referral_code_normalise(norm, " k7qx9m2a ", 10), 0);
+    assert_string_equal(norm, "K7QX9M2A");
+    assert_int_equal(ig_referral_code_normalise(norm, "K7QX9M21", 8), -1); /* 1 is not in the alphabet */
+    assert_int_equal(ig_referral_code_normalise(norm, "K7QX", 4), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(waitlist_and_gate_keys, teardown),
+        cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(file_values_and_comments, teardown),
         cmocka_unit_test_teardown(environment_overrides_the_file, teardown),

@@ -151,13 +151,98 @@ static void generate_errors(void **state)
                           NULL);
 }
 
+static void join_normalises_and_scores(void **state)
+{
+    gw_join_req_t in;
+    gw_error_t err;
+    const char *body = "{\"email\": \"First.Last+x@GMail.com\", \"use_case\": \"Marketing automation\", \"persona\": \"agency\","
+                       " \"referral_code\": \" k7qx9m2a \"}";
+    assert_int_equal(gw_parse_join(&in, &err, body, strlen(body)), 0);
+    assert_string_equal(in.email.addr, "firstlast@gmail.com");
+    assert_string_equal(in.persona, "agency");
+    assert_int_equal(in.priority, 25);
+    assert_string_equal(in.referral_code, "K7QX9M2A");
+    body = "{\"email\": \"a@b.co\", \"use_case\": \"\", \"persona\": \"wizard\"}";
+    assert_int_equal(gw_parse_join(&in, &err, body, strlen(body)), 0);
+    assert_string_equal(in.persona, "other");
+    assert_int_equal(in.priority, 5);
+    assert_string_equal(in.referral_code, "");
+    body = "{\"email\": \"a@b.co\", \"use_case\": \"x\", \"persona\": \"agency\", \"referral_code\": \"K7QX\"}";
+    assert_int_equal(gw_parse_join(&in, &err, body, strlen(body)), -1);
+    assert_int_equal(err.status, 422);
+    assert_string_equal(err.reason, "invalid_code");
+    body = "{\"email\": \"a@b.co\", \"persona\": \"agency\"}";
+    assert_int_equal(gw_parse_join(&in, &err, body, strlen(body)), -1);
+    assert_int_equal(err.status, 400);
+    assert_non_null(strstr(err.message, "use_case"));
+}
+
+static void lifecycle_times(void **state)
+{
+    gw_lifecycle_req_t in;
+    gw_error_t err;
+    long long ms;
+    assert_int_equal(gw_parse_iso_time(&ms, "1970-01-01T00:00:00Z", 20), 0);
+    assert_true(ms == 0);
+    assert_int_equal(gw_parse_iso_time(&ms, "2025-12-20T00:00:00Z", 20), 0);
+    assert_true(ms == 1766188800000LL);
+    assert_int_equal(gw_parse_iso_time(&ms, "2024-02-29T12:30:15.250Z", 24), 0);
+    assert_true(ms == 1709209815250LL);
+    assert_int_equal(gw_parse_iso_time(&ms, "2025-02-30T00:00:00Z", 20), -1);
+    assert_int_equal(gw_parse_iso_time(&ms, "2025-12-20 00:00:00Z", 20), -1);
+    assert_int_equal(gw_parse_iso_time(&ms, "2025-12-20T00:00:00+01:00", 25), -1);
+    const char *body = "{\"type\": \"paid\", \"amount_cents\": 1999, \"at\": 1766188800}";
+    assert_int_equal(gw_parse_lifecycle(&in, &err, body, strlen(body)), 0);
+    assert_string_equal(in.kind, "paid");
+    assert_true(in.amount == 1999 && in.at_ms == 1766188800000LL);
+    body = "{\"type\": \"activated\"}";
+    assert_int_equal(gw_parse_lifecycle(&in, &err, body, strlen(body)), 0);
+    assert_true(in.amount == -1 && in.at_ms == -1);
+    body = "{\"type\": \"paid\", \"amount_cents\": -5}";
+    assert_int_equal(gw_parse_lifecycle(&in, &err, body, strlen(body)), -1);
+    assert_int_equal(err.status, 400);
+}
+
+static void path_emails_are_decoded(void **state)
+{
+    gw_email_t e;
+    gw_error_t err;
+    assert_int_equal(gw_parse_path_email(&e, &err, "Ann%2Bnews%40Example.com", 24), 0);
+    assert_string_equal(e.addr, "ann+news@example.com");
+    assert_int_equal(gw_parse_path_email(&e, &err, "ann@example.com", 15), 0);
+    assert_int_equal(gw_parse_path_email(&e, &err, "ann%4", 5), -1);
+    assert_int_equal(err.status, 422);
+    assert_int_equal(gw_parse_path_email(&e, &err, "ann%zz@x.com", 12), -1);
+    assert_int_equal(gw_parse_path_email(&e, &err, "nobody", 6), -1);
+}
+
+static void spend_and_force(void **state)
+{
+    gw_spend_req_t in;
+    gw_error_t err;
+    const char *force;
+    const char *body = "{\"amount\": 30, \"type\": \"REDEMPTION_UNLOCK\", \"note\": \"agent\"}";
+    assert_int_equal(gw_parse_spend(&in, &err, body, strlen(body)), 0);
+    assert_true(in.amount == 30);
+    assert_string_equal(in.type, "REDEMPTION_UNLOCK");
+    assert_string_equal(in.note, "agent");
+    body = "{\"amount\": 0, \"type\": \"REDEMPTION_QUOTA\"}";
+    assert_int_equal(gw_parse_spend(&in, &err, body, strlen(body)), -1);
+    assert_int_equal(gw_parse_force(&force, &err, "", 0), 0);
+    assert_null(force);
+    assert_int_equal(gw_parse_force(&force, &err, "{\"force\":\"closed\"}", 18), 0);
+    assert_string_equal(force, "closed");
+    assert_int_equal(gw_parse_force(&force, &err, "{\"force\":\"ajar\"}", 16), -1);
+    assert_int_equal(err.status, 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(redeem_accepts_and_normalises),
-        cmocka_unit_test(redeem_errors),
-        cmocka_unit_test(generate_defaults_and_fields),
-        cmocka_unit_test(generate_errors),
+        cmocka_unit_test(redeem_accepts_and_normalises), cmocka_unit_test(redeem_errors),
+        cmocka_unit_test(generate_defaults_and_fields),  cmocka_unit_test(generate_errors),
+        cmocka_unit_test(join_normalises_and_scores),    cmocka_unit_test(lifecycle_times),
+        cmocka_unit_test(path_emails_are_decoded),       cmocka_unit_test(spend_and_force),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -87,9 +87,23 @@ static void words_split_like_python(void **state)
     }
 }
 
+static void estimated_wait_ranges(void **state)
+{
+    assert_string_equal(ig_waitlist_estimate(10, -1), "unknown");
+    assert_string_equal(ig_waitlist_estimate(10, 0), "more than 3 months");
+    assert_string_equal(ig_waitlist_estimate(10, 50000), "less than a day"); /* 50 a day */
+    assert_string_equal(ig_waitlist_estimate(100, 50000), "1-3 days");
+    assert_string_equal(ig_waitlist_estimate(200, 50000), "3-5 days");
+    assert_string_equal(ig_waitlist_estimate(300, 50000), "5-7 days");
+    assert_string_equal(ig_waitlist_estimate(800, 50000), "2-3 weeks");
+    assert_string_equal(ig_waitlist_estimate(2000, 50000), "1-2 months");
+    assert_string_equal(ig_waitlist_estimate(100000, 50000), "more than 3 months");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(estimated_wait_ranges),
         cmocka_unit_test(persona_points_follow_the_seed),
         cmocka_unit_test(scores_on_a_table_of_cases),
         cmocka_unit_test(words_split_like_python),

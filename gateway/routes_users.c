@@ -1,0 +1,263 @@
+/*
+ * Endpoints of the host application and the operators about people and the
+ * trust gate: lifecycle events, points, erasure (admin), the trust score
+ * (public) and evaluate-gate (admin). State changes are one call into the
+ * Lua library on bucket 0 (lua/points.lua); the trust gate itself is
+ * evaluated by the sync daemon, which writes its decision and figures to
+ * Redis (ig:{B}:gate, ig:{0}:trust).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "ig_keys.h"
+#include "ig_log.h"
+#include "people.h"
+#include "routes.h"
+
+/* ---- POST /api/users/{email}/events ------------------------------------ */
+
+typedef struct lifecycle_state_t {
+    gw_person_t p; /* first: path_person */
+    gw_lifecycle_req_t in;
+} lifecycle_state_t;
+
+static void on_lifecycle_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const lifecycle_state_t *st = rq->state;
+    char at[21];
+    size_t len;
+    if (gw_take_verdict(rq, reply, err) == NULL)
+        return;
+    gw_format_time(at, strtoll(gw_reply_str(reply, 1, &len), NULL, 10) / 1000);
+    gw_req_jsonf(rq, 202, "{\"status\":\"accepted\",\"type\":\"%s\",\"at\":\"%s\"}", st->in.kind, at);
+}
+
+void gw_route_user_event(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_error_t err;
+    char amount[24] = "", at[24] = "";
+    lifecycle_state_t *st;
+    if (gw_req_authorize(rq, IG_SCOPE_USERS) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
+        (st = (lifecycle_state_t *)gw_path_person(rq, param, sizeof(lifecycle_state_t))) == NULL)
+        return;
+    if (gw_parse_lifecycle(&st->in, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    if (st->in.amount >= 0)
+        snprintf(amount, sizeof(amount), "%lld", st->in.amount);
+    if (st->in.at_ms >= 0)
+        snprintf(at, sizeof(at), "%lld", st->in.at_ms);
+    const char *argv[] = {"FCALL", "ig_lifecycle", "2", GW_WL_KEY, GW_WL_STREAM, st->p.email.addr, st->in.kind, amount, at};
+    rq->on_reply = on_lifecycle_reply;
+    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+}
+
+/* ---- GET /api/points/{email} ------------------------------------------- */
+
+static void on_points_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const gw_person_t *p = rq->state;
+    size_t txlen;
+    if (gw_take_verdict(rq, reply, err) == NULL)
+        return;
+    long long earned = gw_reply_int(reply, 1), spent = gw_reply_int(reply, 2);
+    const char *tx = gw_reply_str(reply, 3, &txlen);
+    if (txlen == 0)
+        tx = "[]", txlen = 2;
+    gw_req_jsonf(rq, 200, "{\"email\":\"%s\",\"balance\":%lld,\"total_earned\":%lld,\"total_spent\":%lld,\"transactions\":%.*s}",
+                 p->email.addr, earned - spent, earned, -spent, (int)txlen, tx);
+}
+
+void gw_route_points(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_person_t *p;
+    if (gw_req_authorize(rq, IG_SCOPE_READ) == NULL || (p = gw_path_person(rq, param, sizeof(*p))) == NULL)
+        return;
+    const char *argv[] = {"FCALL", "ig_points", "1", GW_WL_KEY, (const char *)p->hash8};
+    gw_call(rq, on_points_reply, argv, 5, p->hash8, NULL);
+}
+
+/* ---- POST /api/points/{email}/spend ------------------------------------ */
+
+typedef struct spend_state_t {
+    gw_person_t p; /* first: path_person */
+    gw_spend_req_t in;
+} spend_state_t;
+
+static void on_spend_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const spend_state_t *st = rq->state;
+    const char *verdict = err == NULL ? gw_verdict_of(reply) : NULL;
+    if (verdict != NULL && strcmp(verdict, "insufficient_points") == 0) {
+        gw_error_t e = {409, "insufficient_points", ""};
+        snprintf(e.message, sizeof(e.message), "the balance is %lld points, less than %u", gw_reply_int(reply, 1), st->in.amount);
+        gw_req_error(rq, &e, 0);
+        return;
+    }
+    if (gw_take_verdict(rq, reply, err) == NULL)
+        return;
+    gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"spent\":%u,\"type\":\"%s\",\"balance\":%lld}", st->in.amount, st->in.type,
+                 gw_reply_int(reply, 1));
+}
+
+void gw_route_spend(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_error_t err;
+    char amount[16];
+    spend_state_t *st;
+    if (gw_req_authorize(rq, IG_SCOPE_USERS) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
+        (st = (spend_state_t *)gw_path_person(rq, param, sizeof(spend_state_t))) == NULL)
+        return;
+    if (gw_parse_spend(&st->in, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    snprintf(amount, sizeof(amount), "%u", st->in.amount);
+    const char *argv[] = {"FCALL",          "ig_spend", "2",         GW_WL_KEY,  GW_WL_STREAM, (const char *)st->p.hash8,
+                          st->p.email.addr, amount,     st->in.type, st->in.note};
+    gw_call(rq, on_spend_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+}
+
+/* ---- DELETE /api/users/{email} ----------------------------------------- */
+
+typedef struct erase_state_t {
+    gw_person_t p; /* first: path_person */
+    char uid[IG_USER_ID_BYTES];
+} erase_state_t;
+
+static void on_erase_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const erase_state_t *st = rq->state;
+    if (gw_take_verdict(rq, reply, err) == NULL)
+        return;
+    ig_info("msg=\"user erased\" user_id=%s", st->uid);
+    gw_req_jsonf(rq, 202, "{\"status\":\"accepted\",\"user_id\":\"%s\",\"removed_from_waitlist\":%s}", st->uid,
+                 gw_reply_int(reply, 1) ? "true" : "false");
+}
+
+void gw_route_erase(gw_req_t *rq, h2o_iovec_t param)
+{
+    erase_state_t *st;
+    if (gw_req_authorize(rq, IG_SCOPE_USERS) == NULL ||
+        (st = (erase_state_t *)gw_path_person(rq, param, sizeof(erase_state_t))) == NULL)
+        return;
+    ig_user_id(st->uid, st->p.email.addr, st->p.email.len, &gw.user_keys);
+    const char *argv[] = {"FCALL",          "ig_erase",          "2",    GW_WL_KEY, GW_WL_STREAM, (const char *)st->p.hash8,
+                          st->p.email.addr, st->p.referral_code, st->uid};
+    gw_call(rq, on_erase_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+}
+
+/* ---- GET /api/quality/trust-score, POST /api/quality/evaluate-gate ----- */
+
+typedef struct trust_state_t {
+    const char *force; /* NULL, "open", "closed", "auto" */
+    unsigned pending;  /* replies still expected; the last is the MGET */
+    int admin;         /* evaluate-gate (full evaluation) rather than trust-score */
+} trust_state_t;
+
+/*
+ * The last evaluation the sync daemon wrote, with the gate flag as it is now
+ * (a force takes effect before the daemon's next evaluation). Before the
+ * first evaluation: no data, gate open unless forced.
+ */
+static void answer_trust(gw_req_t *rq, const trust_state_t *st, redisReply *mget)
+{
+    json_t *root = NULL;
+    if (mget->elements >= 2 && mget->element[0]->type == REDIS_REPLY_STRING)
+        root = json_loadb(mget->element[0]->str, mget->element[0]->len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        root = json_pack("{s:f,s:f,s:f,s:f,s:s,s:{},s:[]}", "trust_score", 1.0, "churn_rate", 0.0, "fraud_rate", 0.0,
+                         "engagement_rate", 0.0, "health_status", "no_data", "metrics", "alerts");
+    }
+    int paused =
+        mget->elements >= 2 && mget->element[1]->type == REDIS_REPLY_STRING && strcmp(mget->element[1]->str, "closed") == 0;
+    const char *mode = st->force                                                             ? st->force
+                       : mget->elements >= 3 && mget->element[2]->type == REDIS_REPLY_STRING ? mget->element[2]->str
+                                                                                             : "auto";
+    json_object_set_new(root, "invites_paused", json_boolean(paused));
+    json_object_set_new(root, "invites_allowed", json_boolean(!paused));
+    json_object_set_new(root, "mode", json_string(mode));
+    if (!st->admin) {
+        json_object_del(root, "metrics");
+        json_object_del(root, "alerts");
+    }
+    char *body = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (body == NULL)
+        h2o_fatal("no memory");
+    gw_req_json(rq, 200, body, strlen(body));
+    free(body);
+}
+
+static void on_trust_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    trust_state_t *st = rq->state;
+    if (err != NULL || reply->type == REDIS_REPLY_ERROR) {
+        gw_fail_redis(rq, reply, err);
+        return;
+    }
+    if (--st->pending == 0)
+        answer_trust(rq, st, reply);
+}
+
+static void send_trust(gw_req_t *rq, trust_state_t *st)
+{
+    const char *argv[] = {"MGET", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE};
+    size_t lens[4];
+    gw_str_lens(lens, argv, 4);
+    rq->on_reply = on_trust_reply;
+    ++st->pending;
+    gw_send(rq, 4, argv, lens);
+}
+
+void gw_route_trust(gw_req_t *rq, h2o_iovec_t param)
+{
+    (void)param;
+    send_trust(rq, gw_req_state(rq, sizeof(trust_state_t)));
+}
+
+void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_error_t err;
+    const ig_admin_token_t *token;
+    (void)param;
+    if ((token = gw_req_authorize(rq, IG_SCOPE_GATE)) == NULL)
+        return;
+    if (rq->req->entity.len != 0 && gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
+        return;
+    trust_state_t *st = gw_req_state(rq, sizeof(*st));
+    st->admin = 1;
+    if (gw_parse_force(&st->force, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    rq->on_reply = on_trust_reply;
+    if (st->force != NULL) {
+        /* The mode first (the daemon honours it from its next evaluation), then the flags at once. */
+        const char *set_mode[] = {"SET", GW_WL_GATE_MODE, st->force};
+        size_t lens[3];
+        gw_str_lens(lens, set_mode, 3);
+        if (gw_req_redis(rq, 3, set_mode, lens) != 0) {
+            gw_req_unavailable(rq);
+            return;
+        }
+        ++st->pending;
+        for (unsigned b = 0; strcmp(st->force, "auto") != 0 && b != IG_BUCKETS; ++b) {
+            char key[IG_KEY_MAX_BYTES];
+            snprintf(key, sizeof(key), "ig:{%u}:gate", b);
+            const char *set[] = {"SET", key, "closed"}, *del[] = {"DEL", key};
+            int closing = strcmp(st->force, "closed") == 0;
+            gw_str_lens(lens, closing ? set : del, closing ? 3 : 2);
+            if (gw_req_redis(rq, closing ? 3 : 2, closing ? set : del, lens) != 0) {
+                gw_req_unavailable(rq);
+                return;
+            }
+            ++st->pending;
+        }
+        ig_info("msg=\"trust gate forced\" mode=%s by=%s", st->force, token->name);
+    }
+    send_trust(rq, st);
+}

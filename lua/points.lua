@@ -1,0 +1,97 @@
+--
+-- Points, lifecycle events and erasure (appended to lua/invitegate.lua).
+--
+-- Points record (ig:{0}:p:S, field hash8): cmsgpack(earned, spent,
+-- transactions_json, referrals_active, referrals_fraud). The sync daemon
+-- writes earned, the transactions and the referral counts from PostgreSQL
+-- (ig_points_sync); spent is Redis's own running total of accepted spends.
+-- A spend is refused when it exceeds earned - spent, so no balance, here or
+-- in PostgreSQL's ledger, ever goes negative.
+
+local function get_points(hash8)
+    local packed = redis.call('HGET', user_key('p', hash8), hash8)
+    if not packed then
+        return {earned = 0, spent = 0, tx = '[]', active = 0, fraud = 0}
+    end
+    local earned, spent, tx, active, fraud = cmsgpack.unpack(packed)
+    return {earned = earned, spent = spent, tx = tx, active = active, fraud = fraud}
+end
+
+local function put_points(hash8, p)
+    redis.call('HSET', user_key('p', hash8), hash8, cmsgpack.pack(p.earned, p.spent, p.tx, p.active, p.fraud))
+end
+
+-- Written by the sync daemon after it committed ledger rows.
+-- KEYS[1] ig:{0}:p:S. ARGV[1] hash8, ARGV[2] total earned, ARGV[3] recent
+-- transactions (JSON array), ARGV[4] referrals active, ARGV[5] referrals
+-- flagged as fraud. Reply: the balance.
+local function ig_points_sync(keys, args)
+    local p = get_points(args[1])
+    p.earned, p.tx, p.active, p.fraud = tonumber(args[2]), args[3], tonumber(args[4]), tonumber(args[5])
+    put_points(args[1], p)
+    return p.earned - p.spent
+end
+
+-- KEYS[1] ig:{0}:wl. ARGV[1] hash8. Reply: {'ok', earned, spent, transactions_json}.
+local function ig_points(keys, args)
+    local p = get_points(args[1])
+    return {'ok', p.earned, p.spent, p.tx}
+end
+
+-- Spend points.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
+-- ARGV[3] amount (> 0), ARGV[4] type, ARGV[5] note.
+-- Reply: {'ok', balance_after, earned, spent}; {'insufficient_points', balance}.
+local function ig_spend(keys, args)
+    local p = get_points(args[1])
+    local amount = tonumber(args[3])
+    if amount > p.earned - p.spent then
+        return {'insufficient_points', p.earned - p.spent}
+    end
+    p.spent = p.spent + amount
+    put_points(args[1], p)
+    local now_s, now_us = now()
+    redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', args[3], 'kind', args[4], 'note', args[5],
+        'at', int(math.floor(now_us / 1000)))
+    return {'ok', p.earned - p.spent, p.earned, p.spent}
+end
+
+-- A lifecycle event of the host application, for the sync daemon.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] e-mail, ARGV[2] kind,
+-- ARGV[3] amount in cents ('' = none), ARGV[4] time in Unix ms ('' = now).
+-- Reply: {'ok', at_ms}.
+local function ig_lifecycle(keys, args)
+    local at = args[4]
+    if at == '' then
+        local now_s, now_us = now()
+        at = int(math.floor(now_us / 1000))
+    end
+    redis.call('XADD', keys[2], '*', 't', 'lifecycle', 'email', args[1], 'kind', args[2], 'amount', args[3], 'at', at)
+    return {'ok', at}
+end
+
+-- Erase an e-mail from Redis: the waitlist entry and the referral-code entry
+-- hold it; user and points records hold only its hash and stay, so counts
+-- and rewards stay right. The event tells the sync daemon to erase it from
+-- PostgreSQL by user id.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
+-- ARGV[3] the person's referral code, ARGV[4] user id.
+-- Reply: {'ok', removed_from_waitlist (0/1)}.
+local function ig_erase(keys, args)
+    local member = args[1] .. args[2]
+    local removed = redis.call('ZREM', keys[1], member)
+    local rk = ref_key(args[3])
+    if redis.call('HGET', rk, args[3]) == member then
+        redis.call('HDEL', rk, args[3])
+    end
+    redis.call('HDEL', user_key('sh', args[1]), args[1])
+    local now_s, now_us = now()
+    redis.call('XADD', keys[2], '*', 't', 'erased', 'uid', args[4], 'at', int(math.floor(now_us / 1000)))
+    return {'ok', removed}
+end
+
+redis.register_function('ig_points_sync', ig_points_sync)
+redis.register_function{function_name = 'ig_points', callback = ig_points, flags = {'no-writes'}}
+redis.register_function('ig_spend', ig_spend)
+redis.register_function('ig_lifecycle', ig_lifecycle)
+redis.register_function('ig_erase', ig_erase)

@@ -1,0 +1,372 @@
+--
+-- Waitlist and referrals (appended to lua/invitegate.lua: one library).
+--
+-- Everything here lives in bucket 0 (IG_WL_BUCKET): a position is a rank in
+-- one sorted set, and the user records, referral codes and the codes issued
+-- by admit and earn sit beside it, so every call below is atomic and touches
+-- one cluster slot. KEYS[1] is always ig:{0}:wl; the records' keys are
+-- derived inside the same hash tag (see common/ig_keys.h for the layout).
+--
+-- Waitlist entry: member = hash8 .. e-mail (hash8 = the 8-byte keyed hash of
+-- the normalised e-mail, which admit needs to bind a code), score =
+-- (2^20 - priority) * 2^32 + join sequence, so ZRANK orders by priority, then
+-- by join order.
+--
+-- User record (ig:{0}:u:S, field hash8): cmsgpack(state, seq, base_priority,
+-- referred_by_code, referrals, tranches_earned, admitted_at_ms, code) with
+-- state 'w' (waiting) or 'a' (admitted).
+
+local WL = 'ig:{0}:'
+local PRIO_SPAN = 1048576 -- 2^20: priorities are below this
+local SEQ_SPAN = 4294967296 -- 2^32: join sequences are below this
+local USER_SUBHASHES = 4096
+local ALPHABET = '23456789ABCDEFGHJKMNOPQRSTUVWXYZ'
+
+local function char_value(c)
+    return (string.find(ALPHABET, c, 1, true) or 1) - 1
+end
+
+-- Small hash of a user record (ig_user_subhash in C).
+local function user_key(kind, hash8)
+    return WL .. kind .. ':' .. ((string.byte(hash8, 1) * 256 + string.byte(hash8, 2)) % USER_SUBHASHES)
+end
+
+-- Small hash of a referral code (ig_referral_subhash in C).
+local function ref_key(code)
+    local v = char_value(code:sub(1, 1)) * 1024 + char_value(code:sub(2, 2)) * 32 + char_value(code:sub(3, 3))
+    return WL .. 'rc:' .. (v % USER_SUBHASHES)
+end
+
+local function get_user(hash8)
+    local packed = redis.call('HGET', user_key('u', hash8), hash8)
+    if not packed then
+        return nil
+    end
+    local state, seq, base, ref, refs, tranches, admitted_at, code = cmsgpack.unpack(packed)
+    return {state = state, seq = seq, base = base, ref = ref, refs = refs, tranches = tranches, admitted_at = admitted_at,
+        code = code}
+end
+
+local function put_user(hash8, u)
+    redis.call('HSET', user_key('u', hash8), hash8,
+        cmsgpack.pack(u.state, u.seq, u.base, u.ref, u.refs, u.tranches, u.admitted_at, u.code))
+end
+
+local function utc_day(now_s)
+    return int(math.floor(now_s / 86400))
+end
+
+-- Admissions per day over the last 7 days (or since the first admission, if
+-- more recent), times 1000; -1 before any admission.
+local function admit_rate_milli(now_s)
+    local first = tonumber(redis.call('HGET', WL .. 'wl:n', 'first_admit_day'))
+    if not first then
+        return -1
+    end
+    local today = math.floor(now_s / 86400)
+    local days = math.min(7, today - first + 1)
+    local fields = {}
+    for d = today - days + 1, today do
+        fields[#fields + 1] = 'a:' .. int(d)
+    end
+    local sum = 0
+    for _, v in ipairs(redis.call('HMGET', WL .. 'wl:n', unpack(fields))) do
+        sum = sum + (tonumber(v) or 0)
+    end
+    return math.floor(sum * 1000 / days)
+end
+
+local function rank_of(wl, member)
+    local r = redis.call('ZRANK', wl, member)
+    if r then
+        return r + 1
+    end
+    return nil
+end
+
+-- Rate limit of the public waitlist and referral calls, per client address.
+local function limited(addr, now_us, interval, burst)
+    local key = WL .. 'rl:w:' .. addr
+    local allowed, new_tat, retry_ms = gcra_check(key, now_us, tonumber(interval), tonumber(burst))
+    if not allowed then
+        return retry_ms
+    end
+    gcra_commit(key, now_us, new_tat)
+    return nil
+end
+
+-- Join the waitlist.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
+-- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] persona, ARGV[4] use case,
+-- ARGV[5] base priority, ARGV[6] the joiner's referral code,
+-- ARGV[7] referral code given ('' = none), ARGV[8] client address,
+-- ARGV[9] boost per referral, ARGV[10] GCRA interval, ARGV[11] GCRA burst.
+-- Reply: {'new' | 'already', position, total, rate_milli, referrer_code};
+-- {'admitted', admitted_at_ms}; {'unknown_referral'};
+-- {'rate_limited', retry_after_ms}.
+local function ig_join(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[8], now_us, args[10], args[11])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    local wl, hash8, email = keys[1], args[1], args[2]
+    local member = hash8 .. email
+    local pos = rank_of(wl, member)
+    if pos then
+        local u = get_user(hash8)
+        return {'already', pos, redis.call('ZCARD', wl), admit_rate_milli(now_s), u and u.ref or ''}
+    end
+    local u = get_user(hash8)
+    if u and u.state == 'a' then
+        return {'admitted', u.admitted_at}
+    end
+    -- The referrer: the code given, else whoever shared with this address first.
+    local ref, ref_member = args[7], nil
+    if ref ~= '' then
+        ref_member = redis.call('HGET', ref_key(ref), ref)
+        if not ref_member then
+            return {'unknown_referral'}
+        end
+    else
+        ref = redis.call('HGET', user_key('sh', hash8), hash8) or ''
+        if ref ~= '' then
+            ref_member = redis.call('HGET', ref_key(ref), ref)
+        end
+    end
+    if not ref_member or ref_member == member then
+        ref, ref_member = '', nil
+    end
+    local base = tonumber(args[5])
+    local seq = redis.call('INCR', WL .. 'wl:seq')
+    redis.call('ZADD', wl, (PRIO_SPAN - base) * SEQ_SPAN + seq, member)
+    redis.call('HSET', ref_key(args[6]), args[6], member)
+    put_user(hash8, {state = 'w', seq = seq, base = base, ref = ref, refs = u and u.refs or 0,
+        tranches = u and u.tranches or 0, admitted_at = 0, code = ''})
+    local ref_email = ''
+    if ref_member then
+        local ref_hash = ref_member:sub(1, 8)
+        ref_email = ref_member:sub(9)
+        local r = get_user(ref_hash) or {state = '', seq = 0, base = 0, ref = '', refs = 0, tranches = 0, admitted_at = 0,
+            code = ''}
+        r.refs = r.refs + 1
+        put_user(ref_hash, r)
+        -- The referrer moves up by the boost while waiting; join order among equals stays.
+        local boost = tonumber(args[9])
+        local score = tonumber(redis.call('ZSCORE', wl, ref_member) or '-1')
+        if boost > 0 and score >= 0 and score - boost * SEQ_SPAN >= SEQ_SPAN then
+            redis.call('ZINCRBY', wl, -boost * SEQ_SPAN, ref_member)
+        end
+    end
+    redis.call('HINCRBY', WL .. 'wl:n', 'joined', 1)
+    redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
+    redis.call('XADD', keys[2], '*', 't', 'joined', 'email', email, 'persona', args[3], 'use_case', args[4], 'score',
+        args[5], 'seq', seq, 'ref', ref, 'ref_email', ref_email, 'ip', args[8], 'at', int(math.floor(now_us / 1000)))
+    return {'new', rank_of(wl, member), redis.call('ZCARD', wl), admit_rate_milli(now_s), ref}
+end
+
+-- Position of one e-mail.
+-- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] client address,
+-- ARGV[4] GCRA interval, ARGV[5] GCRA burst.
+-- Reply: {'ok', position, total, rate_milli}; {'admitted', admitted_at_ms};
+-- {'not_found'}; {'rate_limited', retry_after_ms}.
+local function ig_position(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[3], now_us, args[4], args[5])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    local pos = rank_of(keys[1], args[1] .. args[2])
+    if pos then
+        return {'ok', pos, redis.call('ZCARD', keys[1]), admit_rate_milli(now_s)}
+    end
+    local u = get_user(args[1])
+    if u and u.state == 'a' then
+        return {'admitted', u.admitted_at}
+    end
+    return {'not_found'}
+end
+
+-- Waitlist counters.
+-- KEYS[1] ig:{0}:wl. ARGV[1] client address, ARGV[2] GCRA interval,
+-- ARGV[3] GCRA burst.
+-- Reply: {'ok', waiting, processed_today, joined_today, admitted_total,
+-- joined_total, rate_milli}; {'rate_limited', retry_after_ms}.
+local function ig_stats(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[1], now_us, args[2], args[3])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    local day = utc_day(now_s)
+    local n = redis.call('HMGET', WL .. 'wl:n', 'a:' .. day, 'j:' .. day, 'admitted', 'joined')
+    return {'ok', redis.call('ZCARD', keys[1]), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
+        tonumber(n[4]) or 0, admit_rate_milli(now_s)}
+end
+
+-- Issue one code of bucket 0 (record + issued event); the code body's hash
+-- key comes from the caller. bound = hash8 or ''.
+local function issue_code(key, stream, code, exp, bound, email, batch, cohort, by, at)
+    if redis.call('HSETNX', key, code:sub(4), cmsgpack.pack(1, 0, exp, 0, bound, '')) == 0 then
+        return false
+    end
+    redis.call('XADD', stream, '*', 't', 'issued', 'code', code, 'batch', batch, 'cohort', cohort, 'max', 1, 'exp',
+        int(exp), 'to', email, 'by', by, 'at', at)
+    return true
+end
+
+-- Admit the head of the waitlist: the top entries leave the sorted set at
+-- once and each gets a single-use code bound to their e-mail.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
+-- code hash key per code (ig:{0}:c:S).
+-- ARGV[1] expires_at (Unix seconds), ARGV[2] admitted by (token name), then
+-- one fresh code body of bucket 0 per possible admission (their number is
+-- the count asked for).
+-- Reply: {'ok', email, code, email, code, ...}; {'invites_paused'}.
+local function ig_admit(keys, args)
+    if redis.call('GET', keys[3]) == 'closed' then
+        return {'invites_paused'}
+    end
+    local now_s, now_us = now()
+    local at = int(math.floor(now_us / 1000))
+    local exp = tonumber(args[1])
+    local popped = redis.call('ZPOPMIN', keys[1], #keys - 3)
+    local out = {'ok'}
+    local n = 0
+    for i = 1, #popped, 2 do
+        local member = popped[i]
+        local hash8, email = member:sub(1, 8), member:sub(9)
+        -- A code body that exists already (never in practice: 65 random bits)
+        -- is skipped for the next one, so nobody leaves without a code.
+        local code
+        repeat
+            n = n + 1
+            if n > #keys - 3 then
+                return redis.error_reply('ig_admit: out of fresh codes')
+            end
+        until issue_code(keys[3 + n], keys[2], args[2 + n], exp, hash8, email, 'waitlist', 'waitlist', args[2], at)
+        code = args[2 + n]
+        local u = get_user(hash8) or {seq = 0, base = 0, ref = '', refs = 0, tranches = 0}
+        u.state, u.admitted_at, u.code = 'a', tonumber(at), code
+        put_user(hash8, u)
+        redis.call('XADD', keys[2], '*', 't', 'admitted', 'email', email, 'code', code, 'at', at)
+        out[#out + 1] = email
+        out[#out + 1] = code
+    end
+    local admitted = (#out - 1) / 2
+    if admitted > 0 then
+        local day = utc_day(now_s)
+        redis.call('HINCRBY', WL .. 'wl:n', 'admitted', admitted)
+        redis.call('HINCRBY', WL .. 'wl:n', 'a:' .. day, admitted)
+        redis.call('HSETNX', WL .. 'wl:n', 'first_admit_day', day)
+    end
+    return out
+end
+
+-- Record that an inviter shared their referral with a recipient: when the
+-- recipient joins without a code, the first sharer is their referrer.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
+-- ARGV[1] inviter hash8, ARGV[2] inviter e-mail, ARGV[3] inviter's referral
+-- code, ARGV[4] recipient hash8, ARGV[5] recipient e-mail, ARGV[6] referral
+-- id, ARGV[7] client address, ARGV[8] GCRA interval, ARGV[9] GCRA burst.
+-- Reply: {'ok', referral_code}; {'rate_limited', retry_after_ms}.
+local function ig_share(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[7], now_us, args[8], args[9])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    redis.call('HSETNX', ref_key(args[3]), args[3], args[1] .. args[2])
+    redis.call('HSETNX', user_key('sh', args[4]), args[4], args[3])
+    redis.call('XADD', keys[2], '*', 't', 'shared', 'id', args[6], 'inviter', args[2], 'recipient', args[5], 'at',
+        int(math.floor(now_us / 1000)))
+    return {'ok', args[3]}
+end
+
+-- Count a click on a referral link.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] referral code,
+-- ARGV[2] client address, ARGV[3] GCRA interval, ARGV[4] GCRA burst.
+-- Reply: {'ok'}; {'not_found'}; {'rate_limited', retry_after_ms}.
+local function ig_click(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[2], now_us, args[3], args[4])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    if redis.call('HEXISTS', ref_key(args[1]), args[1]) == 0 then
+        return {'not_found'}
+    end
+    redis.call('XADD', keys[2], '*', 't', 'clicked', 'ref', args[1], 'at', int(math.floor(now_us / 1000)))
+    return {'ok'}
+end
+
+-- Earn invite codes for referrals: one tranche of codes per `after`
+-- confirmed referrals (joins with the user's code), one tranche per call.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
+-- code hash key per code of a tranche.
+-- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] referrals per tranche, ARGV[4]
+-- expires_at, ARGV[5] client address, ARGV[6] GCRA interval, ARGV[7] GCRA
+-- burst, then the fresh code bodies of one tranche.
+-- Reply: {'ok', referrals, tranche, code, ...}; {'not_yet', referrals,
+-- still_needed}; {'invites_paused'}; {'rate_limited', retry_after_ms}.
+local function ig_earn(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[5], now_us, args[6], args[7])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    local u = get_user(args[1]) or {state = '', seq = 0, base = 0, ref = '', refs = 0, tranches = 0, admitted_at = 0,
+        code = ''}
+    local per = tonumber(args[3])
+    if math.floor(u.refs / per) <= u.tranches then
+        return {'not_yet', u.refs, per * (u.tranches + 1) - u.refs}
+    end
+    if redis.call('GET', keys[3]) == 'closed' then
+        return {'invites_paused'}
+    end
+    local at = int(math.floor(now_us / 1000))
+    local out = {'ok', u.refs, u.tranches + 1}
+    local codes = {}
+    for i = 4, #keys do
+        local code = args[4 + i]
+        if issue_code(keys[i], keys[2], code, tonumber(args[4]), '', '', 'referral', 'referral', 'referral', at) then
+            codes[#codes + 1] = code
+            out[#out + 1] = code
+        end
+    end
+    u.tranches = u.tranches + 1
+    put_user(args[1], u)
+    redis.call('XADD', keys[2], '*', 't', 'earned', 'email', args[2], 'tranche', u.tranches, 'codes',
+        table.concat(codes, ' '), 'at', at)
+    return out
+end
+
+-- A referrer's figures.
+-- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] client address, ARGV[3] GCRA
+-- interval, ARGV[4] GCRA burst.
+-- Reply: {'ok', referrals, tranches_earned, referrals_active,
+-- referrals_fraud}; {'rate_limited', retry_after_ms}.
+local function ig_quality(keys, args)
+    local now_s, now_us = now()
+    local retry_ms = limited(args[2], now_us, args[3], args[4])
+    if retry_ms then
+        return {'rate_limited', retry_ms}
+    end
+    local u = get_user(args[1])
+    local p = redis.call('HGET', user_key('p', args[1]), args[1])
+    local active, fraud = 0, 0
+    if p then
+        local _e, _s, _t
+        _e, _s, _t, active, fraud = cmsgpack.unpack(p)
+    end
+    return {'ok', u and u.refs or 0, u and u.tranches or 0, active, fraud}
+end
+
+redis.register_function('ig_join', ig_join)
+redis.register_function{function_name = 'ig_position', callback = ig_position}
+redis.register_function{function_name = 'ig_stats', callback = ig_stats}
+redis.register_function('ig_admit', ig_admit)
+redis.register_function('ig_share', ig_share)
+redis.register_function('ig_click', ig_click)
+redis.register_function('ig_earn', ig_earn)
+redis.register_function('ig_quality', ig_quality)

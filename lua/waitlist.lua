@@ -141,8 +141,12 @@ local function ig_join(keys, args)
     local seq = redis.call('INCR', WL .. 'wl:seq')
     redis.call('ZADD', wl, (PRIO_SPAN - base) * SEQ_SPAN + seq, member)
     redis.call('HSET', ref_key(args[6]), args[6], member)
-    put_user(hash8, {state = 'w', seq = seq, base = base, ref = ref, refs = u and u.refs or 0,
-        tranches = u and u.tranches or 0, admitted_at = 0, code = ''})
+    -- Most entries never need a user record: only referrers (their count),
+    -- the admitted and the referred (who referred them) get one.
+    if u or ref ~= '' then
+        put_user(hash8, {state = 'w', seq = seq, base = base, ref = ref, refs = u and u.refs or 0,
+            tranches = u and u.tranches or 0, admitted_at = 0, code = ''})
+    end
     local ref_email = ''
     if ref_member then
         local ref_hash = ref_member:sub(1, 8)

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "ig_log.h"
 #include "daemon.h"
+#include "gate_run.h"
 #include "lane.h"
 #include "notify.h"
 #include "runtime.h"
@@ -84,6 +85,7 @@ int sync_daemon_run(const ig_config_t *cfg)
 {
     sync_lane_t lanes[SYNC_LANES];
     sync_summary_t summary;
+    sync_gate_job_t gate;
     uint64_t period_ms = sync_notify_watchdog_period_ms();
     unsigned started;
     int ready = 0, ret = 0;
@@ -96,8 +98,9 @@ int sync_daemon_run(const ig_config_t *cfg)
     ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d batch_size=%u block_ms=%u claim_idle_ms=%u", cfg->sync_consumer,
             SYNC_LANES, cfg->sync_batch_size, cfg->sync_block_ms, cfg->sync_claim_idle_ms);
 
-    if ((started = start_lanes(lanes)) != SYNC_LANES) {
-        /* Without every lane some streams would never be read: stop the others. */
+    sync_gate_job_init(&gate, cfg);
+    if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0) {
+        /* Without every lane some streams would never be read (nor the gate evaluated): stop the others. */
         raise(SIGTERM);
         ret = -1;
     }
@@ -113,6 +116,7 @@ int sync_daemon_run(const ig_config_t *cfg)
     sync_notify("STOPPING=1");
     for (unsigned i = 0; i != started; ++i)
         pthread_join(lanes[i].thread, NULL);
+    sync_gate_job_stop(&gate);
     sync_summary_flush(&summary, 1);
     ig_info("msg=\"sync daemon stopping\" consumer=%s batches=%llu", cfg->sync_consumer, sync_summary_total(&summary));
     for (unsigned i = 0; i != SYNC_LANES; ++i)

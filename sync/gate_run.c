@@ -1,0 +1,473 @@
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include "ig_keys.h"
+#include "ig_log.h"
+#include "db.h"
+#include "gate_run.h"
+
+#define SYNC_GATE_REDIS_TIMEOUT_MS 2000
+/*
+ * Session settings: a count that takes longer than the timeout is abandoned
+ * (the gate keeps its last decision); JIT compilation would cost more than it
+ * saves on statements that run every second.
+ */
+#define SYNC_GATE_SESSION "SET statement_timeout = '10s'; SET jit = off"
+
+/*
+ * Every statement takes the window as $1, its end (timestamptz), and $2,
+ * gate_window_days; the window is (end - days, end].
+ *
+ * Redemptions of the window and their signals; also $3 gate_burst_window_s,
+ * $4 gate_burst_per_network, $5 the disposable domains (comma-separated).
+ *
+ * Bursts: a network can only burst if it has more than $4 redemptions in
+ * the whole window (busy), which keeps the window functions to few rows. For
+ * each of its redemptions, `ahead` counts the network's redemptions in the
+ * $3 seconds from it on; a redemption is in a burst when some span that
+ * starts at most $3 seconds before it (at a redemption of the same network)
+ * holds more than $4, i.e. when the largest `ahead` of those is above $4.
+ *
+ * The last column counts the signalled redemptions (burst or disposable,
+ * each once) except those by people the host application flagged in the
+ * window (flagged_emails), who are counted as flagged already.
+ */
+#define SQL_REDEMPTION_SIGNALS                                                                                                     \
+    "WITH w AS ("                                                                                                                  \
+    "  SELECT id, email, client_addr, redeemed_at FROM redemptions"                                                                \
+    "  WHERE redeemed_at > $1::timestamptz - $2::int * interval '1 day' AND redeemed_at <= $1::timestamptz"                        \
+    "), nets AS ("                                                                                                                 \
+    "  SELECT id, gate_network(client_addr) AS net, redeemed_at FROM w"                                                            \
+    "), busy AS ("                                                                                                                 \
+    "  SELECT net FROM nets WHERE net IS NOT NULL GROUP BY net HAVING count(*) > $4::int"                                          \
+    "), ahead AS ("                                                                                                                \
+    "  SELECT n.id, n.net, n.redeemed_at, count(*) OVER (PARTITION BY n.net ORDER BY n.redeemed_at"                                \
+    "    RANGE BETWEEN CURRENT ROW AND $3::int * interval '1 second' FOLLOWING) AS ahead"                                          \
+    "  FROM nets n JOIN busy b ON b.net = n.net"                                                                                   \
+    "), burst AS ("                                                                                                                \
+    "  SELECT id, net FROM (SELECT id, net, max(ahead) OVER (PARTITION BY net ORDER BY redeemed_at"                                \
+    "    RANGE BETWEEN $3::int * interval '1 second' PRECEDING AND CURRENT ROW) AS peak FROM ahead) p"                             \
+    "  WHERE peak > $4::int"                                                                                                       \
+    "), disposable AS ("                                                                                                           \
+    "  SELECT id FROM w WHERE split_part(email, '@', 2) = ANY (string_to_array($5::text, ','))"                                    \
+    "), signalled AS ("                                                                                                            \
+    "  SELECT id FROM burst UNION SELECT id FROM disposable"                                                                       \
+    ")"
+#define SQL_REDEMPTION_COUNTS                                                                                                      \
+    " SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM burst), (SELECT count(DISTINCT net) FROM burst),"                     \
+    " (SELECT count(*) FROM disposable), (SELECT count(*) FROM signalled s JOIN w ON w.id = s.id"                                  \
+    "  WHERE NOT EXISTS (SELECT 1 FROM flagged_emails f WHERE f.email = w.email))"
+
+/* A database without the tables of people (migration 006): redemptions only. */
+static const char SQL_REDEMPTIONS[] =
+    SQL_REDEMPTION_SIGNALS ", flagged_emails AS (SELECT NULL::text AS email WHERE false)" SQL_REDEMPTION_COUNTS;
+
+/* With them: the addresses of the users flagged in the window (user_emails maps user ids back). */
+static const char SQL_REDEMPTIONS_PEOPLE[] = SQL_REDEMPTION_SIGNALS
+    ", flagged_emails AS (SELECT u.email FROM user_lifecycle_events f"
+    "  JOIN user_emails u ON u.user_id = f.user_id WHERE f.kind = 'fraud_flagged' AND u.email IS NOT NULL"
+    "  AND f.at > $1::timestamptz - $2::int * interval '1 day' AND f.at <= $1::timestamptz)" SQL_REDEMPTION_COUNTS;
+
+/* Whether this database has the tables of people: lifecycle events, user e-mails and referrals (migration 006). */
+static const char SQL_TABLES[] = "SELECT to_regclass('user_lifecycle_events') IS NOT NULL"
+                                 " AND to_regclass('user_emails') IS NOT NULL"
+                                 " AND to_regclass('user_referral_relationships') IS NOT NULL";
+
+/* Users with each lifecycle kind in the window ($1, $2), each user once per kind. */
+static const char SQL_LIFECYCLE[] = "SELECT count(DISTINCT user_id) FILTER (WHERE kind = 'activated'),"
+                                    " count(DISTINCT user_id) FILTER (WHERE kind = 'churned'),"
+                                    " count(DISTINCT user_id) FILTER (WHERE kind = 'fraud_flagged')"
+                                    " FROM user_lifecycle_events WHERE kind IN ('activated', 'churned', 'fraud_flagged')"
+                                    " AND at > $1::timestamptz - $2::int * interval '1 day' AND at <= $1::timestamptz";
+
+/*
+ * Users referred in the window ($1, $2) who sit on a referral cycle: x is
+ * "A referred B"; p is who referred A, q who referred that one. B on a cycle
+ * of length 1 (A = B), 2 (p's referrer is B) or 3 (q's referrer is B). Each
+ * user has one referrer at most (referred_user_id is unique), so the joins
+ * follow one chain. Users the host application flagged in the window are
+ * left out: they count as flagged already.
+ */
+static const char SQL_RINGS[] =
+    "SELECT count(DISTINCT x.referred_user_id) FROM user_referral_relationships x"
+    " LEFT JOIN user_referral_relationships p ON p.referred_user_id = x.referrer_user_id"
+    " LEFT JOIN user_referral_relationships q ON q.referred_user_id = p.referrer_user_id"
+    " WHERE x.created_at > $1::timestamptz - $2::int * interval '1 day' AND x.created_at <= $1::timestamptz"
+    " AND (x.referrer_user_id = x.referred_user_id OR p.referrer_user_id = x.referred_user_id"
+    " OR q.referrer_user_id = x.referred_user_id)"
+    " AND NOT EXISTS (SELECT 1 FROM user_lifecycle_events f WHERE f.user_id = x.referred_user_id"
+    " AND f.kind = 'fraud_flagged' AND f.at > $1::timestamptz - $2::int * interval '1 day' AND f.at <= $1::timestamptz)";
+
+static const char SQL_LAST[] = "SELECT auto_paused FROM gate_evaluations ORDER BY id DESC LIMIT 1";
+
+static const char SQL_RECORD[] =
+    "INSERT INTO gate_evaluations (evaluated_at, trust_score, engagement_rate, churn_rate, fraud_rate, invites_paused,"
+    " auto_paused, mode, health_status, metrics, alerts)"
+    " VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb)";
+
+__attribute__((format(printf, 2, 3))) static int fail(sync_gate_job_t *j, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(j->errstr, sizeof(j->errstr), fmt, args);
+    va_end(args);
+    return -1;
+}
+
+void sync_gate_job_init(sync_gate_job_t *j, const ig_config_t *cfg)
+{
+    memset(j, 0, sizeof(*j));
+    j->cfg = cfg;
+    j->last_closed = -1;
+    sync_backoff_reset(&j->backoff);
+    atomic_init(&j->beat_ms, sync_now_ms());
+}
+
+static void drop_pg(sync_gate_job_t *j)
+{
+    if (j->pg != NULL)
+        PQfinish(j->pg);
+    j->pg = NULL;
+}
+
+static void drop_redis(sync_gate_job_t *j)
+{
+    if (j->redis != NULL)
+        redisFree(j->redis);
+    j->redis = NULL;
+}
+
+/* The end of the window: the wall clock moved by sync_clock_offset_s, in Unix milliseconds. */
+static long long window_end_ms(const ig_config_t *cfg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + cfg->sync_clock_offset_s * 1000;
+}
+
+static int connect_pg(sync_gate_job_t *j)
+{
+    char err[SYNC_DB_ERR_BYTES];
+
+    if (j->pg != NULL)
+        return 0;
+    if ((j->pg = sync_db_connect(j->cfg->database_url, err, sizeof(err))) == NULL)
+        return fail(j, "postgresql connect: %s", err);
+    if (sync_db_exec(j->pg, SYNC_GATE_SESSION, "session settings", err, sizeof(err)) != 0) {
+        drop_pg(j);
+        return fail(j, "%s", err);
+    }
+    return 0;
+}
+
+static int connect_redis(sync_gate_job_t *j)
+{
+    const ig_config_t *cfg = j->cfg;
+    struct timeval tv = {.tv_sec = SYNC_GATE_REDIS_TIMEOUT_MS / 1000, .tv_usec = SYNC_GATE_REDIS_TIMEOUT_MS % 1000 * 1000};
+
+    if (j->redis != NULL)
+        return 0;
+    j->redis = cfg->redis_unix[0] != '\0' ? redisConnectUnixWithTimeout(cfg->redis_unix, tv)
+                                          : redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+    if (j->redis == NULL)
+        return fail(j, "redis connect: out of memory");
+    if (j->redis->err != 0 || redisSetTimeout(j->redis, tv) != REDIS_OK) {
+        fail(j, "redis connect: %s", j->redis->errstr);
+        drop_redis(j);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs a statement of one row; the caller clears *res. On failure drops a broken connection. */
+static int query_row(sync_gate_job_t *j, PGresult **res, const char *what, const char *sql, int nparams, const char *const *params)
+{
+    char desc[SYNC_DB_DESC_BYTES];
+
+    *res = PQexecParams(j->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(*res) == PGRES_TUPLES_OK && PQntuples(*res) == 1)
+        return 0;
+    if (PQresultStatus(*res) == PGRES_TUPLES_OK)
+        return fail(j, "step=%s reason=\"expected one row, got %d\"", what, PQntuples(*res));
+    sync_db_describe(desc, sizeof(desc), j->pg, *res, 1);
+    fail(j, "step=%s %s", what, desc);
+    if (PQstatus(j->pg) != CONNECTION_OK)
+        drop_pg(j);
+    return -1;
+}
+
+static long long col(const PGresult *res, int c)
+{
+    return PQgetisnull(res, 0, c) ? 0 : strtoll(PQgetvalue(res, 0, c), NULL, 10);
+}
+
+/* Reads the automatic state of the last recorded evaluation (none recorded: open). */
+static int restore(sync_gate_job_t *j)
+{
+    PGresult *res = PQexec(j->pg, SQL_LAST);
+    char desc[SYNC_DB_DESC_BYTES];
+    int ret = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        sync_db_describe(desc, sizeof(desc), j->pg, res, 1);
+        ret = fail(j, "step=restore %s", desc);
+        if (PQstatus(j->pg) != CONNECTION_OK)
+            drop_pg(j);
+    } else {
+        j->auto_closed = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        j->restored = 1;
+        ig_info("msg=\"trust gate state restored\" from_history=%s auto_state=%s", PQntuples(res) == 1 ? "yes" : "no",
+                j->auto_closed ? "closed" : "open");
+    }
+    PQclear(res);
+    return ret;
+}
+
+/* Fills c from PostgreSQL for the window ending at end (an ISO time). */
+static int count_window(sync_gate_job_t *j, sync_gate_counts_t *c, const char *end)
+{
+    const ig_config_t *cfg = j->cfg;
+    char days[16], burst_s[16], burst_n[16];
+    const char *params[] = {end, days, burst_s, burst_n, cfg->disposable_domains};
+    PGresult *res;
+    int people;
+
+    memset(c, 0, sizeof(*c));
+    snprintf(days, sizeof(days), "%u", cfg->gate_window_days);
+    snprintf(burst_s, sizeof(burst_s), "%u", cfg->gate_burst_window_s);
+    snprintf(burst_n, sizeof(burst_n), "%u", cfg->gate_burst_per_network);
+
+    if (query_row(j, &res, "tables", SQL_TABLES, 0, NULL) != 0)
+        goto Error;
+    people = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+
+    if (query_row(j, &res, "redemptions", people ? SQL_REDEMPTIONS_PEOPLE : SQL_REDEMPTIONS, 5, params) != 0)
+        goto Error;
+    c->redeemed = col(res, 0);
+    c->burst = col(res, 1);
+    c->burst_nets = col(res, 2);
+    c->disposable = col(res, 3);
+    c->signalled_redemptions = col(res, 4);
+    PQclear(res);
+    if (!people)
+        return 0;
+
+    if (query_row(j, &res, "lifecycle", SQL_LIFECYCLE, 2, params) != 0)
+        goto Error;
+    c->activated = col(res, 0);
+    c->churned = col(res, 1);
+    c->fraud_flagged = col(res, 2);
+    PQclear(res);
+    if (query_row(j, &res, "rings", SQL_RINGS, 2, params) != 0)
+        goto Error;
+    c->ring = col(res, 0);
+    PQclear(res);
+    return 0;
+
+Error:
+    PQclear(res);
+    return -1;
+}
+
+/* Reads the override; an unknown value counts as auto (logged once until a known one is back). */
+static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
+{
+    redisReply *reply = redisCommand(j->redis, "GET ig:{%d}:gate:mode", IG_WL_BUCKET);
+    int ret = 0;
+
+    if (reply == NULL) {
+        fail(j, "redis GET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        drop_redis(j);
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_NIL)
+        *mode = SYNC_GATE_AUTO;
+    else if (reply->type != REDIS_REPLY_STRING)
+        ret = fail(j, "redis GET gate mode: unexpected reply type %d", reply->type);
+    else if (sync_gate_mode_parse(mode, reply->str, reply->len) != 0) {
+        if (!j->mode_warned)
+            ig_warn("msg=\"unknown trust gate mode, using auto\" key=ig:{%d}:gate:mode", IG_WL_BUCKET);
+        j->mode_warned = 1;
+    } else {
+        j->mode_warned = 0;
+    }
+    freeReplyObject(reply);
+    return ret;
+}
+
+/* The flags of every bucket and the trust document, pipelined. */
+static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char *json)
+{
+    int ret = 0;
+
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        if (d->closed)
+            redisAppendCommand(j->redis, "SET ig:{%u}:gate closed", b);
+        else
+            redisAppendCommand(j->redis, "DEL ig:{%u}:gate", b);
+    }
+    redisAppendCommand(j->redis, "SET ig:{%d}:trust %s", IG_WL_BUCKET, json);
+    for (unsigned i = 0; i != IG_BUCKETS + 1; ++i) {
+        void *r = NULL;
+        redisReply *reply;
+        if (redisGetReply(j->redis, &r) != REDIS_OK) {
+            fail(j, "redis gate write: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+            drop_redis(j);
+            return -1;
+        }
+        reply = r;
+        if (reply->type == REDIS_REPLY_ERROR && ret == 0)
+            ret = fail(j, "redis gate write: %.*s", (int)reply->len, reply->str);
+        freeReplyObject(reply);
+    }
+    return ret;
+}
+
+/* Inserts the history row of d. */
+static int record(sync_gate_job_t *j, const sync_gate_decision_t *d, const sync_gate_counts_t *c, const char *at)
+{
+    char score[32], eng[32], churn[32], fraud[32], metrics[SYNC_GATE_JSON_BYTES], alerts[SYNC_GATE_JSON_BYTES];
+    const char *params[11];
+    char desc[SYNC_DB_DESC_BYTES];
+    PGresult *res;
+    int ret = 0;
+
+    if (sync_gate_metrics_json(metrics, sizeof(metrics), d, c, j->cfg) != 0 ||
+        sync_gate_alerts_json(alerts, sizeof(alerts), d) != 0)
+        return fail(j, "step=record reason=\"metrics or alerts do not fit\"");
+    snprintf(score, sizeof(score), "%.4f", sync_gate_round4(d->trust_score));
+    snprintf(eng, sizeof(eng), "%.4f", sync_gate_round4(d->engagement_rate));
+    snprintf(churn, sizeof(churn), "%.4f", sync_gate_round4(d->churn_rate));
+    snprintf(fraud, sizeof(fraud), "%.4f", sync_gate_round4(d->fraud_rate));
+    params[0] = at, params[1] = score, params[2] = eng, params[3] = churn, params[4] = fraud;
+    params[5] = d->closed ? "t" : "f", params[6] = d->auto_closed ? "t" : "f";
+    params[7] = sync_gate_mode_name(d->mode), params[8] = d->health, params[9] = metrics, params[10] = alerts;
+    res = PQexecParams(j->pg, SQL_RECORD, 11, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        sync_db_describe(desc, sizeof(desc), j->pg, res, 1);
+        ret = fail(j, "step=record %s", desc);
+        if (PQstatus(j->pg) != CONNECTION_OK)
+            drop_pg(j);
+    }
+    PQclear(res);
+    return ret;
+}
+
+/* One line when the gate opens or closes, or the override changes. */
+static void log_change(sync_gate_job_t *j, const sync_gate_decision_t *d, const sync_gate_counts_t *c)
+{
+    if (j->last_closed == d->closed && j->last_mode == d->mode)
+        return;
+    ig_info("msg=\"trust gate %s\" mode=%s health=%s trust_score=%.4f engagement_rate=%.4f churn_rate=%.4f fraud_rate=%.4f "
+            "redeemed=%lld signalled=%lld alerts=%zu",
+            d->closed ? "closed" : "open", sync_gate_mode_name(d->mode), d->health, d->trust_score, d->engagement_rate,
+            d->churn_rate, d->fraud_rate, c->redeemed, d->signalled, d->num_alerts);
+    j->last_closed = d->closed;
+    j->last_mode = d->mode;
+}
+
+int sync_gate_job_evaluate(sync_gate_job_t *j)
+{
+    sync_gate_counts_t c;
+    sync_gate_decision_t d;
+    sync_gate_mode_t mode;
+    char end[SYNC_GATE_TIME_BYTES], json[SYNC_GATE_JSON_BYTES];
+    long long end_ms;
+    uint64_t now;
+
+    if (connect_pg(j) != 0 || connect_redis(j) != 0)
+        return -1;
+    if (!j->restored && restore(j) != 0)
+        return -1;
+    if (read_mode(j, &mode) != 0)
+        return -1;
+    end_ms = window_end_ms(j->cfg);
+    sync_gate_format_time(end, end_ms);
+    if (count_window(j, &c, end) != 0)
+        return -1;
+
+    sync_gate_decide(&d, &c, j->auto_closed, mode, j->cfg);
+    if (sync_gate_trust_json(json, sizeof(json), &d, &c, j->cfg, end_ms) != 0)
+        return fail(j, "step=publish reason=\"trust document does not fit\"");
+    if (publish(j, &d, json) != 0)
+        return -1;
+    j->auto_closed = d.auto_closed;
+    log_change(j, &d, &c);
+
+    now = sync_now_ms();
+    if (sync_gate_should_record(&d, j->have_last ? &j->last_recorded : NULL, now - j->last_recorded_ms,
+                                SYNC_GATE_RECORD_INTERVAL_MS)) {
+        if (record(j, &d, &c, end) != 0)
+            return -1;
+        j->last_recorded = d;
+        j->last_recorded_ms = now;
+        j->have_last = 1;
+    }
+    return 0;
+}
+
+static void *gate_main(void *arg)
+{
+    sync_gate_job_t *j = arg;
+
+    sync_heartbeat_attach(&j->beat_ms);
+    ig_info("msg=\"trust gate starting\" interval_ms=%u window_days=%u min_redemptions=%u close_below=%.4f reopen_above=%.4f "
+            "max_fraud_rate=%.4f",
+            j->cfg->gate_interval_ms, j->cfg->gate_window_days, j->cfg->gate_min_redemptions, j->cfg->gate_close_below,
+            j->cfg->gate_reopen_above, j->cfg->gate_max_fraud_rate);
+    while (!sync_stop_requested()) {
+        uint64_t start = sync_now_ms(), spent;
+        if (sync_gate_job_evaluate(j) != 0) {
+            if (sync_backoff_should_log(&j->backoff))
+                ig_warn("msg=\"trust gate not evaluated, keeping the last decision\" %s attempt=%u retry_ms=%u", j->errstr,
+                        j->backoff.failures + 1, j->backoff.delay_ms);
+            sync_backoff_wait(&j->backoff);
+            continue;
+        }
+        sync_backoff_reset(&j->backoff);
+        spent = sync_now_ms() - start;
+        if (spent < j->cfg->gate_interval_ms)
+            sync_sleep_ms((unsigned)(j->cfg->gate_interval_ms - spent));
+    }
+    drop_pg(j);
+    drop_redis(j);
+    sync_heartbeat_attach(NULL);
+    return NULL;
+}
+
+int sync_gate_job_start(sync_gate_job_t *j)
+{
+    sigset_t block, old;
+    int err;
+
+    if (j->cfg->gate_interval_ms == 0) {
+        ig_info("msg=\"trust gate off\" reason=\"gate_interval_ms is 0\"");
+        return 0;
+    }
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    err = pthread_create(&j->thread, NULL, gate_main, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        ig_error("msg=\"cannot start the trust gate\" reason=\"%s\"", strerror(err));
+        return -1;
+    }
+    j->started = 1;
+    return 0;
+}
+
+void sync_gate_job_stop(sync_gate_job_t *j)
+{
+    if (j->started)
+        pthread_join(j->thread, NULL);
+    j->started = 0;
+    drop_pg(j);
+    drop_redis(j);
+}

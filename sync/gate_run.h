@@ -1,0 +1,99 @@
+/*
+ * The trust gate's job in the sync daemon: a thread of its own, with its own
+ * PostgreSQL and Redis connections, so that a slow evaluation never holds up
+ * the lanes that persist events. Every gate_interval_ms it
+ *
+ * 1. reads the operator's override, ig:{0}:gate:mode ("open", "closed",
+ *    "auto"; absent = auto);
+ * 2. counts the trailing window (gate_window_days, ending at the wall clock
+ *    plus sync_clock_offset_s) in PostgreSQL: redemptions, the users whose
+ *    lifecycle events say activated, churned or fraud_flagged, and the
+ *    automatic fraud signals:
+ *    - burst: every redemption of a network (/24 for IPv4, /48 for IPv6,
+ *      from redemptions.client_addr) that lies in a span of
+ *      gate_burst_window_s holding more than gate_burst_per_network of that
+ *      network's redemptions. Loopback and unknown addresses form no network
+ *      (they are the machine itself: a local proxy or a test, not clients);
+ *    - disposable_domain: every redemption by an address whose domain is in
+ *      disposable_domains (the list the gateway refuses joins with);
+ *    - referral_ring: every user referred in the window who sits on a
+ *      referral cycle of length 1, 2 or 3 (A referred B and B referred A, or
+ *      A -> B -> C -> A). The product's own flow cannot make one (only a new
+ *      entry can be referred), so a cycle means rows written by other means.
+ *    A redemption caught by both burst and disposable counts once; the
+ *    signalled redemptions and ring users count as fraud (gate.h);
+ * 3. decides (sync_gate_decide) from those counts and the previous automatic
+ *    state;
+ * 4. writes the result to Redis in one pipeline: `SET ig:{B}:gate closed` in
+ *    every bucket while closed, `DEL` of them while open (the gateways refuse
+ *    redeem, generate and admit while their bucket's key says closed), then
+ *    the JSON document `ig:{0}:trust` that GET /api/quality/trust-score and
+ *    POST /api/quality/evaluate-gate serve. One command per key, each in one
+ *    slot, so the same writes work on a Redis Cluster;
+ * 5. records the evaluation in gate_evaluations (migration 007) when the
+ *    gate, its mode, its health, its alerts or a rounded rate changed, and at
+ *    least once a minute otherwise.
+ *
+ * At start the automatic state is read back from the last recorded row, so a
+ * restart keeps a closed gate closed. The gate flags have no expiry: should
+ * the daemon stop, the gateways keep the last decision.
+ *
+ * Failures: a store that fails is reconnected with backoff, and nothing is
+ * written to Redis from an evaluation that could not count; the flags stay as
+ * they were. gate_interval_ms = 0 turns the job off.
+ */
+#ifndef SYNC_GATE_RUN_H
+#define SYNC_GATE_RUN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include "ig_config.h"
+#include "gate.h"
+#include "runtime.h"
+
+/** At least one history row this often, even when nothing changed. */
+#define SYNC_GATE_RECORD_INTERVAL_MS 60000
+
+typedef struct sync_gate_job_t {
+    const ig_config_t *cfg;             /**< borrowed; outlives the job */
+    PGconn *pg;                         /**< owned; NULL while disconnected */
+    redisContext *redis;                /**< owned; NULL while disconnected */
+    sync_backoff_t backoff;             /**< delay after a failed evaluation */
+    int restored;                       /**< the automatic state was read from gate_evaluations */
+    int auto_closed;                    /**< the automatic gate's state after the last evaluation */
+    int have_last;                      /**< last_recorded holds a row written by this process */
+    sync_gate_decision_t last_recorded; /**< the decision of the last history row */
+    uint64_t last_recorded_ms;          /**< when it was written (monotonic) */
+    int last_closed;                    /**< what Redis was last told (-1 = nothing yet), for the log */
+    sync_gate_mode_t last_mode;         /**< the override seen last, for the log */
+    int mode_warned;                    /**< an unknown mode value was logged */
+    char errstr[512];                   /**< last failure */
+    _Atomic uint64_t beat_ms;           /**< heartbeat of the job's thread */
+    pthread_t thread;                   /**< valid while started */
+    int started;                        /**< the thread runs */
+} sync_gate_job_t;
+
+/** Prepares j for cfg (borrowed). Does not connect. */
+void sync_gate_job_init(sync_gate_job_t *j, const ig_config_t *cfg);
+
+/**
+ * Starts the job's thread (with SIGTERM and SIGINT blocked in it: the main
+ * thread takes them), unless gate_interval_ms is 0. Returns 0, or -1 when the
+ * thread could not be started (logged).
+ */
+int sync_gate_job_start(sync_gate_job_t *j);
+
+/** Waits for the thread to end (after a stop was requested) and closes both connections. */
+void sync_gate_job_stop(sync_gate_job_t *j);
+
+/**
+ * One evaluation, on the calling thread: connects where needed, counts,
+ * decides, writes Redis and the history. Returns 0, or -1 with the reason in
+ * j->errstr (the failed store's connection is dropped).
+ */
+int sync_gate_job_evaluate(sync_gate_job_t *j);
+
+#endif

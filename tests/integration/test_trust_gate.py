@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""The trust gate end to end: redemptions through the gateway, lifecycle
+events, the sync daemon's evaluation, the flags every gateway obeys, the
+hysteresis band, the operator's override, the history in PostgreSQL and the
+state kept across a restart of the daemon; then the automatic fraud signals
+(bursts from one network, disposable domains, referral rings)."""
+
+import json
+import os
+import secrets
+import signal
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import TIME_RE, unique_email, wait_until  # noqa: E402
+
+GATE_KEYS = ["ig:{%d}:gate" % b for b in range(harness.BUCKETS)]
+TRUST_FIELDS = {"trust_score", "churn_rate", "fraud_rate", "engagement_rate", "invites_paused", "invites_allowed",
+                "health_status", "mode", "metrics", "alerts", "evaluated_at"}
+
+
+def sql_str(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+class GateTestCase(harness.HarnessTestCase):
+    """Helpers shared by both classes."""
+
+    def trust(self):
+        raw = self.h.redis("GET", "ig:{0}:trust")
+        return json.loads(raw) if raw is not None else None
+
+    def wait_trust(self, pred, what, timeout=15.0):
+        """Waits for an evaluation for which pred(doc) holds; returns it."""
+        last = [None]
+
+        def check():
+            doc = self.trust()
+            last[0] = doc
+            return doc if doc is not None and pred(doc) else None
+        return wait_until(check, timeout, 0.05, lambda: "%s; last evaluation: %s" % (what, json.dumps(last[0])))
+
+    def flags(self):
+        return [self.h.redis("GET", k) for k in GATE_KEYS]
+
+    def assertClosed(self, doc):
+        self.assertTrue(doc["invites_paused"], doc)
+        self.assertFalse(doc["invites_allowed"], doc)
+        self.assertEqual(doc["health_status"], "paused", doc)
+        # The flags are written before the document, in the same pipeline.
+        self.assertEqual(self.flags(), ["closed"] * harness.BUCKETS)
+
+    def assertOpen(self, doc):
+        self.assertFalse(doc["invites_paused"], doc)
+        self.assertTrue(doc["invites_allowed"], doc)
+        self.assertEqual(self.flags(), [None] * harness.BUCKETS)
+
+    def redeem_many(self, n, domain="example.com"):
+        code = self.h.generate(1, max_uses=1000)[0]
+        for _ in range(n):
+            email = "u-%s@%s" % (secrets.token_hex(6), domain)
+            r = self.h.redeem(code, email)
+            self.assertEqual(r.status, 200, r)
+
+    def wait_redemptions(self, n):
+        q = "SELECT count(*) FROM redemptions"
+        wait_until(lambda: self.h.psql_value(q) == str(n), 15, 0.1, lambda: "redemptions: %s, want %d" % (self.h.psql_value(q), n))
+
+    def lifecycle(self, emails, kind):
+        """Reports a lifecycle event per e-mail (POST /api/users/{email}/events),
+        then waits until PostgreSQL has them."""
+        q = "SELECT count(DISTINCT user_id) FROM user_lifecycle_events WHERE kind = %s" % sql_str(kind)
+        want = int(self.h.psql_value(q)) + len(emails)
+        for email in emails:
+            r = self.h.http("POST", "/api/users/%s/events" % urllib.parse.quote(email, safe="@"), {"type": kind},
+                            token=self.h.admin_token)
+            if r.status in (404, 405):
+                # A gateway without the endpoint: the row the sync daemon would write for the event.
+                self.h.psql("INSERT INTO user_lifecycle_events (event_id, user_id, kind, at) VALUES (%s, md5(%s)::uuid, %s,"
+                            " now())" % (sql_str("test-" + secrets.token_hex(8)), sql_str(email), sql_str(kind)))
+                continue
+            self.assertEqual(r.status, 202, r)
+        wait_until(lambda: int(self.h.psql_value(q)) >= want, 15, 0.1,
+                   lambda: "%s users: %s, want %d" % (kind, self.h.psql_value(q), want))
+
+
+class TrustGateTest(GateTestCase):
+    """One launch, step by step (the tests run in name order and build on each other)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.h.psql_value("SELECT to_regclass('user_lifecycle_events') IS NOT NULL") != "t":
+            cls.tearDownClass()
+            raise harness.unittest.SkipTest("lifecycle events need the tables of migration 006")
+
+    HARNESS_OVERRIDES = {"gate_interval_ms": "200"}
+    emails = []
+    spare = None
+
+    def redeem_people(self, n):
+        code = self.h.generate(1, max_uses=1000)[0]
+        for _ in range(n):
+            email = unique_email("launch")
+            self.assertEqual(self.h.redeem(code, email).status, 200)
+            TrustGateTest.emails.append(email)
+
+    def test_1_no_data(self):
+        doc = self.wait_trust(lambda d: True, "no evaluation written")
+        self.assertEqual(set(doc), TRUST_FIELDS)
+        self.assertEqual(doc["health_status"], "no_data", doc)
+        self.assertEqual(doc["mode"], "auto", doc)
+        self.assertRegex(doc["evaluated_at"], TIME_RE)
+        self.assertEqual(doc["alerts"], [])
+        for k in ("redeemed", "activated", "churned", "fraud_flagged", "signalled", "window_days"):
+            self.assertIn(k, doc["metrics"], doc)
+        self.assertEqual(doc["metrics"]["window_days"], 7)
+        self.assertOpen(doc)
+        # 19 redemptions are still below gate_min_redemptions (20).
+        self.redeem_people(19)
+        self.wait_redemptions(19)
+        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == 19, "19 redemptions not counted")
+        self.assertEqual(doc["health_status"], "no_data", doc)
+        r = self.h.http("GET", "/api/quality/trust-score")
+        body = self.assertJson(r, 200)
+        self.assertEqual(body.get("health_status"), "no_data", body)
+        self.assertIs(body.get("invites_paused"), False, body)
+
+    def test_2_healthy(self):
+        self.redeem_people(1)
+        self.wait_redemptions(20)
+        # Nobody activated yet: 0.4 * 0 + 0.3 + 0.3 = 0.6, open but degraded (at the reopen level).
+        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == 20, "20 redemptions not counted")
+        self.assertEqual(doc["trust_score"], 0.6, doc)
+        self.assertEqual(doc["health_status"], "degraded", doc)
+        self.assertOpen(doc)
+        # 16 of 20 activated: 0.4 * 0.8 + 0.3 + 0.3 = 0.92.
+        self.lifecycle(self.emails[:16], "activated")
+        doc = self.wait_trust(lambda d: d["metrics"]["activated"] == 16, "activations not counted")
+        self.assertEqual(doc["engagement_rate"], 0.8, doc)
+        self.assertEqual(doc["trust_score"], 0.92, doc)
+        self.assertEqual(doc["health_status"], "healthy", doc)
+        self.assertOpen(doc)
+        TrustGateTest.spare = self.h.generate(1, max_uses=100)[0]
+
+    def test_3_fraud_closes(self):
+        # 5 of 20 flagged: fraud 0.25 > 0.2 closes the gate although the score (0.845) is high.
+        self.lifecycle(self.emails[15:20], "fraud_flagged")
+        doc = self.wait_trust(lambda d: d["invites_paused"], "gate not closed by the fraud rate")
+        self.assertEqual(doc["fraud_rate"], 0.25, doc)
+        self.assertIn("fraud_rate", [a["type"] for a in doc["alerts"]], doc)
+        self.assertClosed(doc)
+        self.assertError(self.h.redeem(self.spare, unique_email()), 503, "invites_paused")
+        r = self.h.http("POST", "/api/invites/generate", {"batch_size": 1, "batch_id": "B-" + secrets.token_hex(6)},
+                        token=self.h.admin_token)
+        self.assertError(r, 503, "invites_paused")
+        # Churn 12 of the 16 activated: the score falls to 0.62; fraud still over the maximum.
+        self.lifecycle(self.emails[:12], "churned")
+        doc = self.wait_trust(lambda d: d["metrics"]["churned"] == 12, "churn not counted")
+        self.assertEqual(doc["churn_rate"], 0.75, doc)
+        self.assertClosed(doc)
+
+    def test_4_override_open(self):
+        self.h.redis("SET", "ig:{0}:gate:mode", "open")
+        doc = self.wait_trust(lambda d: d["mode"] == "open", "override not seen")
+        self.assertOpen(doc)
+        self.assertIn("override", [a["type"] for a in doc["alerts"]], doc)
+        self.assertEqual(doc["health_status"], "degraded", doc)
+        # Five more people while forced open: 25 redeemed, 5 flagged = 0.2, the maximum itself.
+        self.redeem_people(5)
+        self.wait_redemptions(25)
+        self.wait_trust(lambda d: d["metrics"]["redeemed"] == 25, "25 redemptions not counted")
+
+    def test_5_band_keeps_closed(self):
+        # Back to auto. 0.4 * 16/25 + 0.3 * 4/16 + 0.3 * 0.8 = 0.571: inside the band (0.5, 0.6), and the
+        # automatic state was closed all along, so the gate closes again and stays closed.
+        self.h.redis("DEL", "ig:{0}:gate:mode")
+        doc = self.wait_trust(lambda d: d["mode"] == "auto", "auto mode not seen")
+        self.assertEqual(doc["trust_score"], 0.571, doc)
+        self.assertEqual(doc["fraud_rate"], 0.2, doc)
+        self.assertClosed(doc)
+        first = doc["evaluated_at"]
+        doc = self.wait_trust(lambda d: d["evaluated_at"] > first, "no later evaluation")
+        self.assertClosed(doc)
+        self.assertError(self.h.redeem(self.spare, unique_email()), 503, "invites_paused")
+
+        # A restart of the daemon reads the state back: still closed inside the band.
+        self.h.kill_sync(signal.SIGTERM)
+        before = self.trust()["evaluated_at"]
+        self.h.start_sync()
+        doc = self.wait_trust(lambda d: d["evaluated_at"] > before, "no evaluation after the restart", 30)
+        self.assertClosed(doc)
+        self.assertEqual(doc["trust_score"], 0.571, doc)
+        with open(self.h.sync_log, "rb") as f:
+            self.assertIn(b"trust gate state restored", f.read())
+
+    def test_6_reopens_above_the_band(self):
+        # Five more activated: 0.4 * 21/25 + 0.3 * 9/21 + 0.24 = 0.7046 > 0.6, fraud 0.2: reopens.
+        self.lifecycle(self.emails[20:25], "activated")
+        doc = self.wait_trust(lambda d: not d["invites_paused"], "gate not reopened")
+        self.assertEqual(doc["trust_score"], 0.7046, doc)
+        self.assertOpen(doc)
+        code = self.h.generate(1)[0]
+        self.assertEqual(self.h.redeem(code, unique_email()).status, 200)
+
+    def test_7_history(self):
+        rows = self.h.psql("SELECT invites_paused, auto_paused, mode, health_status, trust_score::text, fraud_rate::text,"
+                           " metrics->>'redeemed', jsonb_typeof(alerts) FROM gate_evaluations ORDER BY id")
+        self.assertGreater(len(rows), 5, rows)
+        states = [(r[0], r[2], r[3]) for r in rows]
+        self.assertIn(("f", "auto", "no_data"), states)
+        self.assertIn(("f", "auto", "healthy"), states)
+        self.assertIn(("t", "auto", "paused"), states)
+        self.assertIn(("f", "open", "degraded"), states)
+        # Forced open while the metrics said closed: the automatic state is kept underneath.
+        self.assertTrue(any(r[0] == "f" and r[1] == "t" and r[2] == "open" for r in rows), rows)
+        self.assertTrue(any(r[0] == "t" and r[4] == "0.5710" for r in rows), rows)
+        self.assertEqual(rows[-1][0], "f", rows[-1])
+        self.assertTrue(all(r[7] == "array" for r in rows), rows)
+        # Consecutive rows differ in something (the test is shorter than the minute that would record anyway),
+        # except the first evaluation after the restart, which is always recorded.
+        same = [a for a, b in zip(rows, rows[1:]) if a == b]
+        self.assertLessEqual(len(same), 1, rows)
+
+
+class TrustSignalsTest(GateTestCase):
+    """Bursts from one network, disposable domains and referral rings raise the fraud rate."""
+
+    HARNESS_OVERRIDES = {"gate_interval_ms": "200", "gate_burst_per_network": "30", "gate_burst_window_s": "60"}
+
+    def insert_redemptions(self, rows):
+        """Redemptions as the sync daemon writes them (address, seconds ago), for client networks the test
+        cannot connect from."""
+        values = ",".join("(%s, %s, %s, 1, %s, now() - %d * interval '1 second')" % (
+            sql_str("test-" + secrets.token_hex(8)), sql_str("T" + secrets.token_hex(8).upper()),
+            sql_str(unique_email("net")), sql_str(addr), ago) for addr, ago in rows)
+        self.h.psql("INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) VALUES " + values)
+
+    def test_networks(self):
+        net = lambda a: self.h.psql_value("SELECT coalesce(gate_network(%s), 'NULL')" % sql_str(a))  # noqa: E731
+        self.assertEqual(net("198.51.100.77"), "198.51.100.0/24")
+        self.assertEqual(net("::ffff:198.51.100.77"), "198.51.100.0/24")
+        self.assertEqual(net("2001:db8:7:1::5"), "2001:db8:7::/48")
+        self.assertEqual(net("2001:DB8::1"), "2001:db8:0::/48")
+        self.assertEqual(net("fe80::1"), "fe80:0:0::/48")
+        for a in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "", "not an address", "1.2.3"):
+            self.assertEqual(net(a), "NULL", a)
+
+    def test_signals(self):
+        # 40 redemptions through the gateway within seconds, all from 127.0.0.1: loopback is no client network,
+        # so no burst although 40 > 30.
+        self.redeem_many(40)
+        self.wait_redemptions(40)
+        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == 40, "40 redemptions not counted")
+        self.assertEqual(doc["metrics"]["signals"]["burst"], 0, doc)
+        self.assertOpen(doc)
+
+        # 35 from one /24 within 10 s, 31 from one /48 within 30 s: bursts. 31 from another /24, 3 s apart: any
+        # 60 s holds 21 of them, no burst.
+        rows = [("198.51.100.%d" % (i + 1), 300 + i * 10 // 35) for i in range(35)]
+        rows += [("2001:db8:7:%x::%x" % (i, i + 1), 600 + i) for i in range(31)]
+        rows += [("192.0.2.%d" % (i + 1), 900 + 3 * i) for i in range(31)]
+        self.insert_redemptions(rows)
+        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == 137, "inserted redemptions not counted")
+        signals = doc["metrics"]["signals"]
+        self.assertEqual(signals["burst"], 66, doc)
+        self.assertEqual(signals["burst_networks"], 2, doc)
+        self.assertIn("burst", [a["type"] for a in doc["alerts"]], doc)
+        # 66 / 137 = 0.4818 > 0.2: closed.
+        self.assertEqual(doc["fraud_rate"], 0.4818, doc)
+        self.assertClosed(doc)
+
+        # Forced open to take disposable addresses through the gateway (the gate refuses them while closed).
+        self.h.redis("SET", "ig:{0}:gate:mode", "open")
+        self.wait_trust(lambda d: d["mode"] == "open", "override not seen")
+        self.redeem_many(3, "mailinator.com")
+        self.wait_redemptions(140)
+        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == 140, "disposable redemptions not counted")
+        self.assertEqual(doc["metrics"]["signals"]["disposable_domain"], 3, doc)
+        self.assertEqual(doc["metrics"]["signalled"], 69, doc)
+        self.assertIn("disposable_domain", [a["type"] for a in doc["alerts"]], doc)
+        self.assertOpen(doc)
+        self.h.redis("SET", "ig:{0}:gate:mode", "auto")
+        doc = self.wait_trust(lambda d: d["mode"] == "auto", "auto mode not seen")
+        self.assertClosed(doc)
+
+        # Referral cycles: A and B referred each other; C -> D -> E -> C. Five users on cycles.
+        if self.h.psql_value("SELECT to_regclass('user_referral_relationships') IS NOT NULL") != "t":
+            return
+        u = [self.h.psql_value("SELECT gen_random_uuid()") for _ in range(5)]
+        pairs = [(u[0], u[1]), (u[1], u[0]), (u[2], u[3]), (u[3], u[4]), (u[4], u[2])]
+        self.h.psql("INSERT INTO user_referral_relationships (referrer_user_id, referred_user_id, referral_code) VALUES "
+                    + ",".join("(%s, %s, 'RINGTEST')" % (sql_str(a), sql_str(b)) for a, b in pairs))
+        doc = self.wait_trust(lambda d: d["metrics"]["signals"]["referral_ring"] == 5, "ring not counted")
+        self.assertEqual(doc["metrics"]["signalled"], 74, doc)
+        self.assertIn("referral_ring", [a["type"] for a in doc["alerts"]], doc)
+
+
+if __name__ == "__main__":
+    harness.main()

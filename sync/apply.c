@@ -93,6 +93,25 @@ static const char SQL_REVOKED[] = "WITH u AS (SELECT code, (array_agg(event_id O
                                   "WHERE i.code = u.code AND (i.revoked_at IS NULL OR i.revoked_at > u.at)";
 
 /*
+ * The people named by redemptions and bound codes ($1 user ids, $2 e-mails,
+ * $3 event times), recorded in user_emails. For a person already erased,
+ * rows of this transaction from before the erasure are anonymised (their
+ * events arrived after it, from another stream), and an event after it
+ * records the address again. Inserted in user_id order, so that two lanes
+ * recording the same people cannot deadlock.
+ */
+static const char SQL_PEOPLE[] =
+    "WITH u AS (SELECT DISTINCT ON (id) id, email, timestamptz 'epoch' + at_ms * interval '1 millisecond' AS at "
+    "FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS x(id, email, at_ms) ORDER BY id, at_ms DESC), "
+    "gone AS (SELECT u.id, u.email, u.at, e.erased_at, 'erased:' || u.id::text AS anon FROM u "
+    "JOIN user_emails AS e ON e.user_id = u.id WHERE e.email IS NULL), "
+    "r AS (UPDATE redemptions AS t SET email = g.anon FROM gone AS g WHERE t.email = g.email AND t.redeemed_at <= g.erased_at), "
+    "i AS (UPDATE invites AS t SET issued_to = g.anon FROM gone AS g WHERE t.issued_to = g.email AND t.created_at <= g.erased_at), "
+    "back AS (UPDATE user_emails AS e SET email = g.email, erased_at = NULL FROM gone AS g "
+    "WHERE e.user_id = g.id AND g.at > g.erased_at) "
+    "INSERT INTO user_emails (user_id, email, first_seen_at) SELECT id, email, at FROM u ORDER BY id ON CONFLICT DO NOTHING";
+
+/*
  * Two daemons may apply batches at once. An invite and the events of its code
  * must then not be written by concurrent transactions, or neither sees the
  * other's rows (an INSERT of the invite missing a redemption not yet
@@ -126,6 +145,9 @@ enum {
     COL_REVOKED_CODE,
     COL_REVOKED_AT,
     COL_LOCK_BUCKET,
+    COL_PERSON_ID,
+    COL_PERSON_EMAIL,
+    COL_PERSON_AT,
     COL_COUNT
 };
 _Static_assert(COL_COUNT == SYNC_APPLY_ARRAYS, "SYNC_APPLY_ARRAYS must match the column list");
@@ -138,22 +160,29 @@ static const int PARAMS_REDEEMED[] = {COL_REDEEMED_EVENT_ID, COL_REDEEMED_CODE, 
 static const int PARAMS_USED[] = {COL_REDEEMED_CODE, COL_REDEEMED_N, COL_REDEEMED_AT};
 static const int PARAMS_REVOKED[] = {COL_REVOKED_EVENT_ID, COL_REVOKED_CODE, COL_REVOKED_AT};
 static const int PARAMS_LOCK[] = {COL_LOCK_BUCKET};
+static const int PARAMS_PEOPLE[] = {COL_PERSON_ID, COL_PERSON_EMAIL, COL_PERSON_AT};
 
 #define NPARAMS(list) ((int)(sizeof(list) / sizeof(list[0])))
 
-void sync_apply_init(sync_apply_t *a)
+void sync_apply_init(sync_apply_t *a, const ig_config_t *cfg, const sync_keys_t *keys)
 {
     memset(a, 0, sizeof(*a));
     for (size_t i = 0; i != SYNC_APPLY_ARRAYS; ++i)
         sync_pgarray_init(&a->arrays[i]);
+    a->keys = keys;
+    sync_product_init(&a->product, cfg, keys);
 }
 
 void sync_apply_dispose(sync_apply_t *a)
 {
+    const ig_config_t *cfg = a->product.cfg;
+    const sync_keys_t *keys = a->keys;
+
     for (size_t i = 0; i != SYNC_APPLY_ARRAYS; ++i)
         sync_pgarray_dispose(&a->arrays[i]);
     free(a->fresh);
-    sync_apply_init(a);
+    sync_product_dispose(&a->product);
+    sync_apply_init(a, cfg, keys);
 }
 
 static double elapsed_ms(const struct timespec *start)
@@ -245,6 +274,19 @@ static int record_events(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, s
     return 0;
 }
 
+/* Adds the person an e-mail of ev names to the SQL_PEOPLE arrays. */
+static void add_person(sync_apply_t *a, const char *email, const sync_event_t *ev)
+{
+    sync_user_id_t uid;
+
+    if (a->keys == NULL || email == NULL)
+        return;
+    sync_user_id_of(&uid, email, a->keys);
+    sync_pgarray_add_str(&a->arrays[COL_PERSON_ID], uid.s);
+    sync_pgarray_add_str(&a->arrays[COL_PERSON_EMAIL], email);
+    sync_pgarray_add_int(&a->arrays[COL_PERSON_AT], ev->at_ms);
+}
+
 /* Fills the per-type arrays with the fresh events of b and counts them. */
 static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_stats_t *stats)
 {
@@ -257,7 +299,10 @@ static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_sta
         const sync_event_t *ev = &b->events[i];
         if (!a->fresh[i])
             continue;
-        if (ev->type != SYNC_EVENT_MALFORMED)
+        /* Product events lock the waitlist's bucket: two daemons never apply them side by side. */
+        if (sync_event_is_product(ev->type))
+            buckets[IG_WL_BUCKET] = 1;
+        else if (ev->type != SYNC_EVENT_MALFORMED)
             buckets[ig_code_bucket(ev->code)] = 1;
         switch (ev->type) {
         case SYNC_EVENT_ISSUED:
@@ -269,6 +314,7 @@ static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_sta
             sync_pgarray_add_int(&c[COL_ISSUED_EXP], ev->expires_s);
             sync_pgarray_add_str(&c[COL_ISSUED_BY], ev->created_by);
             sync_pgarray_add_int(&c[COL_ISSUED_AT], ev->at_ms);
+            add_person(a, ev->issued_to, ev);
             ++stats->issued;
             break;
         case SYNC_EVENT_REDEEMED:
@@ -278,6 +324,7 @@ static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_sta
             sync_pgarray_add_int(&c[COL_REDEEMED_N], ev->use_number);
             sync_pgarray_add_str(&c[COL_REDEEMED_IP], ev->ip);
             sync_pgarray_add_int(&c[COL_REDEEMED_AT], ev->at_ms);
+            add_person(a, ev->email, ev);
             ++stats->redeemed;
             break;
         case SYNC_EVENT_REVOKED:
@@ -286,8 +333,11 @@ static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_sta
             sync_pgarray_add_int(&c[COL_REVOKED_AT], ev->at_ms);
             ++stats->revoked;
             break;
-        default:
+        case SYNC_EVENT_MALFORMED:
             ++stats->malformed;
+            break;
+        default:
+            ++stats->product;
             break;
         }
     }
@@ -320,6 +370,27 @@ static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_apply_stats_t *
         return -1;
     if (stats->redeemed != 0 && command(a, conn, "update_use_counts", SQL_USED, PARAMS_USED, NPARAMS(PARAMS_USED)) != 0)
         return -1;
+    if (a->arrays[COL_PERSON_ID].count != 0 &&
+        command(a, conn, "record_people", SQL_PEOPLE, PARAMS_PEOPLE, NPARAMS(PARAMS_PEOPLE)) != 0)
+        return -1;
+    return 0;
+}
+
+/* The fresh product events of b, one by one in stream order, then the touched users' balances. */
+static int apply_product(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, const sync_apply_stats_t *stats)
+{
+    if (stats->product == 0)
+        return 0;
+    for (size_t i = 0; i != b->num_events; ++i) {
+        if (a->fresh[i] && sync_event_is_product(b->events[i].type) && sync_product_apply(&a->product, conn, &b->events[i]) != 0) {
+            snprintf(a->errstr, sizeof(a->errstr), "%s", a->product.errstr);
+            return -1;
+        }
+    }
+    if (sync_product_finish(&a->product, conn) != 0) {
+        snprintf(a->errstr, sizeof(a->errstr), "%s", a->product.errstr);
+        return -1;
+    }
     return 0;
 }
 
@@ -348,6 +419,7 @@ static int apply_safe(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync
     memset(stats, 0, sizeof(*stats));
     a->errstr[0] = '\0';
     reserve_fresh(a, b);
+    sync_product_reset(&a->product);
     clock_gettime(CLOCK_MONOTONIC, &start);
     res = PQexec(conn, "BEGIN");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -359,7 +431,7 @@ static int apply_safe(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync
     if (record_events(a, conn, b, stats) != 0)
         goto Exit;
     collect_fresh(a, b, stats);
-    if (apply_fresh(a, conn, stats) != 0)
+    if (apply_fresh(a, conn, stats) != 0 || apply_product(a, conn, b, stats) != 0)
         goto Exit;
     /* COMMIT of a transaction that failed answers ROLLBACK with a success status: check the tag. */
     res = PQexec(conn, "COMMIT");
@@ -433,6 +505,9 @@ static int send_fast(sync_apply_t *a, PGconn *conn, const sync_batch_t *b)
         return -1;
     if (st->redeemed != 0 && send_step(a, conn, "update_use_counts", SQL_USED, PARAMS_USED, NPARAMS(PARAMS_USED)) != 0)
         return -1;
+    if (a->arrays[COL_PERSON_ID].count != 0 &&
+        send_step(a, conn, "record_people", SQL_PEOPLE, PARAMS_PEOPLE, NPARAMS(PARAMS_PEOPLE)) != 0)
+        return -1;
     if (send_step(a, conn, "commit", "COMMIT", NULL, 0) != 0)
         return -1;
     if (!PQpipelineSync(conn)) {
@@ -449,9 +524,14 @@ void sync_apply_start(sync_apply_t *a, PGconn *conn, const sync_batch_t *b)
     a->errstr[0] = '\0';
     memset(&a->pending, 0, sizeof(a->pending));
     reserve_fresh(a, b);
+    sync_product_reset(&a->product);
     clock_gettime(CLOCK_MONOTONIC, &a->started);
     if (!b->first_delivery || b->num_events == 0)
         return;
+    /* Product events are applied one by one, in order: the safe path's job. */
+    for (size_t i = 0; i != b->num_events; ++i)
+        if (sync_event_is_product(b->events[i].type))
+            return;
     if (send_fast(a, conn, b) != 0)
         a->send_failed = 1;
 }

@@ -28,6 +28,14 @@
  *   applied entries, a redemption by an address already recorded), the
  *   transaction rolls back and the batch is applied again by the safe path:
  *   the unique indexes, not the choice of path, keep it exactly once.
+ *
+ * The waitlist, referral and points events (product.h) depend on order and
+ * on what the events before them did, so a batch holding any takes the safe
+ * path, which applies them one by one in stream order after the array
+ * statements, then recomputes the touched users' balances. Every e-mail a
+ * redemption or a bound code names is recorded in user_emails too (so an
+ * erasure, which carries only a user id, finds it); a row written after the
+ * person's erasure for an event from before it is anonymised there.
  */
 #ifndef SYNC_APPLY_H
 #define SYNC_APPLY_H
@@ -38,11 +46,12 @@
 #include "batch.h"
 #include "db.h"
 #include "pgarray.h"
+#include "product.h"
 
 /** Array parameters built per batch: one per column of each statement (see apply.c). */
-#define SYNC_APPLY_ARRAYS 19
+#define SYNC_APPLY_ARRAYS 22
 /** Statements of one fast-path transaction, BEGIN and COMMIT included. */
-#define SYNC_APPLY_MAX_STEPS 8
+#define SYNC_APPLY_MAX_STEPS 9
 
 /** What one committed batch did. */
 typedef struct sync_apply_stats_t {
@@ -52,6 +61,7 @@ typedef struct sync_apply_stats_t {
     size_t redeemed;  /**< fresh redeemed events */
     size_t revoked;   /**< fresh revoked events */
     size_t malformed; /**< fresh malformed events (recorded, nothing applied) */
+    size_t product;   /**< fresh waitlist, referral and points events */
     double txn_ms;    /**< BEGIN to COMMIT acknowledged, in milliseconds */
     int fast;         /**< committed by the fast path */
     int fell_back;    /**< the fast path met a unique-index conflict, so the safe path applied the batch */
@@ -69,11 +79,15 @@ typedef struct sync_apply_t {
     int send_failed;                         /**< sync_apply_start failed; errstr says why */
     sync_apply_stats_t pending;              /**< stats of the fast-path transaction in flight */
     struct timespec started;                 /**< when sync_apply_start began */
-    char errstr[SYNC_DB_ERR_BYTES];          /**< why the last sync_apply_finish failed */
+    const sync_keys_t *keys;                 /**< borrowed: user ids of the e-mails recorded */
+    /** The product events' state; after a committed batch, the users whose points or referral
+        counts it changed (product.touched), until the next start. */
+    sync_product_t product;
+    char errstr[SYNC_DB_ERR_BYTES]; /**< why the last sync_apply_finish failed */
 } sync_apply_t;
 
-/** Starts a with empty buffers. */
-void sync_apply_init(sync_apply_t *a);
+/** Starts a with empty buffers, for cfg and keys (borrowed; they must outlive a). */
+void sync_apply_init(sync_apply_t *a, const ig_config_t *cfg, const sync_keys_t *keys);
 
 /** Frees the buffers of a. */
 void sync_apply_dispose(sync_apply_t *a);

@@ -81,7 +81,7 @@ static unsigned start_lanes(sync_lane_t *lanes)
     return n;
 }
 
-int sync_daemon_run(const ig_config_t *cfg)
+int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
 {
     sync_lane_t lanes[SYNC_LANES];
     sync_summary_t summary;
@@ -94,7 +94,7 @@ int sync_daemon_run(const ig_config_t *cfg)
         return -1;
     sync_summary_init(&summary);
     for (unsigned i = 0; i != SYNC_LANES; ++i)
-        sync_lane_init(&lanes[i], cfg, &summary, i, i * (IG_BUCKETS / SYNC_LANES), IG_BUCKETS / SYNC_LANES);
+        sync_lane_init(&lanes[i], cfg, keys, &summary, i, i * (IG_BUCKETS / SYNC_LANES), IG_BUCKETS / SYNC_LANES);
     ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d batch_size=%u block_ms=%u claim_idle_ms=%u", cfg->sync_consumer,
             SYNC_LANES, cfg->sync_batch_size, cfg->sync_block_ms, cfg->sync_claim_idle_ms);
 

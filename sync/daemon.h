@@ -16,13 +16,13 @@
 #define SYNC_DAEMON_H
 
 #include "ig_config.h"
+#include "product.h"
 
 /**
- * Runs until SIGTERM or SIGINT, each lane finishing the batch it has in
- * PostgreSQL first (unless PostgreSQL is unreachable, in which case it stays
- * pending in Redis). Returns 0 on such a stop, -1 when cfg is unusable for
- * the daemon or a lane could not start (logged).
+ * Runs with cfg and keys (the subkeys of secret_key; both borrowed) until SIGTERM or SIGINT, each lane finishing the batch it has
+ * in PostgreSQL first (unless PostgreSQL is unreachable, in which case it stays pending in Redis). Returns 0 on such a stop, -1
+ * when cfg is unusable for the daemon or a lane could not start (logged).
  */
-int sync_daemon_run(const ig_config_t *cfg);
+int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys);
 
 #endif

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "ig_code.h"
+#include "ig_email.h"
+#include "ig_user.h"
 #include "event.h"
 
 /* Column sizes of migrations/001_invites.sql and 002_redemptions.sql, in characters. */
@@ -11,26 +13,40 @@
 #define SYNC_CREATED_BY_CHARS 64
 /* client_addr is TEXT; this only bounds what a broken producer can make us store. */
 #define SYNC_CLIENT_ADDR_CHARS 128
+/* Columns of migrations/006_waitlist_referrals_points.sql, in characters. */
+#define SYNC_PERSONA_CHARS 50
+/* use_case and note are TEXT; the gateway's public body cap (4 KiB) bounds them. */
+#define SYNC_FREE_TEXT_CHARS 4096
+/* A tranche holds at most referral_earn_codes (at most 1000) codes. */
+#define SYNC_MAX_EARNED_CODES 1000
+/* Join sequences and amounts in cents: exact in a double, so in Lua and in JSON. */
+#define SYNC_MAX_EXACT 9007199254740992LL
 /* 9999-12-31T23:59:59Z: beyond it a timestamptz conversion would fail the batch. */
 #define SYNC_MAX_UNIX_S 253402300799LL
 
 /* The fields of an entry, by name; NULL when absent. */
 typedef struct event_fields_t {
     const redisReply *t, *code, *batch, *cohort, *max, *exp, *to, *by, *at, *email, *n, *ip;
+    const redisReply *persona, *use_case, *score, *seq, *ref, *ref_email, *id, *inviter, *recipient, *tranche, *codes, *kind,
+        *amount, *note, *uid;
 } event_fields_t;
+
+/* Stream names, indexed by sync_event_type_t. */
+static const char *const type_names[] = {
+    [SYNC_EVENT_MALFORMED] = "malformed", [SYNC_EVENT_ISSUED] = "issued",   [SYNC_EVENT_REDEEMED] = "redeemed",
+    [SYNC_EVENT_REVOKED] = "revoked",     [SYNC_EVENT_JOINED] = "joined",   [SYNC_EVENT_ADMITTED] = "admitted",
+    [SYNC_EVENT_SHARED] = "shared",       [SYNC_EVENT_CLICKED] = "clicked", [SYNC_EVENT_EARNED] = "earned",
+    [SYNC_EVENT_LIFECYCLE] = "lifecycle", [SYNC_EVENT_SPENT] = "spent",     [SYNC_EVENT_ERASED] = "erased",
+};
+#define NUM_TYPES (sizeof(type_names) / sizeof(type_names[0]))
+
+/* Lifecycle kinds by sync_lifecycle_kind_t, and the ledger types a spend may take. */
+static const char *const lifecycle_kinds[] = {"activated", "paid", "churned", "fraud_flagged"};
+static const char *const spend_kinds[] = {"REDEMPTION_QUOTA", "REDEMPTION_UNLOCK"};
 
 const char *sync_event_type_name(sync_event_type_t type)
 {
-    switch (type) {
-    case SYNC_EVENT_ISSUED:
-        return "issued";
-    case SYNC_EVENT_REDEEMED:
-        return "redeemed";
-    case SYNC_EVENT_REVOKED:
-        return "revoked";
-    default:
-        return "malformed";
-    }
+    return (size_t)type < NUM_TYPES && type_names[type] != NULL ? type_names[type] : "malformed";
 }
 
 long sync_utf8_chars(const char *s, size_t len)
@@ -123,6 +139,69 @@ static int is_field(const redisReply *name, const char *want)
     return name->len == len && memcmp(name->str, want, len) == 0;
 }
 
+/* An e-mail in its normal form (ig_email_normalise), as every producer writes it: the user id derives from it. */
+static int email_ok(const redisReply *v)
+{
+    char norm[IG_EMAIL_MAX_BYTES + 1];
+    return v != NULL && v->len > 0 && v->len <= IG_EMAIL_MAX_BYTES && ig_email_normalise(norm, v->str, v->len) == (int)v->len &&
+           memcmp(norm, v->str, v->len) == 0;
+}
+
+/* A referral code (ig_user.h): IG_REFERRAL_CODE_LEN characters of the code alphabet. */
+static int referral_ok(const redisReply *v)
+{
+    if (v == NULL || v->len != IG_REFERRAL_CODE_LEN)
+        return 0;
+    for (size_t i = 0; i != v->len; ++i)
+        if (ig_code_char_value(v->str[i]) < 0)
+            return 0;
+    return 1;
+}
+
+/* A UUID in its 8-4-4-4-12 hexadecimal form. */
+static int uuid_ok(const redisReply *v)
+{
+    if (v == NULL || v->len != 36)
+        return 0;
+    for (size_t i = 0; i != 36; ++i) {
+        char c = v->str[i];
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+/* Index of v in names (count of them), or -1. */
+static int one_of(const redisReply *v, const char *const *names, size_t count)
+{
+    for (size_t i = 0; v != NULL && i != count; ++i)
+        if (is_field(v, names[i]))
+            return (int)i;
+    return -1;
+}
+
+/* Code bodies separated by single spaces, 1..SYNC_MAX_EARNED_CODES of them. */
+static int codes_ok(const redisReply *v)
+{
+    size_t i = 0, n = 0;
+
+    if (v == NULL || v->len == 0)
+        return 0;
+    for (;;) {
+        if (v->len - i < IG_CODE_BODY_LEN || ++n > SYNC_MAX_EARNED_CODES)
+            return 0;
+        for (size_t k = 0; k != IG_CODE_BODY_LEN; ++k)
+            if (ig_code_char_value(v->str[i + k]) < 0)
+                return 0;
+        i += IG_CODE_BODY_LEN;
+        if (i == v->len)
+            return 1;
+        if (v->str[i++] != ' ')
+            return 0;
+    }
+}
+
 /* Collects the known fields of a [field, value, ...] array; the first occurrence wins. */
 static int collect_fields(event_fields_t *f, const redisReply *kv)
 {
@@ -130,12 +209,33 @@ static int collect_fields(event_fields_t *f, const redisReply *kv)
         const char *name;
         size_t offset;
     } known[] = {
-        {"t", offsetof(event_fields_t, t)},         {"code", offsetof(event_fields_t, code)},
-        {"batch", offsetof(event_fields_t, batch)}, {"cohort", offsetof(event_fields_t, cohort)},
-        {"max", offsetof(event_fields_t, max)},     {"exp", offsetof(event_fields_t, exp)},
-        {"to", offsetof(event_fields_t, to)},       {"by", offsetof(event_fields_t, by)},
-        {"at", offsetof(event_fields_t, at)},       {"email", offsetof(event_fields_t, email)},
-        {"n", offsetof(event_fields_t, n)},         {"ip", offsetof(event_fields_t, ip)},
+        {"t", offsetof(event_fields_t, t)},
+        {"code", offsetof(event_fields_t, code)},
+        {"batch", offsetof(event_fields_t, batch)},
+        {"cohort", offsetof(event_fields_t, cohort)},
+        {"max", offsetof(event_fields_t, max)},
+        {"exp", offsetof(event_fields_t, exp)},
+        {"to", offsetof(event_fields_t, to)},
+        {"by", offsetof(event_fields_t, by)},
+        {"at", offsetof(event_fields_t, at)},
+        {"email", offsetof(event_fields_t, email)},
+        {"n", offsetof(event_fields_t, n)},
+        {"ip", offsetof(event_fields_t, ip)},
+        {"persona", offsetof(event_fields_t, persona)},
+        {"use_case", offsetof(event_fields_t, use_case)},
+        {"score", offsetof(event_fields_t, score)},
+        {"seq", offsetof(event_fields_t, seq)},
+        {"ref", offsetof(event_fields_t, ref)},
+        {"ref_email", offsetof(event_fields_t, ref_email)},
+        {"id", offsetof(event_fields_t, id)},
+        {"inviter", offsetof(event_fields_t, inviter)},
+        {"recipient", offsetof(event_fields_t, recipient)},
+        {"tranche", offsetof(event_fields_t, tranche)},
+        {"codes", offsetof(event_fields_t, codes)},
+        {"kind", offsetof(event_fields_t, kind)},
+        {"amount", offsetof(event_fields_t, amount)},
+        {"note", offsetof(event_fields_t, note)},
+        {"uid", offsetof(event_fields_t, uid)},
     };
 
     memset(f, 0, sizeof(*f));
@@ -187,6 +287,147 @@ static const char *decode_redeemed(sync_event_t *ev, const event_fields_t *f)
     return NULL;
 }
 
+/* The e-mail every product event but shared, clicked and erased carries. */
+static const char *decode_email(sync_event_t *ev, const event_fields_t *f)
+{
+    if (!email_ok(f->email))
+        return "field email missing or not a normalised e-mail";
+    ev->email = f->email->str;
+    return NULL;
+}
+
+static const char *decode_joined(sync_event_t *ev, const event_fields_t *f)
+{
+    const char *reason = decode_email(ev, f);
+    if (reason != NULL)
+        return reason;
+    if (!text_ok(f->persona, SYNC_PERSONA_CHARS))
+        return "field persona missing or invalid";
+    ev->persona = f->persona->str;
+    if (optional_text(&ev->use_case, f->use_case, SYNC_FREE_TEXT_CHARS) != 0)
+        return "field use_case invalid";
+    if (ev->use_case == NULL)
+        ev->use_case = "";
+    if (integer(&ev->score, f->score, 0, INT_MAX) != 0)
+        return "field score missing or invalid";
+    if (integer(&ev->seq, f->seq, 0, SYNC_MAX_EXACT) != 0)
+        return "field seq missing or invalid";
+    /* The referrer comes as a pair: the code followed and its owner's e-mail. */
+    if (f->ref != NULL && f->ref->len != 0) {
+        if (!referral_ok(f->ref))
+            return "field ref not a referral code";
+        if (!email_ok(f->ref_email))
+            return "field ref_email missing or not a normalised e-mail";
+        ev->ref = f->ref->str;
+        ev->ref_email = f->ref_email->str;
+    } else if (f->ref_email != NULL && f->ref_email->len != 0) {
+        return "field ref_email without ref";
+    }
+    if (optional_text(&ev->ip, f->ip, SYNC_CLIENT_ADDR_CHARS) != 0)
+        ev->ip = NULL;
+    return NULL;
+}
+
+static const char *decode_shared(sync_event_t *ev, const event_fields_t *f)
+{
+    if (!uuid_ok(f->id))
+        return "field id missing or not a UUID";
+    ev->share_id = f->id->str;
+    if (!email_ok(f->inviter))
+        return "field inviter missing or not a normalised e-mail";
+    ev->inviter = f->inviter->str;
+    if (!email_ok(f->recipient))
+        return "field recipient missing or not a normalised e-mail";
+    ev->recipient = f->recipient->str;
+    return NULL;
+}
+
+static const char *decode_earned(sync_event_t *ev, const event_fields_t *f)
+{
+    const char *reason = decode_email(ev, f);
+    if (reason != NULL)
+        return reason;
+    if (integer(&ev->tranche, f->tranche, 1, INT_MAX) != 0)
+        return "field tranche missing or invalid";
+    if (!codes_ok(f->codes))
+        return "field codes missing or not space-separated code bodies";
+    ev->codes = f->codes->str;
+    return NULL;
+}
+
+static const char *decode_lifecycle(sync_event_t *ev, const event_fields_t *f)
+{
+    const char *reason = decode_email(ev, f);
+    int kind;
+    if (reason != NULL)
+        return reason;
+    if ((kind = one_of(f->kind, lifecycle_kinds, sizeof(lifecycle_kinds) / sizeof(lifecycle_kinds[0]))) < 0)
+        return "field kind missing or unknown";
+    ev->kind = lifecycle_kinds[kind];
+    ev->lifecycle = (sync_lifecycle_kind_t)kind;
+    ev->amount = -1;
+    if (f->amount != NULL && f->amount->len != 0 && integer(&ev->amount, f->amount, 0, SYNC_MAX_EXACT) != 0)
+        return "field amount invalid";
+    return NULL;
+}
+
+static const char *decode_spent(sync_event_t *ev, const event_fields_t *f)
+{
+    const char *reason = decode_email(ev, f);
+    int kind;
+    if (reason != NULL)
+        return reason;
+    if (integer(&ev->amount, f->amount, 1, INT_MAX) != 0)
+        return "field amount missing or invalid";
+    if ((kind = one_of(f->kind, spend_kinds, sizeof(spend_kinds) / sizeof(spend_kinds[0]))) < 0)
+        return "field kind missing or not a spend type";
+    ev->kind = spend_kinds[kind];
+    if (optional_text(&ev->note, f->note, SYNC_FREE_TEXT_CHARS) != 0)
+        return "field note invalid";
+    return NULL;
+}
+
+/* Fills the fields of type's event; returns the reason it is malformed, or NULL. */
+static const char *decode_payload(sync_event_t *ev, const event_fields_t *f)
+{
+    switch (ev->type) {
+    case SYNC_EVENT_ISSUED:
+        return decode_issued(ev, f);
+    case SYNC_EVENT_REDEEMED:
+        return decode_redeemed(ev, f);
+    case SYNC_EVENT_JOINED:
+        return decode_joined(ev, f);
+    case SYNC_EVENT_ADMITTED:
+        return decode_email(ev, f);
+    case SYNC_EVENT_LIFECYCLE:
+        return decode_lifecycle(ev, f);
+    case SYNC_EVENT_SHARED:
+        return decode_shared(ev, f);
+    case SYNC_EVENT_CLICKED:
+        if (!referral_ok(f->ref))
+            return "field ref missing or not a referral code";
+        ev->ref = f->ref->str;
+        return NULL;
+    case SYNC_EVENT_EARNED:
+        return decode_earned(ev, f);
+    case SYNC_EVENT_SPENT:
+        return decode_spent(ev, f);
+    case SYNC_EVENT_ERASED:
+        if (!uuid_ok(f->uid))
+            return "field uid missing or not a UUID";
+        ev->uid = f->uid->str;
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* Whether events of type name a code (field code). */
+static int has_code(sync_event_type_t type)
+{
+    return type == SYNC_EVENT_ISSUED || type == SYNC_EVENT_REDEEMED || type == SYNC_EVENT_REVOKED || type == SYNC_EVENT_ADMITTED;
+}
+
 int sync_event_decode(sync_event_t *ev, unsigned bucket, const redisReply *entry)
 {
     const redisReply *id, *kv;
@@ -219,25 +460,21 @@ int sync_event_decode(sync_event_t *ev, unsigned bucket, const redisReply *entry
         ev->reason = "field t missing";
         return 0;
     }
-    if (is_field(f.t, "issued"))
-        ev->type = SYNC_EVENT_ISSUED;
-    else if (is_field(f.t, "redeemed"))
-        ev->type = SYNC_EVENT_REDEEMED;
-    else if (is_field(f.t, "revoked"))
-        ev->type = SYNC_EVENT_REVOKED;
-    else
+    for (size_t i = SYNC_EVENT_MALFORMED + 1; i != NUM_TYPES; ++i)
+        if (is_field(f.t, type_names[i]))
+            ev->type = (sync_event_type_t)i;
+    if (ev->type == SYNC_EVENT_MALFORMED)
         reason = "unknown type";
-    if (reason == NULL && !code_ok(f.code))
-        reason = "field code missing or not a code body";
-    if (reason == NULL) {
-        ev->code = f.code->str;
-        if (integer(&ev->at_ms, f.at, 1, SYNC_MAX_UNIX_S * 1000) != 0)
-            reason = "field at missing or invalid";
+    if (reason == NULL && has_code(ev->type)) {
+        if (!code_ok(f.code))
+            reason = "field code missing or not a code body";
+        else
+            ev->code = f.code->str;
     }
-    if (reason == NULL && ev->type == SYNC_EVENT_ISSUED)
-        reason = decode_issued(ev, &f);
-    else if (reason == NULL && ev->type == SYNC_EVENT_REDEEMED)
-        reason = decode_redeemed(ev, &f);
+    if (reason == NULL && integer(&ev->at_ms, f.at, 1, SYNC_MAX_UNIX_S * 1000) != 0)
+        reason = "field at missing or invalid";
+    if (reason == NULL)
+        reason = decode_payload(ev, &f);
     if (reason != NULL) {
         ev->type = SYNC_EVENT_MALFORMED;
         ev->reason = reason;

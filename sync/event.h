@@ -21,7 +21,30 @@ typedef enum {
     SYNC_EVENT_ISSUED,
     SYNC_EVENT_REDEEMED,
     SYNC_EVENT_REVOKED,
+    /* The waitlist, referral and points events of stream ig:{0}:events (product.c applies them). */
+    SYNC_EVENT_JOINED,    /**< a waitlist entry, maybe referred */
+    SYNC_EVENT_ADMITTED,  /**< an entry left the waitlist with a bound code */
+    SYNC_EVENT_SHARED,    /**< a referral shared by e-mail */
+    SYNC_EVENT_CLICKED,   /**< a referral link was followed */
+    SYNC_EVENT_EARNED,    /**< a tranche of reward codes */
+    SYNC_EVENT_LIFECYCLE, /**< activated, paid, churned or fraud_flagged, from the host application */
+    SYNC_EVENT_SPENT,     /**< points spent (already deducted in Redis) */
+    SYNC_EVENT_ERASED,    /**< erase a user's e-mail everywhere */
 } sync_event_type_t;
+
+/** Whether type is one of the waitlist, referral and points events (applied one by one, in order). */
+static inline int sync_event_is_product(sync_event_type_t type)
+{
+    return type >= SYNC_EVENT_JOINED;
+}
+
+/** Lifecycle kinds, in the order of their names in the stream. */
+typedef enum {
+    SYNC_LIFECYCLE_ACTIVATED,
+    SYNC_LIFECYCLE_PAID,
+    SYNC_LIFECYCLE_CHURNED,
+    SYNC_LIFECYCLE_FRAUD_FLAGGED,
+} sync_lifecycle_kind_t;
 
 /**
  * One decoded entry. Text fields borrow the strings of the redisReply that
@@ -34,13 +57,29 @@ typedef struct sync_event_t {
     unsigned char entry_offset;         /**< where the stream entry id starts in event_id */
     sync_event_type_t type;             /**< from field t */
     const char *reason;                 /**< static text: why the entry is MALFORMED */
-    const char *code;                   /**< 16-character body (every type); NULL when missing or invalid */
+    const char *code;                   /**< 16-character body (issued, redeemed, revoked, admitted); NULL otherwise */
     const char *batch;                  /**< issued: batch id */
     const char *cohort;                 /**< issued: cohort label or NULL */
     const char *issued_to;              /**< issued: bound e-mail or NULL */
     const char *created_by;             /**< issued: token name or NULL */
-    const char *email;                  /**< redeemed: normalised e-mail */
-    const char *ip;                     /**< redeemed: client address or NULL */
+    const char *email;                  /**< redeemed, joined, admitted, earned, lifecycle, spent: normalised e-mail */
+    const char *ip;                     /**< redeemed, joined: client address or NULL */
+    const char *persona;                /**< joined */
+    const char *use_case;               /**< joined: "" when none */
+    const char *ref;                    /**< joined: referrer's referral code or NULL; clicked: the code followed */
+    const char *ref_email;              /**< joined: referrer's e-mail (with ref) or NULL */
+    const char *share_id;               /**< shared: UUID of the share */
+    const char *inviter;                /**< shared: normalised e-mail of who shared */
+    const char *recipient;              /**< shared: normalised e-mail shared with */
+    const char *codes;                  /**< earned: code bodies separated by single spaces */
+    const char *kind;                   /**< lifecycle: its kind's name; spent: the ledger type */
+    const char *note;                   /**< spent: free text or NULL */
+    const char *uid;                    /**< erased: user id (UUID) */
+    sync_lifecycle_kind_t lifecycle;    /**< lifecycle: kind */
+    long long score;                    /**< joined: base priority, 0..INT_MAX */
+    long long seq;                      /**< joined: join sequence */
+    long long tranche;                  /**< earned: 1..INT_MAX */
+    long long amount;                   /**< lifecycle: cents, -1 when none; spent: points, 1..INT_MAX */
     long long max_uses;                 /**< issued: 1..INT_MAX */
     long long expires_s;                /**< issued: Unix seconds */
     long long use_number;               /**< redeemed: use_count after this use, 1..INT_MAX */
@@ -63,7 +102,7 @@ static inline const char *sync_event_entry_id(const sync_event_t *ev)
     return ev->event_id + ev->entry_offset;
 }
 
-/** "issued", "redeemed", "revoked" or "malformed". */
+/** The stream name of type ("issued", "joined", ...), or "malformed". */
 const char *sync_event_type_name(sync_event_type_t type);
 
 /**

@@ -10,14 +10,17 @@
 /* Floor of the claim period (sync_claim_idle_ms / 2), so claiming never starves reading. */
 #define SYNC_CLAIM_MIN_INTERVAL_MS 100
 
-void sync_lane_init(sync_lane_t *l, const ig_config_t *cfg, sync_summary_t *summary, unsigned id, unsigned first, unsigned count)
+void sync_lane_init(sync_lane_t *l, const ig_config_t *cfg, const sync_keys_t *keys, sync_summary_t *summary, unsigned id,
+                    unsigned first, unsigned count)
 {
     memset(l, 0, sizeof(*l));
     l->cfg = cfg;
     l->summary = summary;
     l->id = id;
     sync_stream_init(&l->stream, cfg, first, count);
-    sync_apply_init(&l->apply);
+    sync_apply_init(&l->apply, cfg, keys);
+    l->owns_waitlist = first <= IG_WL_BUCKET && IG_WL_BUCKET < first + count;
+    sync_points_init(&l->points, cfg, keys);
     for (size_t i = 0; i != SYNC_LANE_BATCHES; ++i)
         sync_batch_init(&l->batches[i]);
     l->fetched = &l->batches[0];
@@ -258,6 +261,24 @@ static int commit_inflight(sync_lane_t *l)
     return 0;
 }
 
+/*
+ * The points records after a COMMIT (the users the batch touched) and the
+ * timed jobs; PostgreSQL is idle here. A failure only delays: the refresh
+ * writes the users again.
+ */
+static void points_between_batches(sync_lane_t *l, int committed)
+{
+    const sync_product_t *p = &l->apply.product;
+
+    if (!l->owns_waitlist || l->pg == NULL)
+        return;
+    if (committed && p->num_touched != 0)
+        (void)sync_points_push(&l->points, l->pg, l->stream.redis, p->touched, p->num_touched);
+    (void)sync_points_tick(&l->points, l->pg, l->stream.redis);
+    if (l->stream.redis != NULL && l->stream.redis->err != 0)
+        redis_failed(l, "points write-back");
+}
+
 void *sync_lane_main(void *arg)
 {
     sync_lane_t *l = arg;
@@ -277,9 +298,11 @@ void *sync_lane_main(void *arg)
         ack_done(l);
         if (l->stream.redis != NULL && !sync_stop_requested())
             fetch(l, l->inflight->num_events == 0);
-        /* 4. The batch in flight is committed. */
-        if (l->inflight->num_events != 0 && commit_inflight(l) != 0)
+        /* 4. The batch in flight is committed, and 5. the points records follow it. */
+        int committed = l->inflight->num_events != 0;
+        if (committed && commit_inflight(l) != 0)
             break;
+        points_between_batches(l, committed);
     }
     ack_done(l);
     sync_stream_disconnect(&l->stream);

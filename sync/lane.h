@@ -14,6 +14,10 @@
  * Order is unchanged where it matters: nothing is acknowledged before its
  * COMMIT, and a batch is sent to PostgreSQL only after the one before it
  * committed.
+ *
+ * The lane that reads ig:{0}:events also keeps the points records in Redis
+ * (points.h): after each COMMIT it writes back the users the batch touched,
+ * and between batches it runs the points refresh and the referral expiry.
  */
 #ifndef SYNC_LANE_H
 #define SYNC_LANE_H
@@ -25,6 +29,8 @@
 #include "ig_config.h"
 #include "apply.h"
 #include "batch.h"
+#include "points.h"
+#include "product.h"
 #include "runtime.h"
 #include "stream.h"
 #include "summary.h"
@@ -39,6 +45,8 @@ typedef struct sync_lane_t {
     sync_stream_t stream;                    /**< Redis connection and read positions of this lane's streams */
     PGconn *pg;                              /**< owned; NULL while disconnected */
     sync_apply_t apply;                      /**< buffers for the PostgreSQL statements */
+    int owns_waitlist;                       /**< serves IG_WL_BUCKET: runs the points write-back and jobs */
+    sync_points_t points;                    /**< points write-back and referral expiry (owns_waitlist only) */
     sync_batch_t batches[SYNC_LANE_BATCHES]; /**< the storage the three roles below point into */
     sync_batch_t *fetched;                   /**< read from Redis, not yet sent to PostgreSQL */
     sync_batch_t *inflight;                  /**< sent to PostgreSQL (sync_apply_start), not yet finished */
@@ -57,9 +65,10 @@ typedef struct sync_lane_t {
 
 /**
  * Prepares l to serve the streams of buckets first .. first + count - 1 with
- * cfg and summary (both borrowed; they must outlive l). Does not connect.
+ * cfg, keys and summary (all borrowed; they must outlive l). Does not connect.
  */
-void sync_lane_init(sync_lane_t *l, const ig_config_t *cfg, sync_summary_t *summary, unsigned id, unsigned first, unsigned count);
+void sync_lane_init(sync_lane_t *l, const ig_config_t *cfg, const sync_keys_t *keys, sync_summary_t *summary, unsigned id,
+                    unsigned first, unsigned count);
 
 /**
  * The lane's loop, for pthread_create (arg is the lane). Runs until a stop is

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "migrate.h"
 #include "notify.h"
+#include "product.h"
 #include "runtime.h"
 
 #define SYNC_EXIT_USAGE 2
@@ -45,6 +46,7 @@ static void init_log(const ig_config_t *cfg)
 int main(int argc, char **argv)
 {
     ig_config_t cfg;
+    sync_keys_t keys;
     const char *config_path = NULL;
     int opt, ret = 1;
 
@@ -76,7 +78,14 @@ int main(int argc, char **argv)
         ig_config_wipe(&cfg);
         return 1;
     }
+    /* The daemon derives user ids and e-mail hashes exactly as the gateway does. */
+    if (argc == 0 && !cfg.has_secret_key) {
+        fprintf(stderr, "invitegate-sync: secret_key (or secret_key_file) is required\n");
+        ig_config_wipe(&cfg);
+        return 1;
+    }
     init_log(&cfg);
+    sync_keys_derive(&keys, cfg.secret_key);
     /* Neither command needs the master key any more: subkeys are derived. */
     ig_config_wipe(&cfg);
     sync_signals_install();
@@ -85,7 +94,8 @@ int main(int argc, char **argv)
         ret = sync_migrate_run(&cfg, argc == 2 ? argv[1] : cfg.migrations_dir) == 0 ? 0 : 1;
     } else {
         sync_notify_init();
-        ret = sync_daemon_run(&cfg) == 0 ? 0 : 1;
+        ret = sync_daemon_run(&cfg, &keys) == 0 ? 0 : 1;
     }
+    sync_keys_wipe(&keys);
     return ret;
 }

@@ -36,6 +36,32 @@ static const field_t redeemed[] = {F("t", "redeemed"), F("code", CODE),      F("
                                    F("n", "2"),        F("ip", "192.0.2.7"), F("at", AT)};
 static const field_t revoked[] = {F("t", "revoked"), F("code", CODE), F("at", AT)};
 
+/* The waitlist, referral and points events of ig:{0}:events. */
+#define UUID "0f1e2d3c-4b5a-8697-a8b9-cadbecfd0e1f"
+#define REF "K7QX9MAB"
+static const field_t joined[] = {F("t", "joined"),
+                                 F("email", "ann@example.com"),
+                                 F("persona", "small_team"),
+                                 F("use_case", "Marketing automation"),
+                                 F("score", "20"),
+                                 F("seq", "41"),
+                                 F("ref", REF),
+                                 F("ref_email", "bob@example.com"),
+                                 F("ip", "192.0.2.7"),
+                                 F("at", AT)};
+static const field_t admitted[] = {F("t", "admitted"), F("email", "ann@example.com"), F("code", CODE), F("at", AT)};
+static const field_t shared[] = {F("t", "shared"), F("id", UUID), F("inviter", "ann@example.com"), F("recipient", "cy@example.org"),
+                                 F("at", AT)};
+static const field_t clicked[] = {F("t", "clicked"), F("ref", REF), F("at", AT)};
+static const field_t earned[] = {F("t", "earned"), F("email", "ann@example.com"), F("tranche", "2"),
+                                 F("codes", CODE " 23456789ABCDEFGH JKMNOPQRSTUVWXYZ"), F("at", AT)};
+static const field_t lifecycle[] = {F("t", "lifecycle"), F("email", "ann@example.com"), F("kind", "paid"), F("amount", "1999"),
+                                    F("at", AT)};
+static const field_t spent[] = {F("t", "spent"),          F("email", "ann@example.com"),
+                                F("amount", "300"),       F("kind", "REDEMPTION_QUOTA"),
+                                F("note", "extra quota"), F("at", AT)};
+static const field_t erased[] = {F("t", "erased"), F("uid", UUID), F("at", AT)};
+
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The reply the current event borrows from, freed before the next one and after each test. */
@@ -682,6 +708,319 @@ static void utf8_chars_matches_the_rules_for_two_bytes(void **state)
     }
 }
 
+static void joined_entry_decodes_every_field(void **state)
+{
+    sync_event_t ev;
+    DECODE(&ev, joined);
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    assert_true(sync_event_is_product(ev.type));
+    assert_string_equal(ev.email, "ann@example.com");
+    assert_string_equal(ev.persona, "small_team");
+    assert_string_equal(ev.use_case, "Marketing automation");
+    assert_int_equal(ev.score, 20);
+    assert_int_equal(ev.seq, 41);
+    assert_string_equal(ev.ref, REF);
+    assert_string_equal(ev.ref_email, "bob@example.com");
+    assert_string_equal(ev.ip, "192.0.2.7");
+    assert_int_equal(ev.at_ms, 1700000000000LL);
+    assert_null(ev.code);
+}
+
+static void joined_referrer_comes_as_a_pair(void **state)
+{
+    const field_t plain[] = {F("t", "joined"),      F("email", "ann@example.com"),
+                             F("persona", "other"), F("score", "5"),
+                             F("seq", "1"),         F("ref", ""),
+                             F("ref_email", ""),    F("at", AT)};
+    sync_event_t ev;
+    DECODE(&ev, plain);
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    assert_null(ev.ref);
+    assert_null(ev.ref_email);
+    assert_null(ev.ip);
+    assert_string_equal(ev.use_case, ""); /* absent: the empty text, the column is NOT NULL */
+    WITHOUT(&ev, joined, "ref");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITH(&ev, joined, "ref", "");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITHOUT(&ev, joined, "ref_email");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITH(&ev, joined, "ref_email", "");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    const char *bad_refs[] = {"K7QX9MA", "K7QX9MABC", "k7qx9mab", "K7QX9MA0", "K7QX9MAI", "K7QX-9MA", CODE};
+    for (size_t i = 0; i != COUNT(bad_refs); ++i) {
+        WITH(&ev, joined, "ref", bad_refs[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    WITH(&ev, joined, "ref", "23456789");
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    /* An odd client address is dropped, not the join. */
+    WITH(&ev, joined, "ip", "\xff");
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    assert_null(ev.ip);
+}
+
+/* E-mails of product events must be in normal form: the user id derives from it. */
+static void product_emails_must_be_normalised(void **state)
+{
+    const char *bad[] = {
+        "",    "Ann@example.com", "ann@Example.com",  "a.nn@gmail.com",   "ann+tag@gmail.com",  "ann@googlemail.com",
+        "ann", "ann@example",     "ann@@example.com", " ann@example.com", "ann@example.com\xff"};
+    static const struct {
+        const field_t *base;
+        size_t count;
+        const char *name;
+    } fields[] = {
+        {joined, COUNT(joined), "email"},       {joined, COUNT(joined), "ref_email"}, {admitted, COUNT(admitted), "email"},
+        {shared, COUNT(shared), "inviter"},     {shared, COUNT(shared), "recipient"}, {earned, COUNT(earned), "email"},
+        {lifecycle, COUNT(lifecycle), "email"}, {spent, COUNT(spent), "email"},
+    };
+    sync_event_t ev;
+    for (size_t f = 0; f != COUNT(fields); ++f) {
+        for (size_t i = 0; i != COUNT(bad); ++i) {
+            decode_with(&ev, fields[f].base, fields[f].count, fields[f].name, bad[i], SIZE_MAX);
+            assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+        }
+        decode_with(&ev, fields[f].base, fields[f].count, fields[f].name, "ann@example.com\0", 16);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+        decode_with(&ev, fields[f].base, fields[f].count, fields[f].name, "nn@gmail.com", SIZE_MAX);
+        assert_int_not_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    WITHOUT(&ev, lifecycle, "email");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+}
+
+static void joined_requires_its_own_fields(void **state)
+{
+    sync_event_t ev;
+    const char *required[] = {"email", "persona", "score", "seq", "at"};
+    for (size_t i = 0; i != COUNT(required); ++i) {
+        WITHOUT(&ev, joined, required[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    char *persona = repeat("p", 50), *long_persona = repeat("p", 51);
+    WITH(&ev, joined, "persona", persona);
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    WITH(&ev, joined, "persona", long_persona);
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    free(persona);
+    free(long_persona);
+    char *use_case = repeat("\xc3\xa9", 4096), *long_use_case = repeat("u", 4097);
+    WITH(&ev, joined, "use_case", use_case);
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    WITH(&ev, joined, "use_case", long_use_case);
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITH_N(&ev, joined, "use_case", "a\0b", 3);
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    free(use_case);
+    free(long_use_case);
+    WITH(&ev, joined, "score", "2147483647");
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    WITH(&ev, joined, "score", "2147483648");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITH(&ev, joined, "score", "-1");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITH(&ev, joined, "seq", "9007199254740992");
+    assert_int_equal(ev.type, SYNC_EVENT_JOINED);
+    WITH(&ev, joined, "seq", "9007199254740993");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+}
+
+static void admitted_needs_an_e_mail_and_a_code(void **state)
+{
+    sync_event_t ev;
+    DECODE(&ev, admitted);
+    assert_int_equal(ev.type, SYNC_EVENT_ADMITTED);
+    assert_string_equal(ev.email, "ann@example.com");
+    assert_string_equal(ev.code, CODE);
+    WITH(&ev, admitted, "code", "VOBEE-" CODE);
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITHOUT(&ev, admitted, "code");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITHOUT(&ev, admitted, "email");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+}
+
+static void shared_and_clicked_decode(void **state)
+{
+    sync_event_t ev;
+    DECODE(&ev, shared);
+    assert_int_equal(ev.type, SYNC_EVENT_SHARED);
+    assert_string_equal(ev.share_id, UUID);
+    assert_string_equal(ev.inviter, "ann@example.com");
+    assert_string_equal(ev.recipient, "cy@example.org");
+    assert_null(ev.email);
+    WITH(&ev, shared, "id", "0F1E2D3C-4B5A-8697-A8B9-CADBECFD0E1F");
+    assert_int_equal(ev.type, SYNC_EVENT_SHARED);
+    const char *bad_ids[] = {"",
+                             "0f1e2d3c4b5a8697a8b9cadbecfd0e1f",
+                             "0f1e2d3c-4b5a-8697-a8b9-cadbecfd0e1",
+                             "0f1e2d3c-4b5a-8697-a8b9-cadbecfd0e1fa",
+                             "0f1e2d3c-4b5a-8697-a8b9_cadbecfd0e1f",
+                             "0f1e2d3g-4b5a-8697-a8b9-cadbecfd0e1f"};
+    for (size_t i = 0; i != COUNT(bad_ids); ++i) {
+        WITH(&ev, shared, "id", bad_ids[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    DECODE(&ev, clicked);
+    assert_int_equal(ev.type, SYNC_EVENT_CLICKED);
+    assert_string_equal(ev.ref, REF);
+    WITH(&ev, clicked, "ref", "K7QX9MA");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITHOUT(&ev, clicked, "ref");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+}
+
+static void earned_codes_are_space_separated_bodies(void **state)
+{
+    sync_event_t ev;
+    DECODE(&ev, earned);
+    assert_int_equal(ev.type, SYNC_EVENT_EARNED);
+    assert_int_equal(ev.tranche, 2);
+    assert_string_equal(ev.codes, CODE " 23456789ABCDEFGH JKMNOPQRSTUVWXYZ");
+    WITH(&ev, earned, "codes", CODE);
+    assert_int_equal(ev.type, SYNC_EVENT_EARNED);
+    const char *bad[] = {"",        " " CODE,          CODE " ",           CODE "  " CODE,          CODE "," CODE,
+                         CODE CODE, "A7F3E9D2B4C5HJK", "a7f3e9d2b4c5hjkm", CODE " A7F3E9D2B4C5HJK0"};
+    for (size_t i = 0; i != COUNT(bad); ++i) {
+        WITH(&ev, earned, "codes", bad[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    char *most = repeat(CODE " ", 1000), *too_many = repeat(CODE " ", 1001);
+    most[strlen(most) - 1] = '\0';
+    too_many[strlen(too_many) - 1] = '\0';
+    WITH(&ev, earned, "codes", most);
+    assert_int_equal(ev.type, SYNC_EVENT_EARNED);
+    WITH(&ev, earned, "codes", too_many);
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    free(most);
+    free(too_many);
+    WITH(&ev, earned, "tranche", "0");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITHOUT(&ev, earned, "tranche");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+}
+
+static void lifecycle_kinds_and_amounts(void **state)
+{
+    const char *kinds[] = {"activated", "paid", "churned", "fraud_flagged"};
+    const sync_lifecycle_kind_t want[] = {SYNC_LIFECYCLE_ACTIVATED, SYNC_LIFECYCLE_PAID, SYNC_LIFECYCLE_CHURNED,
+                                          SYNC_LIFECYCLE_FRAUD_FLAGGED};
+    sync_event_t ev;
+    DECODE(&ev, lifecycle);
+    assert_int_equal(ev.type, SYNC_EVENT_LIFECYCLE);
+    assert_int_equal(ev.lifecycle, SYNC_LIFECYCLE_PAID);
+    assert_int_equal(ev.amount, 1999);
+    for (size_t i = 0; i != COUNT(kinds); ++i) {
+        WITH(&ev, lifecycle, "kind", kinds[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_LIFECYCLE);
+        assert_int_equal(ev.lifecycle, want[i]);
+        assert_string_equal(ev.kind, kinds[i]);
+    }
+    const char *bad_kinds[] = {"", "Paid", "paid ", "refunded", "fraud", "REDEMPTION_QUOTA"};
+    for (size_t i = 0; i != COUNT(bad_kinds); ++i) {
+        WITH(&ev, lifecycle, "kind", bad_kinds[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    WITHOUT(&ev, lifecycle, "kind");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    /* The amount is optional: absent or empty is none (-1). */
+    WITHOUT(&ev, lifecycle, "amount");
+    assert_int_equal(ev.type, SYNC_EVENT_LIFECYCLE);
+    assert_int_equal(ev.amount, -1);
+    WITH(&ev, lifecycle, "amount", "");
+    assert_int_equal(ev.type, SYNC_EVENT_LIFECYCLE);
+    assert_int_equal(ev.amount, -1);
+    WITH(&ev, lifecycle, "amount", "0");
+    assert_int_equal(ev.type, SYNC_EVENT_LIFECYCLE);
+    assert_int_equal(ev.amount, 0);
+    const char *bad_amounts[] = {"-1", "1.5", "9007199254740993", "x"};
+    for (size_t i = 0; i != COUNT(bad_amounts); ++i) {
+        WITH(&ev, lifecycle, "amount", bad_amounts[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+}
+
+static void spent_needs_a_positive_amount_and_a_spend_type(void **state)
+{
+    sync_event_t ev;
+    DECODE(&ev, spent);
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+    assert_int_equal(ev.amount, 300);
+    assert_string_equal(ev.kind, "REDEMPTION_QUOTA");
+    assert_string_equal(ev.note, "extra quota");
+    WITH(&ev, spent, "kind", "REDEMPTION_UNLOCK");
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+    assert_string_equal(ev.kind, "REDEMPTION_UNLOCK");
+    WITHOUT(&ev, spent, "note");
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+    assert_null(ev.note);
+    WITH(&ev, spent, "note", "\xff");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    const char *bad_kinds[] = {"", "ADMIN_GRANT", "REFERRAL_WELCOME", "redemption_quota", "EXPIRY"};
+    for (size_t i = 0; i != COUNT(bad_kinds); ++i) {
+        WITH(&ev, spent, "kind", bad_kinds[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    const char *bad_amounts[] = {"", "0", "-5", "2147483648"};
+    for (size_t i = 0; i != COUNT(bad_amounts); ++i) {
+        WITH(&ev, spent, "amount", bad_amounts[i]);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    }
+    WITH(&ev, spent, "amount", "2147483647");
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+}
+
+static void erased_carries_a_user_id_only(void **state)
+{
+    sync_event_t ev;
+    DECODE(&ev, erased);
+    assert_int_equal(ev.type, SYNC_EVENT_ERASED);
+    assert_string_equal(ev.uid, UUID);
+    assert_null(ev.email);
+    WITH(&ev, erased, "uid", "ann@example.com");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITHOUT(&ev, erased, "uid");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+}
+
+/* Every product event needs its time, and a code body only where it names one. */
+static void product_events_need_at(void **state)
+{
+    static const struct {
+        const field_t *base;
+        size_t count;
+    } all[] = {{joined, COUNT(joined)}, {admitted, COUNT(admitted)},   {shared, COUNT(shared)}, {clicked, COUNT(clicked)},
+               {earned, COUNT(earned)}, {lifecycle, COUNT(lifecycle)}, {spent, COUNT(spent)},   {erased, COUNT(erased)}};
+    sync_event_t ev;
+    for (size_t i = 0; i != COUNT(all); ++i) {
+        decode_with(&ev, all[i].base, all[i].count, NULL, NULL, 0);
+        assert_true(sync_event_is_product(ev.type));
+        decode_with(&ev, all[i].base, all[i].count, "at", NULL, 0);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+        decode_with(&ev, all[i].base, all[i].count, "at", "0", SIZE_MAX);
+        assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+        /* A stray code field does not matter. */
+        decode_with(&ev, all[i].base, all[i].count, "code", "nonsense", SIZE_MAX);
+        assert_int_equal(ev.type == SYNC_EVENT_ADMITTED || ev.type == SYNC_EVENT_MALFORMED, i == 1);
+    }
+    assert_false(sync_event_is_product(SYNC_EVENT_REVOKED));
+    assert_false(sync_event_is_product(SYNC_EVENT_MALFORMED));
+}
+
+static void product_type_names(void **state)
+{
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_JOINED), "joined");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_ADMITTED), "admitted");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_SHARED), "shared");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_CLICKED), "clicked");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_EARNED), "earned");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_LIFECYCLE), "lifecycle");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_SPENT), "spent");
+    assert_string_equal(sync_event_type_name(SYNC_EVENT_ERASED), "erased");
+    assert_string_equal(sync_event_type_name((sync_event_type_t)99), "malformed");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +1042,18 @@ int main(void)
         cmocka_unit_test_teardown(entry_without_a_usable_id_is_an_error, teardown),
         cmocka_unit_test_teardown(event_id_is_bucket_dash_entry_id, teardown),
         cmocka_unit_test(type_names),
+        cmocka_unit_test_teardown(joined_entry_decodes_every_field, teardown),
+        cmocka_unit_test_teardown(joined_referrer_comes_as_a_pair, teardown),
+        cmocka_unit_test_teardown(product_emails_must_be_normalised, teardown),
+        cmocka_unit_test_teardown(joined_requires_its_own_fields, teardown),
+        cmocka_unit_test_teardown(admitted_needs_an_e_mail_and_a_code, teardown),
+        cmocka_unit_test_teardown(shared_and_clicked_decode, teardown),
+        cmocka_unit_test_teardown(earned_codes_are_space_separated_bodies, teardown),
+        cmocka_unit_test_teardown(lifecycle_kinds_and_amounts, teardown),
+        cmocka_unit_test_teardown(spent_needs_a_positive_amount_and_a_spend_type, teardown),
+        cmocka_unit_test_teardown(erased_carries_a_user_id_only, teardown),
+        cmocka_unit_test_teardown(product_events_need_at, teardown),
+        cmocka_unit_test(product_type_names),
         cmocka_unit_test(utf8_chars_counts_characters),
         cmocka_unit_test(utf8_chars_rejects_what_postgresql_refuses),
         cmocka_unit_test(utf8_chars_matches_the_rules_for_two_bytes),

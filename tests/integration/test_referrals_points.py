@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Referral relationships, the points ledger and its balances in PostgreSQL,
+driven over HTTP through the gateway and the sync daemon: a scripted story
+over simulated months with the exact rows the referral rules give, expiry
+with the daemon's clock moved forward, and a randomised run after which every
+balance still equals its ledger (SPEC invariant 5)."""
+
+import os
+import random
+import signal
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import unique_email, wait_until  # noqa: E402
+
+DAY = 86400
+# The defaults of common/ig_config.c, set here so the expected rows do not drift.
+POINTS = {"points_welcome": "50", "points_first_payment": "500", "points_recurring": "100",
+          "points_recurring_months": "12", "points_l2": "50", "points_l2_months": "6", "referral_expire_days": "90"}
+
+
+def path_email(email):
+    return urllib.parse.quote(email, safe="")
+
+
+def sql_str(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+class ReferralsPointsTest(harness.HarnessTestCase):
+    HARNESS_OVERRIDES = dict(POINTS, waitlist_referral_boost="1", referral_earn_after="1000")
+
+    # -- helpers ----------------------------------------------------------
+
+    def join(self, email, ref=None):
+        body = {"email": email, "persona": "small_team", "use_case": "a tool"}
+        if ref is not None:
+            body["referral_code"] = ref
+        return self.assertJson(self.h.http("POST", "/api/waitlist/join", body), 201)["referral_code"]
+
+    def event(self, email, kind, at=None, amount=None):
+        body = {"type": kind}
+        if at is not None:
+            body["at"] = at
+        if amount is not None:
+            body["amount_cents"] = amount
+        r = self.h.http("POST", "/api/users/%s/events" % path_email(email), body, token=self.h.admin_token)
+        self.assertEqual(r.status, 202, r)
+
+    def spend(self, email, amount, kind="REDEMPTION_QUOTA", note=None):
+        body = {"amount": amount, "type": kind}
+        if note is not None:
+            body["note"] = note
+        return self.h.http("POST", "/api/points/%s/spend" % path_email(email), body, token=self.h.admin_token)
+
+    def points(self, email):
+        return self.assertJson(self.h.http("GET", "/api/points/%s" % path_email(email), token=self.h.admin_token), 200)
+
+    def uid(self, email):
+        return self.h.psql_value("SELECT user_id FROM user_emails WHERE email = %s" % sql_str(email))
+
+    def wait_uid(self, email):
+        return wait_until(lambda: self.uid(email), 20, 0.1, "user_emails row for a join")
+
+    def ledger(self, email):
+        """(type, delta) of the user's ledger rows, oldest first."""
+        return [(t, int(d)) for t, d in self.h.psql(
+            "SELECT t.type, t.delta FROM user_point_transactions t JOIN user_emails e USING (user_id) "
+            "WHERE e.email = %s ORDER BY t.created_at, t.seq" % sql_str(email))]
+
+    def balance(self, email):
+        row = self.h.psql("SELECT b.balance, b.total_earned, b.total_spent FROM user_point_balances b "
+                          "JOIN user_emails e USING (user_id) WHERE e.email = %s" % sql_str(email))
+        return tuple(int(x) for x in row[0]) if row else (0, 0, 0)
+
+    def lifecycle_count(self):
+        return int(self.h.psql_value("SELECT count(*) FROM user_lifecycle_events"))
+
+    def wait_lifecycle(self, n):
+        wait_until(lambda: self.lifecycle_count() >= n, 30, 0.1,
+                   lambda: "lifecycle events in PostgreSQL: %d of %d" % (self.lifecycle_count(), n))
+
+    def relationship(self, referred_email):
+        return self.h.psql_value("SELECT r.status FROM user_referral_relationships r JOIN user_emails e "
+                                 "ON e.user_id = r.referred_user_id WHERE e.email = %s" % sql_str(referred_email))
+
+    def assert_balances_match_ledger(self):
+        bad = self.h.psql(
+            "SELECT b.user_id, b.balance, b.total_earned, b.total_spent, l.sum, l.earned, l.spent "
+            "FROM user_point_balances b LEFT JOIN (SELECT user_id, sum(delta) AS sum, "
+            "COALESCE(sum(delta) FILTER (WHERE delta > 0), 0) AS earned, "
+            "COALESCE(sum(delta) FILTER (WHERE delta < 0), 0) AS spent FROM user_point_transactions GROUP BY user_id) l "
+            "USING (user_id) WHERE b.balance <> COALESCE(l.sum, 0) OR b.total_earned <> COALESCE(l.earned, 0) "
+            "OR b.total_spent <> COALESCE(l.spent, 0)")
+        self.assertEqual(bad, [], "balances that differ from their ledger")
+        missing = self.h.psql("SELECT DISTINCT user_id FROM user_point_transactions "
+                              "EXCEPT SELECT user_id FROM user_point_balances")
+        self.assertEqual(missing, [], "ledger rows without a balance")
+
+    def restart_sync(self, offset_s):
+        """Restarts the sync daemon with its clock moved offset_s seconds ahead."""
+        h = self.h
+        h.kill_sync(signal.SIGTERM)
+        env = h._child_env()
+        env["IG_SYNC_CLOCK_OFFSET_S"] = str(offset_s)
+        h.sync_proc = h._spawn([harness.SYNC_BIN, "-c", h.conf_path], h.sync_log, env=env)
+
+    # -- (a) the scripted story ------------------------------------------
+
+    def test_referral_story_over_simulated_months(self):
+        h = self.h
+        a, b, c, d, e = (unique_email(n) for n in ("ann", "bob", "cy", "dee", "eve"))
+        code_a = self.join(a)
+        code_b = self.join(b, ref=code_a)
+        self.join(c, ref=code_b)
+        self.join(d, ref=code_a)  # never activates: expires
+        self.join(e, ref=code_a)  # activates too late
+        for x in (a, b, c, d, e):
+            self.wait_uid(x)
+        wait_until(lambda: self.relationship(e) == "PENDING", 20, 0.1, "relationships")
+        self.assertIsNone(self.relationship(a))
+        self.assertEqual(h.psql_value(
+            "SELECT count(*) FROM user_referral_relationships r JOIN user_emails e ON e.user_id = r.referrer_user_id "
+            "WHERE e.email = %s" % sql_str(a)), "3")
+        self.assertEqual(h.psql_value("SELECT code FROM user_referral_codes WHERE user_id = %s" % sql_str(self.uid(a))),
+                         code_a)
+
+        t0 = int(h.psql_value("SELECT extract(epoch FROM max(created_at))::bigint FROM waitlist"))
+        n = self.lifecycle_count()
+        self.event(b, "activated", t0 + DAY)
+        self.event(c, "activated", t0 + 2 * DAY)
+        self.event(e, "activated", t0 + 100 * DAY)  # past referral_expire_days: nothing
+        self.event(b, "paid", t0 + 3 * DAY, 1999)  # ann's first payment reward
+        for k in range(14):  # cy pays monthly: bob first + 12 recurring, ann 6 level-2
+            self.event(c, "paid", t0 + (5 + 30 * k) * DAY, 1999)
+        self.event(c, "churned", t0 + 430 * DAY)
+        self.event(c, "paid", t0 + 431 * DAY, 1999)  # after churn: nobody earns
+        n += 3 + 1 + 14 + 2
+        self.wait_lifecycle(n)
+
+        self.assertEqual(self.ledger(a), [("REFERRAL_FIRST_PAYMENT", 500)] + [("REFERRAL_L2", 50)] * 6)
+        self.assertEqual(self.ledger(b), [("REFERRAL_WELCOME", 50), ("REFERRAL_FIRST_PAYMENT", 500)] +
+                         [("REFERRAL_RECURRING", 100)] * 12)
+        self.assertEqual(self.ledger(c), [("REFERRAL_WELCOME", 50)])
+        self.assertEqual(self.ledger(d), [])
+        self.assertEqual(self.ledger(e), [])
+        self.assertEqual(self.balance(a), (800, 800, 0))
+        self.assertEqual(self.balance(b), (1750, 1750, 0))
+        self.assertEqual(self.balance(c), (50, 50, 0))
+        self.assertEqual((self.relationship(b), self.relationship(c), self.relationship(d), self.relationship(e)),
+                         ("REWARDED", "REWARDED", "PENDING", "EXPIRED"))
+        # Each reward row names the relationship and month it pays for.
+        self.assertEqual(h.psql("SELECT type, period FROM user_point_transactions t JOIN user_emails e USING (user_id) "
+                                "WHERE e.email = %s AND type = 'REFERRAL_RECURRING' ORDER BY period" % sql_str(b)),
+                         [["REFERRAL_RECURRING", str(p)] for p in range(1, 13)])
+
+        # Written back to Redis after the COMMIT: earned, the last 20 rows newest first.
+        body = wait_until(lambda: (lambda p: p if p["total_earned"] == 1750 else None)(self.points(b)), 20, 0.2,
+                          lambda: "points of bob in Redis: %r" % (self.points(b),))
+        self.assertEqual(body["balance"], 1750)
+        tx = body["transactions"]
+        self.assertEqual(len(tx), 14)
+        self.assertEqual([t["type"] for t in tx], ["REFERRAL_RECURRING"] * 12 + ["REFERRAL_FIRST_PAYMENT", "REFERRAL_WELCOME"])
+        self.assertEqual(tx[0]["delta"], 100)
+        self.assertRegex(tx[0]["at"], harness.TIME_RE)
+        self.assertGreater(tx[0]["at"], tx[-1]["at"])
+
+        # A spend: Redis deducts, the ledger follows with a negative row.
+        wait_until(lambda: self.points(a)["total_earned"] == 800, 20, 0.2, "points of ann in Redis")
+        r = self.spend(a, 200, note="more quota")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.spend(a, 601).status, 409)
+        wait_until(lambda: self.balance(a) == (600, 800, -200), 20, 0.1, lambda: "ann's balance %r" % (self.balance(a),))
+        self.assertIn(("REDEMPTION_QUOTA", -200), self.ledger(a))
+        self.assertEqual(h.psql_value("SELECT note FROM user_point_transactions WHERE delta = -200 AND user_id = %s"
+                                      % sql_str(self.uid(a))), "more quota")
+        self.assertEqual(self.points(a)["balance"], 600)
+
+        # Replaying the whole stream changes nothing (exactly once).
+        rows = h.psql_value("SELECT count(*) FROM user_point_transactions")
+        processed = int(h.psql_value("SELECT count(*) FROM processed_events"))
+        h.redis("XGROUP", "SETID", "ig:{0}:events", harness.STREAM_GROUP, "0")
+        self.event(a, "activated", t0 + 500 * DAY)
+        wait_until(lambda: int(h.psql_value("SELECT count(*) FROM processed_events")) == processed + 1, 30, 0.1,
+                   "the event after the replay")
+        self.assertEqual(h.psql_value("SELECT count(*) FROM user_point_transactions"), rows)
+        self.assert_balances_match_ledger()
+
+        # Expiry by the daemon's clock: 91 days on, the PENDING relationship has expired.
+        self.restart_sync(91 * DAY)
+        wait_until(lambda: self.relationship(d) == "EXPIRED", 30, 0.2, lambda: "dee's relationship: %s" % self.relationship(d))
+        self.event(d, "activated", t0 + 2 * DAY)
+        self.wait_lifecycle(n + 2)
+        self.assertEqual(self.ledger(d), [])
+        self.assertEqual((self.relationship(b), self.relationship(c)), ("REWARDED", "REWARDED"))
+        self.restart_sync(0)
+
+    # -- erasure -------------------------------------------------------------
+
+    def test_erasure_keeps_user_ids_and_rewards(self):
+        h = self.h
+        a, b = unique_email("era"), unique_email("erb")
+        self.join(b, ref=self.join(a))
+        uid_b = self.wait_uid(b)
+        n = self.lifecycle_count()
+        self.event(b, "activated")
+        self.wait_lifecycle(n + 1)
+        r = h.http("DELETE", "/api/users/%s" % path_email(b), token=h.admin_token)
+        self.assertEqual(r.status, 202, r)
+        wait_until(lambda: h.psql_value("SELECT email IS NULL FROM user_emails WHERE user_id = %s" % sql_str(uid_b)) == "t",
+                   20, 0.1, "erasure")
+        self.assertEqual(h.psql_value("SELECT email FROM waitlist WHERE id = %s" % sql_str(uid_b)), "erased:" + uid_b)
+        self.assertEqual(h.psql_value("SELECT count(*) FROM waitlist WHERE email = %s" % sql_str(b)), "0")
+        self.assertEqual(self.relationship(a), None)
+        self.assertEqual(h.psql_value("SELECT status FROM user_referral_relationships WHERE referred_user_id = %s"
+                                      % sql_str(uid_b)), "ACTIVE")
+        self.assertEqual(h.psql_value("SELECT sum(delta) FROM user_point_transactions WHERE user_id = %s" % sql_str(uid_b)),
+                         "50")
+
+    # -- (b) randomised ----------------------------------------------------
+
+    def test_random_events_keep_every_balance_equal_to_its_ledger(self):
+        h = self.h
+        rng = random.Random(20240501)
+        users, codes = [], {}
+        for i in range(40):
+            email = unique_email("rnd%d" % i)
+            ref = codes[rng.choice(users)] if users and rng.random() < 0.8 else None
+            codes[email] = self.join(email, ref=ref)
+            users.append(email)
+        for u in users:
+            self.wait_uid(u)
+        n = self.lifecycle_count()
+        spends = int(h.psql_value("SELECT count(*) FROM user_point_transactions WHERE delta < 0"))
+        t = int(h.psql_value("SELECT extract(epoch FROM now())::bigint"))
+        kinds = ["activated"] * 3 + ["paid"] * 6 + ["churned", "fraud_flagged"]
+        accepted = 0
+        for i in range(1000):
+            u = rng.choice(users)
+            t += rng.randint(0, 2 * DAY)
+            if rng.random() < 0.25:
+                r = self.spend(u, rng.randint(1, 120), rng.choice(["REDEMPTION_QUOTA", "REDEMPTION_UNLOCK"]))
+                self.assertIn(r.status, (200, 409), r)
+                accepted += r.status == 200
+            else:
+                self.event(u, rng.choice(kinds), t, rng.randint(0, 5000))
+                n += 1
+        self.wait_lifecycle(n)
+        wait_until(lambda: int(h.psql_value("SELECT count(*) FROM user_point_transactions WHERE delta < 0")) ==
+                   spends + accepted, 30, 0.1, "spends in the ledger")
+        self.assert_balances_match_ledger()
+        self.assertEqual(h.psql_value("SELECT count(*) FROM user_point_balances WHERE balance < 0"), "0")
+        kinds = dict(h.psql("SELECT type, count(*) FROM user_point_transactions GROUP BY type"))
+        for kind in ("REFERRAL_WELCOME", "REFERRAL_FIRST_PAYMENT", "REFERRAL_RECURRING", "REFERRAL_L2", "REDEMPTION_QUOTA"):
+            self.assertIn(kind, kinds, "the run should exercise every rule: %r" % kinds)
+        # The caps hold per relationship.
+        over = h.psql("SELECT ref_id, type, user_id, count(*) FROM user_point_transactions WHERE ref_id IS NOT NULL "
+                      "GROUP BY 1, 2, 3 HAVING count(*) > CASE type WHEN 'REFERRAL_RECURRING' THEN 12 "
+                      "WHEN 'REFERRAL_L2' THEN 6 ELSE 1 END")
+        self.assertEqual(over, [])
+        self.assertEqual(h.psql("SELECT user_id, event_id, type FROM user_point_transactions WHERE event_id IS NOT NULL "
+                                "GROUP BY 1, 2, 3 HAVING count(*) > 1"), [])
+        # Redis agrees with PostgreSQL once the write-back has run.
+        for u in rng.sample(users, 10):
+            want = self.balance(u)
+            wait_until(lambda: (lambda p: (p["balance"], p["total_earned"], p["total_spent"]) == want)(self.points(u)),
+                       20, 0.2, lambda: "points of a user: redis %r, postgresql %r" % (self.points(u), want))
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -68,7 +68,7 @@ class WaitlistApiTest(harness.HarnessTestCase):
         self.assertEqual(body["total_waiting"], 1)
         self.assertEqual(body["estimated_wait"], "unknown")
         self.assertEqual(body["priority_score"], 25)
-        self.assertRegex(body["referral_code"], r"^[2-9A-HJKMNP-Z]{8}$")
+        self.assertRegex(body["referral_code"], r"^[2-9A-HJKMN-Z]{8}$")
         again = self.assertJson(self.join(email.upper(), "agency", "whatever"), 200)
         self.assertEqual(again["status"], "already_joined")
         self.assertEqual(again["position"], 1)
@@ -231,7 +231,7 @@ class WaitlistApiTest(harness.HarnessTestCase):
     # -- points, lifecycle, erasure ----------------------------------------------
 
     def test_spend_never_goes_negative(self):
-        email = unique_email("pts")
+        referrer, email = unique_email("ref"), unique_email("pts")
         url = "/api/points/%s" % path_email(email)
         body = self.assertJson(self.h.http("GET", url, token=self.h.admin_token), 200)
         self.assertEqual((body["balance"], body["transactions"]), (0, []))
@@ -242,24 +242,26 @@ class WaitlistApiTest(harness.HarnessTestCase):
                          "invalid_field")
         self.assertError(self.h.http("POST", url + "/spend", {"amount": -1, "type": "REDEMPTION_QUOTA"},
                                      token=self.h.admin_token), 400, "invalid_field")
-        # The sync daemon credits earned points from the ledger through ig_points_sync.
-        hash8 = self.email_hash(email)
-        sub = (hash8[0] * 256 + hash8[1]) % 4096
-        self.h.redis("FCALL", "ig_points_sync", "1", "ig:{0}:p:%d" % sub, hash8, "50", "[]", "0", "0")
-        self.assertEqual(self.assertJson(self.h.http("GET", url, token=self.h.admin_token), 200)["balance"], 50)
+        # A referred newcomer earns the welcome bonus when they activate: the
+        # sync daemon writes the ledger row, then the balance back to Redis.
+        code = self.assertJson(self.join(referrer), 201)["referral_code"]
+        self.assertEqual(self.join(email, referral_code=code).status, 201)
+        self.assertEqual(self.h.http("POST", "/api/users/%s/events" % path_email(email), {"type": "activated"},
+                                     token=self.h.admin_token).status, 202)
+        harness.wait_until(lambda: self.h.http("GET", url, token=self.h.admin_token).body["balance"] == 50,
+                           message="welcome bonus credited")
         ok = self.assertJson(self.h.http("POST", url + "/spend", spend, token=self.h.admin_token), 200)
         self.assertEqual(ok["balance"], 20)
         self.assertError(self.h.http("POST", url + "/spend", spend, token=self.h.admin_token), 409, "insufficient_points")
         body = self.assertJson(self.h.http("GET", url, token=self.h.admin_token), 200)
         self.assertEqual((body["balance"], body["total_earned"], body["total_spent"]), (20, 50, -30))
-
-    def email_hash(self, email):
-        """The gateway's 8-byte keyed e-mail hash, read back from a waitlist entry."""
-        self.join(email)
-        for m in self.h.redis("ZRANGE", "ig:{0}:wl", 0, -1, raw=True):
-            if m[8:] == email.encode():
-                return m[:8]
-        raise AssertionError("no entry for %s" % email)
+        # PostgreSQL's ledger agrees once the spend is applied, and the
+        # transactions come back newest first.
+        harness.wait_until(lambda: str(self.h.psql_value(
+            "SELECT b.balance FROM user_point_balances b JOIN user_emails e USING (user_id) WHERE e.email = '%s'" % email))
+            == "20", message="spend in the ledger")
+        harness.wait_until(lambda: [t["type"] for t in self.h.http("GET", url, token=self.h.admin_token).body["transactions"]]
+                           == ["REDEMPTION_QUOTA", "REFERRAL_WELCOME"], message="transactions written back")
 
     def test_lifecycle_events_are_accepted(self):
         url = "/api/users/%s/events" % path_email(unique_email("life"))

@@ -205,8 +205,8 @@ static const char *pick(const char *const *names, size_t n, const char *s, size_
 int gw_parse_join(gw_join_req_t *out, gw_error_t *err, const char *body, size_t len)
 {
     static const char *const personas[] = {"solo_founder", "small_team", "agency", "content_creator", "other"};
-    const char *s;
-    size_t slen;
+    const char *s = NULL;
+    size_t slen = 0;
     json_t *v, *root = load_object(err, body, len);
     int ret = -1;
 
@@ -267,8 +267,8 @@ Exit:
 
 int gw_parse_emails(gw_email_t *out, const char *const *names, size_t n, gw_error_t *err, const char *body, size_t len)
 {
-    const char *s;
-    size_t slen;
+    const char *s = NULL;
+    size_t slen = 0;
     json_t *root = load_object(err, body, len);
     int ret = -1;
     if (root == NULL)
@@ -322,8 +322,8 @@ int gw_parse_iso_time(long long *ms, const char *s, size_t len)
 int gw_parse_lifecycle(gw_lifecycle_req_t *out, gw_error_t *err, const char *body, size_t len)
 {
     static const char *const kinds[] = {"activated", "paid", "churned", "fraud_flagged"};
-    const char *s;
-    size_t slen;
+    const char *s = NULL;
+    size_t slen = 0;
     json_t *v, *root = load_object(err, body, len);
     int ret = -1;
     if (root == NULL)
@@ -360,8 +360,8 @@ Exit:
 int gw_parse_spend(gw_spend_req_t *out, gw_error_t *err, const char *body, size_t len)
 {
     static const char *const types[] = {"REDEMPTION_QUOTA", "REDEMPTION_UNLOCK"};
-    const char *s;
-    size_t slen;
+    const char *s = NULL;
+    size_t slen = 0;
     json_t *v, *root = load_object(err, body, len);
     int ret = -1;
     if (root == NULL)
@@ -391,8 +391,8 @@ Exit:
 int gw_parse_force(const char **force, gw_error_t *err, const char *body, size_t len)
 {
     static const char *const modes[] = {"open", "closed", "auto"};
-    const char *s;
-    size_t slen;
+    const char *s = NULL;
+    size_t slen = 0;
     json_t *v, *root;
     int ret = -1;
     *force = NULL;

@@ -18,7 +18,7 @@ void gw_send(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen)
 void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
              const unsigned char *hash8_2)
 {
-    size_t small[32], *lens = argc <= 32 ? small : malloc(argc * sizeof(*lens));
+    size_t small[32] = {0}, *lens = argc <= 32 ? small : malloc(argc * sizeof(*lens));
     if (lens == NULL)
         h2o_fatal("no memory");
     for (size_t i = 0; i != argc; ++i)

@@ -271,3 +271,42 @@ int sync_gate_trust_json(char *out, size_t cap, const sync_gate_decision_t *d, c
     put(&b, ",\"evaluated_at\":\"%s\"}", at);
     return b.overflow ? -1 : 0;
 }
+
+void sync_gate_watermark_init(sync_gate_watermark_t *w, long long settled)
+{
+    memset(w, 0, sizeof(*w));
+    w->settled = w->seen = settled;
+}
+
+int sync_gate_watermark_update(sync_gate_watermark_t *w, unsigned long long xmin, long long max_id, unsigned long long xmax,
+                               unsigned long long now_ms)
+{
+    long long before = w->settled;
+    size_t done = 0;
+
+    while (done != w->num_pending) {
+        unsigned long long age = now_ms - w->pending[done].at_ms;
+        if (age < SYNC_GATE_SETTLE_MAX_MS && (xmin < w->pending[done].xmax || age < SYNC_GATE_SETTLE_MIN_MS))
+            break;
+        if (w->pending[done].id > w->settled)
+            w->settled = w->pending[done].id;
+        ++done;
+    }
+    memmove(w->pending, w->pending + done, (w->num_pending - done) * sizeof(w->pending[0]));
+    w->num_pending -= done;
+
+    if (max_id > w->seen) {
+        w->seen = max_id;
+        if (w->num_pending == SYNC_GATE_PENDING_SCANS) {
+            /* Full: the newest entry covers this scan too, waiting for the later snapshot (its time stays). */
+            w->pending[w->num_pending - 1].id = max_id;
+            w->pending[w->num_pending - 1].xmax = xmax;
+        } else {
+            w->pending[w->num_pending].id = max_id;
+            w->pending[w->num_pending].xmax = xmax;
+            w->pending[w->num_pending].at_ms = now_ms;
+            ++w->num_pending;
+        }
+    }
+    return w->settled != before;
+}

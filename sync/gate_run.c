@@ -19,58 +19,147 @@
 #define SYNC_GATE_SESSION "SET statement_timeout = '10s'; SET jit = off"
 
 /*
- * Every statement takes the window as $1, its end (timestamptz), and $2,
- * gate_window_days; the window is (end - days, end].
- *
- * Redemptions of the window and their signals; also $3 gate_burst_window_s,
- * $4 gate_burst_per_network, $5 the disposable domains (comma-separated).
- *
- * Bursts: a network can only burst if it has more than $4 redemptions in
- * the whole window (busy), which keeps the window functions to few rows. For
- * each of its redemptions, `ahead` counts the network's redemptions in the
- * $3 seconds from it on; a redemption is in a burst when some span that
- * starts at most $3 seconds before it (at a redemption of the same network)
- * holds more than $4, i.e. when the largest `ahead` of those is above $4.
- *
- * The last column counts the signalled redemptions (burst or disposable,
- * each once) except those by people the host application flagged in the
- * window (flagged_emails), who are counted as flagged already.
+ * The automatic signals of redemptions are found incrementally (migration
+ * 008): each evaluation examines the redemptions with an id above the
+ * watermark (sync_gate_watermark_t), at most SYNC_GATE_SCAN_ROWS per
+ * statement, records each one's client network in gate_networks and those a
+ * signal caught in gate_signals, and the window's signals are then counted
+ * from gate_signals. A redemption examined again records nothing new (both
+ * tables are keyed by it), so scans may overlap.
  */
-#define SQL_REDEMPTION_SIGNALS                                                                                                     \
-    "WITH w AS ("                                                                                                                  \
-    "  SELECT id, email, client_addr, redeemed_at FROM redemptions"                                                                \
-    "  WHERE redeemed_at > $1::timestamptz - $2::int * interval '1 day' AND redeemed_at <= $1::timestamptz"                        \
-    "), nets AS ("                                                                                                                 \
-    "  SELECT id, gate_network(client_addr) AS net, redeemed_at FROM w"                                                            \
-    "), busy AS ("                                                                                                                 \
-    "  SELECT net FROM nets WHERE net IS NOT NULL GROUP BY net HAVING count(*) > $4::int"                                          \
-    "), ahead AS ("                                                                                                                \
-    "  SELECT n.id, n.net, n.redeemed_at, count(*) OVER (PARTITION BY n.net ORDER BY n.redeemed_at"                                \
-    "    RANGE BETWEEN CURRENT ROW AND $3::int * interval '1 second' FOLLOWING) AS ahead"                                          \
-    "  FROM nets n JOIN busy b ON b.net = n.net"                                                                                   \
-    "), burst AS ("                                                                                                                \
-    "  SELECT id, net FROM (SELECT id, net, max(ahead) OVER (PARTITION BY net ORDER BY redeemed_at"                                \
-    "    RANGE BETWEEN $3::int * interval '1 second' PRECEDING AND CURRENT ROW) AS peak FROM ahead) p"                             \
-    "  WHERE peak > $4::int"                                                                                                       \
-    "), disposable AS ("                                                                                                           \
-    "  SELECT id FROM w WHERE split_part(email, '@', 2) = ANY (string_to_array($5::text, ','))"                                    \
-    "), signalled AS ("                                                                                                            \
-    "  SELECT id FROM burst UNION SELECT id FROM disposable"                                                                       \
+#define SYNC_GATE_SCAN_ROWS 50000
+/* Delete what left the window this often. */
+#define SYNC_GATE_PRUNE_INTERVAL_MS 60000
+/*
+ * A rebuild starts this many ids below the window's first redemption: a
+ * transaction still running may hold an id below it and commit later. Those
+ * ids are older redemptions, skipped at the cost of reading them once.
+ */
+#define SYNC_GATE_REBUILD_MARGIN 100000
+#define SYNC_GATE_SETTINGS_BYTES (IG_DOMAINS_BYTES + 128)
+
+/*
+ * One examination: redemptions with an id above $1, at most $2 of them, for
+ * the window ending at $3 (timestamptz) of $4 days; $5 gate_burst_window_s,
+ * $6 gate_burst_per_network, $7 the disposable domains (comma-separated).
+ *
+ * fresh: the examined redemptions that are in the window or ahead of it (the
+ * others will never be in it). Their networks go into gate_networks.
+ *
+ * Bursts (the semantics of gate_run.h): a span of $5 seconds through a new
+ * redemption lies within $5 seconds of it, so each network of the new
+ * redemptions is read from gate_networks between $5 seconds before the first
+ * and $5 seconds after the last of them, plus the new ones themselves (rows
+ * inserted by this statement are not visible to it). A network that holds no
+ * more than $6 redemptions there cannot burst. For the others, `ahead` counts
+ * the network's redemptions in the $5 seconds from each one on; a redemption
+ * is in a burst when some span that starts at most $5 seconds before it (at a
+ * redemption of the same network) holds more than $6, i.e. when the largest
+ * `ahead` of those is above $6. Every member of such a span is recorded,
+ * older ones included.
+ *
+ * Disposable: each fresh redemption whose domain is in the list.
+ *
+ * Returns the number of rows examined (fewer than $2: nothing is left), the
+ * largest id, the xmin and xmax of the statement's snapshot, and the
+ * redemptions of the window as that snapshot sees them: each of them has been
+ * examined by now (see sync_gate_watermark_t), so the counts of gate_signals
+ * that follow cover them all.
+ */
+static const char SQL_SCAN[] =
+    "WITH new AS ("
+    "  SELECT id, email, client_addr, redeemed_at FROM redemptions WHERE id > $1::bigint ORDER BY id LIMIT $2::int"
+    "), fresh AS ("
+    "  SELECT id, email, gate_network(client_addr) AS net, redeemed_at FROM new"
+    "  WHERE redeemed_at > $3::timestamptz - $4::int * interval '1 day'"
+    "), added AS ("
+    "  INSERT INTO gate_networks (net, redeemed_at, redemption_id)"
+    "  SELECT net, redeemed_at, id FROM fresh WHERE net IS NOT NULL ON CONFLICT DO NOTHING"
+    "), reach AS ("
+    "  SELECT net, min(redeemed_at) - $5::int * interval '1 second' AS lo, max(redeemed_at) + $5::int * interval '1 second' AS hi"
+    "  FROM fresh WHERE net IS NOT NULL GROUP BY net"
+    "), nets AS ("
+    "  SELECT g.redemption_id AS id, g.net, g.redeemed_at FROM reach r"
+    "  JOIN gate_networks g ON g.net = r.net AND g.redeemed_at >= r.lo AND g.redeemed_at <= r.hi"
+    "  UNION SELECT id, net, redeemed_at FROM fresh WHERE net IS NOT NULL"
+    "), busy AS ("
+    "  SELECT net FROM nets GROUP BY net HAVING count(*) > $6::int"
+    "), ahead AS ("
+    "  SELECT n.id, n.net, n.redeemed_at, count(*) OVER (PARTITION BY n.net ORDER BY n.redeemed_at"
+    "    RANGE BETWEEN CURRENT ROW AND $5::int * interval '1 second' FOLLOWING) AS ahead"
+    "  FROM nets n JOIN busy b ON b.net = n.net"
+    "), burst AS ("
+    "  SELECT id, net, redeemed_at FROM (SELECT id, net, redeemed_at, max(ahead) OVER (PARTITION BY net ORDER BY redeemed_at"
+    "    RANGE BETWEEN $5::int * interval '1 second' PRECEDING AND CURRENT ROW) AS peak FROM ahead) p"
+    "  WHERE peak > $6::int"
+    "), marks AS ("
+    "  SELECT id, min(redeemed_at) AS redeemed_at, max(net) AS net, bool_or(disposable) AS disposable FROM ("
+    "    SELECT id, redeemed_at, net, false AS disposable FROM burst"
+    "    UNION ALL SELECT id, redeemed_at, NULL, true FROM fresh"
+    "    WHERE split_part(email, '@', 2) = ANY (string_to_array($7::text, ','))) m GROUP BY id"
+    "), marked AS ("
+    "  INSERT INTO gate_signals AS s (redemption_id, redeemed_at, burst_net, disposable)"
+    "  SELECT id, redeemed_at, net, disposable FROM marks"
+    "  ON CONFLICT (redemption_id) DO UPDATE SET burst_net = coalesce(s.burst_net, excluded.burst_net),"
+    "    disposable = s.disposable OR excluded.disposable"
+    "  WHERE (s.burst_net IS NULL AND excluded.burst_net IS NOT NULL) OR (excluded.disposable AND NOT s.disposable)"
     ")"
-#define SQL_REDEMPTION_COUNTS                                                                                                      \
-    " SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM burst), (SELECT count(DISTINCT net) FROM burst),"                     \
-    " (SELECT count(*) FROM disposable), (SELECT count(*) FROM signalled s JOIN w ON w.id = s.id"                                  \
-    "  WHERE NOT EXISTS (SELECT 1 FROM flagged_emails f WHERE f.email = w.email))"
+    " SELECT (SELECT count(*) FROM new), (SELECT max(id) FROM new), pg_snapshot_xmin(pg_current_snapshot()),"
+    " pg_snapshot_xmax(pg_current_snapshot()), (SELECT count(*) FROM redemptions"
+    "  WHERE redeemed_at > $3::timestamptz - $4::int * interval '1 day' AND redeemed_at <= $3::timestamptz)";
 
-/* A database without the tables of people (migration 006): redemptions only. */
-static const char SQL_REDEMPTIONS[] =
-    SQL_REDEMPTION_SIGNALS ", flagged_emails AS (SELECT NULL::text AS email WHERE false)" SQL_REDEMPTION_COUNTS;
+/*
+ * The window's signalled redemptions ($1 its end, $2 gate_window_days): in a
+ * burst, their networks, at a disposable domain, and either (each once).
+ */
+#define SQL_SIGNAL_COUNTS                                                                                                          \
+    "SELECT count(*) FILTER (WHERE burst_net IS NOT NULL), count(DISTINCT burst_net), count(*) FILTER (WHERE disposable),"         \
+    " count(*)"
+#define SQL_SIGNAL_WINDOW                                                                                                          \
+    " FROM gate_signals WHERE redeemed_at > $1::timestamptz - $2::int * interval '1 day' AND redeemed_at <= $1::timestamptz"
 
-/* With them: the addresses of the users flagged in the window (user_emails maps user ids back). */
-static const char SQL_REDEMPTIONS_PEOPLE[] = SQL_REDEMPTION_SIGNALS
-    ", flagged_emails AS (SELECT u.email FROM user_lifecycle_events f"
-    "  JOIN user_emails u ON u.user_id = f.user_id WHERE f.kind = 'fraud_flagged' AND u.email IS NOT NULL"
-    "  AND f.at > $1::timestamptz - $2::int * interval '1 day' AND f.at <= $1::timestamptz)" SQL_REDEMPTION_COUNTS;
+/* A database without the tables of people (migration 006): nobody was flagged. */
+static const char SQL_SIGNALS[] = SQL_SIGNAL_COUNTS ", 0" SQL_SIGNAL_WINDOW;
+
+/*
+ * With them, the last column counts the signalled redemptions by people the
+ * host application flagged in the window (user_emails maps user ids back to
+ * addresses): they are counted as flagged already. Counted from the flagged
+ * side, so the cost follows the flagged people, not the signalled rows.
+ */
+static const char SQL_SIGNALS_PEOPLE[] =
+    SQL_SIGNAL_COUNTS ", (SELECT count(DISTINCT s.redemption_id) FROM user_lifecycle_events f"
+                      " JOIN user_emails u ON u.user_id = f.user_id JOIN redemptions r ON r.email = u.email"
+                      " JOIN gate_signals s ON s.redemption_id = r.id"
+                      " WHERE f.kind = 'fraud_flagged' AND f.at > $1::timestamptz - $2::int * interval '1 day'"
+                      " AND f.at <= $1::timestamptz AND s.redeemed_at > $1::timestamptz - $2::int * interval '1 day'"
+                      " AND s.redeemed_at <= $1::timestamptz)" SQL_SIGNAL_WINDOW;
+
+static const char SQL_SCAN_STATE[] = "SELECT scanned_through, settings FROM gate_scan";
+
+/*
+ * A rebuild, in one transaction: both tables emptied, the watermark below the
+ * first redemption of the window ($2 its end, $3 gate_window_days), the
+ * settings ($1) recorded.
+ */
+static const char SQL_REBUILD_EMPTY[] = "TRUNCATE gate_networks, gate_signals";
+static const char SQL_REBUILD_STATE[] =
+    "UPDATE gate_scan SET settings = $1, updated_at = now(), scanned_through = greatest(0, coalesce("
+    "(SELECT min(id) FROM redemptions WHERE redeemed_at > $2::timestamptz - $3::int * interval '1 day'),"
+    " (SELECT max(id) + 1 FROM redemptions), 1) - 1 - $4::int) RETURNING scanned_through";
+
+static const char SQL_SAVE_WATERMARK[] =
+    "UPDATE gate_scan SET scanned_through = greatest(scanned_through, $1::bigint), updated_at = now()";
+
+/*
+ * What left the window ($1 its end, $2 gate_window_days): signals at once,
+ * networks after another $3 gate_burst_window_s (a burst of the window's
+ * first redemptions reaches back that far).
+ */
+static const char SQL_PRUNE_NETWORKS[] =
+    "DELETE FROM gate_networks WHERE redeemed_at < $1::timestamptz - $2::int * interval '1 day' - $3::int * interval '1 second'";
+static const char SQL_PRUNE_SIGNALS[] =
+    "DELETE FROM gate_signals WHERE redeemed_at <= $1::timestamptz - $2::int * interval '1 day'";
 
 /* Whether this database has the tables of people: lifecycle events, user e-mails and referrals (migration 006). */
 static const char SQL_TABLES[] = "SELECT to_regclass('user_lifecycle_events') IS NOT NULL"
@@ -227,32 +316,167 @@ static int restore(sync_gate_job_t *j)
     return ret;
 }
 
+/* Runs a statement that returns no rows; the caller passes what it is for the error. */
+static int command(sync_gate_job_t *j, const char *what, const char *sql, int nparams, const char *const *params)
+{
+    char desc[SYNC_DB_DESC_BYTES];
+    PGresult *res = PQexecParams(j->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    int ret = 0;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        sync_db_describe(desc, sizeof(desc), j->pg, res, 1);
+        ret = fail(j, "step=%s %s", what, desc);
+        if (PQstatus(j->pg) != CONNECTION_OK)
+            drop_pg(j);
+    }
+    PQclear(res);
+    return ret;
+}
+
+/* The settings gate_networks and gate_signals depend on, as gate_scan.settings records them. */
+static void scan_settings(char out[SYNC_GATE_SETTINGS_BYTES], const ig_config_t *cfg)
+{
+    snprintf(out, SYNC_GATE_SETTINGS_BYTES, "window_days=%u burst_window_s=%u burst_per_network=%u disposable_domains=%s",
+             cfg->gate_window_days, cfg->gate_burst_window_s, cfg->gate_burst_per_network, cfg->disposable_domains);
+}
+
+/*
+ * Reads the watermark from gate_scan; when the recorded settings differ from
+ * the configuration (or none are recorded: the first run), empties the
+ * derived tables and sets the watermark below the window ending at end, so
+ * that the next scans examine the whole window once.
+ */
+static int scan_start(sync_gate_job_t *j, const char *end)
+{
+    char settings[SYNC_GATE_SETTINGS_BYTES], days[16], margin[16];
+    const char *params[] = {settings, end, days, margin};
+    PGresult *res;
+    int same, first;
+
+    scan_settings(settings, j->cfg);
+    if (query_row(j, &res, "scan state", SQL_SCAN_STATE, 0, NULL) != 0) {
+        PQclear(res);
+        return -1;
+    }
+    first = PQgetisnull(res, 0, 1);
+    same = !first && strcmp(PQgetvalue(res, 0, 1), settings) == 0;
+    sync_gate_watermark_init(&j->watermark, col(res, 0));
+    PQclear(res);
+    if (same) {
+        ig_info("msg=\"trust gate signals resumed\" scanned_through=%lld", j->watermark.settled);
+        j->saved_watermark = j->watermark.settled;
+        j->scan_ready = 1;
+        return 0;
+    }
+
+    snprintf(days, sizeof(days), "%u", j->cfg->gate_window_days);
+    snprintf(margin, sizeof(margin), "%d", SYNC_GATE_REBUILD_MARGIN);
+    if (command(j, "rebuild", "BEGIN", 0, NULL) != 0)
+        return -1;
+    if (command(j, "rebuild", SQL_REBUILD_EMPTY, 0, NULL) != 0 ||
+        query_row(j, &res, "rebuild", SQL_REBUILD_STATE, 4, params) != 0) {
+        if (j->pg != NULL)
+            PQclear(PQexec(j->pg, "ROLLBACK"));
+        return -1;
+    }
+    sync_gate_watermark_init(&j->watermark, col(res, 0));
+    PQclear(res);
+    if (command(j, "rebuild", "COMMIT", 0, NULL) != 0)
+        return -1;
+    ig_info("msg=\"trust gate signals rebuilt from the window\" reason=\"%s\" scanned_through=%lld",
+            first ? "first run" : "settings changed", j->watermark.settled);
+    j->saved_watermark = j->watermark.settled;
+    j->scan_ready = 1;
+    return 0;
+}
+
+/*
+ * Examines the redemptions above the watermark, SYNC_GATE_SCAN_ROWS at a time
+ * until none is left, then moves the watermark (and gate_scan's copy when it
+ * settled further). Sets c->redeemed from the last statement's snapshot.
+ */
+static int scan(sync_gate_job_t *j, sync_gate_counts_t *c, const char *end)
+{
+    const ig_config_t *cfg = j->cfg;
+    char low[24], rows[16], days[16], burst_s[16], burst_n[16];
+    const char *params[] = {low, rows, end, days, burst_s, burst_n, cfg->disposable_domains};
+    unsigned long long xmin = 0, xmax = 0;
+    long long from = j->watermark.settled, max_id = 0, n;
+    PGresult *res;
+
+    snprintf(rows, sizeof(rows), "%d", SYNC_GATE_SCAN_ROWS);
+    snprintf(days, sizeof(days), "%u", cfg->gate_window_days);
+    snprintf(burst_s, sizeof(burst_s), "%u", cfg->gate_burst_window_s);
+    snprintf(burst_n, sizeof(burst_n), "%u", cfg->gate_burst_per_network);
+    do {
+        snprintf(low, sizeof(low), "%lld", from);
+        if (query_row(j, &res, "scan", SQL_SCAN, 7, params) != 0) {
+            PQclear(res);
+            return -1;
+        }
+        n = col(res, 0);
+        if (n > 0)
+            max_id = from = col(res, 1);
+        xmin = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+        xmax = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+        c->redeemed = col(res, 4);
+        PQclear(res);
+        sync_heartbeat();
+    } while (n == SYNC_GATE_SCAN_ROWS);
+
+    if (sync_gate_watermark_update(&j->watermark, xmin, max_id, xmax, sync_now_ms()) && j->watermark.settled > j->saved_watermark) {
+        snprintf(low, sizeof(low), "%lld", j->watermark.settled);
+        if (command(j, "save watermark", SQL_SAVE_WATERMARK, 1, params) != 0)
+            return -1;
+        j->saved_watermark = j->watermark.settled;
+    }
+    return 0;
+}
+
+/* Deletes what left the window, once every SYNC_GATE_PRUNE_INTERVAL_MS. */
+static int prune(sync_gate_job_t *j, const char *end)
+{
+    char days[16], burst_s[16];
+    const char *params[] = {end, days, burst_s};
+    uint64_t now = sync_now_ms();
+
+    if (j->pruned && now - j->pruned_ms < SYNC_GATE_PRUNE_INTERVAL_MS)
+        return 0;
+    snprintf(days, sizeof(days), "%u", j->cfg->gate_window_days);
+    snprintf(burst_s, sizeof(burst_s), "%u", j->cfg->gate_burst_window_s);
+    if (command(j, "prune", SQL_PRUNE_NETWORKS, 3, params) != 0 || command(j, "prune", SQL_PRUNE_SIGNALS, 2, params) != 0)
+        return -1;
+    j->pruned = 1;
+    j->pruned_ms = now;
+    return 0;
+}
+
 /* Fills c from PostgreSQL for the window ending at end (an ISO time). */
 static int count_window(sync_gate_job_t *j, sync_gate_counts_t *c, const char *end)
 {
-    const ig_config_t *cfg = j->cfg;
-    char days[16], burst_s[16], burst_n[16];
-    const char *params[] = {end, days, burst_s, burst_n, cfg->disposable_domains};
+    char days[16];
+    const char *params[] = {end, days};
     PGresult *res;
     int people;
 
     memset(c, 0, sizeof(*c));
-    snprintf(days, sizeof(days), "%u", cfg->gate_window_days);
-    snprintf(burst_s, sizeof(burst_s), "%u", cfg->gate_burst_window_s);
-    snprintf(burst_n, sizeof(burst_n), "%u", cfg->gate_burst_per_network);
+    snprintf(days, sizeof(days), "%u", j->cfg->gate_window_days);
 
     if (query_row(j, &res, "tables", SQL_TABLES, 0, NULL) != 0)
         goto Error;
     people = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
 
-    if (query_row(j, &res, "redemptions", people ? SQL_REDEMPTIONS_PEOPLE : SQL_REDEMPTIONS, 5, params) != 0)
+    if (!j->scan_ready && scan_start(j, end) != 0)
+        return -1;
+    if (scan(j, c, end) != 0 || prune(j, end) != 0)
+        return -1;
+    if (query_row(j, &res, "signals", people ? SQL_SIGNALS_PEOPLE : SQL_SIGNALS, 2, params) != 0)
         goto Error;
-    c->redeemed = col(res, 0);
-    c->burst = col(res, 1);
-    c->burst_nets = col(res, 2);
-    c->disposable = col(res, 3);
-    c->signalled_redemptions = col(res, 4);
+    c->burst = col(res, 0);
+    c->burst_nets = col(res, 1);
+    c->disposable = col(res, 2);
+    c->signalled_redemptions = col(res, 3) - col(res, 4);
     PQclear(res);
     if (!people)
         return 0;

@@ -21,7 +21,15 @@
  *      A -> B -> C -> A). The product's own flow cannot make one (only a new
  *      entry can be referred), so a cycle means rows written by other means.
  *    A redemption caught by both burst and disposable counts once; the
- *    signalled redemptions and ring users count as fraud (gate.h);
+ *    signalled redemptions and ring users count as fraud (gate.h).
+ *    Burst and disposable are found incrementally (migration 008): each
+ *    evaluation examines only the redemptions above a watermark of ids
+ *    (sync_gate_watermark_t, kept in gate_scan so a restart resumes), decides
+ *    a new redemption's burst from its own network's redemptions within
+ *    gate_burst_window_s of it (gate_networks), and records what a signal
+ *    caught in gate_signals, once per redemption; the window's signals are
+ *    counted from there. A change of the window or the signals' settings
+ *    rebuilds both tables from the window once;
  * 3. decides (sync_gate_decide) from those counts and the previous automatic
  *    state;
  * 4. writes the result to Redis in one pipeline: `SET ig:{B}:gate closed` in
@@ -70,6 +78,11 @@ typedef struct sync_gate_job_t {
     int last_closed;                    /**< what Redis was last told (-1 = nothing yet), for the log */
     sync_gate_mode_t last_mode;         /**< the override seen last, for the log */
     int mode_warned;                    /**< an unknown mode value was logged */
+    int scan_ready;                     /**< watermark read from gate_scan (and the derived tables rebuilt if needed) */
+    sync_gate_watermark_t watermark;    /**< how far the redemptions were examined for signals */
+    long long saved_watermark;          /**< the value gate_scan holds */
+    int pruned;                         /**< pruned_ms is set */
+    uint64_t pruned_ms;                 /**< when what left the window was last deleted (monotonic) */
     char errstr[512];                   /**< last failure */
     _Atomic uint64_t beat_ms;           /**< heartbeat of the job's thread */
     pthread_t thread;                   /**< valid while started */

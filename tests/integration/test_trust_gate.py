@@ -9,7 +9,9 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -296,6 +298,84 @@ class TrustSignalsTest(GateTestCase):
         doc = self.wait_trust(lambda d: d["metrics"]["signals"]["referral_ring"] == 5, "ring not counted")
         self.assertEqual(doc["metrics"]["signalled"], 74, doc)
         self.assertIn("referral_ring", [a["type"] for a in doc["alerts"]], doc)
+
+
+
+class IncrementalSignalsTest(GateTestCase):
+    """The signals are found once per redemption (migration 008): a redemption that arrives late, one whose
+    transaction commits after higher ids were examined, and a restart of the daemon, which resumes from the
+    watermark in gate_scan instead of examining the window again."""
+
+    HARNESS_OVERRIDES = {"gate_interval_ms": "200", "gate_burst_per_network": "30", "gate_burst_window_s": "60"}
+
+    def values(self, rows):
+        return ",".join("(%s, %s, %s, 1, %s, now() - %d * interval '1 second')" % (
+            sql_str("test-" + secrets.token_hex(8)), sql_str("T" + secrets.token_hex(8).upper()),
+            sql_str(unique_email("inc") if domain is None else "u-%s@%s" % (secrets.token_hex(6), domain)), sql_str(addr),
+            ago) for addr, ago, domain in rows)
+
+    def insert(self, rows):
+        self.h.psql("INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) VALUES "
+                    + self.values(rows))
+
+    def signals(self, redeemed):
+        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == redeemed, "%d redemptions not counted" % redeemed)
+        return doc["metrics"]["signals"]
+
+    def test_incremental(self):
+        # 20 from one /24 within 20 s: no burst (30 is the limit).
+        self.insert([("203.0.113.%d" % (i + 1), 500 + i, None) for i in range(20)])
+        self.assertEqual(self.signals(20)["burst"], 0)
+
+        # 15 more of that network arrive later (higher ids, older times): with the first 20 they make a burst of
+        # 35, every one of which counts, the ones examined before included.
+        self.insert([("203.0.113.%d" % (i + 100), 505 + i % 5, None) for i in range(15)])
+        signals = self.signals(35)
+        self.assertEqual(signals["burst"], 35)
+        self.assertEqual(signals["burst_networks"], 1)
+
+        # A transaction takes an id and stays open while a higher id commits and is examined; when it commits,
+        # its redemption (disposable) is examined all the same.
+        held = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", harness.HOST, "-p", str(self.h.pg_port),
+                                 "-U", "postgres", "-d", "invitegate"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=self.h._child_env(), text=True)
+        try:
+            held.stdin.write("BEGIN;\nINSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at)"
+                             " VALUES %s;\nSELECT 'ready';\n" % self.values([("::1", 5, "mailinator.com")]))
+            held.stdin.flush()
+            self.assertEqual(held.stdout.readline().strip(), "ready")
+            self.insert([("127.0.0.1", 4, None)])
+            self.signals(36)
+            time.sleep(1.5)
+            self.assertEqual(self.signals(36)["disposable_domain"], 0)
+            held.stdin.write("COMMIT;\n")
+            held.stdin.close()
+            self.assertEqual(held.wait(15), 0)
+        finally:
+            if held.poll() is None:
+                held.kill()
+                held.wait()
+        signals = self.signals(37)
+        self.assertEqual(signals["disposable_domain"], 1)
+        self.assertEqual(signals["burst"], 35)
+        # One row per signalled redemption however often it was examined.
+        self.assertEqual(self.h.psql_value("SELECT count(*) FROM gate_signals"), "36")
+        self.assertEqual(self.h.psql_value("SELECT count(*) FROM gate_networks"), "35")
+
+        # A restart resumes from the watermark: no second examination of the window, the same counts.
+        self.h.kill_sync(signal.SIGTERM)
+        before = self.trust()["evaluated_at"]
+        self.h.start_sync()
+        doc = self.wait_trust(lambda d: d["evaluated_at"] > before, "no evaluation after the restart", 30)
+        self.assertEqual(doc["metrics"]["signals"]["burst"], 35, doc)
+        self.assertEqual(doc["metrics"]["signals"]["disposable_domain"], 1, doc)
+        self.assertEqual(doc["metrics"]["signalled"], 36, doc)
+        with open(self.h.sync_log, "rb") as f:
+            log = f.read()
+        self.assertIn(b"trust gate signals resumed", log)
+        self.assertEqual(log.count(b"trust gate signals rebuilt"), 1, log)
+        watermark = int(self.h.psql_value("SELECT scanned_through FROM gate_scan"))
+        self.assertGreaterEqual(watermark, int(self.h.psql_value("SELECT max(id) FROM redemptions")) - 1)
 
 
 if __name__ == "__main__":

@@ -56,24 +56,31 @@ static inline unsigned ig_bucket_of(const char *s, size_t len)
 
 /*
  * The waitlist, referrals and points live in one bucket, IG_WL_BUCKET: a
- * waitlist position is a rank in one sorted set, so it cannot be split, and
+ * waitlist position is a rank over the whole list, so it cannot be split, and
  * keeping the rest beside it makes join, admit and earn single-slot calls.
- * Codes issued by admit and earn are generated in that bucket too.
+ * Codes issued by admit and earn are generated in that bucket too. The
+ * waitlist is one bitmap per priority class over join sequence numbers
+ * (lua/waitlist.lua explains the order and the cost):
  *
- *   ig:{0}:wl           zset   member = hash8 || e-mail, score = (2^20 - priority) * 2^32 + join sequence
+ *   ig:{0}:wl           hash   priority -> people waiting with it
+ *   ig:{0}:wl:b:P       string bitmap of priority P: bit = join sequence, set while waiting
+ *   ig:{0}:wl:k:P       hash   block (sequence >> 16) -> people of priority P waiting in it
+ *   ig:{0}:wl:s:K       hash   sequence & 127 -> hash8 || e-mail (K = sequence >> 7)
  *   ig:{0}:wl:seq       string join sequence counter
- *   ig:{0}:wl:n         hash   counters: joined, admitted; j:YYYYMMDD, a:YYYYMMDD per UTC day
- *   ig:{0}:u:S          hash   field = hash8 -> packed user record (see lua/invitegate.lua)
- *   ig:{0}:rc:S         hash   field = referral code -> hash8 || e-mail of its owner
+ *   ig:{0}:wl:n         hash   counters: joined, admitted; j:DAY, a:DAY per UTC day number
+ *   ig:{0}:u:S          hash   field = hash8 -> packed user record (state, sequence, priority, ...)
+ *   ig:{0}:rc:S         hash   field = referral code -> its owner's sequence number
  *   ig:{0}:sh:S         hash   field = recipient hash8 -> referral code of who shared with them
  *   ig:{0}:p:S          hash   field = hash8 -> packed points record (earned, spent, ...)
  *   ig:{0}:trust        string last trust-gate evaluation (JSON) written by the sync daemon
  *   ig:{0}:gate:mode    string "open" | "closed" | "auto" (absent = auto)
  *
- * S is IG_USER_SUBHASHES-way: from the e-mail hash for u/sh/p, from the code for rc.
+ * S is IG_USER_SUBHASHES-way: from the e-mail hash for u/sh/p, from the code
+ * for rc; with Redis's default of 128 entries per small hash that keeps them
+ * in the compact encoding up to about 4 million people.
  */
 #define IG_WL_BUCKET 0
-#define IG_USER_SUBHASHES 4096
+#define IG_USER_SUBHASHES 32768
 
 /** Small-hash index of an 8-byte e-mail hash. */
 static inline unsigned ig_user_subhash(const unsigned char *hash8)

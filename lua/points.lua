@@ -70,20 +70,27 @@ local function ig_lifecycle(keys, args)
     return {'ok', at}
 end
 
--- Erase an e-mail from Redis: the waitlist entry and the referral-code entry
--- hold it; user and points records hold only its hash and stay, so counts
--- and rewards stay right. The event tells the sync daemon to erase it from
+-- Erase an e-mail from Redis: the waitlist place and the entries that map a
+-- sequence number or a referral code to it go; the user and points records
+-- hold only the e-mail's hash and stay (state 'x'), so counts and rewards
+-- stay right. The event tells the sync daemon to erase the address from
 -- PostgreSQL by user id.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
 -- ARGV[3] the person's referral code, ARGV[4] user id.
 -- Reply: {'ok', removed_from_waitlist (0/1)}.
 local function ig_erase(keys, args)
-    local member = args[1] .. args[2]
-    local removed = redis.call('ZREM', keys[1], member)
-    local rk = ref_key(args[3])
-    if redis.call('HGET', rk, args[3]) == member then
-        redis.call('HDEL', rk, args[3])
+    local u = get_user(args[1])
+    local removed = 0
+    if u and u.state == 'w' then
+        class_set(keys[1], u.prio, u.seq, -1)
+        removed = 1
     end
+    if u and u.seq ~= 0 then
+        redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
+        u.state, u.seq = 'x', 0
+        put_user(args[1], u)
+    end
+    redis.call('HDEL', ref_key(args[3]), args[3])
     redis.call('HDEL', user_key('sh', args[1]), args[1])
     local now_s, now_us = now()
     redis.call('XADD', keys[2], '*', 't', 'erased', 'uid', args[4], 'at', int(math.floor(now_us / 1000)))

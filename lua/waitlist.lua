@@ -1,25 +1,40 @@
 --
 -- Waitlist and referrals (appended to lua/invitegate.lua: one library).
 --
--- Everything here lives in bucket 0 (IG_WL_BUCKET): a position is a rank in
--- one sorted set, and the user records, referral codes and the codes issued
--- by admit and earn sit beside it, so every call below is atomic and touches
--- one cluster slot. KEYS[1] is always ig:{0}:wl; the records' keys are
--- derived inside the same hash tag (see common/ig_keys.h for the layout).
+-- Everything here lives in bucket 0 (IG_WL_BUCKET): a position is a rank
+-- over the whole waitlist, so it cannot be split, and the user records,
+-- referral codes and the codes issued by admit and earn sit beside it, so
+-- every call below is atomic and touches one cluster slot. KEYS[1] is always
+-- ig:{0}:wl; the other keys are derived inside the same hash tag (layout in
+-- common/ig_keys.h).
 --
--- Waitlist entry: member = hash8 .. e-mail (hash8 = the 8-byte keyed hash of
--- the normalised e-mail, which admit needs to bind a code), score =
--- (2^20 - priority) * 2^32 + join sequence, so ZRANK orders by priority, then
--- by join order.
+-- The order: a higher priority first, then join order. Priorities take few
+-- values (seed 004's formula gives at most 20, referral boosts add a few
+-- more), so the waitlist is one class per priority, and a class is a bitmap
+-- over join sequence numbers (bit set = waiting in that class):
 --
--- User record (ig:{0}:u:S, field hash8): cmsgpack(state, seq, base_priority,
--- referred_by_code, referrals, tranches_earned, admitted_at_ms, code) with
--- state 'w' (waiting) or 'a' (admitted).
+--   ig:{0}:wl          hash    priority -> people waiting in that class
+--   ig:{0}:wl:b:P      string  bitmap of class P, bit = join sequence
+--   ig:{0}:wl:k:P      hash    block (sequence >> 16) -> people waiting in it
+--   ig:{0}:wl:s:K      hash    sequence & 127 -> hash8 .. e-mail (K = sequence >> 7)
+--
+-- A position is the people of higher classes (a sum over the class sizes)
+-- plus, in the person's own class, the full blocks before theirs (a sum over
+-- at most sequence/65536 counters) and a BITCOUNT over at most 8 KiB of the
+-- bitmap; admission finds the first set bits with BITPOS. Per person this
+-- costs a bit per class plus three small-hash entries, where a sorted set
+-- would cost a skiplist node, a dict entry and the member itself.
+--
+-- User record (ig:{0}:u:S, field hash8): cmsgpack(state, seq, priority,
+-- referred_by_code, referrals, tranches_earned, admitted_at_ms, code), the
+-- trailing fields omitted while they are empty; state 'w' waiting, 'a'
+-- admitted, 'x' erased, '' known only as a referrer. hash8 is the 8-byte
+-- keyed hash of the normalised e-mail (codes are bound to it).
+-- Referral codes: ig:{0}:rc:S, field code -> the owner's sequence number.
 
 local WL = 'ig:{0}:'
-local PRIO_SPAN = 1048576 -- 2^20: priorities are below this
-local SEQ_SPAN = 4294967296 -- 2^32: join sequences are below this
-local USER_SUBHASHES = 4096
+local BLOCK = 65536 -- join sequences per block counter
+local USER_SUBHASHES = 32768 -- IG_USER_SUBHASHES
 local ALPHABET = '23456789ABCDEFGHJKMNOPQRSTUVWXYZ'
 
 local function char_value(c)
@@ -37,19 +52,41 @@ local function ref_key(code)
     return WL .. 'rc:' .. (v % USER_SUBHASHES)
 end
 
+local function seq_key(seq)
+    return WL .. 'wl:s:' .. int(math.floor(seq / 128))
+end
+
+local function seq_field(seq)
+    return int(seq % 128)
+end
+
 local function get_user(hash8)
     local packed = redis.call('HGET', user_key('u', hash8), hash8)
     if not packed then
         return nil
     end
-    local state, seq, base, ref, refs, tranches, admitted_at, code = cmsgpack.unpack(packed)
-    return {state = state, seq = seq, base = base, ref = ref, refs = refs, tranches = tranches, admitted_at = admitted_at,
-        code = code}
+    local state, seq, prio, ref, refs, tranches, admitted_at, code = cmsgpack.unpack(packed)
+    return {state = state, seq = seq, prio = prio, ref = ref or '', refs = refs or 0, tranches = tranches or 0,
+        admitted_at = admitted_at or 0, code = code or ''}
 end
 
+local function new_user()
+    return {state = '', seq = 0, prio = 0, ref = '', refs = 0, tranches = 0, admitted_at = 0, code = ''}
+end
+
+-- Packs only up to the last non-empty field: most records are (state, seq, priority).
 local function put_user(hash8, u)
-    redis.call('HSET', user_key('u', hash8), hash8,
-        cmsgpack.pack(u.state, u.seq, u.base, u.ref, u.refs, u.tranches, u.admitted_at, u.code))
+    local fields = {u.state, u.seq, u.prio, u.ref, u.refs, u.tranches, u.admitted_at, u.code}
+    local n = 8
+    while n > 3 and (fields[n] == '' or fields[n] == 0) do
+        n = n - 1
+    end
+    redis.call('HSET', user_key('u', hash8), hash8, cmsgpack.pack(unpack(fields, 1, n)))
+end
+
+-- The member (hash8 .. e-mail) of a sequence number, or nil.
+local function member_of(seq)
+    return redis.call('HGET', seq_key(seq), seq_field(seq))
 end
 
 local function utc_day(now_s)
@@ -76,12 +113,92 @@ local function admit_rate_milli(now_s)
     return math.floor(sum * 1000 / days)
 end
 
-local function rank_of(wl, member)
-    local r = redis.call('ZRANK', wl, member)
-    if r then
-        return r + 1
+-- Adds (delta 1) or removes (delta -1) a sequence number in class prio.
+local function class_set(wl, prio, seq, delta)
+    local p = int(prio)
+    local blk = int(math.floor(seq / BLOCK))
+    redis.call('SETBIT', WL .. 'wl:b:' .. p, seq, delta > 0 and 1 or 0)
+    if redis.call('HINCRBY', wl, p, delta) <= 0 then
+        redis.call('HDEL', wl, p)
     end
-    return nil
+    if redis.call('HINCRBY', WL .. 'wl:k:' .. p, blk, delta) <= 0 then
+        redis.call('HDEL', WL .. 'wl:k:' .. p, blk)
+    end
+end
+
+-- People waiting in all classes.
+local function total_waiting(wl)
+    local total = 0
+    local flat = redis.call('HVALS', wl)
+    for i = 1, #flat do
+        total = total + tonumber(flat[i])
+    end
+    return total
+end
+
+-- Position (1-based) of sequence seq waiting in class prio, and the total.
+local function position_of(wl, prio, seq)
+    local ahead, total = 0, 0
+    local flat = redis.call('HGETALL', wl)
+    for i = 1, #flat, 2 do
+        local n = tonumber(flat[i + 1])
+        total = total + n
+        if tonumber(flat[i]) > prio then
+            ahead = ahead + n
+        end
+    end
+    local blk = math.floor(seq / BLOCK)
+    local p = int(prio)
+    flat = redis.call('HGETALL', WL .. 'wl:k:' .. p)
+    for i = 1, #flat, 2 do
+        if tonumber(flat[i]) < blk then
+            ahead = ahead + tonumber(flat[i + 1])
+        end
+    end
+    if seq > blk * BLOCK then
+        ahead = ahead + redis.call('BITCOUNT', WL .. 'wl:b:' .. p, int(blk * BLOCK), int(seq - 1), 'BIT')
+    end
+    return ahead + 1, total
+end
+
+-- Sorted numeric keys of a flat HGETALL reply, with their counts.
+local function sorted_counts(flat, descending)
+    local items = {}
+    for i = 1, #flat, 2 do
+        items[#items + 1] = {tonumber(flat[i]), tonumber(flat[i + 1])}
+    end
+    table.sort(items, function(a, b)
+        if descending then
+            return a[1] > b[1]
+        end
+        return a[1] < b[1]
+    end)
+    return items
+end
+
+-- Removes up to n people from the head of the waitlist, in order; returns
+-- their members.
+local function pop_head(wl, n)
+    local out = {}
+    for _, class in ipairs(sorted_counts(redis.call('HGETALL', wl), true)) do
+        local p = int(class[1])
+        for _, block in ipairs(sorted_counts(redis.call('HGETALL', WL .. 'wl:k:' .. p), false)) do
+            local from = block[1] * BLOCK
+            for _ = 1, block[2] do
+                if #out == n then
+                    return out
+                end
+                local seq = redis.call('BITPOS', WL .. 'wl:b:' .. p, 1, int(from), int((block[1] + 1) * BLOCK - 1), 'BIT')
+                if seq < 0 then
+                    error('waitlist: class ' .. p .. ' block ' .. block[1] .. ' counter is ahead of its bitmap')
+                end
+                class_set(wl, class[1], seq, -1)
+                out[#out + 1] = member_of(seq)
+                from = seq + 1
+            end
+        end
+    end
+    return out
 end
 
 -- Rate limit of the public waitlist and referral calls, per client address.
@@ -95,13 +212,23 @@ local function limited(addr, now_us, interval, burst)
     return nil
 end
 
+-- The owner of a referral code: their member and user record, or nil.
+local function referrer_of(code)
+    local seq = tonumber(redis.call('HGET', ref_key(code), code))
+    local member = seq and member_of(seq)
+    if not member then
+        return nil
+    end
+    return member, get_user(member:sub(1, 8))
+end
+
 -- Join the waitlist.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
 -- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] persona, ARGV[4] use case,
 -- ARGV[5] base priority, ARGV[6] the joiner's referral code,
 -- ARGV[7] referral code given ('' = none), ARGV[8] client address,
 -- ARGV[9] boost per referral, ARGV[10] GCRA interval, ARGV[11] GCRA burst.
--- Reply: {'new' | 'already', position, total, rate_milli, referrer_code};
+-- Reply: {'new' | 'already', position, total, rate_milli};
 -- {'admitted', admitted_at_ms}; {'unknown_referral'};
 -- {'rate_limited', retry_after_ms}.
 local function ig_join(keys, args)
@@ -112,61 +239,60 @@ local function ig_join(keys, args)
     end
     local wl, hash8, email = keys[1], args[1], args[2]
     local member = hash8 .. email
-    local pos = rank_of(wl, member)
-    if pos then
-        local u = get_user(hash8)
-        return {'already', pos, redis.call('ZCARD', wl), admit_rate_milli(now_s), u and u.ref or ''}
-    end
     local u = get_user(hash8)
-    if u and u.state == 'a' then
+    if u and u.state == 'w' then
+        local pos, total = position_of(wl, u.prio, u.seq)
+        return {'already', pos, total, admit_rate_milli(now_s)}
+    elseif u and u.state == 'a' then
         return {'admitted', u.admitted_at}
     end
     -- The referrer: the code given, else whoever shared with this address first.
-    local ref, ref_member = args[7], nil
+    local ref, ref_member, r = args[7], nil, nil
     if ref ~= '' then
-        ref_member = redis.call('HGET', ref_key(ref), ref)
+        ref_member, r = referrer_of(ref)
         if not ref_member then
             return {'unknown_referral'}
         end
     else
         ref = redis.call('HGET', user_key('sh', hash8), hash8) or ''
         if ref ~= '' then
-            ref_member = redis.call('HGET', ref_key(ref), ref)
+            ref_member, r = referrer_of(ref)
         end
     end
     if not ref_member or ref_member == member then
-        ref, ref_member = '', nil
+        ref, ref_member, r = '', nil, nil
     end
     local base = tonumber(args[5])
     local seq = redis.call('INCR', WL .. 'wl:seq')
-    redis.call('ZADD', wl, (PRIO_SPAN - base) * SEQ_SPAN + seq, member)
-    redis.call('HSET', ref_key(args[6]), args[6], member)
-    -- Most entries never need a user record: only referrers (their count),
-    -- the admitted and the referred (who referred them) get one.
-    if u or ref ~= '' then
-        put_user(hash8, {state = 'w', seq = seq, base = base, ref = ref, refs = u and u.refs or 0,
-            tranches = u and u.tranches or 0, admitted_at = 0, code = ''})
+    class_set(wl, base, seq, 1)
+    if u and u.seq ~= 0 then
+        redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
     end
+    redis.call('HSET', seq_key(seq), seq_field(seq), member)
+    redis.call('HSET', ref_key(args[6]), args[6], seq)
+    u = u or new_user()
+    u.state, u.seq, u.prio, u.ref = 'w', seq, base, ref
+    put_user(hash8, u)
     local ref_email = ''
     if ref_member then
-        local ref_hash = ref_member:sub(1, 8)
         ref_email = ref_member:sub(9)
-        local r = get_user(ref_hash) or {state = '', seq = 0, base = 0, ref = '', refs = 0, tranches = 0, admitted_at = 0,
-            code = ''}
+        r = r or new_user()
         r.refs = r.refs + 1
-        put_user(ref_hash, r)
-        -- The referrer moves up by the boost while waiting; join order among equals stays.
+        -- A waiting referrer moves up by the boost; join order among equals stays.
         local boost = tonumber(args[9])
-        local score = tonumber(redis.call('ZSCORE', wl, ref_member) or '-1')
-        if boost > 0 and score >= 0 and score - boost * SEQ_SPAN >= SEQ_SPAN then
-            redis.call('ZINCRBY', wl, -boost * SEQ_SPAN, ref_member)
+        if boost > 0 and r.state == 'w' then
+            class_set(wl, r.prio, r.seq, -1)
+            r.prio = r.prio + boost
+            class_set(wl, r.prio, r.seq, 1)
         end
+        put_user(ref_member:sub(1, 8), r)
     end
     redis.call('HINCRBY', WL .. 'wl:n', 'joined', 1)
     redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
     redis.call('XADD', keys[2], '*', 't', 'joined', 'email', email, 'persona', args[3], 'use_case', args[4], 'score',
         args[5], 'seq', seq, 'ref', ref, 'ref_email', ref_email, 'ip', args[8], 'at', int(math.floor(now_us / 1000)))
-    return {'new', rank_of(wl, member), redis.call('ZCARD', wl), admit_rate_milli(now_s), ref}
+    local pos, total = position_of(wl, base, seq)
+    return {'new', pos, total, admit_rate_milli(now_s)}
 end
 
 -- Position of one e-mail.
@@ -180,12 +306,11 @@ local function ig_position(keys, args)
     if retry_ms then
         return {'rate_limited', retry_ms}
     end
-    local pos = rank_of(keys[1], args[1] .. args[2])
-    if pos then
-        return {'ok', pos, redis.call('ZCARD', keys[1]), admit_rate_milli(now_s)}
-    end
     local u = get_user(args[1])
-    if u and u.state == 'a' then
+    if u and u.state == 'w' then
+        local pos, total = position_of(keys[1], u.prio, u.seq)
+        return {'ok', pos, total, admit_rate_milli(now_s)}
+    elseif u and u.state == 'a' then
         return {'admitted', u.admitted_at}
     end
     return {'not_found'}
@@ -204,7 +329,7 @@ local function ig_stats(keys, args)
     end
     local day = utc_day(now_s)
     local n = redis.call('HMGET', WL .. 'wl:n', 'a:' .. day, 'j:' .. day, 'admitted', 'joined')
-    return {'ok', redis.call('ZCARD', keys[1]), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
+    return {'ok', total_waiting(keys[1]), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
         tonumber(n[4]) or 0, admit_rate_milli(now_s)}
 end
 
@@ -219,7 +344,7 @@ local function issue_code(key, stream, code, exp, bound, email, batch, cohort, b
     return true
 end
 
--- Admit the head of the waitlist: the top entries leave the sorted set at
+-- Admit the head of the waitlist: the top entries leave the waitlist at
 -- once and each gets a single-use code bound to their e-mail.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
 -- code hash key per code (ig:{0}:c:S).
@@ -234,11 +359,10 @@ local function ig_admit(keys, args)
     local now_s, now_us = now()
     local at = int(math.floor(now_us / 1000))
     local exp = tonumber(args[1])
-    local popped = redis.call('ZPOPMIN', keys[1], #keys - 3)
+    local popped = pop_head(keys[1], #keys - 3)
     local out = {'ok'}
     local n = 0
-    for i = 1, #popped, 2 do
-        local member = popped[i]
+    for _, member in ipairs(popped) do
         local hash8, email = member:sub(1, 8), member:sub(9)
         -- A code body that exists already (never in practice: 65 random bits)
         -- is skipped for the next one, so nobody leaves without a code.
@@ -250,7 +374,7 @@ local function ig_admit(keys, args)
             end
         until issue_code(keys[3 + n], keys[2], args[2 + n], exp, hash8, email, 'waitlist', 'waitlist', args[2], at)
         code = args[2 + n]
-        local u = get_user(hash8) or {seq = 0, base = 0, ref = '', refs = 0, tranches = 0}
+        local u = get_user(hash8) or new_user()
         u.state, u.admitted_at, u.code = 'a', tonumber(at), code
         put_user(hash8, u)
         redis.call('XADD', keys[2], '*', 't', 'admitted', 'email', email, 'code', code, 'at', at)
@@ -280,7 +404,17 @@ local function ig_share(keys, args)
     if retry_ms then
         return {'rate_limited', retry_ms}
     end
-    redis.call('HSETNX', ref_key(args[3]), args[3], args[1] .. args[2])
+    -- An inviter who never joined gets a sequence number (not a place in the
+    -- waitlist), so their referral code resolves to them.
+    local u = get_user(args[1])
+    if not u or u.seq == 0 or u.state == 'x' then
+        u = u or new_user()
+        u.seq = redis.call('INCR', WL .. 'wl:seq')
+        u.state = ''
+        redis.call('HSET', seq_key(u.seq), seq_field(u.seq), args[1] .. args[2])
+        redis.call('HSET', ref_key(args[3]), args[3], u.seq)
+        put_user(args[1], u)
+    end
     redis.call('HSETNX', user_key('sh', args[4]), args[4], args[3])
     redis.call('XADD', keys[2], '*', 't', 'shared', 'id', args[6], 'inviter', args[2], 'recipient', args[5], 'at',
         int(math.floor(now_us / 1000)))
@@ -319,8 +453,7 @@ local function ig_earn(keys, args)
     if retry_ms then
         return {'rate_limited', retry_ms}
     end
-    local u = get_user(args[1]) or {state = '', seq = 0, base = 0, ref = '', refs = 0, tranches = 0, admitted_at = 0,
-        code = ''}
+    local u = get_user(args[1]) or new_user()
     local per = tonumber(args[3])
     if math.floor(u.refs / per) <= u.tranches then
         return {'not_yet', u.refs, per * (u.tranches + 1) - u.refs}

@@ -54,9 +54,14 @@ class WaitlistApiTest(harness.HarnessTestCase):
     def admit(self, count, token=None):
         return self.h.http("POST", ADMIT, {"count": count}, token=token or self.h.admin_token)
 
-    def waiting_order(self):
-        """E-mails in waitlist order, from Redis."""
-        return [m[8:].decode() for m in self.h.redis("ZRANGE", "ig:{0}:wl", 0, -1, raw=True)]
+    def waiting_order(self, emails):
+        """The given e-mails (all waiting) in waitlist order, by their positions."""
+        positions = {}
+        for e in emails:
+            body = self.assertJson(self.h.http("GET", "/api/waitlist/%s/position" % path_email(e)), 200)
+            positions[body["position"]] = e
+        self.assertEqual(sorted(positions), list(range(1, len(emails) + 1)))
+        return [positions[p] for p in sorted(positions)]
 
     # -- join, position, stats ----------------------------------------------
 
@@ -116,10 +121,14 @@ class WaitlistApiTest(harness.HarnessTestCase):
             self.assertEqual(r.body["priority_score"], seed_score(persona, use_case))
             entries.append((seed_score(persona, use_case), i, email))
         expected = [e for _, _, e in sorted(entries, key=lambda t: (-t[0], t[1]))]
-        self.assertEqual(self.waiting_order(), expected)
-        for k in [0, 1, 4999, 9999]:
+        for k in range(0, 10000, 97):
             pos = self.assertJson(self.h.http("GET", "/api/waitlist/%s/position" % path_email(expected[k])), 200)
-            self.assertEqual(pos["position"], k + 1)
+            self.assertEqual((pos["position"], pos["total_waiting"]), (k + 1, 10000))
+        # Admission takes them in exactly that order.
+        admitted = []
+        for _ in range(10):
+            admitted.extend(a["email"] for a in self.assertJson(self.admit(1000), 200)["admitted"])
+        self.assertEqual(admitted, expected)
 
     # -- admit -----------------------------------------------------------------
 
@@ -176,7 +185,7 @@ class WaitlistApiTest(harness.HarnessTestCase):
             admitted.extend(a["email"] for a in r.body["admitted"])
         self.assertEqual(len(admitted), len(set(admitted)))
         self.assertEqual(sorted(admitted), sorted(emails[:8 * 6 * 7]))
-        self.assertEqual(self.waiting_order(), emails[8 * 6 * 7:])
+        self.assertEqual(self.waiting_order(emails[8 * 6 * 7:]), emails[8 * 6 * 7:])
 
     # -- referrals -------------------------------------------------------------
 
@@ -186,14 +195,14 @@ class WaitlistApiTest(harness.HarnessTestCase):
         for e in others:
             self.join(e, "agency", LONG_USE_CASE + " marketing")  # 35 points each
         code = self.assertJson(self.join(a, "other"), 201)["referral_code"]  # 5 points, last
-        self.assertEqual(self.waiting_order()[-1], a)
+        self.assertEqual(self.waiting_order(others + [a])[-1], a)
         not_yet = self.assertJson(self.h.http("POST", "/api/referrals/earn", {"user_email": a}), 200)
         self.assertEqual((not_yet["earned"], not_yet["referrals_needed"]), (False, 3))
         friends = [unique_email("friend") for _ in range(3)]
         for f in friends:
             self.assertEqual(self.join(f, referral_code=code.lower()).status, 201)
         # 5 + 3 * 5 = 20 points: still behind the 35-point entries, ahead of the friends (5 each).
-        self.assertEqual(self.waiting_order(), others + [a] + friends)
+        self.assertEqual(self.waiting_order(others + [a] + friends), others + [a] + friends)
         earned = self.assertJson(self.h.http("POST", "/api/referrals/earn", {"user_email": a}), 200)
         self.assertTrue(earned["earned"], earned)
         self.assertEqual(earned["codes_available"], 3)
@@ -277,19 +286,20 @@ class WaitlistApiTest(harness.HarnessTestCase):
         self.assertError(self.h.http("POST", url, {"type": "paid"}), 401, "unauthorized")
 
     def test_erase_removes_the_address(self):
-        email = unique_email("erase")
+        email, behind = unique_email("erase"), unique_email("behind")
         code = self.assertJson(self.join(email), 201)["referral_code"]
+        self.assertEqual(self.assertJson(self.join(behind), 201)["position"], 2)
         r = self.assertJson(self.h.http("DELETE", "/api/users/%s" % path_email(email), token=self.h.admin_token), 202)
         self.assertTrue(r["removed_from_waitlist"])
         self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % path_email(email)), 404, "not_found")
+        self.assertEqual(self.assertJson(self.h.http("GET", "/api/waitlist/%s/position" % path_email(behind)), 200)["position"],
+                         1)
         self.assertEqual(self.h.http("GET", "/r/%s" % code).headers.get("Location"), "https://app.example.com/signup")
         for key in self.h.redis_scan("ig:{0}:*"):
             if key == "ig:{0}:events":
                 continue
-            if self.h.redis("TYPE", key) in ("hash", "zset"):
-                values = self.h.redis("HGETALL" if self.h.redis("TYPE", key) == "hash" else "ZRANGE", key,
-                                      *([] if self.h.redis("TYPE", key) == "hash" else [0, -1]), raw=True)
-                self.assertFalse(any(email.encode() in v for v in values), key)
+            if self.h.redis("TYPE", key) == "hash":
+                self.assertFalse(any(email.encode() in v for v in self.h.redis("HGETALL", key, raw=True)), key)
 
     # -- trust gate ----------------------------------------------------------
 

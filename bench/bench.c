@@ -1,5 +1,6 @@
 /* Message helpers and small I/O utilities of the harness (bench.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,4 +68,23 @@ char *bench_read_file(const char *path, size_t *len)
 Exit:
     fclose(f);
     return buf;
+}
+
+int bench_write_counter(const char *dir, const char *name, uint64_t value)
+{
+    char path[1024], tmp[1040];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if ((f = fopen(tmp, "w")) == NULL) {
+        bench_error("cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%" PRIu64 "\n", value);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        bench_error("cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

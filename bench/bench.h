@@ -63,4 +63,11 @@ void bench_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 char *bench_read_file(const char *path, size_t *len);
 
+/**
+ * Writes value and a newline to DIR/NAME through a temporary file and a
+ * rename, so a reader never sees half a number (the state directory's
+ * cursors). Returns 0 or -1 (printed).
+ */
+int bench_write_counter(const char *dir, const char *name, uint64_t value);
+
 #endif

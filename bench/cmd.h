@@ -22,7 +22,7 @@ typedef struct bench_opts_t {
     const char *rate_from; /**< --rate-from RUN.json */
     const char *after;     /**< --after RUN.json (catchup) */
     const char *sync_log;  /**< --sync-log FILE (catchup) */
-    const char *lua;       /**< --lua FILE (memory) */
+    const char *lua;       /**< --lua FILE,FILE... (memory): the library's files in the gateway's order */
     unsigned redis_port;   /**< --redis-port (memory) */
     unsigned connections;  /**< --connections */
     unsigned pipeline;     /**< --pipeline (via redis) */
@@ -33,7 +33,7 @@ typedef struct bench_opts_t {
     double drain;          /**< --drain seconds */
     double timeout;        /**< --timeout seconds for the sync daemon */
     size_t codes;          /**< --codes */
-    size_t waitlist;       /**< --waitlist (hook; later) */
+    size_t waitlist;       /**< --waitlist: entries to seed (seed) or to join (memory) */
     double multi_frac;     /**< --multi-frac */
     double bound_frac;     /**< --bound-frac */
     unsigned multi_max;    /**< --multi-max */

@@ -6,11 +6,13 @@
 #include "ig_code.h"
 #include "ig_config.h"
 #include "ig_email.h"
+#include "ig_user.h"
 
 /** The subkeys the gateway derives from secret_key (gateway/main.c). */
 typedef struct bench_keys_t {
     unsigned char code[IG_CODE_KEY_BYTES];   /**< IG_KDF_CODE_CHECK: code check characters */
     unsigned char email[IG_EMAIL_KEY_BYTES]; /**< IG_KDF_EMAIL_HASH: e-mail hashes in Redis */
+    ig_user_keys_t user;                     /**< IG_KDF_USER_ID, IG_KDF_REFERRAL: referral codes */
 } bench_keys_t;
 
 /**

@@ -12,8 +12,10 @@
  *
  * It fails (exit 1) when the Redis use counts did not grow by exactly the
  * redemptions answered 200 (within the uncertain ones: no answer, 503),
- * when a code is over max_uses, or when PostgreSQL did not grow by exactly
- * as much as Redis.
+ * when a code is over max_uses, when PostgreSQL did not grow by exactly
+ * as much as Redis, when the waitlist did not grow by exactly the joins
+ * answered 201 (within the uncertain ones), or when the position of a
+ * seeded entry was answered 404.
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,10 +26,12 @@
 #include "check.h"
 #include "cmd.h"
 #include "cmd_common.h"
+#include "ig_keys.h"
 #include "loadgen.h"
 #include "rconn.h"
 #include "redis_load.h"
 #include "svg.h"
+#include "waitlist.h"
 
 /* How long a run waits for the sync daemon before measuring. */
 #define PRE_SYNC_TIMEOUT_S 120
@@ -62,6 +66,23 @@ static void rate_limit_args(char interval[16], char burst[16], const ig_config_t
     snprintf(burst, 16, "%u", cfg->rate_limit_burst);
 }
 
+/* Entries on the waitlist (ZCARD of its sorted set). Returns 0 or -1 (printed). */
+static int waitlist_size(redisContext *c, long long *out)
+{
+    char key[IG_KEY_MAX_BYTES];
+    snprintf(key, sizeof(key), "ig:{%u}:wl", IG_WL_BUCKET);
+    const char *argv[] = {"ZCARD", key};
+    redisReply *reply = bench_redis_argv(c, "ZCARD", 2, argv, NULL);
+    int ret = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (ret == 0)
+        *out = reply->integer;
+    else if (reply != NULL)
+        bench_error("redis ZCARD %s: not an integer", key);
+    if (reply != NULL)
+        freeReplyObject(reply);
+    return ret;
+}
+
 /* Compares the counts before and after; records what broke in r. */
 static void judge(bench_result_t *r)
 {
@@ -80,6 +101,12 @@ static void judge(bench_result_t *r)
     }
     if (inv->pg_checked && inv->pg_after - inv->pg_before != delta)
         bench_result_fail(r, "PostgreSQL gained %lld redemptions of pool codes, Redis %lld", inv->pg_after - inv->pg_before, delta);
+    long long joined = inv->wl_after - inv->wl_before, fresh = (long long)r->joins_new, unsure_j = (long long)r->joins_uncertain;
+    if (inv->wl_checked && (joined < fresh || joined > fresh + unsure_j))
+        bench_result_fail(r, "the waitlist gained %lld entries but the harness counted %lld joins answered 201 (%lld uncertain)",
+                          joined, fresh, unsure_j);
+    if (r->positions_not_found != 0)
+        bench_result_fail(r, "%llu positions of seeded entries were answered 404", (unsigned long long)r->positions_not_found);
 }
 
 int bench_cmd_run(const bench_opts_t *o)
@@ -87,6 +114,7 @@ int bench_cmd_run(const bench_opts_t *o)
     ig_config_t cfg;
     bench_keys_t keys;
     bench_pool_t pool = {0};
+    bench_waitlist_t wl = {0};
     bench_mix_t mix = {0};
     bench_redis_uses_t uses = {0};
     bench_result_t *r = NULL;
@@ -110,6 +138,14 @@ int bench_cmd_run(const bench_opts_t *o)
     if (bench_pool_load(&pool, o->state) != 0 || resolve_rate(&rate, o) != 0 ||
         (!via_redis && (bench_mix_resolve(&mix, o->workload) != 0 || bench_parse_url(&port, o->url) != 0)))
         goto Exit;
+    if (!via_redis && (bench_mix_has(&mix, BENCH_OP_JOIN) || bench_mix_has(&mix, BENCH_OP_POSITION))) {
+        if (bench_waitlist_load(&wl, o->state) != 0)
+            goto Exit;
+        if (bench_mix_has(&mix, BENCH_OP_POSITION) && wl.num == 0) {
+            bench_error("run --workload %s: position asks for seeded entries; seed with --waitlist M first", o->workload);
+            goto Exit;
+        }
+    }
     if ((r = bench_result_new(o->name != NULL ? o->name : via_redis ? "redis_ceiling" : o->workload, o->duration)) == NULL) {
         bench_error("out of memory");
         goto Exit;
@@ -126,6 +162,8 @@ int bench_cmd_run(const bench_opts_t *o)
         (pg != NULL && bench_check_pg_redemptions(pg, &pool, &r->inv.pg_before) != 0))
         goto Exit;
     r->inv.redis_before = uses.uses;
+    if (bench_mix_has(&mix, BENCH_OP_JOIN) && waitlist_size(redis, &r->inv.wl_before) != 0)
+        goto Exit;
 
     /* 2. The load. */
     bench_say("%s: %s over %s for %.1f s%s", r->name, via_redis ? "redeem" : o->workload, o->via, o->duration,
@@ -144,7 +182,7 @@ int bench_cmd_run(const bench_opts_t *o)
         if ((load_redis = bench_redis_connect(&cfg)) != NULL)
             loaded = bench_redis_load_run(r, load_redis, &lo);
     } else {
-        bench_req_ctx_t ctx = {.pool = &pool, .code_prefix = cfg.code_prefix};
+        bench_req_ctx_t ctx = {.pool = &pool, .wl = &wl, .user_keys = &keys.user, .code_prefix = cfg.code_prefix};
         bench_rng_seed(&ctx.rng, o->seed);
         bench_load_opts_t lo = {.port = port,
                                 .connections = o->connections,
@@ -155,7 +193,7 @@ int bench_cmd_run(const bench_opts_t *o)
                                 .ctx = &ctx};
         loaded = bench_load_run(r, &lo);
     }
-    if (bench_pool_save_cursor(&pool) != 0 || loaded != 0)
+    if (bench_pool_save_cursor(&pool) != 0 || bench_waitlist_save_cursor(&wl) != 0 || loaded != 0)
         bench_result_fail(r, "the load could not be carried out");
 
     /* 3. Catch-up, then the counts after. */
@@ -176,6 +214,12 @@ int bench_cmd_run(const bench_opts_t *o)
     } else {
         bench_result_fail(r, "could not read the use counts from Redis after the run");
     }
+    if (bench_mix_has(&mix, BENCH_OP_JOIN)) {
+        if (waitlist_size(redis, &r->inv.wl_after) == 0)
+            r->inv.wl_checked = 1;
+        else
+            bench_result_fail(r, "could not read the waitlist's size from Redis after the run");
+    }
     judge(r);
     bench_result_print(r, stdout);
     fflush(stdout);
@@ -195,6 +239,7 @@ Exit:
         redisFree(redis);
     free(r);
     bench_pool_dispose(&pool);
+    bench_waitlist_dispose(&wl);
     sodium_memzero(&keys, sizeof(keys));
     ig_config_wipe(&cfg);
     return ret;

@@ -19,7 +19,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: invitegate-bench COMMAND [OPTIONS]\n"
                "\n"
                "  seed    -c CONF --state DIR [--codes N] [--multi-frac F] [--multi-max M] [--bound-frac F] [--waitlist M]\n"
-               "          issue a pool of codes in bulk (FCALL ig_issue) and wait for PostgreSQL to hold it\n"
+               "          issue a pool of codes in bulk (FCALL ig_issue), join M people to the waitlist (FCALL ig_join)\n"
+               "          and wait for PostgreSQL to hold them; --codes 0 keeps the pool of DIR and seeds the waitlist only\n"
                "  run     -c CONF --state DIR --url http://127.0.0.1:PORT --workload W [--connections N] [--duration S]\n"
                "          [--rate R | --rate-from RUN.json --rate-factor F] [--via http|redis --pipeline N [--batch N]]\n"
                "          [--name NAME] [--json FILE] [--svg PREFIX] [--no-sync-wait] [--no-pg] [--seed N]\n"
@@ -29,8 +30,10 @@ static void usage(FILE *f)
                "          time a restarted sync daemon through the backlog a --no-sync-wait run left\n"
                "  verify  -c CONF --state DIR [--json FILE]\n"
                "          every pool code: Redis use_count = PostgreSQL redemptions <= max_uses\n"
-               "  memory  --redis-port PORT --lua lua/invitegate.lua [--codes N] [--json FILE]\n"
-               "          Redis bytes per issued code (INFO used_memory delta) on an empty private Redis\n"
+               "  memory  --redis-port PORT --lua lua/invitegate.lua,lua/waitlist.lua,lua/points.lua [--codes N]\n"
+               "          [--waitlist M] [--json FILE]\n"
+               "          Redis bytes per issued code and per waitlist entry (INFO used_memory delta) on an empty\n"
+               "          private Redis\n"
                "  report  [--json FILE] [--strict] [--smoke] RESULT.json...\n"
                "          the runs and the budget lines (pass/fail) of a suite\n"
                "\n"
@@ -204,7 +207,7 @@ static int parse(bench_opts_t *o, int argc, char **argv)
             bad = number(&o->timeout, name, optarg, 0.1, 3600);
             break;
         case OPT_CODES:
-            bad = number(&v, name, optarg, 1, 1e8);
+            bad = number(&v, name, optarg, 0, 1e8);
             o->codes = (size_t)v;
             break;
         case OPT_WAITLIST:

@@ -2,15 +2,21 @@
  * `invitegate-bench memory`: Redis bytes per issued code.
  *
  * On an empty private Redis (refused otherwise), loads the function library
- * from lua/invitegate.lua, reads INFO used_memory, issues N single-use codes
- * in bulk with ig_issue (as seeding does), and reads used_memory again:
+ * the gateway loads (--lua: its files, comma-separated, concatenated in the
+ * order of gateway/CMakeLists.txt), reads INFO used_memory, issues N
+ * single-use codes in bulk with ig_issue (as seeding does), and reads
+ * used_memory again:
  *
  *   - with the `issued` events still in the streams (what Redis holds until
  *     the sync daemon has read them and trimmed the streams), and
  *   - after trimming the streams to nothing (the steady state: the code
  *     records alone), which is the figure the budget is about.
  *
- * Waitlist entries: a hook for later (n/a until the waitlist lands).
+ * Then (--waitlist M) it empties the database and joins M people with
+ * ig_join, as `seed --waitlist` does: the delta of used_memory after
+ * trimming the `joined` events is everything a join keeps (the sorted-set
+ * entry, the referral-code entry, the counters), and MEMORY USAGE of the
+ * sorted set and of the referral-code hashes splits it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,23 +29,53 @@
 #include "keys.h"
 #include "rconn.h"
 #include "seed.h"
+#include "waitlist.h"
 
-static int load_library(redisContext *c, const char *path)
+/* Loads the library made of the comma-separated files of paths, each followed by a newline (cmake/embed.cmake). */
+static int load_library(redisContext *c, const char *paths)
 {
-    size_t len;
-    char *lua = bench_read_file(path, &len);
+    char *lua = NULL, path[1024];
+    size_t len = 0;
+    int ret = -1;
+
+    for (const char *p = paths; *p != '\0';) {
+        size_t n = strcspn(p, ","), flen;
+        if (n >= sizeof(path)) {
+            bench_error("memory: --lua: path too long");
+            goto Exit;
+        }
+        memcpy(path, p, n);
+        path[n] = '\0';
+        p += n + (p[n] == ',');
+        char *part = bench_read_file(path, &flen), *grown;
+        if (part == NULL)
+            goto Exit;
+        if ((grown = realloc(lua, len + flen + 2)) == NULL) {
+            free(part);
+            bench_error("out of memory");
+            goto Exit;
+        }
+        lua = grown;
+        memcpy(lua + len, part, flen);
+        len += flen;
+        lua[len++] = '\n';
+        lua[len] = '\0';
+        free(part);
+    }
+    if (lua == NULL) {
+        bench_error("memory: --lua names no file");
+        return -1;
+    }
     const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", lua};
     size_t argvlen[] = {8, 4, 7, len};
-    redisReply *reply;
-
-    if (lua == NULL)
-        return -1;
-    reply = bench_redis_argv(c, "FUNCTION LOAD", 4, argv, argvlen);
-    free(lua);
+    redisReply *reply = bench_redis_argv(c, "FUNCTION LOAD", 4, argv, argvlen);
     if (reply == NULL)
-        return -1;
+        goto Exit;
     freeReplyObject(reply);
-    return 0;
+    ret = 0;
+Exit:
+    free(lua);
+    return ret;
 }
 
 static long long dbsize(redisContext *c)
@@ -78,6 +114,109 @@ static void encoding_of(char out[32], redisContext *c, const bench_code_t *code)
         freeReplyObject(reply);
 }
 
+/* MEMORY USAGE of key (every element counted); 0 when the key does not exist. */
+static int usage_of(redisContext *c, const char *key, long long *out)
+{
+    const char *argv[] = {"MEMORY", "USAGE", key, "SAMPLES", "0"};
+    redisReply *reply = bench_redis_argv(c, "MEMORY USAGE", 5, argv, NULL);
+    if (reply == NULL)
+        return -1;
+    *out = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    freeReplyObject(reply);
+    return 0;
+}
+
+/* Sum of MEMORY USAGE over the IG_USER_SUBHASHES hashes ig:{0}:KIND:S; *encoding gets the first one's encoding. */
+static int usage_of_hashes(redisContext *c, const char *kind, long long *out, char encoding[32])
+{
+    char key[IG_KEY_MAX_BYTES];
+    *out = 0;
+    snprintf(encoding, 32, "-");
+    for (unsigned s = 0; s != IG_USER_SUBHASHES; ++s) {
+        long long n;
+        snprintf(key, sizeof(key), "ig:{%u}:%s:%u", IG_WL_BUCKET, kind, s);
+        if (usage_of(c, key, &n) != 0)
+            return -1;
+        if (n != 0 && encoding[0] == '-') {
+            const char *argv[] = {"OBJECT", "ENCODING", key};
+            redisReply *reply = bench_redis_argv(c, "OBJECT ENCODING", 3, argv, NULL);
+            snprintf(encoding, 32, "%s", reply != NULL && reply->type == REDIS_REPLY_STRING ? reply->str : "?");
+            if (reply != NULL)
+                freeReplyObject(reply);
+        }
+        *out += n;
+    }
+    return 0;
+}
+
+/* The waitlist part: M joins on the emptied database; adds its figures to out. Returns 0 or -1 (printed). */
+static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
+{
+    unsigned char email_key[IG_EMAIL_KEY_BYTES], secret[IG_SECRET_KEY_BYTES];
+    ig_user_keys_t user_keys;
+    bench_waitlist_t wl = {0};
+    long long before, with_events, after, zset = 0, rc = 0, users = 0;
+    char key[IG_KEY_MAX_BYTES], zenc[32] = "?", rc_enc[32], u_enc[32];
+    size_t created = 0, existing = 0, email_bytes = 0;
+    int ret = -1;
+
+    randombytes_buf(email_key, sizeof(email_key));
+    randombytes_buf(secret, sizeof(secret));
+    ig_user_keys_derive(&user_keys, secret);
+    const char *flush[] = {"FLUSHALL", "SYNC"};
+    redisReply *reply = bench_redis_argv(c, "FLUSHALL", 2, flush, NULL);
+    if (reply == NULL)
+        goto Exit;
+    freeReplyObject(reply);
+    if (bench_waitlist_generate(&wl, entries) != 0 || bench_redis_info_int(c, "memory", "used_memory", &before) != 0)
+        goto Exit;
+    for (size_t i = 0; i != wl.num; ++i)
+        email_bytes += strlen(bench_waitlist_email(&wl, i));
+    bench_say("memory: joining %zu people to the waitlist", wl.num);
+    uint64_t t0 = bench_now_ns();
+    if (bench_seed_waitlist(c, &wl, email_key, &user_keys, &created, &existing) != 0)
+        goto Exit;
+    double secs = (double)(bench_now_ns() - t0) / BENCH_NS_PER_SEC;
+    if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || trim_streams(c) != 0 ||
+        bench_redis_info_int(c, "memory", "used_memory", &after) != 0)
+        goto Exit;
+    snprintf(key, sizeof(key), "ig:{%u}:wl", IG_WL_BUCKET);
+    if (usage_of(c, key, &zset) != 0 || usage_of_hashes(c, "rc", &rc, rc_enc) != 0 || usage_of_hashes(c, "u", &users, u_enc) != 0)
+        goto Exit;
+    const char *enc[] = {"OBJECT", "ENCODING", key};
+    if ((reply = bench_redis_argv(c, "OBJECT ENCODING", 3, enc, NULL)) != NULL) {
+        snprintf(zenc, sizeof(zenc), "%s", reply->type == REDIS_REPLY_STRING ? reply->str : "?");
+        freeReplyObject(reply);
+    }
+    double n = (double)(created != 0 ? created : 1), per = (double)(after - before) / n;
+    printf("memory: %zu waitlist entries joined in %.2f s (average e-mail %.1f bytes); Redis used_memory +%lld bytes = %.1f "
+           "bytes per entry (%.1f with their `joined` events still in the stream); MEMORY USAGE: sorted set %.1f bytes per "
+           "entry (%s), referral-code hashes %.1f (%s), user records %.1f (%s), the rest %.1f\n",
+           created, secs, (double)email_bytes / (double)(wl.num ? wl.num : 1), after - before, per,
+           (double)(with_events - before) / n, (double)zset / n, zenc, (double)rc / n, rc_enc, (double)users / n, u_enc,
+           per - (double)(zset + rc + users) / n);
+    json_object_set_new(out, "waitlist_entries", json_integer((json_int_t)created));
+    json_object_set_new(out, "waitlist_seconds", json_real(secs));
+    json_object_set_new(out, "waitlist_email_avg_bytes", json_real((double)email_bytes / (double)(wl.num ? wl.num : 1)));
+    json_object_set_new(out, "bytes_per_waitlist_entry", json_real(per));
+    json_object_set_new(out, "bytes_per_waitlist_entry_with_events", json_real((double)(with_events - before) / n));
+    json_object_set_new(out, "waitlist_zset_bytes_per_entry", json_real((double)zset / n));
+    json_object_set_new(out, "waitlist_zset_encoding", json_string(zenc));
+    json_object_set_new(out, "waitlist_referral_bytes_per_entry", json_real((double)rc / n));
+    json_object_set_new(out, "waitlist_referral_encoding", json_string(rc_enc));
+    json_object_set_new(out, "waitlist_user_bytes_per_entry", json_real((double)users / n));
+    if (created != wl.num)
+        bench_error("memory: %zu of %zu joins created an entry", created, wl.num);
+    else
+        ret = 0;
+Exit:
+    bench_waitlist_dispose(&wl);
+    sodium_memzero(email_key, sizeof(email_key));
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(&user_keys, sizeof(user_keys));
+    return ret;
+}
+
 int bench_cmd_memory(const bench_opts_t *o)
 {
     bench_pool_mix_t mix = {.codes = o->codes, .multi_frac = 0, .bound_frac = 0, .multi_max = 2};
@@ -92,7 +231,8 @@ int bench_cmd_memory(const bench_opts_t *o)
     int ret = 1;
 
     if (o->redis_port == 0 || o->lua == NULL) {
-        bench_error("memory: needs --redis-port PORT (an empty private Redis on 127.0.0.1) and --lua lua/invitegate.lua");
+        bench_error("memory: needs --redis-port PORT (an empty private Redis on 127.0.0.1) and --lua "
+                    "lua/invitegate.lua,lua/waitlist.lua,lua/points.lua");
         return 2;
     }
     /* Any keys do: this Redis serves no gateway. */
@@ -119,19 +259,22 @@ int bench_cmd_memory(const bench_opts_t *o)
     double per_code = (double)(records - before) / (double)created,
            per_code_events = (double)(with_events - before) / (double)created;
     printf("memory: %zu single-use codes issued in %.2f s; Redis used_memory +%lld bytes = %.1f bytes per code "
-           "(code hashes %s); with their `issued` events still in the streams %.1f bytes per code; "
-           "waitlist entries: n/a until the waitlist lands\n",
+           "(code hashes %s); with their `issued` events still in the streams %.1f bytes per code\n",
            created, secs, records - before, per_code, encoding, per_code_events);
-    out =
-        json_pack("{s:s,s:s,s:I,s:f,s:I,s:I,s:I,s:f,s:f,s:s,s:n}", "kind", "memory", "name", o->name ? o->name : "memory", "codes",
-                  (json_int_t)created, "seconds", secs, "used_memory_before", (json_int_t)before, "used_memory_with_events",
-                  (json_int_t)with_events, "used_memory_records", (json_int_t)records, "bytes_per_code", per_code,
-                  "bytes_per_code_with_events", per_code_events, "hash_encoding", encoding, "bytes_per_waitlist_entry");
-    if (o->json != NULL && (out == NULL || bench_json_write(out, o->json) != 0))
+    fflush(stdout);
+    out = json_pack("{s:s,s:s,s:I,s:f,s:I,s:I,s:I,s:f,s:f,s:s}", "kind", "memory", "name", o->name ? o->name : "memory", "codes",
+                    (json_int_t)created, "seconds", secs, "used_memory_before", (json_int_t)before, "used_memory_with_events",
+                    (json_int_t)with_events, "used_memory_records", (json_int_t)records, "bytes_per_code", per_code,
+                    "bytes_per_code_with_events", per_code_events, "hash_encoding", encoding);
+    if (out == NULL)
         goto Exit;
     ret = created == pool.num_codes ? 0 : 1;
     if (ret != 0)
         bench_error("memory: Redis created %zu of %zu codes", created, pool.num_codes);
+    if (o->waitlist != 0 && waitlist_memory(c, o->waitlist, out) != 0)
+        ret = 1;
+    if (o->json != NULL && bench_json_write(out, o->json) != 0)
+        ret = 1;
 Exit:
     json_decref(out);
     if (c != NULL)

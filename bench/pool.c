@@ -65,23 +65,7 @@ static void state_path(char *out, size_t cap, const char *dir, const char *name)
 
 int bench_pool_save_cursor(const bench_pool_t *pool)
 {
-    char path[BENCH_POOL_PATH_BYTES + 16], tmp[BENCH_POOL_PATH_BYTES + 32];
-    FILE *f;
-
-    if (pool->dir[0] == '\0')
-        return 0;
-    state_path(path, sizeof(path), pool->dir, "cursor");
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((f = fopen(tmp, "w")) == NULL) {
-        bench_error("cannot write %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    fprintf(f, "%" PRIu64 "\n", pool->cursor);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        bench_error("cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return pool->dir[0] == '\0' ? 0 : bench_write_counter(pool->dir, "cursor", pool->cursor);
 }
 
 int bench_pool_save(bench_pool_t *pool, const char *dir)

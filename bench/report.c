@@ -7,7 +7,8 @@
  * 3 when a budget was missed and --strict was given; 0 otherwise.
  *
  * The run names are the contract with scripts/bench: A.* ran with Redis
- * without persistence, B.* with appendfsync always.
+ * without persistence, B.* with appendfsync always, W.* without persistence
+ * and with the sync daemon stopped, on the waitlist at full size.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,8 +21,6 @@
 #include "cmd.h"
 #include "cmd_common.h"
 #include "result.h"
-
-#define NOT_YET "n/a until the waitlist lands"
 
 typedef struct budget_t {
     const char *figure;  /* what is compared */
@@ -85,9 +84,24 @@ static const budget_t budgets[] = {
      .at_most = 1,
      .limit = 100,
      .unit = "B"},
-    {.figure = "Redis bytes per waitlist entry at 1M", .na = NOT_YET, .na_budget = "reported"},
-    {.figure = "join throughput / redeem throughput", .na = NOT_YET, .na_budget = ">= 0.5"},
-    {.figure = "position throughput / redeem throughput", .na = NOT_YET, .na_budget = ">= 0.5"},
+    {.figure = "Redis bytes per waitlist entry at 1M (a sorted set keyed by e-mail: about 126)",
+     .run = "memory",
+     .path = "bytes_per_waitlist_entry",
+     .at_most = 1,
+     .limit = 100,
+     .unit = "B"},
+    {.figure = "join throughput / redeem throughput",
+     .run = "W.join_max",
+     .path = "throughput",
+     .den_run = "W.redeem_max",
+     .den_path = "throughput",
+     .limit = 0.5},
+    {.figure = "position throughput / redeem throughput",
+     .run = "W.position_max",
+     .path = "throughput",
+     .den_run = "W.redeem_max",
+     .den_path = "throughput",
+     .limit = 0.5},
 };
 
 typedef struct loaded_t {
@@ -190,13 +204,26 @@ static void print_runs(const loaded_t *l, json_t *root)
                    str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "events")), bench_json_number(r, "seconds"),
                    bench_grouped(b, sizeof(b), bench_json_number(r, "events_per_sec")), bench_json_number(r, "log.avg_batch"),
                    bench_json_number(r, "log.max_batch"));
-        else if (strcmp(str(r, "kind"), "memory") == 0)
+        else if (strcmp(str(r, "kind"), "memory") == 0) {
             printf("\n%s: %s single-use codes: %.1f bytes per code in Redis (%.1f with their events still in the streams); hash "
                    "encoding %s\n",
                    str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "codes")),
                    bench_json_number(r, "bytes_per_code"), bench_json_number(r, "bytes_per_code_with_events"),
                    str(r, "hash_encoding"));
-        else if (strcmp(str(r, "kind"), "verify") == 0)
+            if (bench_json_number(r, "waitlist_entries") > 0)
+                printf("\n%s: %s waitlist entries (ig_join, e-mails of %.1f bytes on average): %.1f bytes per entry in Redis "
+                       "(%.1f with their events still in the stream); MEMORY USAGE per entry: sorted set %.1f (%s), "
+                       "referral-code hashes %.1f (%s), user records %.1f, the rest %.1f\n",
+                       str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "waitlist_entries")),
+                       bench_json_number(r, "waitlist_email_avg_bytes"), bench_json_number(r, "bytes_per_waitlist_entry"),
+                       bench_json_number(r, "bytes_per_waitlist_entry_with_events"),
+                       bench_json_number(r, "waitlist_zset_bytes_per_entry"), str(r, "waitlist_zset_encoding"),
+                       bench_json_number(r, "waitlist_referral_bytes_per_entry"), str(r, "waitlist_referral_encoding"),
+                       bench_json_number(r, "waitlist_user_bytes_per_entry"),
+                       bench_json_number(r, "bytes_per_waitlist_entry") - bench_json_number(r, "waitlist_zset_bytes_per_entry") -
+                           bench_json_number(r, "waitlist_referral_bytes_per_entry") -
+                           bench_json_number(r, "waitlist_user_bytes_per_entry"));
+        } else if (strcmp(str(r, "kind"), "verify") == 0)
             printf("\n%s: %s codes; Redis uses %s, PostgreSQL redemptions %s; every code compared: %s\n", str(r, "name"),
                    bench_grouped(a, sizeof(a), bench_json_number(r, "codes")),
                    bench_grouped(b, sizeof(b), bench_json_number(r, "redis_uses")),
@@ -209,7 +236,7 @@ static void print_runs(const loaded_t *l, json_t *root)
 static void context_of(char *out, size_t cap, const json_t *r)
 {
     const char *kind = str(r, "kind");
-    char a[32];
+    char a[32], b[32];
     if (strcmp(kind, "load") == 0)
         snprintf(out, cap, "%s: %.0f conns, %.0f s%s", str(r, "name"), bench_json_number(r, "connections"),
                  bench_json_number(r, "duration_s"), strcmp(str(r, "mode"), "open") == 0 ? ", open loop" : "");
@@ -217,7 +244,9 @@ static void context_of(char *out, size_t cap, const json_t *r)
         snprintf(out, cap, "%s: backlog %s, avg batch %.0f", str(r, "name"),
                  bench_grouped(a, sizeof(a), bench_json_number(r, "events")), bench_json_number(r, "log.avg_batch"));
     else if (strcmp(kind, "memory") == 0)
-        snprintf(out, cap, "%s: %s codes", str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "codes")));
+        snprintf(out, cap, "%s: %s codes, %s waitlist entries", str(r, "name"),
+                 bench_grouped(a, sizeof(a), bench_json_number(r, "codes")),
+                 bench_grouped(b, sizeof(b), fmax(0, bench_json_number(r, "waitlist_entries"))));
     else
         snprintf(out, cap, "%s", str(r, "name"));
 }

@@ -94,12 +94,23 @@ void bench_result_record(bench_result_t *r, bench_op_t op, int status, const cha
     count_answer(r, op, status, reason, reason_len);
     if (now_ns > r->end_ns)
         r->end_ns = now_ns;
+    /* No answer, or 503 unavailable (Redis did not answer the gateway in time): the write may have happened. */
+    int uncertain = status == BENCH_STATUS_NONE ||
+                    (status == 503 && reason != NULL && reason_len == 11 && memcmp(reason, "unavailable", 11) == 0);
+    if (status >= 200 && status < 300)
+        ++r->op_ok[op];
     if (op == BENCH_OP_REDEEM) {
         if (status == 200)
             ++r->successes;
-        else if (status == BENCH_STATUS_NONE ||
-                 (status == 503 && reason != NULL && reason_len == 11 && memcmp(reason, "unavailable", 11) == 0))
+        else if (uncertain)
             ++r->uncertain;
+    } else if (op == BENCH_OP_JOIN) {
+        if (status == 201)
+            ++r->joins_new;
+        else if (uncertain)
+            ++r->joins_uncertain;
+    } else if (op == BENCH_OP_POSITION && status == 404) {
+        ++r->positions_not_found;
     }
     if (status == BENCH_STATUS_NONE)
         return;
@@ -189,6 +200,11 @@ void bench_result_print(const bench_result_t *r, FILE *f)
             bench_grouped(b, sizeof(b), bench_result_throughput(r)));
     if (r->op_requests[BENCH_OP_REDEEM] != 0)
         fprintf(f, "; redemptions succeeded %s", bench_grouped(c, sizeof(c), (double)r->successes));
+    if (r->op_requests[BENCH_OP_JOIN] != 0)
+        fprintf(f, "; joins new %s, already joined %s", bench_grouped(a, sizeof(a), (double)r->joins_new),
+                bench_grouped(c, sizeof(c), (double)(r->op_ok[BENCH_OP_JOIN] - r->joins_new)));
+    if (r->op_requests[BENCH_OP_POSITION] != 0)
+        fprintf(f, "; positions answered %s", bench_grouped(a, sizeof(a), (double)r->op_ok[BENCH_OP_POSITION]));
     fputc('\n', f);
     if (r->skipped[0] != '\0')
         fprintf(f, "  skipped: %s\n", r->skipped);
@@ -220,6 +236,8 @@ void bench_result_print(const bench_result_t *r, FILE *f)
                 inv->redis_after - inv->redis_before, (unsigned long long)r->successes, inv->over_max, inv->missing);
     if (inv->pg_checked)
         fprintf(f, " postgresql %+lld;", inv->pg_after - inv->pg_before);
+    if (inv->wl_checked)
+        fprintf(f, " waitlist %+lld entries for %llu new joins;", inv->wl_after - inv->wl_before, (unsigned long long)r->joins_new);
     if (inv->catchup_s >= 0)
         fprintf(f, " sync caught up %.3f s after the load stopped;", inv->catchup_s);
     fprintf(f, " %s%s\n", inv->ok ? "OK" : "BROKEN: ", inv->ok ? "" : inv->failures);
@@ -255,7 +273,8 @@ static json_t *result_json(const bench_result_t *r)
     for (int op = 0; op != BENCH_OP_COUNT; ++op)
         if (r->op_requests[op] != 0)
             json_object_set_new(ops, bench_op_name((bench_op_t)op),
-                                json_pack("{s:I,s:f,s:o}", "requests", (json_int_t)r->op_requests[op], "throughput",
+                                json_pack("{s:I,s:I,s:f,s:o}", "requests", (json_int_t)r->op_requests[op], "ok",
+                                          (json_int_t)r->op_ok[op], "throughput",
                                           bench_result_elapsed(r) > 0 ? (double)r->op_requests[op] / bench_result_elapsed(r) : 0.0,
                                           "latency_ms", latency_json(&r->per_op[op])));
     for (size_t i = 0; i != r->num_series; ++i)
@@ -268,6 +287,9 @@ static json_t *result_json(const bench_result_t *r)
                   r->target_rate, "requests", (json_int_t)r->requests, "throughput", bench_result_throughput(r), "successes",
                   (json_int_t)r->successes, "uncertain", (json_int_t)r->uncertain, "past_capacity", (json_int_t)r->past_capacity);
     json_object_set_new(root, "batch", json_integer(r->batch > 1 ? r->batch : 1));
+    json_object_set_new(root, "joins_new", json_integer((json_int_t)r->joins_new));
+    json_object_set_new(root, "joins_uncertain", json_integer((json_int_t)r->joins_uncertain));
+    json_object_set_new(root, "positions_not_found", json_integer((json_int_t)r->positions_not_found));
     json_object_set_new(root, "redis_persistence", json_string(r->persistence));
     json_object_set_new(root, "gateway_threads", json_integer(r->gateway_threads));
     json_object_set_new(root, "skipped", json_string(r->skipped));
@@ -281,12 +303,13 @@ static json_t *result_json(const bench_result_t *r)
                                   (json_int_t)r->err_timeout, "max_backlog", (json_int_t)r->max_backlog, "not_sent",
                                   (json_int_t)r->not_sent, "answers_dropped", (json_int_t)r->answers_dropped));
     json_object_set_new(root, "series", series);
-    json_object_set_new(root, "invariants",
-                        json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:f,s:b,s:s}", "redis_checked", inv->redis_checked,
-                                  "redis_before", (json_int_t)inv->redis_before, "redis_after", (json_int_t)inv->redis_after,
-                                  "over_max", (json_int_t)inv->over_max, "missing", (json_int_t)inv->missing, "pg_checked",
-                                  inv->pg_checked, "pg_before", (json_int_t)inv->pg_before, "pg_after", (json_int_t)inv->pg_after,
-                                  "catchup_s", inv->catchup_s, "ok", inv->ok, "failures", inv->failures));
+    json_object_set_new(
+        root, "invariants",
+        json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:f,s:b,s:s}", "redis_checked", inv->redis_checked, "redis_before",
+                  (json_int_t)inv->redis_before, "redis_after", (json_int_t)inv->redis_after, "over_max", (json_int_t)inv->over_max,
+                  "missing", (json_int_t)inv->missing, "pg_checked", inv->pg_checked, "pg_before", (json_int_t)inv->pg_before,
+                  "pg_after", (json_int_t)inv->pg_after, "wl_checked", inv->wl_checked, "wl_before", (json_int_t)inv->wl_before,
+                  "wl_after", (json_int_t)inv->wl_after, "catchup_s", inv->catchup_s, "ok", inv->ok, "failures", inv->failures));
     return root;
 }
 

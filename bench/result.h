@@ -49,6 +49,9 @@ typedef struct bench_invariants_t {
     int pg_checked;                      /**< PostgreSQL was counted before and after catch-up */
     long long pg_before;                 /**< redemptions of pool codes in PostgreSQL before */
     long long pg_after;                  /**< and after the sync daemon caught up */
+    int wl_checked;                      /**< the waitlist's size (ZCARD) was read before and after */
+    long long wl_before;                 /**< entries on the waitlist before the run */
+    long long wl_after;                  /**< and after */
     double catchup_s;                    /**< load stopped -> sync caught up; < 0 when not measured */
     int ok;                              /**< every check that ran held */
     char failures[BENCH_FAILURES_BYTES]; /**< what broke, one sentence each */
@@ -69,6 +72,9 @@ typedef struct bench_result_t {
     uint64_t successes;                   /**< redemptions answered 200 */
     uint64_t uncertain;                   /**< redemptions whose outcome is unknown (no answer, 503 unavailable) */
     uint64_t past_capacity;               /**< redemption tickets past the pool's capacity (expected refusals) */
+    uint64_t joins_new;                   /**< joins answered 201 (a new entry) */
+    uint64_t joins_uncertain;             /**< joins whose outcome is unknown (no answer, 503 unavailable) */
+    uint64_t positions_not_found;         /**< positions of seeded entries answered 404 */
     uint64_t err_connect;                 /**< connections that could not be (re)opened */
     uint64_t err_closed;                  /**< requests lost to a closed connection */
     uint64_t err_protocol;                /**< unparseable answers */
@@ -78,6 +84,7 @@ typedef struct bench_result_t {
     bench_hist_t all;                     /**< every answered request */
     bench_hist_t per_op[BENCH_OP_COUNT];  /**< by operation */
     uint64_t op_requests[BENCH_OP_COUNT]; /**< by operation */
+    uint64_t op_ok[BENCH_OP_COUNT];       /**< successes by operation: 2xx (join: 201 new, 200 already joined) */
     bench_answer_t answers[BENCH_ANSWERS_MAX];
     size_t num_answers;
     uint64_t answers_dropped; /**< answers of kinds beyond BENCH_ANSWERS_MAX */

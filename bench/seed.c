@@ -1,8 +1,9 @@
-/* Bulk seeding through ig_issue (seed.h). */
+/* Bulk seeding through ig_issue and ig_join (seed.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
+#include "ig_priority.h"
 #include "keys.h"
 #include "rconn.h"
 #include "seed.h"
@@ -126,13 +127,69 @@ Exit:
     return ret;
 }
 
-int bench_seed_waitlist(redisContext *c, const bench_pool_t *pool, size_t entries)
+/* Reads one ig_join reply: {'new', ...} or {'already', ...}. */
+static int read_join(redisContext *c, size_t *created, size_t *existing)
 {
-    (void)c;
-    (void)pool;
-    if (entries == 0)
-        return 0;
-    bench_error("seed --waitlist %zu: the waitlist endpoints do not exist yet (bench_seed_waitlist in bench/seed.c is the hook)",
-                entries);
-    return -1;
+    redisReply *reply = bench_redis_next(c, "FCALL ig_join");
+    int ret = -1;
+    if (reply == NULL)
+        return -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        (strcmp(reply->element[0]->str, "new") == 0 || strcmp(reply->element[0]->str, "already") == 0)) {
+        ++*(reply->element[0]->str[0] == 'n' ? created : existing);
+        ret = 0;
+    } else {
+        bench_error("redis FCALL ig_join: unexpected reply (type %d%s%s)", reply->type,
+                    reply->type == REDIS_REPLY_ERROR   ? ": "
+                    : reply->type == REDIS_REPLY_ARRAY ? ": verdict "
+                                                       : "",
+                    reply->type == REDIS_REPLY_ERROR ? reply->str
+                    : reply->type == REDIS_REPLY_ARRAY && reply->elements && reply->element[0]->type == REDIS_REPLY_STRING
+                        ? reply->element[0]->str
+                        : "");
+    }
+    freeReplyObject(reply);
+    return ret;
+}
+
+int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
+                        const ig_user_keys_t *user_keys, size_t *created, size_t *existing)
+{
+    char wl_key[IG_KEY_MAX_BYTES], stream[IG_KEY_MAX_BYTES], score[16], ref[IG_REFERRAL_CODE_LEN + 1];
+    unsigned char hash[IG_EMAIL_HASH_BYTES];
+    size_t outstanding = 0;
+    bench_person_t p;
+
+    *created = *existing = 0;
+    snprintf(wl_key, sizeof(wl_key), "ig:{%u}:wl", IG_WL_BUCKET);
+    snprintf(stream, sizeof(stream), "ig:{%u}:events", IG_WL_BUCKET);
+    for (size_t i = 0; i != wl->num; ++i) {
+        if (bench_person(&p, i) != 0) {
+            bench_error("seed --waitlist: person %zu has an address the gateway would refuse", i);
+            return -1;
+        }
+        ig_email_hash(hash, p.email, p.email_len, email_key);
+        ig_referral_code(ref, p.email, p.email_len, user_keys);
+        snprintf(score, sizeof(score), "%d", ig_priority_score(p.persona, strlen(p.persona), p.use_case, strlen(p.use_case)));
+        /* As gateway/routes_waitlist.c calls it; GCRA interval 0: the rate limit is off and writes nothing. */
+        const char *argv[] = {"FCALL",      "ig_join", "2",        wl_key, stream, (const char *)hash,
+                              p.email,      p.persona, p.use_case, score,  ref,    "",
+                              "bench-seed", "0",       "0",        "1"};
+        size_t argvlen[sizeof(argv) / sizeof(argv[0])];
+        for (size_t a = 0; a != sizeof(argv) / sizeof(argv[0]); ++a)
+            argvlen[a] = a == 5 ? sizeof(hash) : strlen(argv[a]);
+        if (redisAppendCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen) != REDIS_OK) {
+            bench_error("redis FCALL ig_join: %s", c->errstr);
+            return -1;
+        }
+        if (++outstanding == BENCH_SEED_JOIN_WINDOW) {
+            if (read_join(c, created, existing) != 0)
+                return -1;
+            --outstanding;
+        }
+    }
+    for (; outstanding != 0; --outstanding)
+        if (read_join(c, created, existing) != 0)
+            return -1;
+    return 0;
 }

@@ -3,7 +3,7 @@
 #include <string.h>
 #include "workload.h"
 
-#define NOT_YET "n/a until the waitlist lands"
+#define NOT_YET "n/a: not served yet"
 
 /* The operations; `available` turns on when the product serves them. */
 static const struct {
@@ -11,7 +11,7 @@ static const struct {
     int available;
 } ops[BENCH_OP_COUNT] = {
     [BENCH_OP_HEALTH] = {"health", 1}, [BENCH_OP_REDEEM] = {"redeem", 1},     [BENCH_OP_STATUS] = {"status", 1},
-    [BENCH_OP_JOIN] = {"join", 0},     [BENCH_OP_POSITION] = {"position", 0},
+    [BENCH_OP_JOIN] = {"join", 1},     [BENCH_OP_POSITION] = {"position", 1},
 };
 
 typedef struct mix_entry_t {
@@ -29,8 +29,12 @@ static const struct {
     {"health", "GET /health: the HTTP ceiling (the cheapest route)", {{BENCH_OP_HEALTH, 100}}, 1},
     {"redeem", "POST /api/invites/redeem with a unique e-mail per request over the code pool", {{BENCH_OP_REDEEM, 100}}, 1},
     {"status", "GET /api/invites/{code}/status of random pool codes", {{BENCH_OP_STATUS, 100}}, 1},
-    {"join", "POST /api/waitlist/join (" NOT_YET ")", {{BENCH_OP_JOIN, 100}}, 1},
-    {"position", "GET /api/waitlist/position (" NOT_YET ")", {{BENCH_OP_POSITION, 100}}, 1},
+    {"join",
+     "POST /api/waitlist/join: a new person each, "
+     "15% with the referral code of a seeded entry",
+     {{BENCH_OP_JOIN, 100}},
+     1},
+    {"position", "GET /api/waitlist/{email}/position of random seeded entries (seed --waitlist M)", {{BENCH_OP_POSITION, 100}}, 1},
     {"launch",
      "launch-day mix: 50% status, 30% redeem, 15% join, 5% position",
      {{BENCH_OP_STATUS, 50}, {BENCH_OP_REDEEM, 30}, {BENCH_OP_JOIN, 15}, {BENCH_OP_POSITION, 5}},
@@ -85,6 +89,14 @@ int bench_mix_resolve(bench_mix_t *mix, const char *name)
     return -1;
 }
 
+int bench_mix_has(const bench_mix_t *mix, bench_op_t op)
+{
+    for (size_t i = 0; i != mix->num_ops; ++i)
+        if (mix->ops[i] == op)
+            return 1;
+    return 0;
+}
+
 bench_op_t bench_mix_pick(const bench_mix_t *mix, bench_rng_t *rng)
 {
     if (mix->num_ops == 1)
@@ -102,10 +114,27 @@ void bench_workloads_print(FILE *f)
         fprintf(f, "  %-9s %s\n", workloads[w].name, workloads[w].what);
 }
 
+/* The join body of the next person: a new address, a persona, a use case, sometimes a referral code. */
+static int join_body(char *body, size_t cap, bench_req_ctx_t *ctx)
+{
+    bench_person_t p;
+    char ref[IG_REFERRAL_CODE_LEN + 1] = "";
+    bench_waitlist_t *wl = ctx->wl;
+
+    if (bench_person(&p, wl->num + wl->join_cursor++) != 0)
+        return -1;
+    if (wl->num != 0 && ctx->user_keys != NULL && bench_rng_below(&ctx->rng, 100) < BENCH_JOIN_REFERRAL_PERCENT) {
+        const char *referrer = bench_waitlist_email(wl, bench_rng_below(&ctx->rng, wl->num));
+        ig_referral_code(ref, referrer, strlen(referrer), ctx->user_keys);
+    }
+    return snprintf(body, cap, "{\"email\":\"%s\",\"use_case\":\"%s\",\"persona\":\"%s\"%s%s%s}", p.raw, p.use_case, p.persona,
+                    ref[0] ? ",\"referral_code\":\"" : "", ref, ref[0] ? "\"" : "");
+}
+
 int bench_http_request(char *buf, size_t cap, bench_op_t op, bench_req_ctx_t *ctx)
 {
     bench_ticket_t t;
-    char body[256];
+    char body[640], path[3 * IG_EMAIL_MAX_BYTES + 1];
     int n = -1, blen;
 
     ctx->past_capacity = 0;
@@ -122,17 +151,29 @@ int bench_http_request(char *buf, size_t cap, bench_op_t op, bench_req_ctx_t *ct
         bench_pool_next_ticket(ctx->pool, &t);
         ctx->past_capacity = !t.expect_ok;
         blen = snprintf(body, sizeof(body), "{\"code\":\"%s%s\",\"email\":\"%s\"}", ctx->code_prefix, t.code->body, t.email);
-        if (blen < 0 || (size_t)blen >= sizeof(body))
+        goto Post;
+    case BENCH_OP_JOIN:
+        if (ctx->wl == NULL)
             return -1;
-        n = snprintf(buf, cap,
-                     "POST /api/invites/redeem HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %d\r\n\r\n%s",
-                     blen, body);
+        blen = join_body(body, sizeof(body), ctx);
+        goto Post;
+    case BENCH_OP_POSITION: {
+        if (ctx->wl == NULL || ctx->wl->num == 0)
+            return -1;
+        const char *email = bench_waitlist_email(ctx->wl, bench_rng_below(&ctx->rng, ctx->wl->num));
+        if (bench_percent_encode(path, sizeof(path), email, strlen(email)) < 0)
+            return -1;
+        n = snprintf(buf, cap, "GET /api/waitlist/%s/position HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
         break;
-    case BENCH_OP_JOIN:     /* the waitlist issue adds POST /api/waitlist/join here */
-    case BENCH_OP_POSITION: /* and GET /api/waitlist/position here */
+    }
     case BENCH_OP_COUNT:
         return -1;
     }
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+Post:
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        return -1;
+    n = snprintf(buf, cap, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                 op == BENCH_OP_JOIN ? "/api/waitlist/join" : "/api/invites/redeem", blen, body);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }

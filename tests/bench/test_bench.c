@@ -1,6 +1,7 @@
 /*
  * Unit tests of invitegate-bench's pure modules: the latency histogram, the
- * HTTP answer parser, the pool's tickets and the workload mixes.
+ * HTTP answer parser, the pool's tickets, the waitlist's people and the
+ * workload mixes and their requests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +13,9 @@
 #include <sodium.h>
 #include "hist.h"
 #include "http_resp.h"
+#include "ig_priority.h"
 #include "pool.h"
+#include "waitlist.h"
 #include "workload.h"
 
 static void test_hist_percentiles(void **state)
@@ -116,28 +119,105 @@ static void test_mixes(void **state)
     (void)state;
 
     assert_int_equal(bench_mix_resolve(&mix, "launch"), 0);
-    assert_int_equal(mix.num_ops, 2);
-    assert_non_null(strstr(mix.skipped, "join 15%"));
-    assert_non_null(strstr(mix.skipped, "position 5%"));
+    assert_int_equal(mix.num_ops, 4);
+    assert_int_equal(mix.skipped[0], '\0');
+    assert_true(bench_mix_has(&mix, BENCH_OP_JOIN) && bench_mix_has(&mix, BENCH_OP_POSITION));
     bench_rng_seed(&rng, 7);
-    for (int i = 0; i != 80000; ++i)
+    for (int i = 0; i != 100000; ++i)
         ++counts[bench_mix_pick(&mix, &rng)];
-    /* 50 : 30 once join and position are skipped. */
+    /* 50 : 30 : 15 : 5. */
     assert_true(counts[BENCH_OP_STATUS] > 49000 && counts[BENCH_OP_STATUS] < 51000);
     assert_true(counts[BENCH_OP_REDEEM] > 29000 && counts[BENCH_OP_REDEEM] < 31000);
+    assert_true(counts[BENCH_OP_JOIN] > 14000 && counts[BENCH_OP_JOIN] < 16000);
+    assert_true(counts[BENCH_OP_POSITION] > 4500 && counts[BENCH_OP_POSITION] < 5500);
     assert_int_equal(bench_mix_resolve(&mix, "redeem"), 0);
-    assert_int_equal(mix.skipped[0], '\0');
-    assert_int_equal(bench_mix_resolve(&mix, "join"), -1);
+    assert_false(bench_mix_has(&mix, BENCH_OP_JOIN));
+    assert_int_equal(bench_mix_resolve(&mix, "join"), 0);
+    assert_int_equal(bench_mix_resolve(&mix, "position"), 0);
     assert_int_equal(bench_mix_resolve(&mix, "nonsense"), -1);
+}
+
+static void test_waitlist_people(void **state)
+{
+    bench_waitlist_t wl;
+    bench_person_t p;
+    size_t long_cases = 0, keyword_cases = 0, gmail = 0, personas = 0;
+    (void)state;
+
+    assert_int_equal(bench_waitlist_generate(&wl, 5000), 0);
+    assert_int_equal(wl.num, 5000);
+    for (size_t i = 0; i != wl.num; ++i) {
+        char again[IG_EMAIL_MAX_BYTES + 1];
+        assert_int_equal(bench_person(&p, i), 0);
+        /* Deterministic, stored in normal form, and normalising it again changes nothing. */
+        assert_string_equal(bench_waitlist_email(&wl, i), p.email);
+        assert_int_equal(ig_email_normalise(again, p.email, p.email_len), (int)p.email_len);
+        assert_string_equal(again, p.email);
+        long_cases += ig_priority_word_count(p.use_case, strlen(p.use_case)) > 20;
+        keyword_cases += ig_priority_score("other", 5, p.use_case, strlen(p.use_case)) % 10 == 0;
+        gmail += strstr(p.email, "@gmail.com") != NULL;
+        personas += strcmp(p.persona, "solo_founder") == 0;
+        assert_null(strpbrk(p.use_case, "\"\\"));
+    }
+    /* A mix, not a corner case: long use cases, keywords, free mail, every persona. */
+    assert_true(long_cases > 500 && long_cases < 2500);
+    assert_true(keyword_cases > 500 && keyword_cases < 4500);
+    assert_true(gmail > 1500 && gmail < 2500);
+    assert_true(personas > 1200 && personas < 1800);
+    /* Unique once normalised (gmail drops dots and tags). */
+    for (size_t i = 0; i != wl.num; ++i)
+        for (size_t j = i + 1; j < wl.num && j < i + 200; ++j)
+            assert_string_not_equal(bench_waitlist_email(&wl, i), bench_waitlist_email(&wl, j));
+    bench_waitlist_dispose(&wl);
+}
+
+static void test_waitlist_requests(void **state)
+{
+    unsigned char key[IG_CODE_KEY_BYTES] = {1}, secret[IG_SECRET_KEY_BYTES] = {2};
+    bench_pool_mix_t pmix = {.codes = 10, .multi_frac = 0.2, .bound_frac = 0.1, .multi_max = 3};
+    bench_pool_t pool;
+    bench_waitlist_t wl;
+    ig_user_keys_t uk;
+    char buf[1024], enc[64];
+    size_t referred = 0;
+    (void)state;
+
+    assert_int_equal(bench_percent_encode(enc, sizeof(enc), "a.b+c@x.io", 10), 14);
+    assert_string_equal(enc, "a.b%2Bc%40x.io");
+    assert_int_equal(bench_percent_encode(enc, 8, "a.b+c@x.io", 10), -1);
+
+    ig_user_keys_derive(&uk, secret);
+    assert_int_equal(bench_pool_generate(&pool, &pmix, key), 0);
+    assert_int_equal(bench_waitlist_generate(&wl, 100), 0);
+    bench_req_ctx_t ctx = {.pool = &pool, .wl = &wl, .user_keys = &uk, .code_prefix = "INV-"};
+    bench_rng_seed(&ctx.rng, 3);
+    for (int i = 0; i != 400; ++i) {
+        int n = bench_http_request(buf, sizeof(buf), BENCH_OP_JOIN, &ctx);
+        assert_true(n > 0 && (size_t)n < sizeof(buf));
+        assert_non_null(strstr(buf, "POST /api/waitlist/join HTTP/1.1\r\n"));
+        assert_non_null(strstr(buf, "\"persona\":\""));
+        referred += strstr(buf, "\"referral_code\":\"") != NULL;
+    }
+    /* Each join is a new person after the seeded ones. */
+    assert_int_equal(wl.join_cursor, 400);
+    assert_true(referred > 30 && referred < 100);
+    int n = bench_http_request(buf, sizeof(buf), BENCH_OP_POSITION, &ctx);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "GET /api/waitlist/"));
+    assert_non_null(strstr(buf, "%40"));
+    assert_non_null(strstr(buf, "/position HTTP/1.1\r\n"));
+    /* Position needs seeded entries. */
+    bench_waitlist_dispose(&wl);
+    assert_int_equal(bench_http_request(buf, sizeof(buf), BENCH_OP_POSITION, &ctx), -1);
+    bench_pool_dispose(&pool);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hist_percentiles),
-        cmocka_unit_test(test_http_parse),
-        cmocka_unit_test(test_pool_tickets),
-        cmocka_unit_test(test_mixes),
+        cmocka_unit_test(test_hist_percentiles), cmocka_unit_test(test_http_parse),
+        cmocka_unit_test(test_pool_tickets),     cmocka_unit_test(test_mixes),
+        cmocka_unit_test(test_waitlist_people),  cmocka_unit_test(test_waitlist_requests),
     };
     if (sodium_init() < 0)
         return 1;

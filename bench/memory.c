@@ -14,9 +14,9 @@
  *
  * Then (--waitlist M) it empties the database and joins M people with
  * ig_join, as `seed --waitlist` does: the delta of used_memory after
- * trimming the `joined` events is everything a join keeps (the sorted-set
- * entry, the referral-code entry, the counters), and MEMORY USAGE of the
- * sorted set and of the referral-code hashes splits it.
+ * trimming the `joined` events is everything a join keeps (the bit of its
+ * class, the sequence-map, referral-code and user-record entries, the
+ * counters), and MEMORY USAGE of each kind of key splits it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,26 +126,41 @@ static int usage_of(redisContext *c, const char *key, long long *out)
     return 0;
 }
 
-/* Sum of MEMORY USAGE over the IG_USER_SUBHASHES hashes ig:{0}:KIND:S; *encoding gets the first one's encoding. */
-static int usage_of_hashes(redisContext *c, const char *kind, long long *out, char encoding[32])
+/* Sum of MEMORY USAGE over the keys matching pattern (SCAN); *encoding gets the first one's encoding. */
+static int usage_of_pattern(redisContext *c, const char *pattern, long long *out, char encoding[32])
 {
-    char key[IG_KEY_MAX_BYTES];
+    char cursor[32] = "0";
     *out = 0;
     snprintf(encoding, 32, "-");
-    for (unsigned s = 0; s != IG_USER_SUBHASHES; ++s) {
-        long long n;
-        snprintf(key, sizeof(key), "ig:{%u}:%s:%u", IG_WL_BUCKET, kind, s);
-        if (usage_of(c, key, &n) != 0)
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+        redisReply *reply = bench_redis_argv(c, "SCAN", 6, argv, NULL);
+        if (reply == NULL)
             return -1;
-        if (n != 0 && encoding[0] == '-') {
-            const char *argv[] = {"OBJECT", "ENCODING", key};
-            redisReply *reply = bench_redis_argv(c, "OBJECT ENCODING", 3, argv, NULL);
-            snprintf(encoding, 32, "%s", reply != NULL && reply->type == REDIS_REPLY_STRING ? reply->str : "?");
-            if (reply != NULL)
-                freeReplyObject(reply);
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(reply);
+            bench_error("memory: unexpected SCAN reply");
+            return -1;
         }
-        *out += n;
-    }
+        snprintf(cursor, sizeof(cursor), "%s", reply->element[0]->str);
+        for (size_t i = 0; i != reply->element[1]->elements; ++i) {
+            const char *key = reply->element[1]->element[i]->str;
+            long long n;
+            if (usage_of(c, key, &n) != 0) {
+                freeReplyObject(reply);
+                return -1;
+            }
+            if (encoding[0] == '-') {
+                const char *enc[] = {"OBJECT", "ENCODING", key};
+                redisReply *e = bench_redis_argv(c, "OBJECT ENCODING", 3, enc, NULL);
+                snprintf(encoding, 32, "%s", e != NULL && e->type == REDIS_REPLY_STRING ? e->str : "?");
+                if (e != NULL)
+                    freeReplyObject(e);
+            }
+            *out += n;
+        }
+        freeReplyObject(reply);
+    } while (strcmp(cursor, "0") != 0);
     return 0;
 }
 
@@ -155,8 +170,7 @@ static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
     unsigned char email_key[IG_EMAIL_KEY_BYTES], secret[IG_SECRET_KEY_BYTES];
     ig_user_keys_t user_keys;
     bench_waitlist_t wl = {0};
-    long long before, with_events, after, zset = 0, rc = 0, users = 0;
-    char key[IG_KEY_MAX_BYTES], zenc[32] = "?", rc_enc[32], u_enc[32];
+    long long before, with_events, after;
     size_t created = 0, existing = 0, email_bytes = 0;
     int ret = -1;
 
@@ -180,31 +194,36 @@ static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
     if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || trim_streams(c) != 0 ||
         bench_redis_info_int(c, "memory", "used_memory", &after) != 0)
         goto Exit;
-    snprintf(key, sizeof(key), "ig:{%u}:wl", IG_WL_BUCKET);
-    if (usage_of(c, key, &zset) != 0 || usage_of_hashes(c, "rc", &rc, rc_enc) != 0 || usage_of_hashes(c, "u", &users, u_enc) != 0)
-        goto Exit;
-    const char *enc[] = {"OBJECT", "ENCODING", key};
-    if ((reply = bench_redis_argv(c, "OBJECT ENCODING", 3, enc, NULL)) != NULL) {
-        snprintf(zenc, sizeof(zenc), "%s", reply->type == REDIS_REPLY_STRING ? reply->str : "?");
-        freeReplyObject(reply);
-    }
-    double n = (double)(created != 0 ? created : 1), per = (double)(after - before) / n;
+    /* Where the bytes go (lua/waitlist.lua): class bitmaps, their counters, the sequence map, referral codes, user records. */
+    static const struct {
+        const char *pattern, *name, *json;
+    } parts[] = {
+        {"ig:{0}:wl:b:*", "class bitmaps", "waitlist_bitmap_bytes_per_entry"},
+        {"ig:{0}:wl:k:*", "block counters", "waitlist_counter_bytes_per_entry"},
+        {"ig:{0}:wl:s:*", "sequence map", "waitlist_sequence_bytes_per_entry"},
+        {"ig:{0}:rc:*", "referral codes", "waitlist_referral_bytes_per_entry"},
+        {"ig:{0}:u:*", "user records", "waitlist_user_bytes_per_entry"},
+    };
+    double n = (double)(created != 0 ? created : 1), per = (double)(after - before) / n, accounted = 0;
     printf("memory: %zu waitlist entries joined in %.2f s (average e-mail %.1f bytes); Redis used_memory +%lld bytes = %.1f "
-           "bytes per entry (%.1f with their `joined` events still in the stream); MEMORY USAGE: sorted set %.1f bytes per "
-           "entry (%s), referral-code hashes %.1f (%s), user records %.1f (%s), the rest %.1f\n",
+           "bytes per entry (%.1f with their `joined` events still in the stream); MEMORY USAGE per entry:",
            created, secs, (double)email_bytes / (double)(wl.num ? wl.num : 1), after - before, per,
-           (double)(with_events - before) / n, (double)zset / n, zenc, (double)rc / n, rc_enc, (double)users / n, u_enc,
-           per - (double)(zset + rc + users) / n);
+           (double)(with_events - before) / n);
+    for (size_t i = 0; i != sizeof(parts) / sizeof(parts[0]); ++i) {
+        long long bytes;
+        char enc[32];
+        if (usage_of_pattern(c, parts[i].pattern, &bytes, enc) != 0)
+            goto Exit;
+        printf(" %s %.1f (%s),", parts[i].name, (double)bytes / n, enc);
+        json_object_set_new(out, parts[i].json, json_real((double)bytes / n));
+        accounted += (double)bytes / n;
+    }
+    printf(" the rest %.1f\n", per - accounted);
     json_object_set_new(out, "waitlist_entries", json_integer((json_int_t)created));
     json_object_set_new(out, "waitlist_seconds", json_real(secs));
     json_object_set_new(out, "waitlist_email_avg_bytes", json_real((double)email_bytes / (double)(wl.num ? wl.num : 1)));
     json_object_set_new(out, "bytes_per_waitlist_entry", json_real(per));
     json_object_set_new(out, "bytes_per_waitlist_entry_with_events", json_real((double)(with_events - before) / n));
-    json_object_set_new(out, "waitlist_zset_bytes_per_entry", json_real((double)zset / n));
-    json_object_set_new(out, "waitlist_zset_encoding", json_string(zenc));
-    json_object_set_new(out, "waitlist_referral_bytes_per_entry", json_real((double)rc / n));
-    json_object_set_new(out, "waitlist_referral_encoding", json_string(rc_enc));
-    json_object_set_new(out, "waitlist_user_bytes_per_entry", json_real((double)users / n));
     if (created != wl.num)
         bench_error("memory: %zu of %zu joins created an entry", created, wl.num);
     else

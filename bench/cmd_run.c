@@ -66,18 +66,18 @@ static void rate_limit_args(char interval[16], char burst[16], const ig_config_t
     snprintf(burst, 16, "%u", cfg->rate_limit_burst);
 }
 
-/* Entries on the waitlist (ZCARD of its sorted set). Returns 0 or -1 (printed). */
+/* People who joined the waitlist so far (its `joined` counter, ig:{0}:wl:n). Returns 0 or -1 (printed). */
 static int waitlist_size(redisContext *c, long long *out)
 {
     char key[IG_KEY_MAX_BYTES];
-    snprintf(key, sizeof(key), "ig:{%u}:wl", IG_WL_BUCKET);
-    const char *argv[] = {"ZCARD", key};
-    redisReply *reply = bench_redis_argv(c, "ZCARD", 2, argv, NULL);
-    int ret = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    snprintf(key, sizeof(key), "ig:{%u}:wl:n", IG_WL_BUCKET);
+    const char *argv[] = {"HGET", key, "joined"};
+    redisReply *reply = bench_redis_argv(c, "HGET", 3, argv, NULL);
+    int ret = reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL) ? 0 : -1;
     if (ret == 0)
-        *out = reply->integer;
+        *out = reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10) : 0;
     else if (reply != NULL)
-        bench_error("redis ZCARD %s: not an integer", key);
+        bench_error("redis HGET %s joined: unexpected reply", key);
     if (reply != NULL)
         freeReplyObject(reply);
     return ret;

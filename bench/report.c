@@ -212,17 +212,16 @@ static void print_runs(const loaded_t *l, json_t *root)
                    str(r, "hash_encoding"));
             if (bench_json_number(r, "waitlist_entries") > 0)
                 printf("\n%s: %s waitlist entries (ig_join, e-mails of %.1f bytes on average): %.1f bytes per entry in Redis "
-                       "(%.1f with their events still in the stream); MEMORY USAGE per entry: sorted set %.1f (%s), "
-                       "referral-code hashes %.1f (%s), user records %.1f, the rest %.1f\n",
+                       "(%.1f with their events still in the stream); MEMORY USAGE per entry: sequence map %.1f, user records "
+                       "%.1f, referral codes %.1f, class bitmaps %.1f, block counters %.1f\n",
                        str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "waitlist_entries")),
                        bench_json_number(r, "waitlist_email_avg_bytes"), bench_json_number(r, "bytes_per_waitlist_entry"),
                        bench_json_number(r, "bytes_per_waitlist_entry_with_events"),
-                       bench_json_number(r, "waitlist_zset_bytes_per_entry"), str(r, "waitlist_zset_encoding"),
-                       bench_json_number(r, "waitlist_referral_bytes_per_entry"), str(r, "waitlist_referral_encoding"),
+                       bench_json_number(r, "waitlist_sequence_bytes_per_entry"),
                        bench_json_number(r, "waitlist_user_bytes_per_entry"),
-                       bench_json_number(r, "bytes_per_waitlist_entry") - bench_json_number(r, "waitlist_zset_bytes_per_entry") -
-                           bench_json_number(r, "waitlist_referral_bytes_per_entry") -
-                           bench_json_number(r, "waitlist_user_bytes_per_entry"));
+                       bench_json_number(r, "waitlist_referral_bytes_per_entry"),
+                       bench_json_number(r, "waitlist_bitmap_bytes_per_entry"),
+                       bench_json_number(r, "waitlist_counter_bytes_per_entry"));
         } else if (strcmp(str(r, "kind"), "verify") == 0)
             printf("\n%s: %s codes; Redis uses %s, PostgreSQL redemptions %s; every code compared: %s\n", str(r, "name"),
                    bench_grouped(a, sizeof(a), bench_json_number(r, "codes")),

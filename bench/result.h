@@ -49,7 +49,7 @@ typedef struct bench_invariants_t {
     int pg_checked;                      /**< PostgreSQL was counted before and after catch-up */
     long long pg_before;                 /**< redemptions of pool codes in PostgreSQL before */
     long long pg_after;                  /**< and after the sync daemon caught up */
-    int wl_checked;                      /**< the waitlist's size (ZCARD) was read before and after */
+    int wl_checked;                      /**< the waitlist's join counter was read before and after */
     long long wl_before;                 /**< entries on the waitlist before the run */
     long long wl_after;                  /**< and after */
     double catchup_s;                    /**< load stopped -> sync caught up; < 0 when not measured */

@@ -181,6 +181,7 @@ void sync_apply_dispose(sync_apply_t *a)
     for (size_t i = 0; i != SYNC_APPLY_ARRAYS; ++i)
         sync_pgarray_dispose(&a->arrays[i]);
     free(a->fresh);
+    free(a->run);
     sync_product_dispose(&a->product);
     sync_apply_init(a, cfg, keys);
 }
@@ -376,22 +377,49 @@ static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_apply_stats_t *
     return 0;
 }
 
-/* The fresh product events of b, one by one in stream order, then the touched users' balances. */
+/* Applies the run of joined, clicked and admitted events collected so far, and empties it. */
+static int flush_run(sync_apply_t *a, PGconn *conn, size_t *len)
+{
+    int ret = sync_product_apply_run(&a->product, conn, a->run, *len);
+    *len = 0;
+    return ret;
+}
+
+/*
+ * The fresh product events of b in stream order, then the touched users'
+ * balances: consecutive joined, clicked and admitted events a run at a
+ * time, the others one by one between the runs.
+ */
 static int apply_product(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, const sync_apply_stats_t *stats)
 {
+    size_t len = 0;
+
     if (stats->product == 0)
         return 0;
+    if (stats->product > a->cap_run) {
+        free(a->run);
+        if ((a->run = malloc(stats->product * sizeof(*a->run))) == NULL)
+            abort();
+        a->cap_run = stats->product;
+    }
     for (size_t i = 0; i != b->num_events; ++i) {
-        if (a->fresh[i] && sync_event_is_product(b->events[i].type) && sync_product_apply(&a->product, conn, &b->events[i]) != 0) {
-            snprintf(a->errstr, sizeof(a->errstr), "%s", a->product.errstr);
-            return -1;
+        const sync_event_t *ev = &b->events[i];
+        if (!a->fresh[i] || !sync_event_is_product(ev->type))
+            continue;
+        if (sync_product_in_runs(ev->type)) {
+            a->run[len++] = ev;
+            continue;
         }
+        if (flush_run(a, conn, &len) != 0 || sync_product_apply(&a->product, conn, ev) != 0)
+            goto Error;
     }
-    if (sync_product_finish(&a->product, conn) != 0) {
-        snprintf(a->errstr, sizeof(a->errstr), "%s", a->product.errstr);
-        return -1;
-    }
+    if (flush_run(a, conn, &len) != 0 || sync_product_finish(&a->product, conn) != 0)
+        goto Error;
     return 0;
+
+Error:
+    snprintf(a->errstr, sizeof(a->errstr), "%s", a->product.errstr);
+    return -1;
 }
 
 /* Grows a->fresh to hold a flag per event of b. */

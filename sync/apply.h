@@ -31,8 +31,9 @@
  *
  * The waitlist, referral and points events (product.h) depend on order and
  * on what the events before them did, so a batch holding any takes the safe
- * path, which applies them one by one in stream order after the array
- * statements, then recomputes the touched users' balances. Every e-mail a
+ * path, which applies them in stream order after the array statements
+ * (joined, clicked and admitted a run at a time, the others one by one),
+ * then recomputes the touched users' balances. Every e-mail a
  * redemption or a bound code names is recorded in user_emails too (so an
  * erasure, which carries only a user id, finds it); a row written after the
  * person's erasure for an event from before it is anonymised there.
@@ -80,6 +81,8 @@ typedef struct sync_apply_t {
     sync_apply_stats_t pending;              /**< stats of the fast-path transaction in flight */
     struct timespec started;                 /**< when sync_apply_start began */
     const sync_keys_t *keys;                 /**< borrowed: user ids of the e-mails recorded */
+    const sync_event_t **run;                /**< owned; the run of product events being collected (borrowed from the batch) */
+    size_t cap_run;                          /**< allocated slots in run */
     /** The product events' state; after a committed batch, the users whose points or referral
         counts it changed (product.touched), until the next start. */
     sync_product_t product;

@@ -1,10 +1,36 @@
 /*
  * Applies the waitlist, referral and points events of stream ig:{0}:events
  * (joined, admitted, shared, clicked, earned, lifecycle, spent, erased) to
- * PostgreSQL, inside the safe-path transaction of their batch (apply.c),
- * one event at a time and in stream order, because each depends on what the
- * ones before it did: a payment pays according to the relationship's status,
- * an erasure finds the address an earlier event recorded.
+ * PostgreSQL, inside the safe-path transaction of their batch (apply.c), in
+ * stream order, because each depends on what the ones before it did: a
+ * payment pays according to the relationship's status, an erasure finds the
+ * address an earlier event recorded.
+ *
+ * The frequent kinds (joined, clicked, admitted) are applied a run at a
+ * time: a run is a stretch of consecutive such events of a batch, and it
+ * costs a few array statements instead of several statements per event
+ * (sync_product_apply_run). The other kinds are applied one by one and end
+ * the run before them, so whatever they read or change is in the state the
+ * events before them left. Inside a run, only these orderings matter, and
+ * each is kept:
+ *
+ * - user_emails: the first event naming a person records them (its time is
+ *   first_seen_at), the later ones change nothing;
+ * - waitlist rows and referral codes: the first insert of a key wins;
+ * - relationships: whether a join's referral is created depends on the
+ *   relationships the joins before it created (one per referred user, no
+ *   2-cycle, and which share is the earliest eligible one). The run reads
+ *   what PostgreSQL holds once, then decides each join in stream order
+ *   against that and the run's own decisions, and inserts the result;
+ * - a click counts only when the code's row exists at its time, an
+ *   admission only when the waitlist row does: those whose code or person a
+ *   join earlier in the run created are applied after the run's inserts,
+ *   the others before them.
+ *
+ * Lifecycle events stay one by one: a payment reads the relationship's
+ * status, the ledger's counts for the caps and the payer's churn, all of
+ * which the events before it (of the same user, their referrer or their
+ * referrer's referrer) may have changed.
  *
  * The referral rules are those of ARCHITECTURE.md ("Referral rules"):
  *
@@ -37,6 +63,7 @@
 #include "ig_user.h"
 #include "db.h"
 #include "event.h"
+#include "pgarray.h"
 
 /** The subkeys of secret_key the daemon needs (derived like the gateway's, common/ig_keys.h). */
 typedef struct sync_keys_t {
@@ -55,14 +82,25 @@ typedef struct sync_user_id_t {
     char s[IG_USER_ID_BYTES];
 } sync_user_id_t;
 
-/** Per-connection state: the users whose points or referral counts the current batch changed. */
+/** Array parameters of the statements of a run (see product.c). */
+#define SYNC_PRODUCT_ARRAYS 35
+
+/**
+ * Per-connection state: the users whose points or referral counts the
+ * current batch changed, and buffers reused from run to run.
+ */
 typedef struct sync_product_t {
-    const ig_config_t *cfg;         /**< borrowed: amounts, caps, expiry */
-    const sync_keys_t *keys;        /**< borrowed */
-    sync_user_id_t *touched;        /**< owned; num_touched used, no duplicates */
-    size_t num_touched;             /**< users touched by the batch */
-    size_t cap_touched;             /**< allocated slots */
-    char errstr[SYNC_DB_ERR_BYTES]; /**< why the last call failed */
+    const ig_config_t *cfg;                     /**< borrowed: amounts, caps, expiry */
+    const sync_keys_t *keys;                    /**< borrowed */
+    sync_user_id_t *touched;                    /**< owned; num_touched used, no duplicates */
+    size_t num_touched;                         /**< users touched by the batch */
+    size_t cap_touched;                         /**< allocated slots */
+    sync_pgarray_t arrays[SYNC_PRODUCT_ARRAYS]; /**< parameter literals of a run's statements */
+    struct sync_product_item_t *items;          /**< owned; per event of a run: its derived ids and codes */
+    size_t cap_items;                           /**< allocated slots in items */
+    const char **slots;                         /**< owned; the run's hash sets of ids, pairs and codes */
+    size_t cap_slots;                           /**< allocated slots in slots */
+    char errstr[SYNC_DB_ERR_BYTES];             /**< why the last call failed */
 } sync_product_t;
 
 /** Starts p with cfg and keys (both borrowed; they must outlive p). */
@@ -80,6 +118,23 @@ void sync_product_reset(sync_product_t *p);
  * rolls the transaction back.
  */
 __attribute__((warn_unused_result)) int sync_product_apply(sync_product_t *p, PGconn *conn, const sync_event_t *ev);
+
+/** Whether events of type are applied a run at a time (joined, clicked, admitted). */
+static inline int sync_product_in_runs(sync_event_type_t type)
+{
+    return type == SYNC_EVENT_JOINED || type == SYNC_EVENT_CLICKED || type == SYNC_EVENT_ADMITTED;
+}
+
+/**
+ * Applies evs (n of them, all of kinds sync_product_in_runs accepts,
+ * recorded for the first time by the open transaction on conn, in stream
+ * order and consecutive among the batch's fresh product events) with a few
+ * array statements, leaving what applying each with sync_product_apply in
+ * turn would leave. evs is borrowed. Returns 0, or -1 with p->errstr set:
+ * the caller rolls the transaction back.
+ */
+__attribute__((warn_unused_result)) int sync_product_apply_run(sync_product_t *p, PGconn *conn, const sync_event_t *const *evs,
+                                                               size_t n);
 
 /**
  * Recomputes user_point_balances of every touched user from the ledger, in

@@ -5,9 +5,11 @@ over simulated months with the exact rows the referral rules give, expiry
 with the daemon's clock moved forward, and a randomised run after which every
 balance still equals its ledger (SPEC invariant 5)."""
 
+import hashlib
 import os
 import random
 import signal
+import struct
 import sys
 import urllib.parse
 
@@ -218,6 +220,115 @@ class ReferralsPointsTest(harness.HarnessTestCase):
                                       % sql_str(uid_b)), "ACTIVE")
         self.assertEqual(h.psql_value("SELECT sum(delta) FROM user_point_transactions WHERE user_id = %s" % sql_str(uid_b)),
                          "50")
+
+    # -- one batch of raw events -------------------------------------------
+
+    def subkey(self, kdf_id):
+        """crypto_kdf_derive_from_key(32 bytes, kdf_id, "invgate_", secret_key), as common/ig_user.c derives."""
+        return hashlib.blake2b(b"", digest_size=32, key=bytes.fromhex(self.h.secret_key),
+                               salt=struct.pack("<Q", kdf_id) + bytes(8), person=b"invgate_" + bytes(8)).digest()
+
+    def ids(self, email):
+        """(user_id, referral code) of an e-mail, as the gateway and the daemon derive them."""
+        b = bytearray(hashlib.blake2b(email.encode(), digest_size=16, key=self.subkey(4)).digest())
+        b[6] = (b[6] & 0x0F) | 0x80
+        b[8] = (b[8] & 0x3F) | 0x80
+        h = b.hex()
+        uid = "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+        alphabet = "23456789ABCDEFGHJKMNOPQRSTUVWXYZ"
+        code = "".join(alphabet[x & 31] for x in hashlib.blake2b(email.encode(), digest_size=8, key=self.subkey(5)).digest())
+        return uid, code
+
+    def apply_as_one_batch(self, events):
+        """Stops the daemon, appends events to ig:{0}:events, restarts it (so they are read as one
+        batch) and waits until every one is recorded."""
+        h = self.h
+        h.kill_sync(signal.SIGTERM)
+        processed = int(h.psql_value("SELECT count(*) FROM processed_events"))
+        at = int(h.psql_value("SELECT (extract(epoch FROM now()) * 1000)::bigint"))
+        for i, fields in enumerate(events):
+            args = []
+            for k, v in dict(fields, at=str(at + i)).items():
+                args += [k, v]
+            h.redis("XADD", "ig:{0}:events", "*", *args)
+        h.start_sync()
+        wait_until(lambda: int(h.psql_value("SELECT count(*) FROM processed_events")) >= processed + len(events), 30, 0.1,
+                   "the batch in PostgreSQL")
+        wait_until(lambda: h.pending_events() == 0, 10, 0.1, "the batch acknowledged")
+
+    def joined(self, email, ref_email=None, seq=1):
+        ev = {"t": "joined", "email": email, "persona": "dev", "use_case": "tests", "score": "3", "seq": str(seq),
+              "ip": "192.0.2.1"}
+        if ref_email is not None:
+            ev.update(ref=self.ids(ref_email)[1], ref_email=ref_email)
+        return ev
+
+    def test_one_batch_of_dependent_events_applies_in_stream_order(self):
+        h = self.h
+        a, b, c, d, e, f, g, x, z = (unique_email(n) for n in ("ba", "bb", "bc", "bd", "be", "bf", "bg", "bx", "bz"))
+        ua, ub, uc, ud, ue, uf, ug, ux, uz = (self.ids(p)[0] for p in (a, b, c, d, e, f, g, x, z))
+        code_f = self.ids(f)[1]
+        self.apply_as_one_batch([
+            # Two shares to d: e's is the earlier.
+            {"t": "shared", "id": "00000000-0000-4000-8000-%012d" % 1, "inviter": e, "recipient": d},
+            {"t": "shared", "id": "00000000-0000-4000-8000-%012d" % 2, "inviter": a, "recipient": d},
+            # a is referred by b (who has not joined yet); b's join with a's code would close a cycle.
+            self.joined(a, ref_email=b),
+            self.joined(b, ref_email=a),
+            # c is referred by a, who joined earlier in this batch.
+            self.joined(c, ref_email=a),
+            # d refers e, so the share from e cannot make e d's referrer: a's share does.
+            self.joined(e, ref_email=d),
+            self.joined(d),
+            # A click before f's code exists counts nothing, one after it does.
+            {"t": "clicked", "ref": code_f},
+            self.joined(f, ref_email=f),
+            {"t": "clicked", "ref": code_f},
+            {"t": "clicked", "ref": code_f},
+            # An admission before the join finds no entry; of two after it, the first counts.
+            {"t": "admitted", "email": g, "code": "A" * 16},
+            self.joined(g),
+            {"t": "admitted", "email": g, "code": "B" * 16},
+            {"t": "admitted", "email": g, "code": "C" * 16},
+            # Joined then erased in the one batch; z joins twice: the first join makes the entry, and
+            # the second's referral still counts, z being referred by nobody yet.
+            self.joined(x, ref_email=c),
+            {"t": "erased", "uid": ux},
+            self.joined(z, seq=7),
+            self.joined(z, seq=8, ref_email=a),
+        ])
+
+        rel = dict((r[1], (r[0], r[2])) for r in h.psql(
+            "SELECT referrer_user_id, referred_user_id, referral_code FROM user_referral_relationships "
+            "WHERE referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
+        self.assertEqual(rel, {ua: (ub, self.ids(b)[1]), uc: (ua, self.ids(a)[1]), ue: (ud, self.ids(d)[1]),
+                               ud: (ua, self.ids(a)[1]), ux: (uc, self.ids(c)[1]), uz: (ua, self.ids(a)[1])})
+        # The referrer known only by their code got a user_emails row and a referral code row.
+        self.assertEqual(h.psql_value("SELECT code FROM user_referral_codes WHERE user_id = %s" % sql_str(ub)), self.ids(b)[1])
+        self.assertEqual(h.psql_value("SELECT click_count FROM user_referral_codes WHERE code = %s" % sql_str(code_f)), "2")
+        self.assertEqual(h.psql("SELECT admitted_code, invited_at IS NOT NULL FROM waitlist WHERE id = %s" % sql_str(ug)),
+                         [["B" * 16, "t"]])
+        self.assertEqual(h.psql_value("SELECT count(*) FROM waitlist_admissions WHERE user_id = %s" % sql_str(ug)), "3")
+        # Erased after its join: the waitlist row and the map keep no address.
+        self.assertEqual(h.psql("SELECT email, joined_ip FROM waitlist WHERE id = %s" % sql_str(ux)), [["erased:" + ux, ""]])
+        self.assertEqual(h.psql_value("SELECT email IS NULL FROM user_emails WHERE user_id = %s" % sql_str(ux)), "t")
+        self.assertEqual(h.psql("SELECT seq, referred_by_code FROM waitlist WHERE id = %s" % sql_str(uz)), [["7", ""]])
+        self.assertEqual(h.psql_value("SELECT count(*) FROM waitlist WHERE id IN (%s)"
+                                      % ", ".join(sql_str(u) for u in (ua, uc, ud, ue, uf, ug, ux, uz))), "8")
+
+        # Replaying the batch (the group reset to the start) changes nothing.
+        tables = ("waitlist", "user_emails", "user_referral_codes", "waitlist_admissions")
+        before = [h.psql("SELECT * FROM %s ORDER BY 1, 2" % t) for t in tables]
+        rels = h.psql("SELECT referrer_user_id, referred_user_id, status FROM user_referral_relationships ORDER BY 2")
+        processed = int(h.psql_value("SELECT count(*) FROM processed_events"))
+        h.redis("XGROUP", "SETID", "ig:{0}:events", harness.STREAM_GROUP, "0")
+        self.apply_as_one_batch([{"t": "clicked", "ref": code_f}])
+        self.assertEqual(int(h.psql_value("SELECT count(*) FROM processed_events")), processed + 1)
+        self.assertEqual(h.psql_value("SELECT click_count FROM user_referral_codes WHERE code = %s" % sql_str(code_f)), "3")
+        before[2] = [r if r[1] != code_f else r[:2] + ["3"] + r[3:] for r in before[2]]
+        self.assertEqual([h.psql("SELECT * FROM %s ORDER BY 1, 2" % t) for t in tables], before)
+        self.assertEqual(h.psql("SELECT referrer_user_id, referred_user_id, status FROM user_referral_relationships "
+                                "ORDER BY 2"), rels)
 
     # -- (b) randomised ----------------------------------------------------
 

@@ -62,9 +62,9 @@ static inline unsigned ig_bucket_of(const char *s, size_t len)
  * waitlist is one bitmap per priority class over join sequence numbers
  * (lua/waitlist.lua explains the order and the cost):
  *
- *   ig:{0}:wl           hash   priority -> people waiting with it
+ *   ig:{0}:wl           string MessagePack map: priority -> people waiting with it
  *   ig:{0}:wl:b:P       string bitmap of priority P: bit = join sequence, set while waiting
- *   ig:{0}:wl:k:P       hash   block (sequence >> 16) -> people of priority P waiting in it
+ *   ig:{0}:wl:k:P       string MessagePack map: block (sequence >> 16) + 1 -> people of priority P waiting in it
  *   ig:{0}:wl:s:K       hash   sequence & 127 -> hash8 || e-mail (K = sequence >> 7)
  *   ig:{0}:wl:seq       string join sequence counter
  *   ig:{0}:wl:n         hash   counters: joined, admitted; j:DAY, a:DAY per UTC day number

@@ -82,7 +82,9 @@ local function ig_erase(keys, args)
     local u = get_user(args[1])
     local removed = 0
     if u and u.state == 'w' then
-        class_set(keys[1], u.prio, u.seq, -1)
+        local sizes = load_counts(keys[1])
+        class_set(sizes, u.prio, u.seq, -1)
+        save_counts(keys[1], sizes)
         removed = 1
     end
     if u and u.seq ~= 0 then

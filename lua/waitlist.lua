@@ -13,9 +13,9 @@
 -- more), so the waitlist is one class per priority, and a class is a bitmap
 -- over join sequence numbers (bit set = waiting in that class):
 --
---   ig:{0}:wl          hash    priority -> people waiting in that class
+--   ig:{0}:wl          string  MessagePack map: priority -> people waiting in that class
 --   ig:{0}:wl:b:P      string  bitmap of class P, bit = join sequence
---   ig:{0}:wl:k:P      hash    block (sequence >> 16) -> people waiting in it
+--   ig:{0}:wl:k:P      string  MessagePack map: block (sequence >> 16) + 1 -> people waiting in it
 --   ig:{0}:wl:s:K      hash    sequence & 127 -> hash8 .. e-mail (K = sequence >> 7)
 --
 -- A position is the people of higher classes (a sum over the class sizes)
@@ -53,11 +53,11 @@ local function ref_key(code)
 end
 
 local function seq_key(seq)
-    return WL .. 'wl:s:' .. int(math.floor(seq / 128))
+    return WL .. 'wl:s:' .. tostring(math.floor(seq / 128))
 end
 
 local function seq_field(seq)
-    return int(seq % 128)
+    return tostring(seq % 128)
 end
 
 local function get_user(hash8)
@@ -90,7 +90,7 @@ local function member_of(seq)
 end
 
 local function utc_day(now_s)
-    return int(math.floor(now_s / 86400))
+    return tostring(math.floor(now_s / 86400))
 end
 
 -- Admissions per day over the last 7 days (or since the first admission, if
@@ -104,7 +104,7 @@ local function admit_rate_milli(now_s)
     local days = math.min(7, today - first + 1)
     local fields = {}
     for d = today - days + 1, today do
-        fields[#fields + 1] = 'a:' .. int(d)
+        fields[#fields + 1] = 'a:' .. tostring(d)
     end
     local sum = 0
     for _, v in ipairs(redis.call('HMGET', WL .. 'wl:n', unpack(fields))) do
@@ -113,86 +113,116 @@ local function admit_rate_milli(now_s)
     return math.floor(sum * 1000 / days)
 end
 
--- Adds (delta 1) or removes (delta -1) a sequence number in class prio.
-local function class_set(wl, prio, seq, delta)
-    local p = int(prio)
-    local blk = int(math.floor(seq / BLOCK))
-    redis.call('SETBIT', WL .. 'wl:b:' .. p, seq, delta > 0 and 1 or 0)
-    if redis.call('HINCRBY', wl, p, delta) <= 0 then
-        redis.call('HDEL', wl, p)
+-- The counters are MessagePack maps in one string each (a GET and one
+-- unpack in C, instead of a hash whose fields each become a Lua string and
+-- a strtod): ig:{0}:wl maps priority -> people waiting with it, and
+-- ig:{0}:wl:k:P maps block + 1 -> people of priority P waiting in it.
+local function load_counts(key)
+    local packed = redis.call('GET', key)
+    if packed then
+        return cmsgpack.unpack(packed)
     end
-    if redis.call('HINCRBY', WL .. 'wl:k:' .. p, blk, delta) <= 0 then
-        redis.call('HDEL', WL .. 'wl:k:' .. p, blk)
+    return {}
+end
+
+local function save_counts(key, counts)
+    if next(counts) == nil then
+        redis.call('DEL', key)
+    else
+        redis.call('SET', key, cmsgpack.pack(counts))
     end
 end
 
+local function bump(counts, k, delta)
+    local n = (counts[k] or 0) + delta
+    if n > 0 then
+        counts[k] = n
+    else
+        counts[k] = nil
+    end
+end
+
+-- Adds (delta 1) or removes (delta -1) a sequence number in class prio;
+-- sizes is the loaded map of ig:{0}:wl, saved by the caller.
+local function class_set(sizes, prio, seq, delta)
+    local p = tostring(prio)
+    local kkey = WL .. 'wl:k:' .. p
+    local blocks = load_counts(kkey)
+    redis.call('SETBIT', WL .. 'wl:b:' .. p, seq, delta > 0 and 1 or 0)
+    bump(sizes, prio, delta)
+    bump(blocks, math.floor(seq / BLOCK) + 1, delta)
+    save_counts(kkey, blocks)
+end
+
 -- People waiting in all classes.
-local function total_waiting(wl)
+local function total_of(sizes)
     local total = 0
-    local flat = redis.call('HVALS', wl)
-    for i = 1, #flat do
-        total = total + tonumber(flat[i])
+    for _, n in pairs(sizes) do
+        total = total + n
     end
     return total
 end
 
--- Position (1-based) of sequence seq waiting in class prio, and the total.
-local function position_of(wl, prio, seq)
-    local ahead, total = 0, 0
-    local flat = redis.call('HGETALL', wl)
-    for i = 1, #flat, 2 do
-        local n = tonumber(flat[i + 1])
-        total = total + n
-        if tonumber(flat[i]) > prio then
+-- People waiting with a priority above prio (or equal, with inclusive).
+local function ahead_of(sizes, prio, inclusive)
+    local ahead = 0
+    for q, n in pairs(sizes) do
+        if q > prio or (inclusive and q == prio) then
             ahead = ahead + n
         end
     end
+    return ahead
+end
+
+-- Position (1-based) of sequence seq waiting in class prio.
+local function position_of(sizes, prio, seq)
+    local ahead = ahead_of(sizes, prio, false)
     local blk = math.floor(seq / BLOCK)
-    local p = int(prio)
-    flat = redis.call('HGETALL', WL .. 'wl:k:' .. p)
-    for i = 1, #flat, 2 do
-        if tonumber(flat[i]) < blk then
-            ahead = ahead + tonumber(flat[i + 1])
+    local p = tostring(prio)
+    for b, n in pairs(load_counts(WL .. 'wl:k:' .. p)) do
+        if b - 1 < blk then
+            ahead = ahead + n
         end
     end
     if seq > blk * BLOCK then
-        ahead = ahead + redis.call('BITCOUNT', WL .. 'wl:b:' .. p, int(blk * BLOCK), int(seq - 1), 'BIT')
+        ahead = ahead + redis.call('BITCOUNT', WL .. 'wl:b:' .. p, blk * BLOCK, seq - 1, 'BIT')
     end
-    return ahead + 1, total
+    return ahead + 1
 end
 
--- Sorted numeric keys of a flat HGETALL reply, with their counts.
-local function sorted_counts(flat, descending)
-    local items = {}
-    for i = 1, #flat, 2 do
-        items[#items + 1] = {tonumber(flat[i]), tonumber(flat[i + 1])}
+-- The keys of a counts map, sorted.
+local function sorted_keys(counts, descending)
+    local keys = {}
+    for k in pairs(counts) do
+        keys[#keys + 1] = k
     end
-    table.sort(items, function(a, b)
+    table.sort(keys, function(a, b)
         if descending then
-            return a[1] > b[1]
+            return a > b
         end
-        return a[1] < b[1]
+        return a < b
     end)
-    return items
+    return keys
 end
 
 -- Removes up to n people from the head of the waitlist, in order; returns
--- their members.
-local function pop_head(wl, n)
+-- their members. sizes is the loaded map of ig:{0}:wl, saved by the caller.
+local function pop_head(sizes, n)
     local out = {}
-    for _, class in ipairs(sorted_counts(redis.call('HGETALL', wl), true)) do
-        local p = int(class[1])
-        for _, block in ipairs(sorted_counts(redis.call('HGETALL', WL .. 'wl:k:' .. p), false)) do
-            local from = block[1] * BLOCK
-            for _ = 1, block[2] do
+    for _, prio in ipairs(sorted_keys(sizes, true)) do
+        local p = tostring(prio)
+        local blocks = load_counts(WL .. 'wl:k:' .. p)
+        for _, b in ipairs(sorted_keys(blocks, false)) do
+            local from, last = (b - 1) * BLOCK, b * BLOCK - 1
+            for _ = 1, blocks[b] do
                 if #out == n then
                     return out
                 end
-                local seq = redis.call('BITPOS', WL .. 'wl:b:' .. p, 1, int(from), int((block[1] + 1) * BLOCK - 1), 'BIT')
+                local seq = redis.call('BITPOS', WL .. 'wl:b:' .. p, 1, from, last, 'BIT')
                 if seq < 0 then
-                    error('waitlist: class ' .. p .. ' block ' .. block[1] .. ' counter is ahead of its bitmap')
+                    error('waitlist: class ' .. p .. ' block ' .. (b - 1) .. ' counter is ahead of its bitmap')
                 end
-                class_set(wl, class[1], seq, -1)
+                class_set(sizes, prio, seq, -1)
                 out[#out + 1] = member_of(seq)
                 from = seq + 1
             end
@@ -241,8 +271,8 @@ local function ig_join(keys, args)
     local member = hash8 .. email
     local u = get_user(hash8)
     if u and u.state == 'w' then
-        local pos, total = position_of(wl, u.prio, u.seq)
-        return {'already', pos, total, admit_rate_milli(now_s)}
+        local sizes = load_counts(wl)
+        return {'already', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(now_s)}
     elseif u and u.state == 'a' then
         return {'admitted', u.admitted_at}
     end
@@ -264,7 +294,8 @@ local function ig_join(keys, args)
     end
     local base = tonumber(args[5])
     local seq = redis.call('INCR', WL .. 'wl:seq')
-    class_set(wl, base, seq, 1)
+    local sizes = load_counts(wl)
+    class_set(sizes, base, seq, 1)
     if u and u.seq ~= 0 then
         redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
     end
@@ -281,9 +312,9 @@ local function ig_join(keys, args)
         -- A waiting referrer moves up by the boost; join order among equals stays.
         local boost = tonumber(args[9])
         if boost > 0 and r.state == 'w' then
-            class_set(wl, r.prio, r.seq, -1)
+            class_set(sizes, r.prio, r.seq, -1)
             r.prio = r.prio + boost
-            class_set(wl, r.prio, r.seq, 1)
+            class_set(sizes, r.prio, r.seq, 1)
         end
         put_user(ref_member:sub(1, 8), r)
     end
@@ -291,8 +322,10 @@ local function ig_join(keys, args)
     redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
     redis.call('XADD', keys[2], '*', 't', 'joined', 'email', email, 'persona', args[3], 'use_case', args[4], 'score',
         args[5], 'seq', seq, 'ref', ref, 'ref_email', ref_email, 'ip', args[8], 'at', int(math.floor(now_us / 1000)))
-    local pos, total = position_of(wl, base, seq)
-    return {'new', pos, total, admit_rate_milli(now_s)}
+    save_counts(wl, sizes)
+    -- The newest sequence number is the last of its class: its position is
+    -- everybody in this class and the higher ones.
+    return {'new', ahead_of(sizes, base, true), total_of(sizes), admit_rate_milli(now_s)}
 end
 
 -- Position of one e-mail.
@@ -308,8 +341,8 @@ local function ig_position(keys, args)
     end
     local u = get_user(args[1])
     if u and u.state == 'w' then
-        local pos, total = position_of(keys[1], u.prio, u.seq)
-        return {'ok', pos, total, admit_rate_milli(now_s)}
+        local sizes = load_counts(keys[1])
+        return {'ok', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(now_s)}
     elseif u and u.state == 'a' then
         return {'admitted', u.admitted_at}
     end
@@ -329,7 +362,7 @@ local function ig_stats(keys, args)
     end
     local day = utc_day(now_s)
     local n = redis.call('HMGET', WL .. 'wl:n', 'a:' .. day, 'j:' .. day, 'admitted', 'joined')
-    return {'ok', total_waiting(keys[1]), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
+    return {'ok', total_of(load_counts(keys[1])), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
         tonumber(n[4]) or 0, admit_rate_milli(now_s)}
 end
 
@@ -359,7 +392,9 @@ local function ig_admit(keys, args)
     local now_s, now_us = now()
     local at = int(math.floor(now_us / 1000))
     local exp = tonumber(args[1])
-    local popped = pop_head(keys[1], #keys - 3)
+    local sizes = load_counts(keys[1])
+    local popped = pop_head(sizes, #keys - 3)
+    save_counts(keys[1], sizes)
     local out = {'ok'}
     local n = 0
     for _, member in ipairs(popped) do

@@ -1,8 +1,8 @@
 /*
- * Redis keys of one code, built as gateway/routes_invites.c builds them for
- * ig_redeem and ig_status (layout in common/ig_keys.h). The gateway keeps
- * its builder private; this is the same few lines for the harness, which
- * calls the Lua functions directly (Redis ceiling, seeding, checks).
+ * Every Redis key of one code that the harness needs to call the Lua
+ * functions directly (Redis ceiling, seeding, checks): the record's keys
+ * from ig_code_keys (common/ig_keys.h, shared with the gateway) and the
+ * per-bucket keys beside them.
  */
 #ifndef BENCH_KEYS_H
 #define BENCH_KEYS_H
@@ -26,10 +26,11 @@ typedef struct bench_code_keys_t {
 /** Fills k for the code body (16 characters) and the client address addr. */
 static inline void bench_code_keys(bench_code_keys_t *k, const char *body, const char *addr)
 {
-    k->bucket = ig_code_bucket(body);
-    snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
-    memcpy(k->field, body + 3, BENCH_FIELD_BYTES - 1);
-    k->field[BENCH_FIELD_BYTES - 1] = '\0';
+    ig_code_keys_t ck;
+    ig_code_keys(&ck, body);
+    k->bucket = ck.bucket;
+    memcpy(k->hash, ck.hash, sizeof(k->hash));
+    memcpy(k->field, ck.field, sizeof(k->field));
     snprintf(k->set, sizeof(k->set), "ig:{%u}:r:%.*s", k->bucket, IG_CODE_BODY_LEN, body);
     snprintf(k->gate, sizeof(k->gate), "ig:{%u}:gate", k->bucket);
     snprintf(k->stream, sizeof(k->stream), "ig:{%u}:events", k->bucket);

@@ -18,6 +18,8 @@
 #define IG_KEYS_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include "ig_code.h"
 
 #define IG_BUCKETS 16
@@ -35,6 +37,22 @@ static inline unsigned ig_code_bucket(const char *body)
 static inline unsigned ig_code_subhash(const char *body)
 {
     return (unsigned)(ig_code_char_value(body[1]) * 32 + ig_code_char_value(body[2])) % IG_SUBHASHES;
+}
+
+/** Where a code's record lives: its bucket, small hash and field. */
+typedef struct ig_code_keys_t {
+    unsigned bucket;                      /**< hash-tag bucket */
+    char hash[IG_KEY_MAX_BYTES];          /**< ig:{B}:c:S */
+    char field[IG_CODE_BODY_LEN - 3 + 1]; /**< body[3..16] */
+} ig_code_keys_t;
+
+/** Fills k for a 16-character code body (the gateway's calls and the bench's use the same keys). */
+static inline void ig_code_keys(ig_code_keys_t *k, const char *body)
+{
+    k->bucket = ig_code_bucket(body);
+    snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
+    memcpy(k->field, body + 3, sizeof(k->field) - 1);
+    k->field[sizeof(k->field) - 1] = '\0';
 }
 
 /** Bucket of an arbitrary identifier (batch ids): FNV-1a. */

@@ -4,14 +4,6 @@
 #include "ig_log.h"
 #include "invites.h"
 
-void gw_code_keys(gw_code_keys_t *k, const char *body)
-{
-    k->bucket = ig_code_bucket(body);
-    snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
-    memcpy(k->field, body + 3, sizeof(k->field) - 1);
-    k->field[sizeof(k->field) - 1] = '\0';
-}
-
 /* Lengths of NUL-terminated arguments. */
 void gw_str_lens(size_t *lens, const char *const *argv, size_t n)
 {

@@ -13,15 +13,6 @@
 
 #define GW_ADDR_MAX_BYTES 64
 
-/** Where a code lives in Redis. */
-typedef struct gw_code_keys_t {
-    unsigned bucket;                      /**< hash-tag bucket */
-    char hash[IG_KEY_MAX_BYTES];          /**< ig:{B}:c:S */
-    char field[IG_CODE_BODY_LEN - 3 + 1]; /**< body[3..16] */
-} gw_code_keys_t;
-
-void gw_code_keys(gw_code_keys_t *k, const char *body);
-
 /** Lengths of NUL-terminated arguments. */
 void gw_str_lens(size_t *lens, const char *const *argv, size_t n);
 

@@ -77,12 +77,12 @@ static code_state_t *path_code(gw_req_t *rq, h2o_iovec_t param)
 
 void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
 {
-    gw_code_keys_t k;
+    ig_code_keys_t k;
     char rl_key[IG_KEY_MAX_BYTES], addr[GW_ADDR_MAX_BYTES];
     code_state_t *st = path_code(rq, param);
     if (st == NULL)
         return;
-    gw_code_keys(&k, st->code);
+    ig_code_keys(&k, st->code);
     gw_req_client_addr(rq, addr, sizeof(addr));
     snprintf(rl_key, sizeof(rl_key), "ig:{%u}:rl:%s", k.bucket, addr);
     const char *argv[] = {"FCALL", "ig_status", "2", k.hash, rl_key, k.field, gw.rl_interval, gw.rl_burst};
@@ -111,12 +111,12 @@ static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param)
 {
-    gw_code_keys_t k;
+    ig_code_keys_t k;
     char stream_key[IG_KEY_MAX_BYTES];
     code_state_t *st;
     if (gw_req_authorize(rq, IG_SCOPE_REVOKE) == NULL || (st = path_code(rq, param)) == NULL)
         return;
-    gw_code_keys(&k, st->code);
+    ig_code_keys(&k, st->code);
     snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
     const char *argv[] = {"FCALL", "ig_revoke", "2", k.hash, stream_key, k.field, st->code};
     rq->on_reply = on_revoke_reply;

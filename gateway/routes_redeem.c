@@ -25,7 +25,7 @@
 /* What one queued redemption sends. */
 typedef struct redeem_state_t {
     gw_redeem_req_t in;
-    gw_code_keys_t k;
+    ig_code_keys_t k;
     char set_key[IG_KEY_MAX_BYTES];
     char rl_key[IG_KEY_MAX_BYTES];
     char addr[GW_ADDR_MAX_BYTES];
@@ -176,7 +176,7 @@ void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
         gw_req_error(rq, &err, 0);
         return;
     }
-    gw_code_keys(&st->k, st->in.code);
+    ig_code_keys(&st->k, st->in.code);
     ig_email_hash(st->email_hash, st->in.email, st->in.email_len, gw.email_key);
     gw_req_client_addr(rq, st->addr, sizeof(st->addr));
     snprintf(st->set_key, sizeof(st->set_key), "ig:{%u}:r:%s", st->k.bucket, st->in.code);

@@ -13,7 +13,11 @@
  * time zone.
  */
 
-/* Records the batch's event ids; returns those seen for the first time. */
+/*
+ * Records the event ids of the batch but its redemptions (whose own unique
+ * event_id does that job, see SQL_REDEEMED); returns those seen for the first
+ * time.
+ */
 static const char SQL_RECORD[] = "INSERT INTO processed_events (event_id) SELECT unnest($1::text[]) "
                                  "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
 
@@ -45,13 +49,19 @@ static const char SQL_ISSUED[] =
     "LEFT JOIN revocations AS v ON v.code = u.code "
     "ON CONFLICT (code) DO NOTHING";
 
-/* One row per redemption; (code, email) and event_id are both unique, either conflict skips the row. */
+/*
+ * One row per redemption; (code, email) and event_id are both unique, either
+ * conflict skips the row. Redemptions are not recorded in processed_events:
+ * the row is the record, and the ids that come back are the redemptions
+ * applied for the first time (a replayed event, or one for an address that
+ * already redeemed the code, inserts nothing and is not applied further).
+ */
 static const char SQL_REDEEMED[] =
     "INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) "
     "SELECT u.event_id, u.code, u.email, u.n, u.ip, timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) "
     "AS u(event_id, code, email, n, ip, at_ms) "
-    "ON CONFLICT DO NOTHING";
+    "ON CONFLICT DO NOTHING RETURNING event_id";
 
 /*
  * The fast path's redemptions: the same rows without ON CONFLICT, which on a
@@ -236,41 +246,60 @@ static int compare_str(const void *x, const void *y)
 }
 
 /*
- * Inserts the event ids and sets a->fresh[i] for the events seen for the
- * first time. An id listed twice in one batch (read and claimed) is fresh
- * once only, so each event is applied and counted once.
+ * Sets a->fresh[i] for the events of b whose id is in the first column of res,
+ * among the redemptions (redeemed set) or the other events. An id listed
+ * twice in one batch (read and claimed) is fresh once only, so each event is
+ * applied and counted once. Returns the number of events set.
  */
-static int record_events(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+static size_t mark_fresh(sync_apply_t *a, const sync_batch_t *b, const PGresult *res, int redeemed)
 {
-    PGresult *res;
+    int n = PQntuples(res);
     const char **ids;
     unsigned char *used;
-    int n;
+    size_t count = 0;
 
-    sync_pgarray_reset(&a->arrays[COL_EVENT_ID]);
-    for (size_t i = 0; i != b->num_events; ++i)
-        sync_pgarray_add_str(&a->arrays[COL_EVENT_ID], b->events[i].event_id);
-    if ((res = run(a, conn, "record_events", SQL_RECORD, PARAMS_RECORD, NPARAMS(PARAMS_RECORD), PGRES_TUPLES_OK)) == NULL)
-        return -1;
-    n = PQntuples(res);
     if ((ids = malloc(((size_t)n + 1) * sizeof(*ids))) == NULL || (used = calloc((size_t)n + 1, 1)) == NULL)
         abort();
     for (int i = 0; i != n; ++i)
         ids[i] = PQgetvalue(res, i, 0);
     qsort(ids, (size_t)n, sizeof(*ids), compare_str);
-    memset(a->fresh, 0, b->num_events);
     for (size_t i = 0; i != b->num_events; ++i) {
         const char *key = b->events[i].event_id;
-        const char **hit = bsearch(&key, ids, (size_t)n, sizeof(*ids), compare_str);
-        if (hit != NULL && !used[hit - ids]) {
+        const char **hit;
+        if ((b->events[i].type == SYNC_EVENT_REDEEMED) != redeemed)
+            continue;
+        hit = bsearch(&key, ids, (size_t)n, sizeof(*ids), compare_str);
+        a->fresh[i] = hit != NULL && !used[hit - ids];
+        if (a->fresh[i]) {
             used[hit - ids] = 1;
-            a->fresh[i] = 1;
-            ++stats->fresh;
+            ++count;
         }
     }
-    stats->replayed = b->num_events - stats->fresh;
     free(used);
     free(ids);
+    return count;
+}
+
+/*
+ * Inserts the event ids but the redemptions' and sets a->fresh[i] for the
+ * events seen for the first time. Every redemption is marked as a candidate:
+ * inserting it tells whether it is new (apply_fresh).
+ */
+static int record_events(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    PGresult *res;
+
+    sync_pgarray_reset(&a->arrays[COL_EVENT_ID]);
+    for (size_t i = 0; i != b->num_events; ++i) {
+        a->fresh[i] = b->events[i].type == SYNC_EVENT_REDEEMED;
+        if (!a->fresh[i])
+            sync_pgarray_add_str(&a->arrays[COL_EVENT_ID], b->events[i].event_id);
+    }
+    if (a->arrays[COL_EVENT_ID].count == 0)
+        return 0;
+    if ((res = run(a, conn, "record_events", SQL_RECORD, PARAMS_RECORD, NPARAMS(PARAMS_RECORD), PGRES_TUPLES_OK)) == NULL)
+        return -1;
+    stats->fresh += mark_fresh(a, b, res, 0);
     PQclear(res);
     return 0;
 }
@@ -288,8 +317,28 @@ static void add_person(sync_apply_t *a, const char *email, const sync_event_t *e
     sync_pgarray_add_int(&a->arrays[COL_PERSON_AT], ev->at_ms);
 }
 
-/* Fills the per-type arrays with the fresh events of b and counts them. */
-static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_stats_t *stats)
+/* Adds a redemption to the SQL_REDEEMED and SQL_USED arrays, and its redeemer to SQL_PEOPLE's when people is set. */
+static void add_redeemed(sync_apply_t *a, const sync_event_t *ev, int people)
+{
+    sync_pgarray_t *c = a->arrays;
+
+    sync_pgarray_add_str(&c[COL_REDEEMED_EVENT_ID], ev->event_id);
+    sync_pgarray_add_str(&c[COL_REDEEMED_CODE], ev->code);
+    sync_pgarray_add_str(&c[COL_REDEEMED_EMAIL], ev->email);
+    sync_pgarray_add_int(&c[COL_REDEEMED_N], ev->use_number);
+    sync_pgarray_add_str(&c[COL_REDEEMED_IP], ev->ip);
+    sync_pgarray_add_int(&c[COL_REDEEMED_AT], ev->at_ms);
+    if (people)
+        add_person(a, ev->email, ev);
+}
+
+/*
+ * Fills the per-type arrays with the fresh events of b and counts them. The
+ * redeemers go into the SQL_PEOPLE arrays only when redeemers is set (the
+ * fast path, where every redemption is new; the safe path adds them once the
+ * insert has told which are).
+ */
+static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_stats_t *stats, int redeemers)
 {
     sync_pgarray_t *c = a->arrays;
     unsigned char buckets[IG_BUCKETS] = {0};
@@ -319,13 +368,7 @@ static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_sta
             ++stats->issued;
             break;
         case SYNC_EVENT_REDEEMED:
-            sync_pgarray_add_str(&c[COL_REDEEMED_EVENT_ID], ev->event_id);
-            sync_pgarray_add_str(&c[COL_REDEEMED_CODE], ev->code);
-            sync_pgarray_add_str(&c[COL_REDEEMED_EMAIL], ev->email);
-            sync_pgarray_add_int(&c[COL_REDEEMED_N], ev->use_number);
-            sync_pgarray_add_str(&c[COL_REDEEMED_IP], ev->ip);
-            sync_pgarray_add_int(&c[COL_REDEEMED_AT], ev->at_ms);
-            add_person(a, ev->email, ev);
+            add_redeemed(a, ev, redeemers);
             ++stats->redeemed;
             break;
         case SYNC_EVENT_REVOKED:
@@ -348,12 +391,35 @@ static void collect_fresh(sync_apply_t *a, const sync_batch_t *b, sync_apply_sta
 }
 
 /*
+ * Inserts the candidate redemptions collected from b, keeps as fresh those
+ * inserted, and refills the redemption arrays with them (for SQL_USED), their
+ * redeemers added to SQL_PEOPLE's.
+ */
+static int insert_redemptions(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
+{
+    PGresult *res;
+
+    if ((res = run(a, conn, "insert_redemptions", SQL_REDEEMED, PARAMS_REDEEMED, NPARAMS(PARAMS_REDEEMED), PGRES_TUPLES_OK)) ==
+        NULL)
+        return -1;
+    stats->redeemed = mark_fresh(a, b, res, 1);
+    stats->fresh += stats->redeemed;
+    PQclear(res);
+    for (size_t i = COL_REDEEMED_EVENT_ID; i <= COL_REDEEMED_AT; ++i)
+        sync_pgarray_reset(&a->arrays[i]);
+    for (size_t i = 0; i != b->num_events; ++i)
+        if (a->fresh[i] && b->events[i].type == SYNC_EVENT_REDEEMED)
+            add_redeemed(a, &b->events[i], 1);
+    return 0;
+}
+
+/*
  * The statements for the fresh events, one per kind, under the bucket locks.
  * Redemptions and revocations go first so that an invite issued in the same
  * batch is inserted complete, and the use-count update has nothing left to
  * rewrite for it.
  */
-static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_apply_stats_t *stats)
+static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync_apply_stats_t *stats)
 {
     PGresult *res;
 
@@ -362,8 +428,7 @@ static int apply_fresh(sync_apply_t *a, PGconn *conn, const sync_apply_stats_t *
     if ((res = run(a, conn, "lock_buckets", SQL_LOCK, PARAMS_LOCK, NPARAMS(PARAMS_LOCK), PGRES_TUPLES_OK)) == NULL)
         return -1;
     PQclear(res);
-    if (stats->redeemed != 0 &&
-        command(a, conn, "insert_redemptions", SQL_REDEEMED, PARAMS_REDEEMED, NPARAMS(PARAMS_REDEEMED)) != 0)
+    if (stats->redeemed != 0 && insert_redemptions(a, conn, b, stats) != 0)
         return -1;
     if (stats->revoked != 0 && command(a, conn, "revoke_invites", SQL_REVOKED, PARAMS_REVOKED, NPARAMS(PARAMS_REVOKED)) != 0)
         return -1;
@@ -458,9 +523,10 @@ static int apply_safe(sync_apply_t *a, PGconn *conn, const sync_batch_t *b, sync
     res = NULL;
     if (record_events(a, conn, b, stats) != 0)
         goto Exit;
-    collect_fresh(a, b, stats);
-    if (apply_fresh(a, conn, stats) != 0 || apply_product(a, conn, b, stats) != 0)
+    collect_fresh(a, b, stats, 0);
+    if (apply_fresh(a, conn, b, stats) != 0 || apply_product(a, conn, b, stats) != 0)
         goto Exit;
+    stats->replayed = b->num_events - stats->fresh;
     /* COMMIT of a transaction that failed answers ROLLBACK with a success status: check the tag. */
     res = PQexec(conn, "COMMIT");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -511,14 +577,17 @@ static int send_fast(sync_apply_t *a, PGconn *conn, const sync_batch_t *b)
     memset(a->fresh, 1, b->num_events);
     sync_pgarray_reset(&a->arrays[COL_EVENT_ID]);
     for (size_t i = 0; i != b->num_events; ++i)
-        sync_pgarray_add_str(&a->arrays[COL_EVENT_ID], b->events[i].event_id);
+        if (b->events[i].type != SYNC_EVENT_REDEEMED)
+            sync_pgarray_add_str(&a->arrays[COL_EVENT_ID], b->events[i].event_id);
     a->pending.fresh = b->num_events;
-    collect_fresh(a, b, &a->pending);
+    collect_fresh(a, b, &a->pending, 1);
     if (!PQenterPipelineMode(conn)) {
         fail(a, conn, NULL, "pipeline");
         return -1;
     }
-    if (send_step(a, conn, "begin", "BEGIN", NULL, 0) != 0 ||
+    if (send_step(a, conn, "begin", "BEGIN", NULL, 0) != 0)
+        return -1;
+    if (a->arrays[COL_EVENT_ID].count != 0 &&
         send_step(a, conn, "record_events", SQL_RECORD_NEW, PARAMS_RECORD, NPARAMS(PARAMS_RECORD)) != 0)
         return -1;
     if (a->arrays[COL_LOCK_BUCKET].count != 0 &&

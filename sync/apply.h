@@ -4,7 +4,9 @@
  *
  * One transaction per batch: the event ids go into processed_events, and only
  * the events that were new are applied, with one statement per event type for
- * the whole batch (array parameters expanded by unnest). Every statement is
+ * the whole batch (array parameters expanded by unnest). Redemptions are the
+ * exception: their row in redemptions, unique by event id, is their record,
+ * so their ids are not written twice. Every statement is
  * idempotent and does not depend on the order of events either (GREATEST /
  * LEAST merges, and an invite inserted after its redemptions or revocation
  * takes its use count and revoked_at from them), so a replay, a claim from a
@@ -18,7 +20,9 @@
  *   pending entries re-read after a restart, entries claimed from a dead
  *   consumer): processed_events takes the ids with ON CONFLICT DO NOTHING
  *   RETURNING, and the statements apply the events that came back, with ON
- *   CONFLICT DO NOTHING wherever a row may exist.
+ *   CONFLICT DO NOTHING wherever a row may exist. The redemptions are
+ *   inserted the same way, and only those that came back count as applied
+ *   (use counts, redeemers).
  * - the fast path, for a batch of first deliveries (read with ">"), which
  *   nothing can have applied before: plain INSERTs, without the conflict
  *   checks that cost as much as the inserts themselves, sent in one pipeline
@@ -56,8 +60,8 @@
 
 /** What one committed batch did. */
 typedef struct sync_apply_stats_t {
-    size_t fresh;     /**< events recorded in processed_events by this batch */
-    size_t replayed;  /**< events already recorded: skipped */
+    size_t fresh;     /**< events applied for the first time by this batch */
+    size_t replayed;  /**< events already applied (or a redemption by an address that already redeemed the code): skipped */
     size_t issued;    /**< fresh issued events */
     size_t redeemed;  /**< fresh redeemed events */
     size_t revoked;   /**< fresh revoked events */
@@ -71,7 +75,7 @@ typedef struct sync_apply_stats_t {
 /** Reusable buffers and the state of the batch being applied; one per connection. */
 typedef struct sync_apply_t {
     sync_pgarray_t arrays[SYNC_APPLY_ARRAYS]; /**< parameter literals being built */
-    /** Per event of the last batch: 1 = recorded for the first time, so applied. Valid after a
+    /** Per event of the last batch: 1 = seen for the first time, so applied. Valid after a
         successful sync_apply_finish until the next start (the caller logs malformed events from it). */
     unsigned char *fresh;
     size_t cap_fresh;                        /**< allocated bytes in fresh */

@@ -1,0 +1,22 @@
+-- 009_user_emails_write_cost.sql — drop the unique index on user_emails.email.
+--
+-- Every redemption by a new address inserts a user_emails row, in the same
+-- transaction as the redemption. On a table of 600,000 people, inserting a
+-- batch of 8,000 new ones took 75-85 ms with the UNIQUE (email) index and
+-- 45-55 ms without it: more than a redemptions insert with its five indexes.
+--
+-- The index guards nothing and serves no query:
+--
+-- - user_id is a keyed hash of the normalised address, so an address always
+--   has the same user_id, and the primary key on user_id already keeps one
+--   row per address. Every writer conflicts on user_id (ON CONFLICT
+--   (user_id), or DO NOTHING with no other unique index left).
+-- - Every statement finds its rows by user_id: an erasure (the event carries
+--   only the user_id), the erased-person checks of the daemon, the points
+--   pages. The trust gate goes from flagged user ids to user_emails by
+--   user_id, then to redemptions by their own e-mail index.
+--
+-- So the index is dropped, not replaced. Erased rows (email NULL) were never
+-- constrained by it.
+
+ALTER TABLE user_emails DROP CONSTRAINT user_emails_email_key;

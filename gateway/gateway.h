@@ -20,16 +20,17 @@ typedef struct gw_thread_t {
     pthread_t tid;
     h2o_context_t ctx; /**< this thread's h2o context (owns the loop) */
     h2o_accept_ctx_t accept_ctx;
-    int listen_fd;                          /**< bound before the thread starts */
-    h2o_socket_t *listener;                 /**< NULL once closed for shutdown */
-    gw_redis_t *redis;                      /**< this thread's Redis connection */
-    gw_metrics_t metrics;                   /**< written by this thread only */
-    struct gw_redeem_queue_t *redeem_queue; /**< redemptions waiting for their round (routes_redeem.c) */
-    size_t inflight;                        /**< requests not yet disposed */
-    int draining;                           /**< shutdown requested on this thread */
-    uint64_t drain_deadline_ns;             /**< give up on slow requests after this */
-    int done;                               /**< leave the loop */
-    h2o_timeout_t tick_timeout;             /**< housekeeping tick (shutdown checks) */
+    int listen_fd;                           /**< bound before the thread starts */
+    h2o_socket_t *listener;                  /**< NULL once closed for shutdown */
+    gw_redis_t *redis;                       /**< this thread's Redis connection */
+    gw_metrics_t metrics;                    /**< written by this thread only */
+    struct gw_coalescer_t *redeem_coalescer; /**< redemptions waiting for their round (routes_redeem.c) */
+    struct gw_coalescer_t *join_coalescer;   /**< joins waiting for their round (routes_waitlist.c) */
+    size_t inflight;                         /**< requests not yet disposed */
+    int draining;                            /**< shutdown requested on this thread */
+    uint64_t drain_deadline_ns;              /**< give up on slow requests after this */
+    int done;                                /**< leave the loop */
+    h2o_timeout_t tick_timeout;              /**< housekeeping tick (shutdown checks) */
     h2o_timeout_entry_t tick_entry;
 } gw_thread_t;
 

@@ -1,24 +1,19 @@
 /*
  * POST /api/invites/redeem, the launch-day hot path.
  *
- * Redemptions are coalesced, adaptively: each thread keeps at most one round
- * of calls in flight. Redemptions that arrive while a round is out wait in a
- * queue per hash-tag bucket; when the round's replies are in (or at the end
- * of the loop turn when nothing is out) every non-empty bucket goes out as one
- * ig_redeem_many call. At low load a redemption is sent at once; under load
- * the batches grow with the load, the fixed cost of a Redis function call is
- * shared by the whole batch, and each call still touches one cluster slot.
- * Items are applied in arrival order, exactly as separate calls would be.
+ * Redemptions are coalesced (coalesce.h) with one lane per hash-tag bucket:
+ * the redemptions of a bucket that arrive while a round is out go together
+ * as one ig_redeem_many call, applied in arrival order exactly as separate
+ * ig_redeem calls would be.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "coalesce.h"
 #include "ig_keys.h"
 #include "invites.h"
 #include "routes.h"
 
-/** Most redemptions in one call; a full bucket is sent at once. */
-#define QUEUE_MAX_ITEMS 64
 #define KEYS_PER_ITEM 3
 #define ARGS_PER_ITEM 5
 
@@ -31,15 +26,6 @@ typedef struct redeem_state_t {
     char addr[GW_ADDR_MAX_BYTES];
     unsigned char email_hash[IG_EMAIL_HASH_BYTES];
 } redeem_state_t;
-
-typedef struct gw_redeem_queue_t {
-    gw_thread_t *thread;
-    gw_req_t *items[IG_BUCKETS][QUEUE_MAX_ITEMS]; /* held (gw_req_hold) while queued */
-    size_t count[IG_BUCKETS];
-    size_t queued;                   /* sum of count[] */
-    unsigned calls_out;              /* calls of the current round not yet answered */
-    h2o_timeout_entry_t flush_entry; /* linked to the zero timeout while a round is due */
-} gw_redeem_queue_t;
 
 static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
@@ -63,28 +49,12 @@ static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
         gw_fail_redis(rq, reply, NULL);
 }
 
-static void on_call_done(void *data);
-
-/* Sends the queued redemptions of one bucket in one call. */
-static void flush_bucket(gw_redeem_queue_t *q, unsigned bucket)
+/* Sends the redemptions of one bucket as one ig_redeem_many call. */
+static int send_bucket(gw_coalescer_t *c, unsigned bucket, gw_req_t *const *live, size_t n)
 {
-    gw_req_t *live[QUEUE_MAX_ITEMS];
-    const char *argv[5 + KEYS_PER_ITEM * QUEUE_MAX_ITEMS + 2 + ARGS_PER_ITEM * QUEUE_MAX_ITEMS];
-    size_t argvlen[sizeof(argv) / sizeof(argv[0])], n = 0, argc = 0;
+    const char *argv[5 + KEYS_PER_ITEM * GW_COALESCE_MAX_ITEMS + 2 + ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
+    size_t argvlen[sizeof(argv) / sizeof(argv[0])], argc = 0;
     char numkeys[16], gate_key[IG_KEY_MAX_BYTES], stream_key[IG_KEY_MAX_BYTES];
-
-    /* Requests whose client left while queued are dropped here. */
-    for (size_t i = 0; i != q->count[bucket]; ++i) {
-        gw_req_t *rq = q->items[bucket][i];
-        if (rq->req != NULL)
-            live[n++] = rq;
-        else
-            gw_req_release(rq);
-    }
-    q->queued -= q->count[bucket];
-    q->count[bucket] = 0;
-    if (n == 0)
-        return;
 
     snprintf(numkeys, sizeof(numkeys), "%zu", 2 + KEYS_PER_ITEM * n);
     snprintf(gate_key, sizeof(gate_key), "ig:{%u}:gate", bucket);
@@ -105,60 +75,7 @@ static void flush_bucket(gw_redeem_queue_t *q, unsigned bucket)
         argv[argc] = (const char *)st->email_hash, argvlen[argc++] = IG_EMAIL_HASH_BYTES;
         argv[argc] = st->addr, argvlen[argc++] = strlen(st->addr);
     }
-    int sent = gw_req_redis_many(live, n, (int)argc, argv, argvlen, on_call_done, q);
-    if (sent == 0)
-        ++q->calls_out;
-    /* The call holds the requests now (or nobody does); answer them if it could not go out. */
-    for (size_t i = 0; i != n; ++i) {
-        if (sent != 0)
-            gw_req_unavailable(live[i]);
-        gw_req_release(live[i]);
-    }
-}
-
-static void on_flush(h2o_timeout_entry_t *entry)
-{
-    gw_redeem_queue_t *q = H2O_STRUCT_FROM_MEMBER(gw_redeem_queue_t, flush_entry, entry);
-    for (unsigned b = 0; b != IG_BUCKETS && q->queued != 0; ++b)
-        if (q->count[b] != 0)
-            flush_bucket(q, b);
-}
-
-/* Sends the next round at the end of this loop turn, unless a round is out. */
-static void schedule_round(gw_redeem_queue_t *q)
-{
-    if (q->calls_out == 0 && q->queued != 0 && !h2o_timeout_is_linked(&q->flush_entry))
-        h2o_timeout_link(q->thread->ctx.loop, &q->thread->ctx.zero_timeout, &q->flush_entry);
-}
-
-static void on_call_done(void *data)
-{
-    gw_redeem_queue_t *q = data;
-    --q->calls_out;
-    schedule_round(q);
-}
-
-static gw_redeem_queue_t *queue_of(gw_thread_t *thread)
-{
-    if (thread->redeem_queue == NULL) {
-        if ((thread->redeem_queue = calloc(1, sizeof(*thread->redeem_queue))) == NULL)
-            h2o_fatal("no memory");
-        thread->redeem_queue->thread = thread;
-        thread->redeem_queue->flush_entry.cb = on_flush;
-    }
-    return thread->redeem_queue;
-}
-
-static void enqueue(gw_req_t *rq, unsigned bucket)
-{
-    gw_redeem_queue_t *q = queue_of(rq->thread);
-    gw_req_hold(rq);
-    q->items[bucket][q->count[bucket]++] = rq;
-    ++q->queued;
-    if (q->count[bucket] == QUEUE_MAX_ITEMS)
-        flush_bucket(q, bucket);
-    else
-        schedule_round(q);
+    return gw_req_redis_many(live, n, (int)argc, argv, argvlen, gw_coalesce_done, c);
 }
 
 void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
@@ -182,5 +99,7 @@ void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
     snprintf(st->set_key, sizeof(st->set_key), "ig:{%u}:r:%s", st->k.bucket, st->in.code);
     snprintf(st->rl_key, sizeof(st->rl_key), "ig:{%u}:rl:%s", st->k.bucket, st->addr);
     rq->on_reply = on_redeem_reply;
-    enqueue(rq, st->k.bucket);
+    if (rq->thread->redeem_coalescer == NULL)
+        rq->thread->redeem_coalescer = gw_coalescer_new(rq->thread, IG_BUCKETS, send_bucket);
+    gw_coalesce_enqueue(rq->thread->redeem_coalescer, rq, st->k.bucket);
 }

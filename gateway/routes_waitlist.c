@@ -1,7 +1,7 @@
 /*
  * Waitlist endpoints: join, stats, position (public) and admit (admin). Each
- * is one call into the Lua library on bucket 0, where the waitlist's sorted
- * set lives (lua/waitlist.lua).
+ * is one call into the Lua library on bucket 0, where the waitlist lives
+ * (lua/waitlist.lua); joins share their calls when they arrive together.
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,52 +11,86 @@
 #include "ig_config.h"
 #include "ig_keys.h"
 #include "ig_log.h"
+#include "coalesce.h"
 #include "ig_priority.h"
 #include "people.h"
 #include "routes.h"
 
 /* ---- POST /api/waitlist/join ------------------------------------------- */
 
+/*
+ * Joins are coalesced (coalesce.h) into ig_join_many calls; the waitlist is
+ * one bucket, so one lane.
+ */
+
+#define JOIN_ARGS_PER_ITEM 8
+
 typedef struct join_state_t {
     gw_join_req_t in;
     gw_person_t p;
+    char score[16];
+    char addr[GW_ADDR_MAX_BYTES];
 } join_state_t;
 
 static void on_join_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const join_state_t *st = rq->state;
-    const char *verdict = err == NULL ? gw_verdict_of(reply) : NULL;
+    size_t base = rq->batch_index * 4;
     char at[21];
 
-    if (err == NULL && verdict != NULL && strcmp(verdict, "unknown_referral") == 0) {
-        gw_req_fail(rq, 422, "invalid_code", "referral_code is not a known referral code");
+    if (err != NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < base + 4 ||
+        reply->element[base]->type != REDIS_REPLY_STRING) {
+        gw_fail_redis(rq, reply, err);
         return;
     }
-    if ((verdict = gw_take_verdict(rq, reply, err)) == NULL)
-        return;
-    if (strcmp(verdict, "admitted") == 0) {
-        gw_format_time(at, gw_reply_int(reply, 1) / 1000);
+    const char *verdict = reply->element[base]->str;
+    long long a = gw_reply_int(reply, base + 1), b = gw_reply_int(reply, base + 2), c = gw_reply_int(reply, base + 3);
+    if (strcmp(verdict, "new") == 0 || strcmp(verdict, "already") == 0) {
+        int is_new = verdict[0] == 'n';
+        gw_req_jsonf(rq, is_new ? 201 : 200,
+                     "{\"status\":\"%s\",\"position\":%lld,\"total_waiting\":%lld,\"estimated_wait\":\"%s\","
+                     "\"referral_code\":\"%s\",\"priority_score\":%d}",
+                     is_new ? "success" : "already_joined", a, b, ig_waitlist_estimate(a, c), st->p.referral_code, st->in.priority);
+    } else if (strcmp(verdict, "admitted") == 0) {
+        gw_format_time(at, a / 1000);
         gw_req_jsonf(rq, 200, "{\"status\":\"already_joined\",\"admitted\":true,\"admitted_at\":\"%s\",\"referral_code\":\"%s\"}",
                      at, st->p.referral_code);
-        return;
-    }
-    int is_new = strcmp(verdict, "new") == 0;
-    if (!is_new && strcmp(verdict, "already") != 0) {
+    } else if (strcmp(verdict, "unknown_referral") == 0) {
+        gw_req_fail(rq, 422, "invalid_code", "referral_code is not a known referral code");
+    } else if (!gw_answer_refusal(rq, verdict, a)) {
         gw_fail_redis(rq, reply, NULL);
-        return;
     }
-    long long position = gw_reply_int(reply, 1), total = gw_reply_int(reply, 2);
-    gw_req_jsonf(rq, is_new ? 201 : 200,
-                 "{\"status\":\"%s\",\"position\":%lld,\"total_waiting\":%lld,\"estimated_wait\":\"%s\",\"referral_code\":\"%s\","
-                 "\"priority_score\":%d}",
-                 is_new ? "success" : "already_joined", position, total, ig_waitlist_estimate(position, gw_reply_int(reply, 3)),
-                 st->p.referral_code, st->in.priority);
+}
+
+/* Sends the queued joins as one ig_join_many call. */
+static int send_joins(gw_coalescer_t *c, unsigned lane, gw_req_t *const *live, size_t n)
+{
+    const char *argv[7 + JOIN_ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
+    size_t argvlen[sizeof(argv) / sizeof(argv[0])], argc = 0;
+    char boost[16];
+    (void)lane;
+
+    snprintf(boost, sizeof(boost), "%u", gw.cfg.waitlist_referral_boost);
+    argv[argc++] = "FCALL", argv[argc++] = "ig_join_many", argv[argc++] = "2", argv[argc++] = GW_WL_KEY;
+    argv[argc++] = GW_WL_STREAM, argv[argc++] = boost, argv[argc++] = gw.rl_interval, argv[argc++] = gw.rl_burst;
+    gw_str_lens(argvlen, argv, argc);
+    for (size_t i = 0; i != n; ++i) {
+        const join_state_t *st = live[i]->state;
+        const char *item[JOIN_ARGS_PER_ITEM] = {(const char *)st->p.hash8, st->p.email.addr, st->in.persona,
+                                                st->in.use_case,           st->score,        st->p.referral_code,
+                                                st->in.referral_code,      st->addr};
+        gw_str_lens(argvlen + argc, item, JOIN_ARGS_PER_ITEM);
+        argvlen[argc] = IG_EMAIL_HASH_BYTES;
+        argvlen[argc + 3] = st->in.use_case_len;
+        for (size_t k = 0; k != JOIN_ARGS_PER_ITEM; ++k)
+            argv[argc++] = item[k];
+    }
+    return gw_req_redis_many(live, n, (int)argc, argv, argvlen, gw_coalesce_done, c);
 }
 
 void gw_route_join(gw_req_t *rq, h2o_iovec_t param)
 {
     gw_error_t err;
-    char score[16], boost[16], addr[GW_ADDR_MAX_BYTES];
     (void)param;
 
     if (gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
@@ -72,26 +106,12 @@ void gw_route_join(gw_req_t *rq, h2o_iovec_t param)
     }
     st->p.email = st->in.email;
     gw_person_derive(&st->p);
-    snprintf(score, sizeof(score), "%d", st->in.priority);
-    snprintf(boost, sizeof(boost), "%u", gw.cfg.waitlist_referral_boost);
-    gw_req_client_addr(rq, addr, sizeof(addr));
-    const char *argv[] = {"FCALL",
-                          "ig_join",
-                          "2",
-                          GW_WL_KEY,
-                          GW_WL_STREAM,
-                          (char *)st->p.hash8,
-                          st->p.email.addr,
-                          st->in.persona,
-                          st->in.use_case,
-                          score,
-                          st->p.referral_code,
-                          st->in.referral_code,
-                          addr,
-                          boost,
-                          gw.rl_interval,
-                          gw.rl_burst};
-    gw_call(rq, on_join_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+    snprintf(st->score, sizeof(st->score), "%d", st->in.priority);
+    gw_req_client_addr(rq, st->addr, sizeof(st->addr));
+    rq->on_reply = on_join_reply;
+    if (rq->thread->join_coalescer == NULL)
+        rq->thread->join_coalescer = gw_coalescer_new(rq->thread, 1, send_joins);
+    gw_coalesce_enqueue(rq->thread->join_coalescer, rq, 0);
 }
 
 /* ---- GET /api/waitlist/stats ------------------------------------------- */

@@ -252,6 +252,73 @@ local function referrer_of(code)
     return member, get_user(member:sub(1, 8))
 end
 
+-- One join, the part shared by ig_join and ig_join_many. sizes is the
+-- loaded map of ig:{0}:wl, saved by the caller. a = {hash8, e-mail,
+-- persona, use case, base priority, own referral code, referral code given
+-- ('' = none), client address}.
+-- Returns verdict, position or retry/admitted time, total, rate_milli.
+local function join_one(wl, stream, sizes, a, boost, interval, burst, now_s, now_us)
+    local retry_ms = limited(a[8], now_us, interval, burst)
+    if retry_ms then
+        return 'rate_limited', retry_ms, 0, 0
+    end
+    local hash8, email = a[1], a[2]
+    local member = hash8 .. email
+    local u = get_user(hash8)
+    if u and u.state == 'w' then
+        return 'already', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(now_s)
+    elseif u and u.state == 'a' then
+        return 'admitted', u.admitted_at, 0, 0
+    end
+    -- The referrer: the code given, else whoever shared with this address first.
+    local ref, ref_member, r = a[7], nil, nil
+    if ref ~= '' then
+        ref_member, r = referrer_of(ref)
+        if not ref_member then
+            return 'unknown_referral', 0, 0, 0
+        end
+    else
+        ref = redis.call('HGET', user_key('sh', hash8), hash8) or ''
+        if ref ~= '' then
+            ref_member, r = referrer_of(ref)
+        end
+    end
+    if not ref_member or ref_member == member then
+        ref, ref_member, r = '', nil, nil
+    end
+    local base = tonumber(a[5])
+    local seq = redis.call('INCR', WL .. 'wl:seq')
+    class_set(sizes, base, seq, 1)
+    if u and u.seq ~= 0 then
+        redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
+    end
+    redis.call('HSET', seq_key(seq), seq_field(seq), member)
+    redis.call('HSET', ref_key(a[6]), a[6], seq)
+    u = u or new_user()
+    u.state, u.seq, u.prio, u.ref = 'w', seq, base, ref
+    put_user(hash8, u)
+    local ref_email = ''
+    if ref_member then
+        ref_email = ref_member:sub(9)
+        r = r or new_user()
+        r.refs = r.refs + 1
+        -- A waiting referrer moves up by the boost; join order among equals stays.
+        if boost > 0 and r.state == 'w' then
+            class_set(sizes, r.prio, r.seq, -1)
+            r.prio = r.prio + boost
+            class_set(sizes, r.prio, r.seq, 1)
+        end
+        put_user(ref_member:sub(1, 8), r)
+    end
+    redis.call('HINCRBY', WL .. 'wl:n', 'joined', 1)
+    redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
+    redis.call('XADD', stream, '*', 't', 'joined', 'email', email, 'persona', a[3], 'use_case', a[4], 'score', a[5],
+        'seq', seq, 'ref', ref, 'ref_email', ref_email, 'ip', a[8], 'at', int(math.floor(now_us / 1000)))
+    -- The newest sequence number is the last of its class: its position is
+    -- everybody in this class and the higher ones.
+    return 'new', ahead_of(sizes, base, true), total_of(sizes), admit_rate_milli(now_s)
+end
+
 -- Join the waitlist.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
 -- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] persona, ARGV[4] use case,
@@ -263,69 +330,35 @@ end
 -- {'rate_limited', retry_after_ms}.
 local function ig_join(keys, args)
     local now_s, now_us = now()
-    local retry_ms = limited(args[8], now_us, args[10], args[11])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
+    local sizes = load_counts(keys[1])
+    local verdict, a, b, c = join_one(keys[1], keys[2], sizes, args, tonumber(args[9]), args[10], args[11], now_s, now_us)
+    save_counts(keys[1], sizes)
+    return {verdict, a, b, c}
+end
+
+-- Joins of many requests in one call: the gateway coalesces the joins that
+-- arrive while a call is out (gateway/coalesce.c). Items are applied in
+-- order, exactly as separate ig_join calls would be.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
+-- ARGV[1] boost per referral, ARGV[2] GCRA interval, ARGV[3] GCRA burst,
+-- then 8 per item: ARGV[1..8] of ig_join.
+-- Reply: a flat array, four entries per item: the values of ig_join's
+-- reply, padded with 0.
+local function ig_join_many(keys, args)
+    local now_s, now_us = now()
+    local sizes = load_counts(keys[1])
+    local boost = tonumber(args[1])
+    local out = {}
+    for i = 4, #args, 8 do
+        local verdict, a, b, c = join_one(keys[1], keys[2], sizes, {unpack(args, i, i + 7)}, boost, args[2], args[3],
+            now_s, now_us)
+        out[#out + 1] = verdict
+        out[#out + 1] = a
+        out[#out + 1] = b
+        out[#out + 1] = c
     end
-    local wl, hash8, email = keys[1], args[1], args[2]
-    local member = hash8 .. email
-    local u = get_user(hash8)
-    if u and u.state == 'w' then
-        local sizes = load_counts(wl)
-        return {'already', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(now_s)}
-    elseif u and u.state == 'a' then
-        return {'admitted', u.admitted_at}
-    end
-    -- The referrer: the code given, else whoever shared with this address first.
-    local ref, ref_member, r = args[7], nil, nil
-    if ref ~= '' then
-        ref_member, r = referrer_of(ref)
-        if not ref_member then
-            return {'unknown_referral'}
-        end
-    else
-        ref = redis.call('HGET', user_key('sh', hash8), hash8) or ''
-        if ref ~= '' then
-            ref_member, r = referrer_of(ref)
-        end
-    end
-    if not ref_member or ref_member == member then
-        ref, ref_member, r = '', nil, nil
-    end
-    local base = tonumber(args[5])
-    local seq = redis.call('INCR', WL .. 'wl:seq')
-    local sizes = load_counts(wl)
-    class_set(sizes, base, seq, 1)
-    if u and u.seq ~= 0 then
-        redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
-    end
-    redis.call('HSET', seq_key(seq), seq_field(seq), member)
-    redis.call('HSET', ref_key(args[6]), args[6], seq)
-    u = u or new_user()
-    u.state, u.seq, u.prio, u.ref = 'w', seq, base, ref
-    put_user(hash8, u)
-    local ref_email = ''
-    if ref_member then
-        ref_email = ref_member:sub(9)
-        r = r or new_user()
-        r.refs = r.refs + 1
-        -- A waiting referrer moves up by the boost; join order among equals stays.
-        local boost = tonumber(args[9])
-        if boost > 0 and r.state == 'w' then
-            class_set(sizes, r.prio, r.seq, -1)
-            r.prio = r.prio + boost
-            class_set(sizes, r.prio, r.seq, 1)
-        end
-        put_user(ref_member:sub(1, 8), r)
-    end
-    redis.call('HINCRBY', WL .. 'wl:n', 'joined', 1)
-    redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
-    redis.call('XADD', keys[2], '*', 't', 'joined', 'email', email, 'persona', args[3], 'use_case', args[4], 'score',
-        args[5], 'seq', seq, 'ref', ref, 'ref_email', ref_email, 'ip', args[8], 'at', int(math.floor(now_us / 1000)))
-    save_counts(wl, sizes)
-    -- The newest sequence number is the last of its class: its position is
-    -- everybody in this class and the higher ones.
-    return {'new', ahead_of(sizes, base, true), total_of(sizes), admit_rate_milli(now_s)}
+    save_counts(keys[1], sizes)
+    return out
 end
 
 -- Position of one e-mail.
@@ -535,6 +568,7 @@ local function ig_quality(keys, args)
 end
 
 redis.register_function('ig_join', ig_join)
+redis.register_function('ig_join_many', ig_join_many)
 redis.register_function{function_name = 'ig_position', callback = ig_position}
 redis.register_function{function_name = 'ig_stats', callback = ig_stats}
 redis.register_function('ig_admit', ig_admit)

@@ -187,6 +187,37 @@ class WaitlistApiTest(harness.HarnessTestCase):
         self.assertEqual(sorted(admitted), sorted(emails[:8 * 6 * 7]))
         self.assertEqual(self.waiting_order(emails[8 * 6 * 7:]), emails[8 * 6 * 7:])
 
+    def test_concurrent_joins_count_each_person_once(self):
+        # Joins arriving together share one call; each person still joins once.
+        people = [unique_email("cj") for _ in range(120)]
+        statuses, lock = {}, threading.Lock()
+
+        def worker(k):
+            client = harness.HttpClient(self.h.port)
+            try:
+                for i in range(60):
+                    email = people[(k * 37 + i) % len(people)]
+                    r = client.request("POST", JOIN, {"email": email, "persona": "other", "use_case": "x"})
+                    with lock:
+                        statuses.setdefault(email, []).append(r.status)
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for email, got in statuses.items():
+            self.assertEqual(got.count(201), 1, (email, got))
+            self.assertEqual(set(got) - {200, 201}, set(), (email, got))
+        self.assertEqual(self.waiting_order(list(statuses)), sorted(statuses, key=lambda e: self.position(e)))
+        stats = self.assertJson(self.h.http("GET", "/api/waitlist/stats"), 200)
+        self.assertEqual((stats["total"], stats["joined_total"]), (len(statuses), len(statuses)))
+
+    def position(self, email):
+        return self.assertJson(self.h.http("GET", "/api/waitlist/%s/position" % path_email(email)), 200)["position"]
+
     # -- referrals -------------------------------------------------------------
 
     def test_referral_boost_earn_and_quality(self):

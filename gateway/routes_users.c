@@ -184,7 +184,7 @@ static void answer_trust(gw_req_t *rq, const trust_state_t *st, redisReply *mget
         json_object_del(root, "metrics");
         json_object_del(root, "alerts");
     }
-    char *body = json_dumps(root, JSON_COMPACT);
+    char *body = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6)); /* the daemon rounds to 4 decimals */
     json_decref(root);
     if (body == NULL)
         h2o_fatal("no memory");

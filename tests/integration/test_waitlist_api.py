@@ -335,7 +335,12 @@ class WaitlistApiTest(harness.HarnessTestCase):
     # -- trust gate ----------------------------------------------------------
 
     def test_trust_score_and_forced_gate(self):
-        body = self.assertJson(self.h.http("GET", "/api/quality/trust-score"), 200)
+        # The sync daemon evaluates the gate every second and writes ig:{0}:trust.
+        harness.wait_until(lambda: self.h.redis("EXISTS", "ig:{0}:trust") == 1, message="first gate evaluation")
+        r = self.h.http("GET", "/api/quality/trust-score")
+        body = self.assertJson(r, 200)
+        raw = r.raw.decode() if isinstance(r.raw, bytes) else str(r.raw)
+        self.assertNotRegex(raw, r"[0-9]\.[0-9]{7,}", "rates are rounded, not printed as binary floats")
         for k in ["trust_score", "churn_rate", "fraud_rate", "engagement_rate", "invites_paused", "health_status"]:
             self.assertIn(k, body)
         self.assertFalse(body["invites_paused"])

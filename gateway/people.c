@@ -9,12 +9,6 @@ void gw_person_derive(gw_person_t *p)
     ig_referral_code(p->referral_code, p->email.addr, p->email.len, &gw.user_keys);
 }
 
-void gw_send(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen)
-{
-    if (gw_req_redis(rq, argc, argv, argvlen) != 0)
-        gw_req_unavailable(rq);
-}
-
 void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
              const unsigned char *hash8_2)
 {
@@ -24,7 +18,8 @@ void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, si
     for (size_t i = 0; i != argc; ++i)
         lens[i] = argv[i] == (const char *)hash8 || argv[i] == (const char *)hash8_2 ? IG_EMAIL_HASH_BYTES : strlen(argv[i]);
     rq->on_reply = on_reply;
-    gw_send(rq, (int)argc, (const char **)argv, lens);
+    if (gw_req_redis(rq, (int)argc, (const char **)argv, lens) != 0)
+        gw_req_unavailable(rq);
     if (lens != small)
         free(lens);
 }

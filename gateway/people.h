@@ -27,9 +27,6 @@ typedef struct gw_person_t {
 /** Fills the derived fields of p from p->email. */
 void gw_person_derive(gw_person_t *p);
 
-/** Sends a command with explicit argument lengths for rq; answers 503 when Redis is not connected. */
-void gw_send(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen);
-
 /**
  * Calls the library for rq with on_reply: the arguments are NUL-terminated
  * strings, except those that are the pointers hash8 or hash8_2 (NULL =

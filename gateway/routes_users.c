@@ -206,11 +206,9 @@ static void on_trust_reply(gw_req_t *rq, redisReply *reply, const char *err)
 static void send_trust(gw_req_t *rq, trust_state_t *st)
 {
     const char *argv[] = {"MGET", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE};
-    size_t lens[4];
-    gw_str_lens(lens, argv, 4);
     rq->on_reply = on_trust_reply;
     ++st->pending;
-    gw_send(rq, 4, argv, lens);
+    gw_send_strings(rq, argv, 4);
 }
 
 void gw_route_trust(gw_req_t *rq, h2o_iovec_t param)

@@ -218,12 +218,7 @@ static void fail(sync_apply_t *a, PGconn *conn, const PGresult *res, const char 
 static PGresult *run(sync_apply_t *a, PGconn *conn, const char *step, const char *sql, const int *params, int nparams,
                      ExecStatusType want)
 {
-    const char *values[SYNC_APPLY_ARRAYS];
-    PGresult *res;
-
-    for (int i = 0; i != nparams; ++i)
-        values[i] = sync_pgarray_finish(&a->arrays[params[i]]);
-    res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+    PGresult *res = sync_db_exec_arrays(conn, sql, a->arrays, params, nparams);
     if (PQresultStatus(res) == want)
         return res;
     fail(a, conn, res, step);

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include "db.h"
@@ -58,4 +59,13 @@ int sync_db_exec(PGconn *conn, const char *sql, const char *what, char *err, siz
     }
     PQclear(res);
     return ret;
+}
+
+PGresult *sync_db_exec_arrays(PGconn *conn, const char *sql, sync_pgarray_t *arrays, const int *cols, int n)
+{
+    const char *values[SYNC_DB_MAX_PARAMS];
+    assert(n >= 0 && n <= SYNC_DB_MAX_PARAMS);
+    for (int i = 0; i != n; ++i)
+        values[i] = sync_pgarray_finish(&arrays[cols[i]]);
+    return PQexecParams(conn, sql, n, NULL, values, NULL, NULL, 0);
 }

@@ -1,5 +1,5 @@
 /*
- * PostgreSQL connection helpers shared by the daemon (apply.c) and the
+ * PostgreSQL helpers shared by the daemon (apply.c, product.c) and the
  * migration runner (migrate.c).
  */
 #ifndef SYNC_DB_H
@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <libpq-fe.h>
+#include "pgarray.h"
 
 /** A sync_db_describe text: sqlstate and a message of up to 255 bytes. */
 #define SYNC_DB_DESC_BYTES 320
@@ -36,5 +37,15 @@ void sync_db_describe(char *out, size_t out_len, PGconn *conn, const PGresult *r
  * Returns 0, or -1 with `step=what sqlstate=... reason="..."` in err (data withheld).
  */
 int sync_db_exec(PGconn *conn, const char *sql, const char *what, char *err, size_t err_len);
+
+/** Most array parameters one statement takes (sync_db_exec_arrays). */
+#define SYNC_DB_MAX_PARAMS 64
+
+/**
+ * Runs sql with the array literals arrays[cols[0..n-1]] (finished here) as
+ * its parameters $1..$n, n <= SYNC_DB_MAX_PARAMS. Returns the result, whatever
+ * its status: the caller checks it and clears it.
+ */
+PGresult *sync_db_exec_arrays(PGconn *conn, const char *sql, sync_pgarray_t *arrays, const int *cols, int n);
 
 #endif

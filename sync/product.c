@@ -703,13 +703,8 @@ static size_t run_reserve(sync_product_t *p, size_t n)
 static PGresult *run_sql(sync_product_t *p, PGconn *conn, const sync_event_t *first, size_t n, const char *step, const char *sql,
                          const int *cols, int ncols, ExecStatusType want)
 {
-    const char *values[SYNC_PRODUCT_ARRAYS];
     char desc[SYNC_DB_DESC_BYTES];
-    PGresult *res;
-
-    for (int i = 0; i != ncols; ++i)
-        values[i] = sync_pgarray_finish(&p->arrays[cols[i]]);
-    res = PQexecParams(conn, sql, ncols, NULL, values, NULL, NULL, 0);
+    PGresult *res = sync_db_exec_arrays(conn, sql, p->arrays, cols, ncols);
     if (PQresultStatus(res) == want)
         return res;
     sync_db_describe(desc, sizeof(desc), conn, res, 1);

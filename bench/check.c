@@ -252,6 +252,21 @@ int bench_check_pg_invites(PGconn *pg, const bench_pool_t *pool, long long *coun
     return count_query(pg, pool, "SELECT count(*) FROM invites WHERE code = ANY($1::text[])", "count of invites", count);
 }
 
+int bench_check_pg_waitlist(PGconn *pg, long long *count)
+{
+    PGresult *res = PQexec(pg, "SELECT count(*) FROM waitlist");
+    int ret = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        bench_error("postgresql count of waitlist rows: %s", PQresultErrorMessage(res));
+        ret = -1;
+    } else {
+        *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    PQclear(res);
+    return ret;
+}
+
 int bench_check_verify(redisContext *c, PGconn *pg, const bench_pool_t *pool, bench_verify_t *out)
 {
     static const char sql[] =

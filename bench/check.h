@@ -9,7 +9,8 @@
  *    entry of every bucket's stream and has none pending: it acknowledges
  *    only after COMMIT, so PostgreSQL then holds everything.
  *  - PostgreSQL: redemptions of the pool's codes must change by exactly the
- *    same count.
+ *    same count, and the waitlist table by exactly the people the waitlist
+ *    gained in Redis.
  */
 #ifndef BENCH_CHECK_H
 #define BENCH_CHECK_H
@@ -45,6 +46,9 @@ PGconn *bench_pg_connect(const char *url);
 
 /** Counts the redemptions of the pool's codes in PostgreSQL. Returns 0 or -1 (printed). */
 int bench_check_pg_redemptions(PGconn *pg, const bench_pool_t *pool, long long *count);
+
+/** Counts the rows of the waitlist table (one per person who joined). Returns 0 or -1 (printed). */
+int bench_check_pg_waitlist(PGconn *pg, long long *count);
 
 /** Counts the pool's codes the invites table holds. Returns 0 or -1 (printed). */
 int bench_check_pg_invites(PGconn *pg, const bench_pool_t *pool, long long *count);

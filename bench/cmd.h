@@ -23,6 +23,7 @@ typedef struct bench_opts_t {
     const char *after;     /**< --after RUN.json (catchup) */
     const char *sync_log;  /**< --sync-log FILE (catchup) */
     const char *lua;       /**< --lua FILE,FILE... (memory): the library's files in the gateway's order */
+    const char *procs;     /**< --procs FILE: "ROLE PID" lines for the CPU account (run, catchup) */
     unsigned redis_port;   /**< --redis-port (memory) */
     unsigned connections;  /**< --connections */
     unsigned pipeline;     /**< --pipeline (via redis) */

@@ -8,14 +8,17 @@
  *      (redis_load.c);
  *   3. times the sync daemon's catch-up from the last answer (unless
  *      --no-sync-wait: the backlog test restarts the daemon and times it
- *      with `catchup`), then reads both counts again.
+ *      with `catchup`), then reads both counts again;
+ *   4. with --procs, the CPU each process spent from just before the load
+ *      to the end of the catch-up, per successful operation (cpu.h).
  *
  * It fails (exit 1) when the Redis use counts did not grow by exactly the
  * redemptions answered 200 (within the uncertain ones: no answer, 503),
  * when a code is over max_uses, when PostgreSQL did not grow by exactly
  * as much as Redis, when the waitlist did not grow by exactly the joins
- * answered 201 (within the uncertain ones), or when the position of a
- * seeded entry was answered 404.
+ * answered 201 (within the uncertain ones) or PostgreSQL's waitlist table
+ * by exactly as much, or when the position of a seeded entry was answered
+ * 404.
  */
 #include <math.h>
 #include <stdio.h>
@@ -105,6 +108,9 @@ static void judge(bench_result_t *r)
     if (inv->wl_checked && (joined < fresh || joined > fresh + unsure_j))
         bench_result_fail(r, "the waitlist gained %lld entries but the harness counted %lld joins answered 201 (%lld uncertain)",
                           joined, fresh, unsure_j);
+    if (inv->pg_wl_checked && inv->wl_checked && inv->pg_wl_after - inv->pg_wl_before != joined)
+        bench_result_fail(r, "PostgreSQL's waitlist gained %lld rows, Redis's %lld entries", inv->pg_wl_after - inv->pg_wl_before,
+                          joined);
     if (r->positions_not_found != 0)
         bench_result_fail(r, "%llu positions of seeded entries were answered 404", (unsigned long long)r->positions_not_found);
 }
@@ -117,6 +123,7 @@ int bench_cmd_run(const bench_opts_t *o)
     bench_waitlist_t wl = {0};
     bench_mix_t mix = {0};
     bench_redis_uses_t uses = {0};
+    bench_cpu_sample_t cpu_before, cpu_after;
     bench_result_t *r = NULL;
     redisContext *redis = NULL, *load_redis = NULL;
     PGconn *pg = NULL;
@@ -162,7 +169,10 @@ int bench_cmd_run(const bench_opts_t *o)
         (pg != NULL && bench_check_pg_redemptions(pg, &pool, &r->inv.pg_before) != 0))
         goto Exit;
     r->inv.redis_before = uses.uses;
-    if (bench_mix_has(&mix, BENCH_OP_JOIN) && waitlist_size(redis, &r->inv.wl_before) != 0)
+    if (bench_mix_has(&mix, BENCH_OP_JOIN) &&
+        (waitlist_size(redis, &r->inv.wl_before) != 0 || (pg != NULL && bench_check_pg_waitlist(pg, &r->inv.pg_wl_before) != 0)))
+        goto Exit;
+    if (o->procs != NULL && bench_cpu_read(&cpu_before, o->procs) != 0)
         goto Exit;
 
     /* 2. The load. */
@@ -204,8 +214,13 @@ int bench_cmd_run(const bench_opts_t *o)
             r->inv.catchup_s = caught > r->end_ns ? (double)(caught - r->end_ns) / BENCH_NS_PER_SEC : 0.0;
             if (bench_check_pg_redemptions(pg, &pool, &r->inv.pg_after) == 0)
                 r->inv.pg_checked = 1;
+            if (bench_mix_has(&mix, BENCH_OP_JOIN) && bench_check_pg_waitlist(pg, &r->inv.pg_wl_after) == 0)
+                r->inv.pg_wl_checked = 1;
         }
     }
+    /* After the catch-up: what the load cost every process, persisting included. */
+    if (o->procs != NULL && bench_cpu_read(&cpu_after, o->procs) == 0)
+        bench_cpu_account(&r->cpu, &cpu_before, &cpu_after, bench_result_ok_ops(r));
     if (bench_check_redis_uses(redis, &pool, &uses) == 0) {
         r->inv.redis_checked = 1;
         r->inv.redis_after = uses.uses;

@@ -5,7 +5,9 @@
  * backlog a `run --no-sync-wait` left while the daemon was stopped (its
  * throughput into PostgreSQL), reads its per-second "batches committed"
  * log lines for the batch sizes, and checks that PostgreSQL gained exactly
- * what Redis recorded during that run.
+ * what Redis recorded during that run (redemptions, and joins when the run
+ * had them). With --procs it also accounts the CPU of each process per
+ * event applied.
  *
  * `invitegate-bench verify` compares every pool code between Redis and
  * PostgreSQL after the suite.
@@ -19,6 +21,7 @@
 #include "check.h"
 #include "cmd.h"
 #include "cmd_common.h"
+#include "cpu.h"
 #include "rconn.h"
 
 /* How long to wait for the daemon's summary lines after it caught up (it writes one a second). */
@@ -70,7 +73,9 @@ int bench_cmd_catchup(const bench_opts_t *o)
     json_t *run = NULL, *out = NULL;
     sync_log_t log = {0};
     uint64_t t0 = bench_now_ns(), caught = 0;
-    long long pg_after = 0;
+    long long pg_after = 0, wl_after = 0;
+    bench_cpu_sample_t cpu_before, cpu_after;
+    bench_cpu_account_t cpu = {0};
     char failures[512] = "";
     int ret = 1;
 
@@ -85,39 +90,54 @@ int bench_cmd_catchup(const bench_opts_t *o)
         goto Exit;
     double pg_before = bench_json_number(run, "invariants.pg_before"),
            redis_delta = bench_json_number(run, "invariants.redis_after") - bench_json_number(run, "invariants.redis_before");
-    if (isnan(pg_before) || isnan(redis_delta)) {
+    double wl_before = bench_json_number(run, "invariants.pg_wl_before"),
+           wl_delta = bench_json_number(run, "invariants.wl_after") - bench_json_number(run, "invariants.wl_before");
+    int joins = json_is_true(json_object_get(json_object_get(run, "invariants"), "wl_checked"));
+    if (isnan(pg_before) || isnan(redis_delta) || (joins && (isnan(wl_before) || isnan(wl_delta)))) {
         bench_error("%s: no invariants.pg_before / redis counts (was it made by `run --no-sync-wait`?)", o->after);
         goto Exit;
     }
+    if (!joins)
+        wl_delta = 0;
+    if (o->procs != NULL && bench_cpu_read(&cpu_before, o->procs) != 0)
+        goto Exit;
     if (bench_check_sync_wait(redis, o->timeout, &caught) != 0)
         goto Exit;
-    double secs = (double)(caught - t0) / BENCH_NS_PER_SEC;
-    if (bench_check_pg_redemptions(pg, &pool, &pg_after) != 0)
+    double secs = (double)(caught - t0) / BENCH_NS_PER_SEC, events = redis_delta + wl_delta;
+    if (bench_check_pg_redemptions(pg, &pool, &pg_after) != 0 || (joins && bench_check_pg_waitlist(pg, &wl_after) != 0))
         goto Exit;
+    if (o->procs != NULL && bench_cpu_read(&cpu_after, o->procs) == 0)
+        bench_cpu_account(&cpu, &cpu_before, &cpu_after, events);
     if ((double)(pg_after - (long long)pg_before) != redis_delta)
         snprintf(failures, sizeof(failures), "PostgreSQL gained %lld redemptions of pool codes, Redis %.0f",
                  pg_after - (long long)pg_before, redis_delta);
+    else if (joins && (double)(wl_after - (long long)wl_before) != wl_delta)
+        snprintf(failures, sizeof(failures), "PostgreSQL's waitlist gained %lld rows, Redis's %.0f entries",
+                 wl_after - (long long)wl_before, wl_delta);
     if (o->sync_log != NULL) {
         /* The daemon summarises once a second: wait for the lines that cover the backlog. */
         uint64_t deadline = bench_now_ns() + (uint64_t)(LOG_WAIT_S * BENCH_NS_PER_SEC);
         struct timespec pause = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
-        while (read_sync_log(&log, o->sync_log, o->sync_log_offset) == 0 && (double)log.events < redis_delta &&
+        while (read_sync_log(&log, o->sync_log, o->sync_log_offset) == 0 && (double)log.events < events &&
                bench_now_ns() < deadline)
             nanosleep(&pause, NULL);
     }
-    double eps = secs > 0 ? redis_delta / secs : 0, avg_batch = log.batches ? (double)log.events / (double)log.batches : 0;
-    printf("%s: the sync daemon applied a backlog of %.0f redemptions in %.3f s = %.0f events/s", o->name ? o->name : "catchup",
-           redis_delta, secs, eps);
+    double eps = secs > 0 ? events / secs : 0, avg_batch = log.batches ? (double)log.events / (double)log.batches : 0;
+    printf("%s: the sync daemon applied a backlog of %.0f %s in %.3f s = %.0f events/s", o->name ? o->name : "catchup", events,
+           joins ? "joins and redemptions" : "redemptions", secs, eps);
     if (log.lines != 0)
         printf(" (its log: %lld events in %lld batches, avg batch %.1f, max batch %lld, peak %.0f events/s)", log.events,
                log.batches, avg_batch, log.max_batch, log.peak_events_per_sec);
     printf("; %s%s\n", failures[0] ? "BROKEN: " : "PostgreSQL matches Redis: OK", failures);
-    out = json_pack("{s:s,s:s,s:f,s:f,s:f,s:I,s:I,s:{s:I,s:I,s:I,s:f,s:I,s:f},s:b,s:s}", "kind", "sync", "name",
-                    o->name ? o->name : "catchup", "events", redis_delta, "seconds", secs, "events_per_sec", eps, "pg_before",
-                    (json_int_t)pg_before, "pg_after", (json_int_t)pg_after, "log", "lines", (json_int_t)log.lines, "events",
-                    (json_int_t)log.events, "batches", (json_int_t)log.batches, "avg_batch", avg_batch, "max_batch",
-                    (json_int_t)log.max_batch, "peak_events_per_sec", log.peak_events_per_sec, "ok", failures[0] == '\0',
-                    "failures", failures);
+    bench_cpu_print(stdout, "  cpu: ", &cpu);
+    out = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:{s:I,s:I,s:I,s:f,s:I,s:f},s:b,s:s}", "kind", "sync", "name",
+                    o->name ? o->name : "catchup", "events", events, "redemptions", redis_delta, "joins", wl_delta, "seconds", secs,
+                    "events_per_sec", eps, "pg_before", (json_int_t)pg_before, "pg_after", (json_int_t)pg_after, "log", "lines",
+                    (json_int_t)log.lines, "events", (json_int_t)log.events, "batches", (json_int_t)log.batches, "avg_batch",
+                    avg_batch, "max_batch", (json_int_t)log.max_batch, "peak_events_per_sec", log.peak_events_per_sec, "ok",
+                    failures[0] == '\0', "failures", failures);
+    if (out != NULL)
+        json_object_set_new(out, "cpu", bench_cpu_json(&cpu));
     if (o->json != NULL && (out == NULL || bench_json_write(out, o->json) != 0))
         goto Exit;
     if (failures[0] != '\0')

@@ -23,10 +23,12 @@ static void usage(FILE *f)
                "          and wait for PostgreSQL to hold them; --codes 0 keeps the pool of DIR and seeds the waitlist only\n"
                "  run     -c CONF --state DIR --url http://127.0.0.1:PORT --workload W [--connections N] [--duration S]\n"
                "          [--rate R | --rate-from RUN.json --rate-factor F] [--via http|redis --pipeline N [--batch N]]\n"
-               "          [--name NAME] [--json FILE] [--svg PREFIX] [--no-sync-wait] [--no-pg] [--seed N]\n"
+               "          [--name NAME] [--json FILE] [--svg PREFIX] [--no-sync-wait] [--no-pg] [--seed N] [--procs FILE]\n"
                "          one run, then the invariants: Redis counts = the harness's, no code over max_uses,\n"
-               "          PostgreSQL catches up to the same count (and how long that took)\n"
+               "          PostgreSQL catches up to the same count (and how long that took); with --procs (lines\n"
+               "          \"ROLE PID\", ROLE gateway|redis|sync|postgres) the CPU of each process per operation\n"
                "  catchup -c CONF --state DIR --after RUN.json [--sync-log FILE --sync-log-offset BYTES] [--name] [--json]\n"
+               "          [--procs FILE]\n"
                "          time a restarted sync daemon through the backlog a --no-sync-wait run left\n"
                "  verify  -c CONF --state DIR [--json FILE]\n"
                "          every pool code: Redis use_count = PostgreSQL redemptions <= max_uses\n"
@@ -71,6 +73,7 @@ enum {
     OPT_STRICT,
     OPT_SMOKE,
     OPT_SEED,
+    OPT_PROCS,
 };
 
 static const struct option options[] = {
@@ -107,6 +110,7 @@ static const struct option options[] = {
     {"strict", no_argument, NULL, OPT_STRICT},
     {"smoke", no_argument, NULL, OPT_SMOKE},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"procs", required_argument, NULL, OPT_PROCS},
     {NULL, 0, NULL, 0},
 };
 
@@ -239,6 +243,9 @@ static int parse(bench_opts_t *o, int argc, char **argv)
         case OPT_SEED:
             bad = number(&v, name, optarg, 0, 1e18);
             o->seed = (uint64_t)v;
+            break;
+        case OPT_PROCS:
+            o->procs = optarg;
             break;
         default:
             return -1;

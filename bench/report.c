@@ -20,6 +20,7 @@
 #include "bench.h"
 #include "cmd.h"
 #include "cmd_common.h"
+#include "cpu.h"
 #include "result.h"
 
 typedef struct budget_t {
@@ -70,12 +71,48 @@ static const budget_t budgets[] = {
      .run = "A.redeem_max",
      .path = "invariants.catchup_s",
      .at_most = 1,
-     .limit = 2.0,
+     .limit = 1.0,
      .unit = "s"},
+    {.figure = "redeem max throughput with the sync daemon running / stopped (no persistence)",
+     .run = "A.redeem_max",
+     .path = "throughput",
+     .den_run = "A.sync_backlog_load",
+     .den_path = "throughput",
+     .limit = 0.65},
+    {.figure = "CPU per redemption: (sync + PostgreSQL) / (gateway + Redis), no persistence",
+     .run = "A.redeem_max",
+     .path = "cpu.persist_over_serve",
+     .at_most = 1,
+     .limit = 0.5,
+     .unit = ""},
+    {.figure = "CPU per redemption: (sync + PostgreSQL) / (gateway + Redis), appendfsync always",
+     .run = "B.redeem_max",
+     .path = "cpu.persist_over_serve",
+     .at_most = 1,
+     .limit = 0.5,
+     .unit = ""},
+    {.figure = "CPU per join: (sync + PostgreSQL) / (gateway + Redis), no persistence",
+     .run = "A.join_max",
+     .path = "cpu.persist_over_serve",
+     .at_most = 1,
+     .limit = 0.5,
+     .unit = ""},
+    {.figure = "CPU per join: (sync + PostgreSQL) / (gateway + Redis), appendfsync always",
+     .run = "B.join_max",
+     .path = "cpu.persist_over_serve",
+     .at_most = 1,
+     .limit = 0.5,
+     .unit = ""},
     {.figure = "sync throughput into PostgreSQL / max redeem rate",
      .run = "A.sync_backlog",
      .path = "events_per_sec",
      .den_run = "A.redeem_max",
+     .den_path = "throughput",
+     .limit = 3.0},
+    {.figure = "sync throughput into PostgreSQL / max join rate",
+     .run = "A.join_backlog",
+     .path = "events_per_sec",
+     .den_run = "A.join_max",
      .den_path = "throughput",
      .limit = 2.0},
     {.figure = "Redis bytes per single-use code at 1M",
@@ -199,9 +236,10 @@ static void print_runs(const loaded_t *l, json_t *root)
         const json_t *r = l->items[i];
         char b[32], c[32];
         if (strcmp(str(r, "kind"), "sync") == 0)
-            printf("\n%s: backlog of %s redemptions applied in %.3f s = %s events/s; avg batch %.1f (max %.0f) from the daemon's "
+            printf("\n%s: backlog of %s %s applied in %.3f s = %s events/s; avg batch %.1f (max %.0f) from the daemon's "
                    "log\n",
-                   str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "events")), bench_json_number(r, "seconds"),
+                   str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(r, "events")),
+                   bench_json_number(r, "joins") > 0 ? "events" : "redemptions", bench_json_number(r, "seconds"),
                    bench_grouped(b, sizeof(b), bench_json_number(r, "events_per_sec")), bench_json_number(r, "log.avg_batch"),
                    bench_json_number(r, "log.max_batch"));
         else if (strcmp(str(r, "kind"), "memory") == 0) {
@@ -229,6 +267,51 @@ static void print_runs(const loaded_t *l, json_t *root)
                    bench_grouped(c, sizeof(c), bench_json_number(r, "pg_redemptions")),
                    json_is_true(json_object_get(r, "ok")) ? "OK" : "BROKEN");
     }
+}
+
+/* One row of the CPU table for a result that carries an account. */
+static void print_cpu_row(const json_t *r)
+{
+    const json_t *cpu = json_object_get(r, "cpu");
+    char a[32];
+
+    if (!json_is_object(cpu))
+        return;
+    printf("| %s | %s |", str(r, "name"), bench_grouped(a, sizeof(a), bench_json_number(cpu, "ops")));
+    for (int role = 0; role != BENCH_CPU_ROLES; ++role) {
+        char path[64];
+        snprintf(path, sizeof(path), "us_per_op.%s", bench_cpu_role_name((bench_cpu_role_t)role));
+        double v = bench_json_number(cpu, path);
+        if (isnan(v))
+            printf(" - |");
+        else
+            printf(" %.1f |", v);
+    }
+    double ratio = bench_json_number(cpu, "persist_over_serve");
+    if (isnan(ratio))
+        printf(" - |\n");
+    else
+        printf(" %.2f |\n", ratio);
+}
+
+/*
+ * The CPU account of every run that has one: microseconds of each process
+ * per successful operation, from just before the load to the end of the
+ * sync daemon's catch-up.
+ */
+static void print_cpu(const loaded_t *l)
+{
+    int any = 0;
+
+    for (size_t i = 0; i != l->n; ++i)
+        any |= json_is_object(json_object_get(l->items[i], "cpu"));
+    if (!any)
+        return;
+    printf("\nCPU per successful operation (us; load and catch-up; sync runs: per event applied):\n\n"
+           "| run | operations | gateway | Redis | sync | PostgreSQL | (sync + PostgreSQL) / (gateway + Redis) |\n"
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (size_t i = 0; i != l->n; ++i)
+        print_cpu_row(l->items[i]);
 }
 
 /* Context for a budget line: connections and duration of the run it reads. */
@@ -281,7 +364,7 @@ static int print_budgets(const loaded_t *l, json_t *root)
                          bench_grouped(c, sizeof(c), y));
             } else {
                 v = x;
-                snprintf(value, sizeof(value), "%.3g %s", v, b->unit);
+                snprintf(value, sizeof(value), "%.3g%s%s", v, b->unit[0] != '\0' ? " " : "", b->unit);
             }
             context_of(ctx, sizeof(ctx), num);
             if (isnan(v) || v < 0)
@@ -345,6 +428,7 @@ int bench_cmd_report(const bench_opts_t *o)
     json_object_set_new(root, "smoke", json_boolean(o->smoke));
     machine(root);
     print_runs(&l, root);
+    print_cpu(&l);
     missed = print_budgets(&l, root);
     held = invariants_held(&l);
     printf("\ninvariants: %s; budgets missed: %d%s\n", held ? "all held" : "BROKEN (see above)", missed,

@@ -1,4 +1,5 @@
 /* Counting, printing and JSON of one run (result.h). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,17 @@ double bench_result_throughput(const bench_result_t *r)
     return secs > 0 ? (double)r->requests / secs : 0.0;
 }
 
+double bench_result_ok_ops(const bench_result_t *r)
+{
+    uint64_t ok = 0;
+
+    if (strcmp(r->via, "redis") == 0)
+        return (double)r->successes;
+    for (int op = 0; op != BENCH_OP_COUNT; ++op)
+        ok += r->op_ok[op];
+    return (double)ok;
+}
+
 void bench_result_fail(bench_result_t *r, const char *fmt, ...)
 {
     size_t used = strlen(r->inv.failures);
@@ -230,6 +242,7 @@ void bench_result_print(const bench_result_t *r, FILE *f)
     if (r->open_loop)
         fprintf(f, "  schedule: most requests behind %llu, never sent %llu\n", (unsigned long long)r->max_backlog,
                 (unsigned long long)r->not_sent);
+    bench_cpu_print(f, "  cpu: ", &r->cpu);
     fprintf(f, "  invariants:");
     if (inv->redis_checked)
         fprintf(f, " redis uses %+lld for %llu successes, %lld codes over max_uses, %lld missing;",
@@ -238,6 +251,8 @@ void bench_result_print(const bench_result_t *r, FILE *f)
         fprintf(f, " postgresql %+lld;", inv->pg_after - inv->pg_before);
     if (inv->wl_checked)
         fprintf(f, " waitlist %+lld entries for %llu new joins;", inv->wl_after - inv->wl_before, (unsigned long long)r->joins_new);
+    if (inv->pg_wl_checked)
+        fprintf(f, " postgresql waitlist %+lld;", inv->pg_wl_after - inv->pg_wl_before);
     if (inv->catchup_s >= 0)
         fprintf(f, " sync caught up %.3f s after the load stopped;", inv->catchup_s);
     fprintf(f, " %s%s\n", inv->ok ? "OK" : "BROKEN: ", inv->ok ? "" : inv->failures);
@@ -303,13 +318,16 @@ static json_t *result_json(const bench_result_t *r)
                                   (json_int_t)r->err_timeout, "max_backlog", (json_int_t)r->max_backlog, "not_sent",
                                   (json_int_t)r->not_sent, "answers_dropped", (json_int_t)r->answers_dropped));
     json_object_set_new(root, "series", series);
+    json_object_set_new(root, "cpu", bench_cpu_json(&r->cpu));
     json_object_set_new(
         root, "invariants",
-        json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:f,s:b,s:s}", "redis_checked", inv->redis_checked, "redis_before",
-                  (json_int_t)inv->redis_before, "redis_after", (json_int_t)inv->redis_after, "over_max", (json_int_t)inv->over_max,
-                  "missing", (json_int_t)inv->missing, "pg_checked", inv->pg_checked, "pg_before", (json_int_t)inv->pg_before,
-                  "pg_after", (json_int_t)inv->pg_after, "wl_checked", inv->wl_checked, "wl_before", (json_int_t)inv->wl_before,
-                  "wl_after", (json_int_t)inv->wl_after, "catchup_s", inv->catchup_s, "ok", inv->ok, "failures", inv->failures));
+        json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:f,s:b,s:s}", "redis_checked", inv->redis_checked,
+                  "redis_before", (json_int_t)inv->redis_before, "redis_after", (json_int_t)inv->redis_after, "over_max",
+                  (json_int_t)inv->over_max, "missing", (json_int_t)inv->missing, "pg_checked", inv->pg_checked, "pg_before",
+                  (json_int_t)inv->pg_before, "pg_after", (json_int_t)inv->pg_after, "wl_checked", inv->wl_checked, "wl_before",
+                  (json_int_t)inv->wl_before, "wl_after", (json_int_t)inv->wl_after, "pg_wl_checked", inv->pg_wl_checked,
+                  "pg_wl_before", (json_int_t)inv->pg_wl_before, "pg_wl_after", (json_int_t)inv->pg_wl_after, "catchup_s",
+                  inv->catchup_s, "ok", inv->ok, "failures", inv->failures));
     return root;
 }
 

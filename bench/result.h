@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "cpu.h"
 #include "hist.h"
 #include "workload.h"
 
@@ -52,6 +53,9 @@ typedef struct bench_invariants_t {
     int wl_checked;                      /**< the waitlist's join counter was read before and after */
     long long wl_before;                 /**< entries on the waitlist before the run */
     long long wl_after;                  /**< and after */
+    int pg_wl_checked;                   /**< the waitlist table was counted before and after catch-up */
+    long long pg_wl_before;              /**< rows of the waitlist table before */
+    long long pg_wl_after;               /**< and after the sync daemon caught up */
     double catchup_s;                    /**< load stopped -> sync caught up; < 0 when not measured */
     int ok;                              /**< every check that ran held */
     char failures[BENCH_FAILURES_BYTES]; /**< what broke, one sentence each */
@@ -97,6 +101,7 @@ typedef struct bench_result_t {
     unsigned gateway_threads;           /**< `threads` of the configuration (0 = one per core) */
     char skipped[BENCH_MIX_NOTE_BYTES]; /**< operations of the workload not available yet */
     bench_invariants_t inv;
+    bench_cpu_account_t cpu; /**< CPU of each process per successful operation (--procs) */
 } bench_result_t;
 
 /** A new empty result (caller frees with free()); NULL when out of memory. */
@@ -117,6 +122,9 @@ void bench_result_finish(bench_result_t *r, uint64_t now_ns);
 
 /** Seconds from the first send to the last answer. */
 double bench_result_elapsed(const bench_result_t *r);
+
+/** Successful operations (2xx answers over HTTP, redemptions via Redis): what the CPU account divides by. */
+double bench_result_ok_ops(const bench_result_t *r);
 
 /** Answered requests per second. */
 double bench_result_throughput(const bench_result_t *r);

@@ -11,7 +11,9 @@
 --   ig:{B}:c:S       hash: field = code body[4..16], value = packed record
 --   ig:{B}:r:CODE    set of e-mail hashes that redeemed a multi-use code
 --   ig:{B}:gate      "closed" while the trust gate is closed
---   ig:{B}:events    stream read by the sync daemon
+--   ig:{B}:events    stream read by the sync daemon; redeemed, joined and
+--                    issued events are appended in the items form, one
+--                    entry per call (append_items)
 --   ig:{B}:rl:ADDR   GCRA theoretical arrival time (microseconds)
 --   ig:{B}:batch:ID  hash: fp (request fingerprint), codes (space-separated)
 --
@@ -41,6 +43,17 @@ end
 
 local function pack_record(r)
     return cmsgpack.pack(r.max, r.uses, r.exp, r.revoked, r.bound, r.first)
+end
+
+-- Appends one entry of the items form to stream: field t, the fields every
+-- item shares (a flat name, value list), and d, the items' own fields, each
+-- followed by a NUL byte (items is the flat list of those fields, item
+-- after item). One entry carries every item of a call, so a coalesced call
+-- costs the stream, the sync daemon and the append-only file one entry.
+-- No value may hold a NUL: the gateway refuses one in any JSON string, and
+-- codes, e-mails, numbers and addresses never have one.
+local function append_items(stream, kind, shared, items)
+    redis.call('XADD', stream, '*', 't', kind, 'd', table.concat(items, '\0') .. '\0', unpack(shared))
 end
 
 -- GCRA check. interval_us = 1e6 / rate, burst = requests allowed at once;
@@ -75,12 +88,13 @@ local function ig_ready(keys, args)
 end
 
 -- One redemption, the part shared by ig_redeem and ig_redeem_many: checks,
--- then writes (rate-limit state, the code record, the redeemers set, the
--- event). kh code hash, ks redeemers set, kr rate-limit key, kev stream;
--- at_ms is now_us in milliseconds, formatted once per call.
+-- then writes (rate-limit state, the code record, the redeemers set) and
+-- adds the event's item (code, e-mail, use count, address) to items, which
+-- the caller appends to the stream. kh code hash, ks redeemers set, kr
+-- rate-limit key.
 -- Returns verdict, use_count, max_uses (0, 0 when there is no record) and
 -- retry_after_ms for 'rate_limited'.
-local function redeem_one(kh, ks, kr, kev, field, code, email, hash, ip, now_s, now_us, at_ms, interval, burst, paused)
+local function redeem_one(items, kh, ks, kr, field, code, email, hash, ip, now_s, now_us, interval, burst, paused)
     local allowed, new_tat, retry_ms = gcra_check(kr, now_us, interval, burst)
     if not allowed then
         return 'rate_limited', 0, 0, retry_ms
@@ -112,7 +126,8 @@ local function redeem_one(kh, ks, kr, kev, field, code, email, hash, ip, now_s, 
     if r.max > 1 then
         redis.call('SADD', ks, hash)
     end
-    redis.call('XADD', kev, '*', 't', 'redeemed', 'code', code, 'email', email, 'n', r.uses, 'ip', ip, 'at', at_ms)
+    local n = #items
+    items[n + 1], items[n + 2], items[n + 3], items[n + 4] = code, email, int(r.uses), ip
     return 'ok', r.uses, r.max
 end
 
@@ -129,8 +144,12 @@ end
 local function ig_redeem(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[3]) == 'closed'
-    local verdict, uses, max, retry_ms = redeem_one(keys[1], keys[2], keys[5], keys[4], args[1], args[2], args[3], args[4],
-        args[5], now_s, now_us, int(math.floor(now_us / 1000)), tonumber(args[6]), tonumber(args[7]), paused)
+    local items = {}
+    local verdict, uses, max, retry_ms = redeem_one(items, keys[1], keys[2], keys[5], args[1], args[2], args[3], args[4],
+        args[5], now_s, now_us, tonumber(args[6]), tonumber(args[7]), paused)
+    if #items ~= 0 then
+        append_items(keys[4], 'redeemed', {'at', int(math.floor(now_us / 1000))}, items)
+    end
     if verdict == 'ok' or verdict == 'again' then
         return {verdict, uses, max}
     elseif verdict == 'rate_limited' then
@@ -153,12 +172,11 @@ local function ig_redeem_many(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[1]) == 'closed'
     local interval, burst = tonumber(args[1]), tonumber(args[2])
-    local at_ms = int(math.floor(now_us / 1000))
-    local out = {}
+    local out, items = {}, {}
     for i = 0, (#keys - 2) / 3 - 1 do
         local k, a = 3 + 3 * i, 3 + 5 * i
-        local verdict, uses, max, retry_ms = redeem_one(keys[k], keys[k + 1], keys[k + 2], keys[2], args[a], args[a + 1],
-            args[a + 2], args[a + 3], args[a + 4], now_s, now_us, at_ms, interval, burst, paused)
+        local verdict, uses, max, retry_ms = redeem_one(items, keys[k], keys[k + 1], keys[k + 2], args[a], args[a + 1],
+            args[a + 2], args[a + 3], args[a + 4], now_s, now_us, interval, burst, paused)
         out[#out + 1] = verdict
         if verdict == 'rate_limited' then
             out[#out + 1] = retry_ms
@@ -167,6 +185,9 @@ local function ig_redeem_many(keys, args)
             out[#out + 1] = uses
             out[#out + 1] = max
         end
+    end
+    if #items ~= 0 then
+        append_items(keys[2], 'redeemed', {'at', int(math.floor(now_us / 1000))}, items)
     end
     return out
 end
@@ -244,20 +265,22 @@ end
 -- Reply: the number of codes created.
 local function ig_issue(keys, args)
     local now_s, now_us = now()
-    local at = int(math.floor(now_us / 1000))
     local max, exp = tonumber(args[3]), tonumber(args[4])
-    local created = 0
+    local items = {}
     for i = 2, #keys do
         local base = 5 + 4 * (i - 2)
         local field, code, email, hash = args[base + 1], args[base + 2], args[base + 3], args[base + 4]
         local record = cmsgpack.pack(max, 0, exp, 0, hash, '')
         if redis.call('HSETNX', keys[i], field, record) == 1 then
-            created = created + 1
-            redis.call('XADD', keys[1], '*', 't', 'issued', 'code', code, 'batch', args[1], 'cohort', args[2],
-                'max', args[3], 'exp', args[4], 'to', email, 'by', args[5], 'at', at)
+            items[#items + 1] = code
+            items[#items + 1] = email
         end
     end
-    return created
+    if #items ~= 0 then
+        append_items(keys[1], 'issued', {'batch', args[1], 'cohort', args[2], 'max', args[3], 'exp', args[4], 'by', args[5],
+            'at', int(math.floor(now_us / 1000))}, items)
+    end
+    return #items / 2
 end
 
 redis.register_function{function_name = 'ig_ready', callback = ig_ready, flags = {'no-writes'}}

@@ -255,9 +255,11 @@ end
 -- One join, the part shared by ig_join and ig_join_many. sizes is the
 -- loaded map of ig:{0}:wl, saved by the caller. a = {hash8, e-mail,
 -- persona, use case, base priority, own referral code, referral code given
--- ('' = none), client address}.
+-- ('' = none), client address}. A new entry adds its joined event's item
+-- (e-mail, persona, use case, score, sequence, referral code, referrer's
+-- e-mail, address) to items, which the caller appends to the stream.
 -- Returns verdict, position or retry/admitted time, total, rate_milli.
-local function join_one(wl, stream, sizes, a, boost, interval, burst, now_s, now_us)
+local function join_one(items, sizes, a, boost, interval, burst, now_s, now_us)
     local retry_ms = limited(a[8], now_us, interval, burst)
     if retry_ms then
         return 'rate_limited', retry_ms, 0, 0
@@ -312,8 +314,9 @@ local function join_one(wl, stream, sizes, a, boost, interval, burst, now_s, now
     end
     redis.call('HINCRBY', WL .. 'wl:n', 'joined', 1)
     redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
-    redis.call('XADD', stream, '*', 't', 'joined', 'email', email, 'persona', a[3], 'use_case', a[4], 'score', a[5],
-        'seq', seq, 'ref', ref, 'ref_email', ref_email, 'ip', a[8], 'at', int(math.floor(now_us / 1000)))
+    local n = #items
+    items[n + 1], items[n + 2], items[n + 3], items[n + 4] = email, a[3], a[4], a[5]
+    items[n + 5], items[n + 6], items[n + 7], items[n + 8] = int(seq), ref, ref_email, a[8]
     -- The newest sequence number is the last of its class: its position is
     -- everybody in this class and the higher ones.
     return 'new', ahead_of(sizes, base, true), total_of(sizes), admit_rate_milli(now_s)
@@ -331,8 +334,12 @@ end
 local function ig_join(keys, args)
     local now_s, now_us = now()
     local sizes = load_counts(keys[1])
-    local verdict, a, b, c = join_one(keys[1], keys[2], sizes, args, tonumber(args[9]), args[10], args[11], now_s, now_us)
+    local items = {}
+    local verdict, a, b, c = join_one(items, sizes, args, tonumber(args[9]), args[10], args[11], now_s, now_us)
     save_counts(keys[1], sizes)
+    if #items ~= 0 then
+        append_items(keys[2], 'joined', {'at', int(math.floor(now_us / 1000))}, items)
+    end
     return {verdict, a, b, c}
 end
 
@@ -348,16 +355,18 @@ local function ig_join_many(keys, args)
     local now_s, now_us = now()
     local sizes = load_counts(keys[1])
     local boost = tonumber(args[1])
-    local out = {}
+    local out, items = {}, {}
     for i = 4, #args, 8 do
-        local verdict, a, b, c = join_one(keys[1], keys[2], sizes, {unpack(args, i, i + 7)}, boost, args[2], args[3],
-            now_s, now_us)
+        local verdict, a, b, c = join_one(items, sizes, {unpack(args, i, i + 7)}, boost, args[2], args[3], now_s, now_us)
         out[#out + 1] = verdict
         out[#out + 1] = a
         out[#out + 1] = b
         out[#out + 1] = c
     end
     save_counts(keys[1], sizes)
+    if #items ~= 0 then
+        append_items(keys[2], 'joined', {'at', int(math.floor(now_us / 1000))}, items)
+    end
     return out
 end
 
@@ -405,8 +414,8 @@ local function issue_code(key, stream, code, exp, bound, email, batch, cohort, b
     if redis.call('HSETNX', key, code:sub(4), cmsgpack.pack(1, 0, exp, 0, bound, '')) == 0 then
         return false
     end
-    redis.call('XADD', stream, '*', 't', 'issued', 'code', code, 'batch', batch, 'cohort', cohort, 'max', 1, 'exp',
-        int(exp), 'to', email, 'by', by, 'at', at)
+    append_items(stream, 'issued', {'batch', batch, 'cohort', cohort, 'max', 1, 'exp', int(exp), 'by', by, 'at', at},
+        {code, email})
     return true
 end
 

@@ -49,17 +49,18 @@ void sync_batch_keep(sync_batch_t *b, redisReply *reply)
 
 long sync_batch_add_entries(sync_batch_t *b, unsigned bucket, const redisReply *entries)
 {
-    size_t start = b->num_events;
+    size_t start = b->num_events, need = start;
 
     if (entries->type != REDIS_REPLY_ARRAY)
         return -1;
-    grow((void **)&b->events, &b->cap_events, start + entries->elements, sizeof(*b->events));
     for (size_t i = 0; i != entries->elements; ++i) {
-        if (sync_event_decode(&b->events[start + i], bucket, entries->element[i]) != 0) {
-            b->num_events = start;
+        long n = sync_event_count(entries->element[i]);
+        if (n < 0)
             return -1;
-        }
+        need += (size_t)n;
     }
-    b->num_events = start + entries->elements;
+    grow((void **)&b->events, &b->cap_events, need, sizeof(*b->events));
+    for (size_t i = 0; i != entries->elements; ++i)
+        b->num_events += (size_t)sync_event_decode(&b->events[b->num_events], bucket, entries->element[i]);
     return (long)entries->elements;
 }

@@ -42,10 +42,11 @@ void sync_batch_keep(sync_batch_t *b, redisReply *reply);
 
 /**
  * Decodes every element of entries (an array of [id, fields] as XREADGROUP
- * and XAUTOCLAIM return them) from bucket's stream and appends it. The reply
- * holding entries must be kept by b (sync_batch_keep). Returns the number of
- * entries added, or -1 when an entry has no usable id (protocol error;
- * nothing of entries is kept then).
+ * and XAUTOCLAIM return them) from bucket's stream and appends its events
+ * (one per item of an entry in the items form). The reply holding entries
+ * must be kept by b (sync_batch_keep). Returns the number of entries added,
+ * or -1 when an entry has no usable id (protocol error; nothing of entries
+ * is kept then).
  */
 long sync_batch_add_entries(sync_batch_t *b, unsigned bucket, const redisReply *entries);
 

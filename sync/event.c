@@ -1,4 +1,7 @@
+#include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "ig_code.h"
@@ -24,12 +27,39 @@
 /* 9999-12-31T23:59:59Z: beyond it a timestamptz conversion would fail the batch. */
 #define SYNC_MAX_UNIX_S 253402300799LL
 
-/* The fields of an entry, by name; NULL when absent. */
+/* A field's value: len bytes at str, NUL-terminated; str is NULL when the field is absent. */
+typedef struct field_t {
+    const char *str;
+    size_t len;
+} field_t;
+
+/* The fields of an entry, or of one item of it, by name. */
 typedef struct event_fields_t {
-    const redisReply *t, *code, *batch, *cohort, *max, *exp, *to, *by, *at, *email, *n, *ip;
-    const redisReply *persona, *use_case, *score, *seq, *ref, *ref_email, *id, *inviter, *recipient, *tranche, *codes, *kind,
-        *amount, *note, *uid;
+    field_t t, code, batch, cohort, max, exp, to, by, at, email, n, ip;
+    field_t persona, use_case, score, seq, ref, ref_email, id, inviter, recipient, tranche, codes, kind, amount, note, uid;
+    field_t d; /* the items form: every item's fields, each followed by a NUL byte */
 } event_fields_t;
+
+/*
+ * The types written in the items form, and the fields of one item in the
+ * order they stand in d (ARCHITECTURE.md, "Event streams"). The other
+ * fields of such an entry are shared by all its items.
+ */
+#define SYNC_ITEM_MAX_FIELDS 8
+typedef struct item_form_t {
+    sync_event_type_t type;
+    size_t width;                        /* fields per item */
+    size_t fields[SYNC_ITEM_MAX_FIELDS]; /* their offsets in event_fields_t */
+} item_form_t;
+
+#define FIELD(name) offsetof(event_fields_t, name)
+static const item_form_t item_forms[] = {
+    {SYNC_EVENT_REDEEMED, 4, {FIELD(code), FIELD(email), FIELD(n), FIELD(ip)}},
+    {SYNC_EVENT_JOINED,
+     8,
+     {FIELD(email), FIELD(persona), FIELD(use_case), FIELD(score), FIELD(seq), FIELD(ref), FIELD(ref_email), FIELD(ip)}},
+    {SYNC_EVENT_ISSUED, 2, {FIELD(code), FIELD(to)}},
+};
 
 /* Stream names, indexed by sync_event_type_t. */
 static const char *const type_names[] = {
@@ -86,17 +116,17 @@ long sync_utf8_chars(const char *s, size_t len)
 }
 
 /* Text usable as a column value: valid UTF-8, no NUL, 1..max_chars characters. */
-static int text_ok(const redisReply *v, long max_chars)
+static int text_ok(const field_t *v, long max_chars)
 {
     long n;
-    return v != NULL && v->len > 0 && (n = sync_utf8_chars(v->str, v->len)) > 0 && n <= max_chars;
+    return v->str != NULL && v->len > 0 && (n = sync_utf8_chars(v->str, v->len)) > 0 && n <= max_chars;
 }
 
 /* Optional text: absent and empty both mean SQL NULL. Returns -1 when present but unusable. */
-static int optional_text(const char **out, const redisReply *v, long max_chars)
+static int optional_text(const char **out, const field_t *v, long max_chars)
 {
     *out = NULL;
-    if (v == NULL || v->len == 0)
+    if (v->str == NULL || v->len == 0)
         return 0;
     if (!text_ok(v, max_chars))
         return -1;
@@ -105,11 +135,11 @@ static int optional_text(const char **out, const redisReply *v, long max_chars)
 }
 
 /* A decimal integer in min..max: digits only, no sign, no spaces. */
-static int integer(long long *out, const redisReply *v, long long min, long long max)
+static int integer(long long *out, const field_t *v, long long min, long long max)
 {
     long long n = 0;
 
-    if (v == NULL || v->len == 0 || v->len > 18)
+    if (v->str == NULL || v->len == 0 || v->len > 18)
         return -1;
     for (size_t i = 0; i != v->len; ++i) {
         if (v->str[i] < '0' || v->str[i] > '9')
@@ -123,9 +153,9 @@ static int integer(long long *out, const redisReply *v, long long min, long long
 }
 
 /* A code body as ig_code.h defines it: 16 characters of the alphabet. */
-static int code_ok(const redisReply *v)
+static int code_ok(const field_t *v)
 {
-    if (v == NULL || v->len != IG_CODE_BODY_LEN)
+    if (v->str == NULL || v->len != IG_CODE_BODY_LEN)
         return 0;
     for (size_t i = 0; i != v->len; ++i)
         if (ig_code_char_value(v->str[i]) < 0)
@@ -133,24 +163,24 @@ static int code_ok(const redisReply *v)
     return 1;
 }
 
-static int is_field(const redisReply *name, const char *want)
+static int is_field(const field_t *name, const char *want)
 {
     size_t len = strlen(want);
     return name->len == len && memcmp(name->str, want, len) == 0;
 }
 
 /* An e-mail in its normal form (ig_email_normalise), as every producer writes it: the user id derives from it. */
-static int email_ok(const redisReply *v)
+static int email_ok(const field_t *v)
 {
     char norm[IG_EMAIL_MAX_BYTES + 1];
-    return v != NULL && v->len > 0 && v->len <= IG_EMAIL_MAX_BYTES && ig_email_normalise(norm, v->str, v->len) == (int)v->len &&
-           memcmp(norm, v->str, v->len) == 0;
+    return v->str != NULL && v->len > 0 && v->len <= IG_EMAIL_MAX_BYTES &&
+           ig_email_normalise(norm, v->str, v->len) == (int)v->len && memcmp(norm, v->str, v->len) == 0;
 }
 
 /* A referral code (ig_user.h): IG_REFERRAL_CODE_LEN characters of the code alphabet. */
-static int referral_ok(const redisReply *v)
+static int referral_ok(const field_t *v)
 {
-    if (v == NULL || v->len != IG_REFERRAL_CODE_LEN)
+    if (v->str == NULL || v->len != IG_REFERRAL_CODE_LEN)
         return 0;
     for (size_t i = 0; i != v->len; ++i)
         if (ig_code_char_value(v->str[i]) < 0)
@@ -159,9 +189,9 @@ static int referral_ok(const redisReply *v)
 }
 
 /* A UUID in its 8-4-4-4-12 hexadecimal form. */
-static int uuid_ok(const redisReply *v)
+static int uuid_ok(const field_t *v)
 {
-    if (v == NULL || v->len != 36)
+    if (v->str == NULL || v->len != 36)
         return 0;
     for (size_t i = 0; i != 36; ++i) {
         char c = v->str[i];
@@ -173,20 +203,20 @@ static int uuid_ok(const redisReply *v)
 }
 
 /* Index of v in names (count of them), or -1. */
-static int one_of(const redisReply *v, const char *const *names, size_t count)
+static int one_of(const field_t *v, const char *const *names, size_t count)
 {
-    for (size_t i = 0; v != NULL && i != count; ++i)
+    for (size_t i = 0; v->str != NULL && i != count; ++i)
         if (is_field(v, names[i]))
             return (int)i;
     return -1;
 }
 
 /* Code bodies separated by single spaces, 1..SYNC_MAX_EARNED_CODES of them. */
-static int codes_ok(const redisReply *v)
+static int codes_ok(const field_t *v)
 {
     size_t i = 0, n = 0;
 
-    if (v == NULL || v->len == 0)
+    if (v->str == NULL || v->len == 0)
         return 0;
     for (;;) {
         if (v->len - i < IG_CODE_BODY_LEN || ++n > SYNC_MAX_EARNED_CODES)
@@ -209,33 +239,34 @@ static int collect_fields(event_fields_t *f, const redisReply *kv)
         const char *name;
         size_t offset;
     } known[] = {
-        {"t", offsetof(event_fields_t, t)},
-        {"code", offsetof(event_fields_t, code)},
-        {"batch", offsetof(event_fields_t, batch)},
-        {"cohort", offsetof(event_fields_t, cohort)},
-        {"max", offsetof(event_fields_t, max)},
-        {"exp", offsetof(event_fields_t, exp)},
-        {"to", offsetof(event_fields_t, to)},
-        {"by", offsetof(event_fields_t, by)},
-        {"at", offsetof(event_fields_t, at)},
-        {"email", offsetof(event_fields_t, email)},
-        {"n", offsetof(event_fields_t, n)},
-        {"ip", offsetof(event_fields_t, ip)},
-        {"persona", offsetof(event_fields_t, persona)},
-        {"use_case", offsetof(event_fields_t, use_case)},
-        {"score", offsetof(event_fields_t, score)},
-        {"seq", offsetof(event_fields_t, seq)},
-        {"ref", offsetof(event_fields_t, ref)},
-        {"ref_email", offsetof(event_fields_t, ref_email)},
-        {"id", offsetof(event_fields_t, id)},
-        {"inviter", offsetof(event_fields_t, inviter)},
-        {"recipient", offsetof(event_fields_t, recipient)},
-        {"tranche", offsetof(event_fields_t, tranche)},
-        {"codes", offsetof(event_fields_t, codes)},
-        {"kind", offsetof(event_fields_t, kind)},
-        {"amount", offsetof(event_fields_t, amount)},
-        {"note", offsetof(event_fields_t, note)},
-        {"uid", offsetof(event_fields_t, uid)},
+        {"t", FIELD(t)},
+        {"code", FIELD(code)},
+        {"batch", FIELD(batch)},
+        {"cohort", FIELD(cohort)},
+        {"max", FIELD(max)},
+        {"exp", FIELD(exp)},
+        {"to", FIELD(to)},
+        {"by", FIELD(by)},
+        {"at", FIELD(at)},
+        {"email", FIELD(email)},
+        {"n", FIELD(n)},
+        {"ip", FIELD(ip)},
+        {"persona", FIELD(persona)},
+        {"use_case", FIELD(use_case)},
+        {"score", FIELD(score)},
+        {"seq", FIELD(seq)},
+        {"ref", FIELD(ref)},
+        {"ref_email", FIELD(ref_email)},
+        {"id", FIELD(id)},
+        {"inviter", FIELD(inviter)},
+        {"recipient", FIELD(recipient)},
+        {"tranche", FIELD(tranche)},
+        {"codes", FIELD(codes)},
+        {"kind", FIELD(kind)},
+        {"amount", FIELD(amount)},
+        {"note", FIELD(note)},
+        {"uid", FIELD(uid)},
+        {"d", FIELD(d)},
     };
 
     memset(f, 0, sizeof(*f));
@@ -245,30 +276,65 @@ static int collect_fields(event_fields_t *f, const redisReply *kv)
         const redisReply *name = kv->element[i], *value = kv->element[i + 1];
         if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
             return -1;
+        field_t key = {name->str, name->len};
         for (size_t k = 0; k != sizeof(known) / sizeof(known[0]); ++k) {
-            const redisReply **slot = (const redisReply **)((char *)f + known[k].offset);
-            if (is_field(name, known[k].name) && *slot == NULL)
-                *slot = value;
+            field_t *slot = (field_t *)((char *)f + known[k].offset);
+            if (is_field(&key, known[k].name) && slot->str == NULL)
+                *slot = (field_t){value->str, value->len};
         }
     }
     return 0;
 }
 
+/* The type named by field t, or SYNC_EVENT_MALFORMED. */
+static sync_event_type_t type_of(const field_t *t)
+{
+    for (size_t i = SYNC_EVENT_MALFORMED + 1; t->str != NULL && i != NUM_TYPES; ++i)
+        if (is_field(t, type_names[i]))
+            return (sync_event_type_t)i;
+    return SYNC_EVENT_MALFORMED;
+}
+
+/* The items form of type, or NULL when its entries have none. */
+static const item_form_t *item_form(sync_event_type_t type)
+{
+    for (size_t i = 0; i != sizeof(item_forms) / sizeof(item_forms[0]); ++i)
+        if (item_forms[i].type == type)
+            return &item_forms[i];
+    return NULL;
+}
+
+/*
+ * Items in field d of an entry of the items form: d must be whole items of
+ * form's width, every field followed by a NUL byte, at least one item.
+ * Returns their number, or 0 when d is not that.
+ */
+static size_t count_items(const field_t *d, const item_form_t *form)
+{
+    size_t nuls = 0;
+
+    if (d->str == NULL || d->len == 0 || d->str[d->len - 1] != '\0')
+        return 0;
+    for (const char *p = d->str, *end = d->str + d->len; (p = memchr(p, '\0', (size_t)(end - p))) != NULL; ++p)
+        ++nuls;
+    return nuls % form->width == 0 ? nuls / form->width : 0;
+}
+
 /* Fills the fields of an issued event; returns the reason it is malformed, or NULL. */
 static const char *decode_issued(sync_event_t *ev, const event_fields_t *f)
 {
-    if (!text_ok(f->batch, SYNC_BATCH_ID_CHARS))
+    if (!text_ok(&f->batch, SYNC_BATCH_ID_CHARS))
         return "field batch missing or invalid";
-    ev->batch = f->batch->str;
-    if (optional_text(&ev->cohort, f->cohort, SYNC_COHORT_CHARS) != 0)
+    ev->batch = f->batch.str;
+    if (optional_text(&ev->cohort, &f->cohort, SYNC_COHORT_CHARS) != 0)
         return "field cohort invalid";
-    if (integer(&ev->max_uses, f->max, 1, INT_MAX) != 0)
+    if (integer(&ev->max_uses, &f->max, 1, INT_MAX) != 0)
         return "field max missing or invalid";
-    if (integer(&ev->expires_s, f->exp, 1, SYNC_MAX_UNIX_S) != 0)
+    if (integer(&ev->expires_s, &f->exp, 1, SYNC_MAX_UNIX_S) != 0)
         return "field exp missing or invalid";
-    if (optional_text(&ev->issued_to, f->to, SYNC_EMAIL_CHARS) != 0)
+    if (optional_text(&ev->issued_to, &f->to, SYNC_EMAIL_CHARS) != 0)
         return "field to invalid";
-    if (optional_text(&ev->created_by, f->by, SYNC_CREATED_BY_CHARS) != 0)
+    if (optional_text(&ev->created_by, &f->by, SYNC_CREATED_BY_CHARS) != 0)
         return "field by invalid";
     return NULL;
 }
@@ -276,13 +342,13 @@ static const char *decode_issued(sync_event_t *ev, const event_fields_t *f)
 /* Fills the fields of a redeemed event; returns the reason it is malformed, or NULL. */
 static const char *decode_redeemed(sync_event_t *ev, const event_fields_t *f)
 {
-    if (!text_ok(f->email, SYNC_EMAIL_CHARS))
+    if (!text_ok(&f->email, SYNC_EMAIL_CHARS))
         return "field email missing or invalid";
-    ev->email = f->email->str;
-    if (integer(&ev->use_number, f->n, 1, INT_MAX) != 0)
+    ev->email = f->email.str;
+    if (integer(&ev->use_number, &f->n, 1, INT_MAX) != 0)
         return "field n missing or invalid";
     /* The address is diagnostic only: an odd one is dropped, not the redemption with it. */
-    if (optional_text(&ev->ip, f->ip, SYNC_CLIENT_ADDR_CHARS) != 0)
+    if (optional_text(&ev->ip, &f->ip, SYNC_CLIENT_ADDR_CHARS) != 0)
         ev->ip = NULL;
     return NULL;
 }
@@ -290,9 +356,9 @@ static const char *decode_redeemed(sync_event_t *ev, const event_fields_t *f)
 /* The e-mail every product event but shared, clicked and erased carries. */
 static const char *decode_email(sync_event_t *ev, const event_fields_t *f)
 {
-    if (!email_ok(f->email))
+    if (!email_ok(&f->email))
         return "field email missing or not a normalised e-mail";
-    ev->email = f->email->str;
+    ev->email = f->email.str;
     return NULL;
 }
 
@@ -301,44 +367,44 @@ static const char *decode_joined(sync_event_t *ev, const event_fields_t *f)
     const char *reason = decode_email(ev, f);
     if (reason != NULL)
         return reason;
-    if (!text_ok(f->persona, SYNC_PERSONA_CHARS))
+    if (!text_ok(&f->persona, SYNC_PERSONA_CHARS))
         return "field persona missing or invalid";
-    ev->persona = f->persona->str;
-    if (optional_text(&ev->use_case, f->use_case, SYNC_FREE_TEXT_CHARS) != 0)
+    ev->persona = f->persona.str;
+    if (optional_text(&ev->use_case, &f->use_case, SYNC_FREE_TEXT_CHARS) != 0)
         return "field use_case invalid";
     if (ev->use_case == NULL)
         ev->use_case = "";
-    if (integer(&ev->score, f->score, 0, INT_MAX) != 0)
+    if (integer(&ev->score, &f->score, 0, INT_MAX) != 0)
         return "field score missing or invalid";
-    if (integer(&ev->seq, f->seq, 0, SYNC_MAX_EXACT) != 0)
+    if (integer(&ev->seq, &f->seq, 0, SYNC_MAX_EXACT) != 0)
         return "field seq missing or invalid";
     /* The referrer comes as a pair: the code followed and its owner's e-mail. */
-    if (f->ref != NULL && f->ref->len != 0) {
-        if (!referral_ok(f->ref))
+    if (f->ref.str != NULL && f->ref.len != 0) {
+        if (!referral_ok(&f->ref))
             return "field ref not a referral code";
-        if (!email_ok(f->ref_email))
+        if (!email_ok(&f->ref_email))
             return "field ref_email missing or not a normalised e-mail";
-        ev->ref = f->ref->str;
-        ev->ref_email = f->ref_email->str;
-    } else if (f->ref_email != NULL && f->ref_email->len != 0) {
+        ev->ref = f->ref.str;
+        ev->ref_email = f->ref_email.str;
+    } else if (f->ref_email.str != NULL && f->ref_email.len != 0) {
         return "field ref_email without ref";
     }
-    if (optional_text(&ev->ip, f->ip, SYNC_CLIENT_ADDR_CHARS) != 0)
+    if (optional_text(&ev->ip, &f->ip, SYNC_CLIENT_ADDR_CHARS) != 0)
         ev->ip = NULL;
     return NULL;
 }
 
 static const char *decode_shared(sync_event_t *ev, const event_fields_t *f)
 {
-    if (!uuid_ok(f->id))
+    if (!uuid_ok(&f->id))
         return "field id missing or not a UUID";
-    ev->share_id = f->id->str;
-    if (!email_ok(f->inviter))
+    ev->share_id = f->id.str;
+    if (!email_ok(&f->inviter))
         return "field inviter missing or not a normalised e-mail";
-    ev->inviter = f->inviter->str;
-    if (!email_ok(f->recipient))
+    ev->inviter = f->inviter.str;
+    if (!email_ok(&f->recipient))
         return "field recipient missing or not a normalised e-mail";
-    ev->recipient = f->recipient->str;
+    ev->recipient = f->recipient.str;
     return NULL;
 }
 
@@ -347,11 +413,11 @@ static const char *decode_earned(sync_event_t *ev, const event_fields_t *f)
     const char *reason = decode_email(ev, f);
     if (reason != NULL)
         return reason;
-    if (integer(&ev->tranche, f->tranche, 1, INT_MAX) != 0)
+    if (integer(&ev->tranche, &f->tranche, 1, INT_MAX) != 0)
         return "field tranche missing or invalid";
-    if (!codes_ok(f->codes))
+    if (!codes_ok(&f->codes))
         return "field codes missing or not space-separated code bodies";
-    ev->codes = f->codes->str;
+    ev->codes = f->codes.str;
     return NULL;
 }
 
@@ -361,12 +427,12 @@ static const char *decode_lifecycle(sync_event_t *ev, const event_fields_t *f)
     int kind;
     if (reason != NULL)
         return reason;
-    if ((kind = one_of(f->kind, lifecycle_kinds, sizeof(lifecycle_kinds) / sizeof(lifecycle_kinds[0]))) < 0)
+    if ((kind = one_of(&f->kind, lifecycle_kinds, sizeof(lifecycle_kinds) / sizeof(lifecycle_kinds[0]))) < 0)
         return "field kind missing or unknown";
     ev->kind = lifecycle_kinds[kind];
     ev->lifecycle = (sync_lifecycle_kind_t)kind;
     ev->amount = -1;
-    if (f->amount != NULL && f->amount->len != 0 && integer(&ev->amount, f->amount, 0, SYNC_MAX_EXACT) != 0)
+    if (f->amount.str != NULL && f->amount.len != 0 && integer(&ev->amount, &f->amount, 0, SYNC_MAX_EXACT) != 0)
         return "field amount invalid";
     return NULL;
 }
@@ -377,12 +443,12 @@ static const char *decode_spent(sync_event_t *ev, const event_fields_t *f)
     int kind;
     if (reason != NULL)
         return reason;
-    if (integer(&ev->amount, f->amount, 1, INT_MAX) != 0)
+    if (integer(&ev->amount, &f->amount, 1, INT_MAX) != 0)
         return "field amount missing or invalid";
-    if ((kind = one_of(f->kind, spend_kinds, sizeof(spend_kinds) / sizeof(spend_kinds[0]))) < 0)
+    if ((kind = one_of(&f->kind, spend_kinds, sizeof(spend_kinds) / sizeof(spend_kinds[0]))) < 0)
         return "field kind missing or not a spend type";
     ev->kind = spend_kinds[kind];
-    if (optional_text(&ev->note, f->note, SYNC_FREE_TEXT_CHARS) != 0)
+    if (optional_text(&ev->note, &f->note, SYNC_FREE_TEXT_CHARS) != 0)
         return "field note invalid";
     return NULL;
 }
@@ -404,18 +470,18 @@ static const char *decode_payload(sync_event_t *ev, const event_fields_t *f)
     case SYNC_EVENT_SHARED:
         return decode_shared(ev, f);
     case SYNC_EVENT_CLICKED:
-        if (!referral_ok(f->ref))
+        if (!referral_ok(&f->ref))
             return "field ref missing or not a referral code";
-        ev->ref = f->ref->str;
+        ev->ref = f->ref.str;
         return NULL;
     case SYNC_EVENT_EARNED:
         return decode_earned(ev, f);
     case SYNC_EVENT_SPENT:
         return decode_spent(ev, f);
     case SYNC_EVENT_ERASED:
-        if (!uuid_ok(f->uid))
+        if (!uuid_ok(&f->uid))
             return "field uid missing or not a UUID";
-        ev->uid = f->uid->str;
+        ev->uid = f->uid.str;
         return NULL;
     default:
         return NULL;
@@ -428,56 +494,139 @@ static int has_code(sync_event_type_t type)
     return type == SYNC_EVENT_ISSUED || type == SYNC_EVENT_REDEEMED || type == SYNC_EVENT_REVOKED || type == SYNC_EVENT_ADMITTED;
 }
 
-int sync_event_decode(sync_event_t *ev, unsigned bucket, const redisReply *entry)
+/* Decodes one event of type from f into ev (whose ids are set); a bad payload makes it MALFORMED. */
+static void decode_one(sync_event_t *ev, sync_event_type_t type, const event_fields_t *f)
 {
-    const redisReply *id, *kv;
-    event_fields_t f;
     const char *reason = NULL;
 
-    memset(ev, 0, sizeof(*ev));
-    ev->bucket = bucket;
-    ev->type = SYNC_EVENT_MALFORMED;
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
-        return -1;
-    id = entry->element[0];
-    kv = entry->element[1];
-    if (id->type != REDIS_REPLY_STRING || id->len == 0 || id->len >= SYNC_ENTRY_ID_BYTES || memchr(id->str, '\0', id->len) != NULL)
-        return -1;
-    int prefix = snprintf(ev->event_id, sizeof(ev->event_id), "%u-", bucket);
-    memcpy(ev->event_id + prefix, id->str, id->len + 1);
-    ev->entry_offset = (unsigned char)prefix;
-
-    /* A pending entry deleted from the stream comes back with nil fields. */
-    if (kv->type != REDIS_REPLY_ARRAY) {
-        ev->reason = "entry deleted from the stream";
-        return 0;
-    }
-    if (collect_fields(&f, kv) != 0) {
-        ev->reason = "fields are not string pairs";
-        return 0;
-    }
-    if (f.t == NULL) {
-        ev->reason = "field t missing";
-        return 0;
-    }
-    for (size_t i = SYNC_EVENT_MALFORMED + 1; i != NUM_TYPES; ++i)
-        if (is_field(f.t, type_names[i]))
-            ev->type = (sync_event_type_t)i;
-    if (ev->type == SYNC_EVENT_MALFORMED)
-        reason = "unknown type";
-    if (reason == NULL && has_code(ev->type)) {
-        if (!code_ok(f.code))
+    ev->type = type;
+    if (type == SYNC_EVENT_MALFORMED)
+        reason = f->t.str == NULL ? "field t missing" : "unknown type";
+    if (reason == NULL && has_code(type)) {
+        if (!code_ok(&f->code))
             reason = "field code missing or not a code body";
         else
-            ev->code = f.code->str;
+            ev->code = f->code.str;
     }
-    if (reason == NULL && integer(&ev->at_ms, f.at, 1, SYNC_MAX_UNIX_S * 1000) != 0)
+    if (reason == NULL && integer(&ev->at_ms, &f->at, 1, SYNC_MAX_UNIX_S * 1000) != 0)
         reason = "field at missing or invalid";
     if (reason == NULL)
-        reason = decode_payload(ev, &f);
+        reason = decode_payload(ev, f);
     if (reason != NULL) {
         ev->type = SYNC_EVENT_MALFORMED;
         ev->reason = reason;
     }
+}
+
+/* Parses a stream entry id "ms-seq" into out; returns -1 when id is not one. */
+static int parse_entry_id(uint64_t out[2], const redisReply *id)
+{
+    const char *p = id->str, *end = id->str + id->len;
+
+    for (int part = 0; part != 2; ++part) {
+        uint64_t v = 0;
+        const char *start = p;
+        for (; p != end && *p >= '0' && *p <= '9'; ++p) {
+            if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+                return -1;
+            v = v * 10 + (uint64_t)(*p - '0');
+        }
+        if (p == start || (part == 0 ? p == end || *p++ != '-' : p != end))
+            return -1;
+        out[part] = v;
+    }
     return 0;
+}
+
+/*
+ * The entry's id and fields: -1 when it has no usable id; otherwise 0 with
+ * *fields NULL when its fields are unusable (deleted from the stream, or
+ * not string pairs, *why says which).
+ */
+static int open_entry(uint64_t id[2], event_fields_t *f, const char **why, const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || entry->element[0]->type != REDIS_REPLY_STRING ||
+        parse_entry_id(id, entry->element[0]) != 0)
+        return -1;
+    *why = NULL;
+    /* A pending entry deleted from the stream comes back with nil fields. */
+    if (entry->element[1]->type != REDIS_REPLY_ARRAY)
+        *why = "entry deleted from the stream";
+    else if (collect_fields(f, entry->element[1]) != 0)
+        *why = "fields are not string pairs";
+    return 0;
+}
+
+long sync_event_count(const redisReply *entry)
+{
+    event_fields_t f;
+    uint64_t id[2];
+    const char *why;
+    const item_form_t *form;
+    size_t n;
+
+    if (open_entry(id, &f, &why, entry) != 0)
+        return -1;
+    if (why != NULL || f.d.str == NULL || (form = item_form(type_of(&f.t))) == NULL || (n = count_items(&f.d, form)) == 0)
+        return 1;
+    return (long)n;
+}
+
+long sync_event_decode(sync_event_t *evs, unsigned bucket, const redisReply *entry)
+{
+    event_fields_t f;
+    uint64_t id[2];
+    const char *why;
+    const item_form_t *form = NULL;
+    sync_event_type_t type;
+    size_t n = 0;
+
+    if (open_entry(id, &f, &why, entry) != 0)
+        return -1;
+    memset(&evs[0], 0, sizeof(evs[0]));
+    evs[0].bucket = bucket;
+    evs[0].entry[0] = id[0];
+    evs[0].entry[1] = id[1];
+    snprintf(evs[0].event_id, sizeof(evs[0].event_id), "%u-%" PRIu64 "-%" PRIu64, bucket, id[0], id[1]);
+    if (why != NULL) {
+        evs[0].type = SYNC_EVENT_MALFORMED;
+        evs[0].reason = why;
+        return 1;
+    }
+    type = type_of(&f.t);
+    if (f.d.str != NULL && ((form = item_form(type)) == NULL || (n = count_items(&f.d, form)) == 0)) {
+        evs[0].type = SYNC_EVENT_MALFORMED;
+        evs[0].reason = form == NULL ? "field d on a type without items" : "field d is not whole items";
+        return 1;
+    }
+    if (form == NULL) {
+        decode_one(&evs[0], type, &f);
+        return 1;
+    }
+    /* The items form: each item's own fields over the entry's shared ones. */
+    const char *p = f.d.str;
+    for (size_t i = 0; i != n; ++i) {
+        event_fields_t item = f;
+        for (size_t k = 0; k != form->width; ++k) {
+            size_t len = strlen(p);
+            *(field_t *)((char *)&item + form->fields[k]) = (field_t){p, len};
+            p += len + 1;
+        }
+        if (i != 0) {
+            memset(&evs[i], 0, sizeof(evs[i]));
+            evs[i].bucket = bucket;
+            evs[i].entry[0] = id[0];
+            evs[i].entry[1] = id[1];
+        }
+        evs[i].item = (unsigned)i;
+        snprintf(evs[i].event_id, sizeof(evs[i].event_id), "%u-%" PRIu64 "-%" PRIu64 "/%zu", bucket, id[0], id[1], i);
+        decode_one(&evs[i], type, &item);
+    }
+    return (long)n;
+}
+
+const char *sync_event_entry_id(char out[SYNC_ENTRY_ID_BYTES], const sync_event_t *ev)
+{
+    snprintf(out, SYNC_ENTRY_ID_BYTES, "%" PRIu64 "-%" PRIu64, ev->entry[0], ev->entry[1]);
+    return out;
 }

@@ -9,11 +9,12 @@
 #ifndef SYNC_EVENT_H
 #define SYNC_EVENT_H
 
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 
-/** Longest stream entry id: two 20-digit numbers, a dash and the NUL. */
+/** A stream entry id as text: two 20-digit numbers, a dash and the NUL, with room to spare. */
 #define SYNC_ENTRY_ID_BYTES 48
-/** Event id for PostgreSQL: "B-" then the entry id. */
+/** Event id for PostgreSQL: "B-" then the entry id, then "/ITEM" for an item of the items form. */
 #define SYNC_EVENT_ID_BYTES (SYNC_ENTRY_ID_BYTES + 8)
 
 typedef enum {
@@ -53,8 +54,9 @@ typedef enum {
  */
 typedef struct sync_event_t {
     unsigned bucket;                    /**< stream ig:{bucket}:events */
-    char event_id[SYNC_EVENT_ID_BYTES]; /**< "B-<entry id>", the key in processed_events */
-    unsigned char entry_offset;         /**< where the stream entry id starts in event_id */
+    uint64_t entry[2];                  /**< the stream entry id (milliseconds, sequence) the event came in */
+    unsigned item;                      /**< its place among the entry's items (items form), else 0 */
+    char event_id[SYNC_EVENT_ID_BYTES]; /**< "B-<entry id>", or "B-<entry id>/<item>" for an item of the items form */
     sync_event_type_t type;             /**< from field t */
     const char *reason;                 /**< static text: why the entry is MALFORMED */
     const char *code;                   /**< 16-character body (issued, redeemed, revoked, admitted); NULL otherwise */
@@ -87,20 +89,25 @@ typedef struct sync_event_t {
 } sync_event_t;
 
 /**
- * Decodes entry, an [id, [field, value, ...]] element of an XREADGROUP or
- * XAUTOCLAIM reply from bucket's stream, into ev. A bad payload (unknown
- * type, missing or invalid field, entry deleted from the stream) still
- * returns 0 with ev->type MALFORMED and ev->reason set. Returns -1 only when
- * the entry has no usable id, which is a protocol error. ev borrows from
- * entry, which must outlive it.
+ * Events entry holds, an [id, [field, value, ...]] element of an XREAD
+ * reply: the items of an entry in the items form (field d), else 1 (one
+ * event, or one MALFORMED event for an entry that is unusable as a whole).
+ * Returns -1 when the entry has no usable id ("ms-seq"), a protocol error.
  */
-int sync_event_decode(sync_event_t *ev, unsigned bucket, const redisReply *entry);
+long sync_event_count(const redisReply *entry);
 
-/** The stream entry id of ev (inside ev->event_id, so it moves with ev). */
-static inline const char *sync_event_entry_id(const sync_event_t *ev)
-{
-    return ev->event_id + ev->entry_offset;
-}
+/**
+ * Decodes entry, from bucket's stream, into evs[0 .. sync_event_count(entry)),
+ * in the order of its items. A bad payload (unknown type, missing or
+ * invalid field, entry deleted from the stream) still decodes, as a
+ * MALFORMED event with its reason set; in the items form only the bad item
+ * is MALFORMED. Returns the number of events written, or -1 when the entry
+ * has no usable id. The events borrow from entry, which must outlive them.
+ */
+long sync_event_decode(sync_event_t *evs, unsigned bucket, const redisReply *entry);
+
+/** Writes ev's stream entry id ("ms-seq") into out and returns out. */
+const char *sync_event_entry_id(char out[SYNC_ENTRY_ID_BYTES], const sync_event_t *ev);
 
 /** The stream name of type ("issued", "joined", ...), or "malformed". */
 const char *sync_event_type_name(sync_event_type_t type);

@@ -162,13 +162,13 @@ static void log_anomalies(const sync_lane_t *l, const sync_batch_t *b, const syn
 {
     for (size_t i = 0; stats->malformed != 0 && i != b->num_events; ++i) {
         const sync_event_t *ev = &b->events[i];
-        char code[IG_LOG_REDACT_BYTES] = "none";
+        char code[IG_LOG_REDACT_BYTES] = "none", entry[SYNC_ENTRY_ID_BYTES];
         if (!l->apply.fresh[i] || ev->type != SYNC_EVENT_MALFORMED)
             continue;
         if (ev->code != NULL)
             ig_log_redact(code, ev->code, strlen(ev->code));
         ig_warn("msg=\"malformed event skipped\" lane=%u batch=%llu stream=%s entry=%s code=%s reason=\"%s\"", l->id,
-                (unsigned long long)b->seq, l->stream.keys[ev->bucket], sync_event_entry_id(ev), code, ev->reason);
+                (unsigned long long)b->seq, l->stream.keys[ev->bucket], sync_event_entry_id(entry, ev), code, ev->reason);
     }
 }
 

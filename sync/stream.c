@@ -168,7 +168,7 @@ static int add_streams(sync_stream_t *s, sync_batch_t *b, const redisReply *repl
 static void advance_pending(sync_stream_t *s, const sync_batch_t *b, size_t first, const long counts[IG_BUCKETS])
 {
     for (size_t i = first; i != b->num_events; ++i)
-        strcpy(s->pending_from[b->events[i].bucket], sync_event_entry_id(&b->events[i]));
+        sync_event_entry_id(s->pending_from[b->events[i].bucket], &b->events[i]);
     s->draining = 0;
     for (unsigned k = 0; k != IG_BUCKETS; ++k) {
         if (counts[k] == 0)
@@ -297,13 +297,14 @@ int sync_stream_claim(sync_stream_t *s, sync_batch_t *b, int *more)
 int sync_stream_ack(sync_stream_t *s, const sync_batch_t *b, long long *acked)
 {
     const char **argv = NULL;
+    char(*ids)[SYNC_ENTRY_ID_BYTES] = NULL;
     size_t counts[IG_BUCKETS] = {0}, nkeys = 0;
     int ret = -1;
 
     *acked = 0;
     if (b->num_events == 0)
         return 0;
-    if ((argv = malloc((b->num_events + 3) * sizeof(*argv))) == NULL)
+    if ((argv = malloc((b->num_events + 3) * sizeof(*argv))) == NULL || (ids = malloc(b->num_events * sizeof(*ids))) == NULL)
         abort();
     for (size_t i = 0; i != b->num_events; ++i)
         ++counts[b->events[i].bucket];
@@ -315,8 +316,8 @@ int sync_stream_ack(sync_stream_t *s, const sync_batch_t *b, long long *acked)
         argv[argc++] = s->keys[k];
         argv[argc++] = IG_STREAM_GROUP;
         for (size_t i = 0; i != b->num_events; ++i)
-            if (b->events[i].bucket == k)
-                argv[argc++] = sync_event_entry_id(&b->events[i]);
+            if (b->events[i].bucket == k && b->events[i].item == 0)
+                argv[argc++] = sync_event_entry_id(ids[i], &b->events[i]);
         redisAppendCommandArgv(s->redis, argc, argv, NULL);
         ++nkeys;
     }
@@ -335,6 +336,7 @@ int sync_stream_ack(sync_stream_t *s, const sync_batch_t *b, long long *acked)
     }
 
 Exit:
+    free(ids);
     free(argv);
     return ret;
 }

@@ -132,21 +132,25 @@ static redisReply *entry_with(const field_t *fields, size_t n, const char *name,
     return parse_resp(buf, at);
 }
 
-/* Decodes an entry from bucket 3, keeping its reply alive until the next call. */
-static int decode_resp(sync_event_t *ev, const char *resp, size_t len)
+/* Decodes a one-event entry from bucket 3, keeping its reply alive until the next call: 1, or -1 without a usable id. */
+static long decode_resp(sync_event_t *ev, const char *resp, size_t len)
 {
     teardown(NULL);
     held = parse_resp(resp, len);
+    assert_int_equal(sync_event_count(held), sync_event_decode(ev, 3, held));
     return sync_event_decode(ev, 3, held);
 }
 
 static void decode_with(sync_event_t *ev, const field_t *fields, size_t n, const char *name, const char *value, size_t len)
 {
     teardown(NULL);
+    char entry[SYNC_ENTRY_ID_BYTES];
     held = entry_with(fields, n, name, value, len);
-    assert_int_equal(sync_event_decode(ev, 3, held), 0);
+    assert_int_equal(sync_event_count(held), 1);
+    assert_int_equal(sync_event_decode(ev, 3, held), 1);
     assert_string_equal(ev->event_id, "3-" ID);
-    assert_string_equal(sync_event_entry_id(ev), ID);
+    assert_string_equal(sync_event_entry_id(entry, ev), ID);
+    assert_int_equal(ev->item, 0);
     assert_int_equal(ev->bucket, 3);
     if (ev->type == SYNC_EVENT_MALFORMED)
         assert_non_null(ev->reason);
@@ -519,13 +523,14 @@ static void deleted_entry_is_malformed_not_an_error(void **state)
 {
     const char *nils[] = {"*2\r\n$15\r\n" ID "\r\n*-1\r\n", "*2\r\n$15\r\n" ID "\r\n$-1\r\n"};
     sync_event_t ev;
+    char entry[SYNC_ENTRY_ID_BYTES];
     for (size_t i = 0; i != COUNT(nils); ++i) {
-        assert_int_equal(decode_resp(&ev, nils[i], strlen(nils[i])), 0);
+        assert_int_equal(decode_resp(&ev, nils[i], strlen(nils[i])), 1);
         assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
         assert_non_null(ev.reason);
         assert_null(ev.code);
         assert_string_equal(ev.event_id, "3-" ID);
-        assert_string_equal(sync_event_entry_id(&ev), ID);
+        assert_string_equal(sync_event_entry_id(entry, &ev), ID);
     }
 }
 
@@ -548,11 +553,12 @@ static void fields_that_are_not_string_pairs_are_malformed(void **state)
         "*2\r\n$15\r\n" ID "\r\n*6\r\n$1\r\nt\r\n$7\r\nrevoked\r\n$4\r\ncode\r\n$16\r\n" CODE "\r\n$2\r\nat\r\n:1\r\n",
     };
     sync_event_t ev;
+    char entry[SYNC_ENTRY_ID_BYTES];
     for (size_t i = 0; i != COUNT(entries); ++i) {
-        assert_int_equal(decode_resp(&ev, entries[i], strlen(entries[i])), 0);
+        assert_int_equal(decode_resp(&ev, entries[i], strlen(entries[i])), 1);
         assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
         assert_non_null(ev.reason);
-        assert_string_equal(sync_event_entry_id(&ev), ID);
+        assert_string_equal(sync_event_entry_id(entry, &ev), ID);
     }
 }
 
@@ -564,18 +570,24 @@ static void entry_without_a_usable_id_is_an_error(void **state)
     id48[48] = '\0';
     snprintf(resp, sizeof(resp), "*2\r\n$48\r\n%s\r\n*-1\r\n", id48);
     const char *entries[] = {
-        "$15\r\n" ID "\r\n",                         /* not an array */
-        "*-1\r\n",                                   /* nil */
-        ":1\r\n",                                    /* integer */
-        "*0\r\n",                                    /* empty */
-        "*1\r\n$15\r\n" ID "\r\n",                   /* no fields */
-        "*3\r\n$15\r\n" ID "\r\n*0\r\n*0\r\n",       /* too many elements */
-        "*2\r\n:1700000000000\r\n*0\r\n",            /* id not a string */
-        "*2\r\n$-1\r\n*0\r\n",                       /* nil id */
-        "*2\r\n*1\r\n$15\r\n" ID "\r\n*0\r\n",       /* array id */
-        "*2\r\n$0\r\n\r\n*0\r\n",                    /* empty id */
-        "*2\r\n$15\r\n1700000000000\0000\r\n*0\r\n", /* NUL in the id */
-        resp,                                        /* longer than SYNC_ENTRY_ID_BYTES - 1 */
+        "$15\r\n" ID "\r\n",                             /* not an array */
+        "*-1\r\n",                                       /* nil */
+        ":1\r\n",                                        /* integer */
+        "*0\r\n",                                        /* empty */
+        "*1\r\n$15\r\n" ID "\r\n",                       /* no fields */
+        "*3\r\n$15\r\n" ID "\r\n*0\r\n*0\r\n",           /* too many elements */
+        "*2\r\n:1700000000000\r\n*0\r\n",                /* id not a string */
+        "*2\r\n$-1\r\n*0\r\n",                           /* nil id */
+        "*2\r\n*1\r\n$15\r\n" ID "\r\n*0\r\n",           /* array id */
+        "*2\r\n$0\r\n\r\n*0\r\n",                        /* empty id */
+        "*2\r\n$15\r\n1700000000000\0000\r\n*0\r\n",     /* NUL in the id */
+        resp,                                            /* not "ms-seq" (and too long for one) */
+        "*2\r\n$13\r\n1700000000000\r\n*0\r\n",          /* no sequence */
+        "*2\r\n$14\r\n1700000000000-\r\n*0\r\n",         /* empty sequence */
+        "*2\r\n$3\r\n-15\r\n*0\r\n",                     /* empty time */
+        "*2\r\n$5\r\n1-2-3\r\n*0\r\n",                   /* three parts */
+        "*2\r\n$4\r\n1-2 \r\n*0\r\n",                    /* trailing space */
+        "*2\r\n$22\r\n18446744073709551616-0\r\n*0\r\n", /* past 64 bits */
     };
     size_t lens[COUNT(entries)];
     sync_event_t ev;
@@ -590,14 +602,11 @@ static void entry_without_a_usable_id_is_an_error(void **state)
 /* The event id is "B-<entry id>", the longest ids and buckets included. */
 static void event_id_is_bucket_dash_entry_id(void **state)
 {
-    char resp[512], id[SYNC_ENTRY_ID_BYTES], want[SYNC_EVENT_ID_BYTES + 16];
-    const char *ids[] = {"0-1", "1700000000000-0", "18446744073709551615-18446744073709551615", NULL};
+    char resp[512], want[SYNC_EVENT_ID_BYTES + 16], entry[SYNC_ENTRY_ID_BYTES];
+    const char *ids[] = {"0-1", "1700000000000-0", "18446744073709551615-18446744073709551615"};
     const unsigned buckets[] = {0, 3, IG_BUCKETS - 1};
     sync_event_t ev;
 
-    memset(id, '9', SYNC_ENTRY_ID_BYTES - 1);
-    id[SYNC_ENTRY_ID_BYTES - 1] = '\0';
-    ids[3] = id; /* the longest id decode accepts */
     for (size_t i = 0; i != COUNT(ids); ++i) {
         for (size_t b = 0; b != COUNT(buckets); ++b) {
             int len = snprintf(resp, sizeof(resp),
@@ -606,18 +615,160 @@ static void event_id_is_bucket_dash_entry_id(void **state)
                                strlen(ids[i]), ids[i]);
             teardown(NULL);
             held = parse_resp(resp, (size_t)len);
-            assert_int_equal(sync_event_decode(&ev, buckets[b], held), 0);
+            assert_int_equal(sync_event_decode(&ev, buckets[b], held), 1);
             assert_int_equal(ev.type, SYNC_EVENT_REVOKED);
             assert_int_equal(ev.bucket, buckets[b]);
             snprintf(want, sizeof(want), "%u-%s", buckets[b], ids[i]);
             assert_true(strlen(want) < SYNC_EVENT_ID_BYTES);
             assert_string_equal(ev.event_id, want);
-            assert_string_equal(sync_event_entry_id(&ev), ids[i]);
-            /* The entry id moves with the event. */
-            sync_event_t copy = ev;
-            memset(&ev, 0, sizeof(ev));
-            assert_string_equal(sync_event_entry_id(&copy), ids[i]);
+            assert_string_equal(sync_event_entry_id(entry, &ev), ids[i]);
         }
+    }
+}
+
+/* An entry of the items form: the shared fields, then d with each item's fields, each followed by a NUL. */
+static redisReply *items_entry(const field_t *shared, size_t n, const char *d, size_t d_len)
+{
+    field_t fields[16];
+    assert_true(n < COUNT(fields));
+    memcpy(fields, shared, n * sizeof(*shared));
+    return entry_with(fields, n, "d", d, d_len);
+}
+
+#define ITEMS(shared, d) items_entry((shared), COUNT(shared), (d), sizeof(d) - 1)
+
+/* One entry per coalesced call: every item is an event of its own, in order, with the entry's shared fields. */
+static void items_form_expands_into_one_event_per_item(void **state)
+{
+    static const field_t r_shared[] = {F("t", "redeemed"), F("at", AT)};
+    static const field_t j_shared[] = {F("t", "joined"), F("at", AT)};
+    static const field_t i_shared[] = {F("t", "issued"),       F("batch", "b-9"), F("cohort", ""), F("max", "5"),
+                                       F("exp", "1900000000"), F("by", "ops"),    F("at", AT)};
+    sync_event_t evs[4];
+    char entry[SYNC_ENTRY_ID_BYTES];
+
+    teardown(NULL);
+    held = ITEMS(r_shared, CODE "\0ann@example.com\0"
+                                "1\0"
+                                "192.0.2.7\0"
+                                "23456789ABCDEFGH\0bob@example.com\0"
+                                "7\0\0");
+    assert_int_equal(sync_event_count(held), 2);
+    assert_int_equal(sync_event_decode(evs, 5, held), 2);
+    for (int i = 0; i != 2; ++i) {
+        assert_int_equal(evs[i].type, SYNC_EVENT_REDEEMED);
+        assert_int_equal(evs[i].bucket, 5);
+        assert_int_equal(evs[i].item, i);
+        assert_int_equal(evs[i].at_ms, 1700000000000LL);
+        assert_string_equal(sync_event_entry_id(entry, &evs[i]), ID);
+    }
+    assert_string_equal(evs[0].event_id, "5-" ID "/0");
+    assert_string_equal(evs[1].event_id, "5-" ID "/1");
+    assert_string_equal(evs[0].code, CODE);
+    assert_string_equal(evs[0].email, "ann@example.com");
+    assert_int_equal(evs[0].use_number, 1);
+    assert_string_equal(evs[0].ip, "192.0.2.7");
+    assert_string_equal(evs[1].code, "23456789ABCDEFGH");
+    assert_string_equal(evs[1].email, "bob@example.com");
+    assert_int_equal(evs[1].use_number, 7);
+    assert_null(evs[1].ip);
+
+    teardown(NULL);
+    held = ITEMS(j_shared, "ann@example.com\0small_team\0Marketing\0"
+                           "20\0"
+                           "41\0" REF "\0bob@example.com\0"
+                           "192.0.2.7\0"
+                           "cy@example.org\0other\0\0"
+                           "5\0"
+                           "42\0\0\0\0");
+    assert_int_equal(sync_event_count(held), 2);
+    assert_int_equal(sync_event_decode(evs, 0, held), 2);
+    assert_int_equal(evs[0].type, SYNC_EVENT_JOINED);
+    assert_string_equal(evs[0].persona, "small_team");
+    assert_string_equal(evs[0].use_case, "Marketing");
+    assert_int_equal(evs[0].score, 20);
+    assert_int_equal(evs[0].seq, 41);
+    assert_string_equal(evs[0].ref, REF);
+    assert_string_equal(evs[0].ref_email, "bob@example.com");
+    assert_int_equal(evs[1].type, SYNC_EVENT_JOINED);
+    assert_string_equal(evs[1].email, "cy@example.org");
+    assert_string_equal(evs[1].use_case, "");
+    assert_null(evs[1].ref);
+    assert_null(evs[1].ip);
+
+    teardown(NULL);
+    held = ITEMS(i_shared, CODE "\0ann@example.com\0"
+                                "23456789ABCDEFGH\0\0"
+                                "JKMNOPQRSTUVWXYZ\0\0");
+    assert_int_equal(sync_event_count(held), 3);
+    assert_int_equal(sync_event_decode(evs, 2, held), 3);
+    for (int i = 0; i != 3; ++i) {
+        assert_int_equal(evs[i].type, SYNC_EVENT_ISSUED);
+        assert_string_equal(evs[i].batch, "b-9");
+        assert_null(evs[i].cohort);
+        assert_int_equal(evs[i].max_uses, 5);
+        assert_int_equal(evs[i].expires_s, 1900000000LL);
+        assert_string_equal(evs[i].created_by, "ops");
+    }
+    assert_string_equal(evs[0].issued_to, "ann@example.com");
+    assert_null(evs[1].issued_to);
+    assert_string_equal(evs[2].code, "JKMNOPQRSTUVWXYZ");
+}
+
+/* A bad item is MALFORMED alone; a d that is not whole items makes the entry one MALFORMED event. */
+static void items_form_is_checked_item_by_item(void **state)
+{
+    static const field_t r_shared[] = {F("t", "redeemed"), F("at", AT)};
+    static const field_t c_shared[] = {F("t", "clicked"), F("at", AT)};
+    static const field_t no_at[] = {F("t", "redeemed")};
+    sync_event_t evs[4];
+
+    teardown(NULL);
+    held = ITEMS(r_shared, CODE "\0ann@example.com\0"
+                                "0\0\0"
+                                "23456789ABCDEFGH\0bob@example.com\0"
+                                "1\0\0");
+    assert_int_equal(sync_event_decode(evs, 1, held), 2);
+    assert_int_equal(evs[0].type, SYNC_EVENT_MALFORMED);
+    assert_non_null(evs[0].reason);
+    assert_int_equal(evs[1].type, SYNC_EVENT_REDEEMED);
+
+    /* Without the shared at, every item lacks it. */
+    teardown(NULL);
+    held = ITEMS(no_at, CODE "\0ann@example.com\0"
+                             "1\0\0");
+    assert_int_equal(sync_event_decode(evs, 1, held), 1);
+    assert_int_equal(evs[0].type, SYNC_EVENT_MALFORMED);
+
+    const struct {
+        const field_t *shared;
+        size_t n;
+        const char *d;
+        size_t len;
+    } bad[] = {
+        {r_shared, COUNT(r_shared),
+         CODE "\0ann@example.com\0"
+              "1\0",
+         sizeof(CODE "\0ann@example.com\0"
+                     "1\0") -
+             1},
+        {r_shared, COUNT(r_shared),
+         CODE "\0ann@example.com\0"
+              "1\0x",
+         sizeof(CODE "\0ann@example.com\0"
+                     "1\0x") -
+             1},
+        {r_shared, COUNT(r_shared), "", 0},
+        {c_shared, COUNT(c_shared), REF "\0", sizeof(REF "\0") - 1},
+    };
+    for (size_t i = 0; i != COUNT(bad); ++i) {
+        teardown(NULL);
+        held = items_entry(bad[i].shared, bad[i].n, bad[i].d, bad[i].len);
+        assert_int_equal(sync_event_count(held), 1);
+        assert_int_equal(sync_event_decode(evs, 1, held), 1);
+        assert_int_equal(evs[0].type, SYNC_EVENT_MALFORMED);
+        assert_non_null(evs[0].reason);
+        assert_string_equal(evs[0].event_id, "1-" ID);
     }
 }
 
@@ -1041,6 +1192,8 @@ int main(void)
         cmocka_unit_test_teardown(fields_that_are_not_string_pairs_are_malformed, teardown),
         cmocka_unit_test_teardown(entry_without_a_usable_id_is_an_error, teardown),
         cmocka_unit_test_teardown(event_id_is_bucket_dash_entry_id, teardown),
+        cmocka_unit_test_teardown(items_form_expands_into_one_event_per_item, teardown),
+        cmocka_unit_test_teardown(items_form_is_checked_item_by_item, teardown),
         cmocka_unit_test(type_names),
         cmocka_unit_test_teardown(joined_entry_decodes_every_field, teardown),
         cmocka_unit_test_teardown(joined_referrer_comes_as_a_pair, teardown),

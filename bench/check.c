@@ -90,79 +90,74 @@ static int id_less(const uint64_t a[2], const uint64_t b[2])
     return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]);
 }
 
-/* Whether one stream is fully read and acknowledged, from XINFO GROUPS and XREVRANGE + - COUNT 1. */
-static int stream_caught_up(const redisReply *groups, const redisReply *last)
+/* The stream's last entry id from an XREVRANGE + - COUNT 1 reply: 1 and last set, 0 when the stream is empty, -1 on a bad reply. */
+static int last_entry(uint64_t last[2], const redisReply *r)
 {
-    uint64_t last_id[2], delivered[2];
-
-    if (last->type != REDIS_REPLY_ARRAY)
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    if (r->elements == 0)
         return 0;
-    if (last->elements == 0)
-        return 1; /* nothing in the stream (or no stream) */
-    if (last->element[0]->type != REDIS_REPLY_ARRAY || last->element[0]->elements < 1 ||
-        last->element[0]->element[0]->type != REDIS_REPLY_STRING || parse_id(last_id, last->element[0]->element[0]->str) != 0)
-        return 0;
-    if (groups->type != REDIS_REPLY_ARRAY)
-        return 0;
-    for (size_t g = 0; g != groups->elements; ++g) {
-        const redisReply *kv = groups->element[g];
-        const char *name = NULL, *last_delivered = NULL;
-        long long pending = -1;
-        if (kv->type != REDIS_REPLY_ARRAY)
-            continue;
-        for (size_t i = 0; i + 1 < kv->elements; i += 2) {
-            const redisReply *k = kv->element[i], *v = kv->element[i + 1];
-            if (k->type != REDIS_REPLY_STRING)
-                continue;
-            if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
-                name = v->str;
-            else if (strcmp(k->str, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-            else if (strcmp(k->str, "last-delivered-id") == 0 && v->type == REDIS_REPLY_STRING)
-                last_delivered = v->str;
-        }
-        if (name == NULL || strcmp(name, IG_STREAM_GROUP) != 0)
-            continue;
-        return pending == 0 && last_delivered != NULL && parse_id(delivered, last_delivered) == 0 && !id_less(delivered, last_id);
-    }
-    return 0;
+    if (r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1 ||
+        r->element[0]->element[0]->type != REDIS_REPLY_STRING || parse_id(last, r->element[0]->element[0]->str) != 0)
+        return -1;
+    return 1;
 }
 
-/* One poll over every stream. Returns 1 when caught up, 0 when not, -1 on error. */
-static int poll_streams(redisContext *c)
+/*
+ * One poll over every stream: caught up when each stream's last entry is at
+ * or below its bucket's high-water mark in PostgreSQL (sync_progress).
+ * Returns 1 when caught up, 0 when not, -1 on error.
+ */
+static int poll_streams(redisContext *c, PGconn *pg)
 {
-    redisReply *groups[IG_BUCKETS] = {NULL}, *last[IG_BUCKETS] = {NULL};
+    redisReply *last[IG_BUCKETS] = {NULL};
+    uint64_t marks[IG_BUCKETS][2] = {{0}};
+    PGresult *res = PQexec(pg, "SELECT bucket, last_ms, last_seq FROM sync_progress");
     int ret = 1;
 
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        bench_error("postgresql sync_progress: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i != PQntuples(res); ++i) {
+        unsigned long b = strtoul(PQgetvalue(res, i, 0), NULL, 10);
+        if (b < IG_BUCKETS) {
+            marks[b][0] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
+            marks[b][1] = strtoull(PQgetvalue(res, i, 2), NULL, 10);
+        }
+    }
+    PQclear(res);
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         char key[IG_KEY_MAX_BYTES];
         snprintf(key, sizeof(key), "ig:{%u}:events", b);
-        redisAppendCommand(c, "XINFO GROUPS %s", key);
         redisAppendCommand(c, "XREVRANGE %s + - COUNT 1", key);
     }
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
-        if ((groups[b] = bench_redis_next(c, "XINFO GROUPS")) == NULL || (last[b] = bench_redis_next(c, "XREVRANGE")) == NULL) {
+        if ((last[b] = bench_redis_next(c, "XREVRANGE")) == NULL) {
             ret = -1;
             break;
         }
     }
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
-        if (ret == 1 && !stream_caught_up(groups[b], last[b]))
+        uint64_t id[2];
+        int has = ret == 1 ? last_entry(id, last[b]) : 0;
+        if (has < 0)
+            ret = -1;
+        else if (ret == 1 && has && id_less(marks[b], id))
             ret = 0;
-        if (groups[b] != NULL)
-            freeReplyObject(groups[b]);
         if (last[b] != NULL)
             freeReplyObject(last[b]);
     }
     return ret;
 }
 
-int bench_check_sync_wait(redisContext *c, double timeout_s, uint64_t *caught_up_ns)
+int bench_check_sync_wait(redisContext *c, PGconn *pg, double timeout_s, uint64_t *caught_up_ns)
 {
     uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * (double)BENCH_NS_PER_SEC);
     struct timespec pause = {.tv_sec = 0, .tv_nsec = SYNC_POLL_NS};
     for (;;) {
-        int r = poll_streams(c);
+        int r = poll_streams(c, pg);
         uint64_t now = bench_now_ns();
         if (r < 0)
             return -1;

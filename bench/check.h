@@ -5,9 +5,10 @@
  *    each, pipelined; the product's own read, with the rate limit off), and
  *    the codes whose use_count exceeds max_uses. The harness's count of
  *    successful redemptions must equal the change of that sum.
- *  - The sync daemon has caught up when its consumer group has read every
- *    entry of every bucket's stream and has none pending: it acknowledges
- *    only after COMMIT, so PostgreSQL then holds everything.
+ *  - The sync daemon has caught up when every bucket's high-water mark in
+ *    PostgreSQL (sync_progress) has reached the last entry of the bucket's
+ *    stream: the mark moves in the transaction that applies the entries, so
+ *    PostgreSQL then holds everything.
  *  - PostgreSQL: redemptions of the pool's codes must change by exactly the
  *    same count, and the waitlist table by exactly the people the waitlist
  *    gained in Redis.
@@ -34,12 +35,12 @@ typedef struct bench_redis_uses_t {
 int bench_check_redis_uses(redisContext *c, const bench_pool_t *pool, bench_redis_uses_t *out);
 
 /**
- * Waits until the sync daemon's group has read and acknowledged every entry
- * of every stream, polling every 2 ms, for at most timeout_s. Sets *caught_up_ns
- * to the time it saw that (bench_now_ns()). Returns 0, or -1 on timeout or
- * error (printed).
+ * Waits until PostgreSQL's high-water marks have reached the last entry of
+ * every stream, polling every 2 ms, for at most timeout_s. Sets
+ * *caught_up_ns to the time it saw that (bench_now_ns()). Returns 0, or -1
+ * on timeout or error (printed).
  */
-int bench_check_sync_wait(redisContext *c, double timeout_s, uint64_t *caught_up_ns);
+int bench_check_sync_wait(redisContext *c, PGconn *pg, double timeout_s, uint64_t *caught_up_ns);
 
 /** Connects to PostgreSQL. Returns the connection (caller PQfinish-es it) or NULL (printed). */
 PGconn *bench_pg_connect(const char *url);

@@ -163,7 +163,7 @@ int bench_cmd_run(const bench_opts_t *o)
     r->gateway_threads = cfg.threads;
 
     /* 1. Still state, then the counts before. */
-    if (pg != NULL && bench_check_sync_wait(redis, PRE_SYNC_TIMEOUT_S, &caught) != 0)
+    if (pg != NULL && bench_check_sync_wait(redis, pg, PRE_SYNC_TIMEOUT_S, &caught) != 0)
         goto Exit;
     if (bench_check_redis_uses(redis, &pool, &uses) != 0 ||
         (pg != NULL && bench_check_pg_redemptions(pg, &pool, &r->inv.pg_before) != 0))
@@ -208,7 +208,7 @@ int bench_cmd_run(const bench_opts_t *o)
 
     /* 3. Catch-up, then the counts after. */
     if (pg != NULL && !o->no_sync_wait) {
-        if (bench_check_sync_wait(redis, o->timeout, &caught) != 0) {
+        if (bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0) {
             bench_result_fail(r, "the sync daemon did not catch up within %.0f s", o->timeout);
         } else {
             r->inv.catchup_s = caught > r->end_ns ? (double)(caught - r->end_ns) / BENCH_NS_PER_SEC : 0.0;

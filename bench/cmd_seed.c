@@ -84,14 +84,15 @@ int bench_cmd_seed(const bench_opts_t *o)
         ret = 0;
         goto Exit;
     }
-    if (bench_check_sync_wait(redis, o->timeout, &caught) != 0)
+    /* The high-water marks say when the daemon has caught up: PostgreSQL is asked even with --no-pg. */
+    if ((pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0)
         goto Exit;
     printf("sync daemon copied the seeding's events in %.2f s after it ended\n", (double)(caught - t1) / BENCH_NS_PER_SEC);
     if (o->no_pg) {
         ret = 0;
         goto Exit;
     }
-    if ((pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_pg_invites(pg, &pool, &in_pg) != 0)
+    if (bench_check_pg_invites(pg, &pool, &in_pg) != 0)
         goto Exit;
     if (in_pg != (long long)pool.num_codes) {
         bench_error("seed: PostgreSQL holds %lld of the %zu codes after the sync daemon caught up", in_pg, pool.num_codes);

@@ -101,7 +101,7 @@ int bench_cmd_catchup(const bench_opts_t *o)
         wl_delta = 0;
     if (o->procs != NULL && bench_cpu_read(&cpu_before, o->procs) != 0)
         goto Exit;
-    if (bench_check_sync_wait(redis, o->timeout, &caught) != 0)
+    if (bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0)
         goto Exit;
     double secs = (double)(caught - t0) / BENCH_NS_PER_SEC, events = redis_delta + wl_delta;
     if (bench_check_pg_redemptions(pg, &pool, &pg_after) != 0 || (joins && bench_check_pg_waitlist(pg, &wl_after) != 0))
@@ -173,7 +173,7 @@ int bench_cmd_verify(const bench_opts_t *o)
     if (bench_config_load(&cfg, NULL, o->config) != 0)
         return 1;
     if (bench_pool_load(&pool, o->state) != 0 || (redis = bench_redis_connect(&cfg)) == NULL ||
-        (pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(redis, o->timeout, &caught) != 0 ||
+        (pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0 ||
         bench_check_verify(redis, pg, &pool, &v) != 0)
         goto Exit;
     ok = v.pg_missing == 0 && v.pg_over_max == 0 && v.pg_count_drift == 0 && v.redis_mismatch == 0 &&

@@ -59,9 +59,10 @@ void ig_config_defaults(ig_config_t *cfg)
     cfg->public_body_bytes = 4096;
     cfg->admin_body_bytes = 4 << 20;
     strcpy(cfg->migrations_dir, "migrations");
-    cfg->sync_batch_size = 1000;
+    cfg->sync_batch_size = 250;
     cfg->sync_block_ms = 500;
-    cfg->sync_claim_idle_ms = 30000;
+    cfg->sync_batch_window_ms = 100;
+    cfg->sync_batch_max_events = 20000;
     strcpy(cfg->signup_url, "http://127.0.0.1:8080/signup");
     strcpy(cfg->disposable_domains, DEFAULT_DISPOSABLE);
     cfg->waitlist_referral_boost = 5;
@@ -332,7 +333,8 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     UINT_KEY(rate_limit_burst, 1000000)
     UINT_KEY(sync_batch_size, 100000)
     UINT_KEY(sync_block_ms, 60000)
-    UINT_KEY(sync_claim_idle_ms, 86400000)
+    UINT_KEY(sync_batch_window_ms, 60000)
+    UINT_KEY(sync_batch_max_events, 1000000)
     UINT_KEY(waitlist_referral_boost, 1000)
     UINT_KEY(referral_earn_after, 1000000)
     UINT_KEY(referral_earn_codes, 1000)
@@ -457,7 +459,8 @@ static const char *const env_keys[] = {"listen",
                                        "migrations_dir",
                                        "sync_batch_size",
                                        "sync_block_ms",
-                                       "sync_claim_idle_ms",
+                                       "sync_batch_window_ms",
+                                       "sync_batch_max_events",
                                        "sync_consumer",
                                        "sync_clock_offset_s",
                                        "signup_url",

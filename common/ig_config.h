@@ -57,12 +57,13 @@ typedef struct ig_config_t {
     size_t admin_body_bytes;                       /**< body cap on admin endpoints */
     ig_admin_token_t tokens[IG_CONFIG_MAX_TOKENS]; /**< accepted admin tokens */
     size_t num_tokens;
-    char migrations_dir[512];      /**< where the sync daemon finds migrations */
-    unsigned sync_batch_size;      /**< stream entries read per bucket per batch */
-    unsigned sync_block_ms;        /**< XREADGROUP BLOCK when idle */
-    unsigned sync_claim_idle_ms;   /**< claim entries pending longer than this */
-    char sync_consumer[64];        /**< consumer name in the stream group */
-    long long sync_clock_offset_s; /**< shifts the sync daemon's clock (rehearsals, tests); 0 in production */
+    char migrations_dir[512];       /**< where the sync daemon finds migrations */
+    unsigned sync_batch_size;       /**< stream entries read per stream per XREAD */
+    unsigned sync_block_ms;         /**< XREAD BLOCK when idle */
+    unsigned sync_batch_window_ms;  /**< a batch gathers events this long after its first */
+    unsigned sync_batch_max_events; /**< and at most this many */
+    char sync_consumer[64];         /**< this daemon's name, for logs */
+    long long sync_clock_offset_s;  /**< shifts the sync daemon's clock (rehearsals, tests); 0 in production */
     /* Waitlist and referrals */
     char signup_url[256];                      /**< where GET /r/{code} redirects (?ref=CODE is appended) */
     char disposable_domains[IG_DOMAINS_BYTES]; /**< comma-separated domains refused with 422 disposable_email */

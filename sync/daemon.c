@@ -30,9 +30,9 @@ static int check_config(const ig_config_t *cfg)
     if (cfg->sync_batch_size == 0)
         err = "sync_batch_size must be at least 1";
     else if (cfg->sync_block_ms == 0)
-        err = "sync_block_ms must be at least 1 (0 would block XREADGROUP forever and delay shutdown)";
-    else if (cfg->sync_claim_idle_ms == 0)
-        err = "sync_claim_idle_ms must be at least 1 (0 would claim entries live consumers are applying)";
+        err = "sync_block_ms must be at least 1 (0 would block XREAD forever and delay shutdown)";
+    else if (cfg->sync_batch_max_events == 0)
+        err = "sync_batch_max_events must be at least 1";
     if (err != NULL)
         ig_error("msg=\"invalid configuration\" reason=\"%s\"", err);
     return err == NULL ? 0 : -1;
@@ -95,8 +95,10 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_summary_init(&summary);
     for (unsigned i = 0; i != SYNC_LANES; ++i)
         sync_lane_init(&lanes[i], cfg, keys, &summary, i, i * (IG_BUCKETS / SYNC_LANES), IG_BUCKETS / SYNC_LANES);
-    ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d batch_size=%u block_ms=%u claim_idle_ms=%u", cfg->sync_consumer,
-            SYNC_LANES, cfg->sync_batch_size, cfg->sync_block_ms, cfg->sync_claim_idle_ms);
+    ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d batch_size=%u block_ms=%u batch_window_ms=%u "
+            "batch_max_events=%u",
+            cfg->sync_consumer, SYNC_LANES, cfg->sync_batch_size, cfg->sync_block_ms, cfg->sync_batch_window_ms,
+            cfg->sync_batch_max_events);
 
     sync_gate_job_init(&gate, cfg);
     if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0) {

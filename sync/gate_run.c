@@ -230,14 +230,6 @@ static void drop_redis(sync_gate_job_t *j)
     j->redis = NULL;
 }
 
-/* The end of the window: the wall clock moved by sync_clock_offset_s, in Unix milliseconds. */
-static long long window_end_ms(const ig_config_t *cfg)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + cfg->sync_clock_offset_s * 1000;
-}
-
 static int connect_pg(sync_gate_job_t *j)
 {
     char err[SYNC_DB_ERR_BYTES];
@@ -610,7 +602,8 @@ int sync_gate_job_evaluate(sync_gate_job_t *j)
         return -1;
     if (read_mode(j, &mode) != 0)
         return -1;
-    end_ms = window_end_ms(j->cfg);
+    /* The end of the window: the daemon's clock. */
+    end_ms = sync_clock_ms(j->cfg->sync_clock_offset_s);
     sync_gate_format_time(end, end_ms);
     if (count_window(j, &c, end) != 0)
         return -1;

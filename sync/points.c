@@ -204,7 +204,7 @@ static int expire(sync_points_t *pt, PGconn *conn)
     const char *values[] = {now, days};
     PGresult *res;
 
-    snprintf(now, sizeof(now), "%lld", sync_clock_ms(pt->cfg));
+    snprintf(now, sizeof(now), "%lld", sync_clock_ms(pt->cfg->sync_clock_offset_s));
     snprintf(days, sizeof(days), "%u", pt->cfg->referral_expire_days);
     res = PQexecParams(conn, SQL_EXPIRE, 2, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {

@@ -138,29 +138,6 @@ static const char SQL_BALANCES[] =
     "ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, total_earned = EXCLUDED.total_earned, "
     "total_spent = EXCLUDED.total_spent, updated_at = EXCLUDED.updated_at";
 
-void sync_keys_derive(sync_keys_t *k, const unsigned char secret_key[IG_SECRET_KEY_BYTES])
-{
-    ig_user_keys_derive(&k->user, secret_key);
-    crypto_kdf_derive_from_key(k->email, sizeof(k->email), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, secret_key);
-}
-
-void sync_keys_wipe(sync_keys_t *k)
-{
-    sodium_memzero(k, sizeof(*k));
-}
-
-void sync_user_id_of(sync_user_id_t *out, const char *email, const sync_keys_t *keys)
-{
-    ig_user_id(out->s, email, strlen(email), &keys->user);
-}
-
-long long sync_clock_ms(const ig_config_t *cfg)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ((long long)ts.tv_sec + cfg->sync_clock_offset_s) * 1000 + ts.tv_nsec / 1000000;
-}
-
 void sync_product_init(sync_product_t *p, const ig_config_t *cfg, const sync_keys_t *keys)
 {
     memset(p, 0, sizeof(*p));

@@ -63,24 +63,8 @@
 #include "ig_user.h"
 #include "db.h"
 #include "event.h"
+#include "people.h"
 #include "pgarray.h"
-
-/** The subkeys of secret_key the daemon needs (derived like the gateway's, common/ig_keys.h). */
-typedef struct sync_keys_t {
-    ig_user_keys_t user;                     /**< user ids and referral codes */
-    unsigned char email[IG_EMAIL_KEY_BYTES]; /**< hash8 of an e-mail, the Redis identity */
-} sync_keys_t;
-
-/** Derives k from the master key. */
-void sync_keys_derive(sync_keys_t *k, const unsigned char secret_key[IG_SECRET_KEY_BYTES]);
-
-/** Wipes k. */
-void sync_keys_wipe(sync_keys_t *k);
-
-/** A user id as a NUL-terminated string. */
-typedef struct sync_user_id_t {
-    char s[IG_USER_ID_BYTES];
-} sync_user_id_t;
 
 /** Array parameters of the statements of a run (see product.c). */
 #define SYNC_PRODUCT_ARRAYS 35
@@ -141,11 +125,5 @@ __attribute__((warn_unused_result)) int sync_product_apply_run(sync_product_t *p
  * the open transaction. Returns 0, or -1 with p->errstr set.
  */
 __attribute__((warn_unused_result)) int sync_product_finish(sync_product_t *p, PGconn *conn);
-
-/** The user id of a normalised e-mail. */
-void sync_user_id_of(sync_user_id_t *out, const char *email, const sync_keys_t *keys);
-
-/** The daemon's clock in Unix milliseconds: the wall clock shifted by sync_clock_offset_s. */
-long long sync_clock_ms(const ig_config_t *cfg);
 
 #endif

@@ -46,6 +46,13 @@ uint64_t sync_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+long long sync_clock_ms(long long offset_s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((long long)ts.tv_sec + offset_s) * 1000 + ts.tv_nsec / 1000000;
+}
+
 void sync_sleep_ms(unsigned ms)
 {
     uint64_t end = sync_now_ms() + ms, now;

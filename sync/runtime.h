@@ -33,6 +33,13 @@ int sync_stop_requested(void);
 /** Milliseconds on the monotonic clock. */
 uint64_t sync_now_ms(void);
 
+/**
+ * The daemon's clock in Unix milliseconds: the wall clock shifted by
+ * offset_s (sync_clock_offset_s, for rehearsals and the tests of time-bound
+ * rules; 0 in production).
+ */
+long long sync_clock_ms(long long offset_s);
+
 /** Sleeps ms milliseconds, or less when a stop is requested meanwhile; beats the heartbeat every 100 ms. */
 void sync_sleep_ms(unsigned ms);
 

@@ -1,26 +1,25 @@
 /*
- * The Redis side of the sync daemon: one synchronous hiredis connection that
- * reads the per-bucket event streams ig:{B}:events through the consumer group
- * IG_STREAM_GROUP (ARCHITECTURE.md, "Event streams").
+ * The Redis side of the sync daemon: one synchronous hiredis connection per
+ * lane that reads the per-bucket event streams ig:{B}:events (ARCHITECTURE.md,
+ * "Event streams") with plain XREAD, from a position per stream.
  *
- * Reading order after every (re)connect: this consumer's own pending entries
- * (ID 0, paged by the last id seen) until none are left, then new entries
- * (`>`) of all streams in one blocking XREADGROUP. Entries of consumers that
- * died are taken over with XAUTOCLAIM in passes the daemon starts on a timer.
+ * No consumer group: where each stream was applied up to is PostgreSQL's
+ * high-water mark (progress.h), so a read has nothing to record in Redis (an
+ * XREADGROUP would add every entry to a pending list, and the append-only
+ * file would log that and the XACK after it). A lane reads the streams of
+ * the buckets it holds the lease of, from their marks on; after a failed
+ * batch it goes back to the marks and reads the entries again.
  *
- * Every function that returns -1 leaves the reason in s->errstr, and the
- * connection should then be dropped and made again: whatever was read and not
- * acknowledged stays pending for this consumer and is read again.
- *
- * A sync_stream_t serves a range of buckets (first .. first + count - 1): the
- * daemon's lanes each read their own streams on their own connection, under
- * the same consumer name. Every call below touches only the streams of that
- * range.
+ * Every function that returns -1 leaves the reason in s->errstr; the
+ * connection should then be dropped and made again. Nothing is lost with
+ * it: the entries stay in the streams until they are trimmed, below the
+ * marks PostgreSQL holds.
  */
 #ifndef SYNC_STREAM_H
 #define SYNC_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 #include "ig_config.h"
 #include "ig_keys.h"
@@ -29,61 +28,45 @@
 #define SYNC_STREAM_ERR_BYTES 256
 
 typedef struct sync_stream_t {
-    const ig_config_t *cfg;                             /**< borrowed; outlives s */
-    redisContext *redis;                                /**< owned; NULL while disconnected */
-    unsigned first;                                     /**< first bucket served */
-    unsigned count;                                     /**< buckets served, from first */
-    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES];            /**< "ig:{B}:events", for every bucket */
-    int draining;                                       /**< own pending entries not yet all re-read */
-    char pending_from[IG_BUCKETS][SYNC_ENTRY_ID_BYTES]; /**< next pending read per stream; "" = drained */
-    char claim_from[IG_BUCKETS][SYNC_ENTRY_ID_BYTES];   /**< XAUTOCLAIM cursor per stream; "" = pass done */
-    char errstr[SYNC_STREAM_ERR_BYTES];                 /**< last error */
+    const ig_config_t *cfg;                  /**< borrowed; outlives s */
+    redisContext *redis;                     /**< owned; NULL while disconnected */
+    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES]; /**< "ig:{B}:events", for every bucket */
+    int reading[IG_BUCKETS];                 /**< the stream is read (its lease is held) */
+    uint64_t next[IG_BUCKETS][2];            /**< the entry id the next read follows */
+    char errstr[SYNC_STREAM_ERR_BYTES];      /**< last error */
 } sync_stream_t;
 
-/** Prepares s for cfg (which it borrows) and the streams of buckets first .. first + count - 1; does not connect. */
-void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg, unsigned first, unsigned count);
+/** Prepares s for cfg (which it borrows), reading no stream yet; does not connect. */
+void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg);
 
-/**
- * Connects to Redis, creates the consumer group on every stream (`XGROUP
- * CREATE ... 0 MKSTREAM`; an existing group is kept) and restarts reading
- * from this consumer's pending entries. Returns 0 or -1.
- */
+/** Connects to Redis. Returns 0 or -1. */
 __attribute__((warn_unused_result)) int sync_stream_connect(sync_stream_t *s);
 
 /** Closes the connection, if any. */
 void sync_stream_disconnect(sync_stream_t *s);
 
-/**
- * Reads the next entries into b: pending ones while s->draining (no
- * blocking), otherwise new ones, blocking up to sync_block_ms when block is
- * set. Sets b->source and b->first_delivery. An empty batch after a blocking
- * read means the streams were idle. Returns 0 or -1.
- */
-__attribute__((warn_unused_result)) int sync_stream_read(sync_stream_t *s, sync_batch_t *b, int block);
+/** Reads bucket's stream from the entry after `after` on (after the lease is taken, or to read again after a failed batch). */
+void sync_stream_seek(sync_stream_t *s, unsigned bucket, const uint64_t after[2]);
 
-/** Starts a claim pass over every stream from the beginning of its pending list. */
-void sync_stream_claim_start(sync_stream_t *s);
+/** Stops reading bucket's stream (its lease is lost). */
+void sync_stream_stop(sync_stream_t *s, unsigned bucket);
 
 /**
- * One XAUTOCLAIM round (min idle sync_claim_idle_ms, COUNT sync_batch_size)
- * on each stream whose pass is not done; the claimed entries are appended to
- * b. *more is set when some stream has more to scan. Returns 0 or -1.
+ * Fills b with the next entries of the streams being read, and returns
+ * when b holds max_events events, or window_ms after its first entry was
+ * read, whichever comes first: under a live load each batch gathers what
+ * arrives in the window, so a transaction and its COMMIT serve many events;
+ * through a backlog batches fill at once. With nothing to read, returns an
+ * empty b after sync_block_ms. Each XREAD takes at most sync_batch_size
+ * entries per stream. Returns 0 or -1.
  */
-__attribute__((warn_unused_result)) int sync_stream_claim(sync_stream_t *s, sync_batch_t *b, int *more);
+__attribute__((warn_unused_result)) int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size_t max_events);
 
 /**
- * Acknowledges every event of b (one pipelined XACK per stream). Call only
- * after the batch's COMMIT. *acked is set to the number Redis acknowledged.
- * Returns 0 or -1.
+ * Trims each stream being read (XTRIM MINID ~) below marks[bucket], the
+ * high-water mark PostgreSQL holds: only entries applied are removed.
+ * *removed is set to the number Redis removed. Returns 0 or -1.
  */
-__attribute__((warn_unused_result)) int sync_stream_ack(sync_stream_t *s, const sync_batch_t *b, long long *acked);
-
-/**
- * Trims each stream (XTRIM MINID ~) below its oldest pending entry, or below
- * the group's last-delivered id when nothing is pending, so no entry that is
- * unacknowledged (or undelivered) is ever removed. *removed is set to the
- * number of entries removed. Returns 0 or -1.
- */
-__attribute__((warn_unused_result)) int sync_stream_trim(sync_stream_t *s, long long *removed);
+__attribute__((warn_unused_result)) int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS][2], long long *removed);
 
 #endif

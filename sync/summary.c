@@ -19,7 +19,7 @@ void sync_summary_dispose(sync_summary_t *s)
     pthread_mutex_destroy(&s->lock);
 }
 
-void sync_summary_add(sync_summary_t *s, size_t events, const sync_apply_stats_t *stats, uint64_t started_ms)
+void sync_summary_add(sync_summary_t *s, const sync_apply_stats_t *stats, uint64_t started_ms)
 {
     pthread_mutex_lock(&s->lock);
     /* A window counts the time its batches took: from the first one's start, or the previous line. */
@@ -27,11 +27,12 @@ void sync_summary_add(sync_summary_t *s, size_t events, const sync_apply_stats_t
         s->since_ms = started_ms > s->last_flush_ms ? started_ms : s->last_flush_ms;
     ++s->batches;
     ++s->total_batches;
-    s->events += events;
-    s->fresh += stats->fresh;
+    s->events += stats->events;
+    s->redeemed += stats->redeemed;
+    s->product += stats->product;
     s->txn_ms_sum += stats->txn_ms;
-    if (events > s->max_batch)
-        s->max_batch = events;
+    if (stats->events > s->max_batch)
+        s->max_batch = stats->events;
     if (stats->txn_ms > s->txn_ms_max)
         s->txn_ms_max = stats->txn_ms;
     pthread_mutex_unlock(&s->lock);
@@ -53,15 +54,15 @@ void sync_summary_flush(sync_summary_t *s, int force)
         return;
     }
     w = *s;
-    s->batches = s->events = s->fresh = s->max_batch = 0;
+    s->batches = s->events = s->redeemed = s->product = s->max_batch = 0;
     s->txn_ms_sum = s->txn_ms_max = 0;
     s->last_flush_ms = now;
     pthread_mutex_unlock(&s->lock);
 
     double secs = (double)(elapsed < 1 ? 1 : elapsed) / 1000.0;
-    ig_info("msg=\"batches committed\" events=%zu fresh=%zu events_per_sec=%.0f batches=%zu avg_batch=%.1f max_batch=%zu "
-            "avg_commit_ms=%.2f max_commit_ms=%.2f",
-            w.events, w.fresh, (double)w.events / secs, w.batches, (double)w.events / (double)w.batches, w.max_batch,
+    ig_info("msg=\"batches committed\" events=%zu redeemed=%zu product=%zu events_per_sec=%.0f batches=%zu avg_batch=%.1f "
+            "max_batch=%zu avg_commit_ms=%.2f max_commit_ms=%.2f",
+            w.events, w.redeemed, w.product, (double)w.events / secs, w.batches, (double)w.events / (double)w.batches, w.max_batch,
             w.txn_ms_sum / (double)w.batches, w.txn_ms_max);
     snprintf(status, sizeof(status), "STATUS=%.0f events/s, %llu batches committed", (double)w.events / secs, w.total_batches);
     sync_notify(status);

@@ -17,8 +17,9 @@ typedef struct sync_summary_t {
     uint64_t last_flush_ms;           /**< end of the previous window (0 = none yet) */
     uint64_t since_ms;                /**< start of this window: its first batch's start, or the previous window's end */
     size_t batches;                   /**< batches committed */
-    size_t events;                    /**< events in them (fresh and replayed) */
-    size_t fresh;                     /**< events applied for the first time */
+    size_t events;                    /**< events in them */
+    size_t redeemed;                  /**< redemptions among them */
+    size_t product;                   /**< waitlist, referral and points events among them */
     size_t max_batch;                 /**< largest batch */
     double txn_ms_sum;                /**< sum of transaction times */
     double txn_ms_max;                /**< longest transaction */
@@ -32,7 +33,7 @@ void sync_summary_init(sync_summary_t *s);
 void sync_summary_dispose(sync_summary_t *s);
 
 /** Counts a committed batch of events, whose application started at started_ms (sync_now_ms). Any thread. */
-void sync_summary_add(sync_summary_t *s, size_t events, const sync_apply_stats_t *stats, uint64_t started_ms);
+void sync_summary_add(sync_summary_t *s, const sync_apply_stats_t *stats, uint64_t started_ms);
 
 /**
  * Logs the summary line and updates the systemd STATUS once the window is a

@@ -46,7 +46,6 @@ CODE_RE = re.compile(r"^VOBEE-[23456789ABCDEFGHJKMNOPQRSTUVWXYZ]{16}$")
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 BUCKETS = 16
 SUBHASHES = 1024
-STREAM_GROUP = "ig-sync"
 
 HOST = "127.0.0.1"
 
@@ -675,7 +674,6 @@ class Harness:
             "rate_limit_per_sec": "0",
             "migrations_dir": os.path.join(SOURCE_DIR, "migrations"),
             "sync_consumer": "test",
-            "sync_claim_idle_ms": "2000",
             "sync_block_ms": "200",
         }
         conf.update(self.overrides)
@@ -728,16 +726,27 @@ class Harness:
     def sync_alive(self):
         return self.sync_proc is not None and self.sync_proc.poll() is None
 
-    def pending_events(self):
-        """Sum of XPENDING counts over every bucket's stream."""
-        total = 0
+    def marks(self):
+        """Each bucket's high-water mark in sync_progress, as (ms, seq); (0, 0) before any."""
+        marks = {b: (0, 0) for b in range(BUCKETS)}
+        for bucket, ms, seq in self.psql("SELECT bucket, last_ms, last_seq FROM sync_progress"):
+            marks[int(bucket)] = (int(ms), int(seq))
+        return marks
+
+    def streams_behind(self):
+        """Buckets whose stream has an entry past its high-water mark: 0 once PostgreSQL holds every event."""
+        marks = self.marks()
+        behind = 0
         for b in range(BUCKETS):
-            try:
-                total += int(self.redis("XPENDING", "ig:{%d}:events" % b, STREAM_GROUP)[0])
-            except RedisError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-        return total
+            last = self.redis("XREVRANGE", "ig:{%d}:events" % b, "+", "-", "COUNT", "1")
+            if last:
+                ms, seq = (int(x) for x in last[0][0].split("-"))
+                behind += (ms, seq) > marks[b]
+        return behind
+
+    def wait_synced(self, timeout=30.0, what="the sync daemon caught up"):
+        wait_until(lambda: self.streams_behind() == 0, timeout, 0.1,
+                   lambda: "%s: %d streams behind" % (what, self.streams_behind()))
 
     # -- HTTP (main gateway) ----------------------------------------------
 

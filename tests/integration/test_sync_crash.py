@@ -19,10 +19,10 @@ MAX_USES = 10
 BATCHES = 4
 THREADS = 16
 KILLS = 4
-# After kill #1 the daemon comes back under its own consumer name (it reads
-# its own pending entries first); from kill #2 on it comes back as another
-# consumer, which must claim the dead one's entries once they are idle
-# (sync_claim_idle_ms).
+# After kill #1 the daemon comes back under its own name; from kill #2 on
+# under another one. Either way nothing of the dead process carries over but
+# PostgreSQL's high-water marks: its leases died with its connections, and
+# whatever it had read and not committed is read again from the marks.
 SECOND_CONSUMER = "test-b"
 
 
@@ -84,7 +84,7 @@ class SyncCrashTest(harness.HarnessTestCase):
             kills += 1
             last = committed()
             print("kill -9 #%d of the sync daemon at %.2fs: %d redemptions committed, %d answered 200, "
-                  "%d entries pending" % (kills, time.monotonic() - t0, last, len(ok), h.pending_events()),
+                  "%d streams behind" % (kills, time.monotonic() - t0, last, len(ok), h.streams_behind()),
                   file=sys.stderr)
             time.sleep(0.2)
             h.start_sync(SECOND_CONSUMER if kills >= 2 else None)
@@ -127,13 +127,45 @@ class SyncCrashTest(harness.HarnessTestCase):
             self.assertEqual(str(st["uses"]), pg_uses.get(code_body(c)), c)
         self.assertEqual(total, n200)
 
-        wait_until(lambda: h.pending_events() == 0, 20, 0.2,
-                   lambda: "XPENDING total %d" % h.pending_events())
+        h.wait_synced(20)
         self.assertTrue(h.sync_alive(), "sync daemon exited")
 
         # Every code had exactly MAX_USES distinct e-mails: all must succeed.
         self.assertEqual(dict(others), {}, samples)
         self.assertEqual(n200, CODES * MAX_USES)
+
+    def test_second_daemon_takes_over_the_leases(self):
+        """A second daemon beside the first idles while the first holds every
+        bucket's lease, takes the leases over when the first is killed, and
+        reads on from the high-water marks: every redemption exactly once."""
+        h = self.h
+        codes = h.generate(100, batch_id="takeover", max_uses=4)
+        h.wait_synced()
+        env = h._child_env()
+        env["IG_SYNC_CONSUMER"] = "standby"
+        standby_log = os.path.join(h.tmp, "sync-standby.log")
+        standby = h._spawn([harness.SYNC_BIN, "-c", h.conf_path], standby_log, env=env)
+        wait_until(lambda: os.path.exists(standby_log) and "connected to postgresql" in open(standby_log).read(), 20, 0.1,
+                   "the standby daemon connected")
+
+        def redeem_round(k):
+            for i, c in enumerate(codes):
+                self.assertJson(h.redeem(c, "r%d-%d@example.com" % (k, i)), 200)
+
+        redeem_round(0)
+        h.wait_synced()
+        self.assertNotIn("lease taken", open(standby_log).read(), "the standby took a lease the first daemon holds")
+        h.kill_sync(signal.SIGKILL)
+        redeem_round(1)
+        h.wait_synced(30, "the standby took over")
+        self.assertEqual(open(standby_log).read().count("lease taken"), harness.BUCKETS)
+        mine = "(%s)" % ", ".join("'%s'" % code_body(c) for c in codes)
+        self.assertEqual(h.psql_value("SELECT count(*) FROM redemptions WHERE code IN %s" % mine), str(2 * len(codes)))
+        self.assertEqual(h.psql("SELECT code, count(*) FROM redemptions WHERE code IN %s GROUP BY 1 HAVING count(*) <> 2"
+                                % mine), [])
+        self.assertEqual(h.psql_value("SELECT sum(use_count) FROM invites WHERE code IN %s" % mine), str(2 * len(codes)))
+        standby.terminate()
+        standby.wait(20)
 
 
 if __name__ == "__main__":

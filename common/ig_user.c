@@ -12,12 +12,17 @@ void ig_user_keys_derive(ig_user_keys_t *k, const unsigned char secret_key[IG_SE
     crypto_kdf_derive_from_key(k->referral, sizeof(k->referral), IG_KDF_REFERRAL, IG_KDF_CONTEXT, secret_key);
 }
 
+void ig_user_id_bytes(unsigned char out[IG_USER_UUID_BYTES], const char *email, size_t len, const ig_user_keys_t *k)
+{
+    crypto_generichash(out, IG_USER_UUID_BYTES, (const unsigned char *)email, len, k->user_id, sizeof(k->user_id));
+    out[6] = (unsigned char)((out[6] & 0x0f) | 0x80); /* version 8: custom */
+    out[8] = (unsigned char)((out[8] & 0x3f) | 0x80); /* RFC variant */
+}
+
 void ig_user_id(char out[IG_USER_ID_BYTES], const char *email, size_t len, const ig_user_keys_t *k)
 {
-    unsigned char b[16];
-    crypto_generichash(b, sizeof(b), (const unsigned char *)email, len, k->user_id, sizeof(k->user_id));
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8: custom */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC variant */
+    unsigned char b[IG_USER_UUID_BYTES];
+    ig_user_id_bytes(b, email, len, k);
     snprintf(out, IG_USER_ID_BYTES, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include "ig_config.h"
 
-#define IG_USER_ID_BYTES 37 /* 36 characters and the NUL */
+#define IG_USER_ID_BYTES 37   /* 36 characters and the NUL */
+#define IG_USER_UUID_BYTES 16 /* the user id as the 16 bytes of a uuid */
 #define IG_REFERRAL_CODE_LEN 8
 
 /** Keys derived from the configured secret_key (both processes derive the same). */
@@ -26,7 +27,10 @@ typedef struct ig_user_keys_t {
 
 void ig_user_keys_derive(ig_user_keys_t *k, const unsigned char secret_key[IG_SECRET_KEY_BYTES]);
 
-/** Writes the user id of a normalised e-mail as a lower-case UUID string. */
+/** Writes the user id of a normalised e-mail as the 16 bytes of its UUID. */
+void ig_user_id_bytes(unsigned char out[IG_USER_UUID_BYTES], const char *email, size_t len, const ig_user_keys_t *k);
+
+/** Writes the user id of a normalised e-mail as a lower-case UUID string (ig_user_id_bytes, formatted). */
 void ig_user_id(char out[IG_USER_ID_BYTES], const char *email, size_t len, const ig_user_keys_t *k);
 
 /** Writes the referral code of a normalised e-mail (NUL-terminated, upper case). */

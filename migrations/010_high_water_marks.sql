@@ -32,7 +32,9 @@
 -- reader left and is dropped, and redemptions lose the unique indexes that
 -- only served the old record: event_id (now written for provenance only)
 -- and (code, email) (Redis redeems a code once per address; retries append
--- no event).
+-- no event). No query of the product looks redemptions up by code (reports
+-- and reconciliations join whole tables), so no index replaces it
+-- (migration 012 says what each index of redemptions costs).
 
 CREATE TABLE sync_progress (
     -- The bucket of the stream ig:{B}:events.
@@ -66,8 +68,3 @@ ALTER TABLE redemptions DROP CONSTRAINT redemptions_event_id_key;
 ALTER TABLE redemptions DROP CONSTRAINT redemptions_code_email_key;
 
 COMMENT ON COLUMN redemptions.event_id IS 'Stream event id B-<entry id>/<item> of the redemption (provenance; not unique by itself).';
-
--- Look-ups by code (who redeemed it, the use count of an invite inserted
--- after its redemptions by an earlier version): the unique index on (code,
--- email) served them.
-CREATE INDEX idx_redemptions_code ON redemptions (code);

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "invites.h"
 
@@ -18,12 +19,29 @@ static const char SQL_ISSUED[] =
     "AS u(code, batch_id, cohort, issued_to, max_uses, exp_s, created_by, at_ms) "
     "ON CONFLICT (code) DO NOTHING";
 
-/* One row per redemption. */
-static const char SQL_REDEEMED[] =
-    "INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) "
-    "SELECT u.event_id, u.code, u.email, u.n, u.ip, timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
-    "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) "
-    "AS u(event_id, code, email, n, ip, at_ms)";
+/*
+ * One row per redemption, by COPY in binary format (copy.h); the columns in
+ * the order add_redemption writes them.
+ */
+static const char SQL_COPY_REDEMPTIONS[] =
+    "COPY redemptions (event_id, code, email, use_number, client_addr, redeemed_at, user_id) FROM STDIN (FORMAT binary)";
+#define REDEMPTION_FIELDS 7
+
+/*
+ * Erasure and redemptions meet here. An erasure (bucket 0) and the
+ * redemptions of the same person (any bucket, another lane) may be applied
+ * in either order, so a redemption from before an erasure can reach
+ * PostgreSQL after it: such a row is written anonymised. The erasure takes
+ * SHARE ROW EXCLUSIVE on redemptions (product.c), which waits for every
+ * transaction holding ROW EXCLUSIVE (this one, from SQL_LOCK on) and keeps
+ * new ones out until it commits: so either the erasure's UPDATE sees this
+ * batch's rows, or SQL_ERASED below sees the erasure. SQL_ERASED asks only
+ * for erasures at or after the batch's earliest redemption ($1, Unix ms),
+ * the only ones that can concern it: usually none.
+ */
+static const char SQL_LOCK[] = "LOCK TABLE redemptions IN ROW EXCLUSIVE MODE";
+static const char SQL_ERASED[] = "SELECT user_id, (extract(epoch FROM erased_at) * 1000)::bigint FROM user_emails "
+                                 "WHERE email IS NULL AND erased_at >= timestamptz 'epoch' + $1::bigint * interval '1 millisecond'";
 
 /*
  * Use counts, merged per code first (UPDATE ... FROM would apply an arbitrary
@@ -51,19 +69,19 @@ static const char SQL_REVOKED[] = "WITH u AS (SELECT code, (array_agg(event_id O
                                   "WHERE i.code = u.code AND (i.revoked_at IS NULL OR i.revoked_at > u.at)";
 
 /*
- * The people named by redemptions and bound codes ($1 user ids, $2 e-mails,
- * $3 event times), recorded in user_emails. For a person already erased,
- * rows of this transaction from before the erasure are anonymised (their
- * events arrived after it, from another stream), and an event after it
- * records the address again. Inserted in user_id order, so that two lanes
- * recording the same people cannot deadlock.
+ * The people named by bound codes ($1 user ids, $2 e-mails, $3 event
+ * times), recorded in user_emails so that an erasure, which carries only a
+ * user id, finds the address. For a person already erased, codes of this
+ * transaction issued before the erasure are anonymised (their events arrived
+ * after it, from another stream), and an event after it records the
+ * address again. Inserted in user_id order, so that two lanes recording the
+ * same people cannot deadlock.
  */
 static const char SQL_PEOPLE[] =
     "WITH u AS (SELECT DISTINCT ON (id) id, email, timestamptz 'epoch' + at_ms * interval '1 millisecond' AS at "
     "FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS x(id, email, at_ms) ORDER BY id, at_ms DESC), "
     "gone AS (SELECT u.id, u.email, u.at, e.erased_at, 'erased:' || u.id::text AS anon FROM u "
     "JOIN user_emails AS e ON e.user_id = u.id WHERE e.email IS NULL), "
-    "r AS (UPDATE redemptions AS t SET email = g.anon FROM gone AS g WHERE t.email = g.email AND t.redeemed_at <= g.erased_at), "
     "i AS (UPDATE invites AS t SET issued_to = g.anon FROM gone AS g WHERE t.issued_to = g.email AND t.created_at <= g.erased_at), "
     "back AS (UPDATE user_emails AS e SET email = g.email, erased_at = NULL FROM gone AS g "
     "WHERE e.user_id = g.id AND g.at > g.erased_at) "
@@ -79,12 +97,9 @@ enum {
     COL_ISSUED_EXP,
     COL_ISSUED_BY,
     COL_ISSUED_AT,
-    COL_REDEEMED_EVENT_ID,
-    COL_REDEEMED_CODE,
-    COL_REDEEMED_EMAIL,
-    COL_REDEEMED_N,
-    COL_REDEEMED_IP,
-    COL_REDEEMED_AT,
+    COL_USED_CODE,
+    COL_USED_N,
+    COL_USED_AT,
     COL_REVOKED_EVENT_ID,
     COL_REVOKED_CODE,
     COL_REVOKED_AT,
@@ -97,9 +112,7 @@ _Static_assert(COL_COUNT == SYNC_INVITES_ARRAYS, "SYNC_INVITES_ARRAYS must match
 
 static const int PARAMS_ISSUED[] = {COL_ISSUED_CODE, COL_ISSUED_BATCH, COL_ISSUED_COHORT, COL_ISSUED_TO,
                                     COL_ISSUED_MAX,  COL_ISSUED_EXP,   COL_ISSUED_BY,     COL_ISSUED_AT};
-static const int PARAMS_REDEEMED[] = {COL_REDEEMED_EVENT_ID, COL_REDEEMED_CODE, COL_REDEEMED_EMAIL,
-                                      COL_REDEEMED_N,        COL_REDEEMED_IP,   COL_REDEEMED_AT};
-static const int PARAMS_USED[] = {COL_REDEEMED_CODE, COL_REDEEMED_N, COL_REDEEMED_AT};
+static const int PARAMS_USED[] = {COL_USED_CODE, COL_USED_N, COL_USED_AT};
 static const int PARAMS_REVOKED[] = {COL_REVOKED_EVENT_ID, COL_REVOKED_CODE, COL_REVOKED_AT};
 static const int PARAMS_PEOPLE[] = {COL_PERSON_ID, COL_PERSON_EMAIL, COL_PERSON_AT};
 #define NPARAMS(p) ((int)(sizeof(p) / sizeof((p)[0])))
@@ -110,12 +123,16 @@ void sync_invites_init(sync_invites_t *inv, const sync_keys_t *keys)
     inv->keys = keys;
     for (size_t i = 0; i != SYNC_INVITES_ARRAYS; ++i)
         sync_pgarray_init(&inv->arrays[i]);
+    sync_copy_init(&inv->copy);
 }
 
 void sync_invites_dispose(sync_invites_t *inv)
 {
     for (size_t i = 0; i != SYNC_INVITES_ARRAYS; ++i)
         sync_pgarray_dispose(&inv->arrays[i]);
+    sync_copy_dispose(&inv->copy);
+    free(inv->redeemed);
+    free(inv->erased);
     sync_invites_init(inv, inv->keys);
 }
 
@@ -123,6 +140,7 @@ void sync_invites_reset(sync_invites_t *inv)
 {
     for (size_t i = 0; i != SYNC_INVITES_ARRAYS; ++i)
         sync_pgarray_reset(&inv->arrays[i]);
+    inv->num_redeemed = 0;
     memset(&inv->stats, 0, sizeof(inv->stats));
     inv->errstr[0] = '\0';
 }
@@ -158,13 +176,18 @@ void sync_invites_collect(sync_invites_t *inv, const sync_event_t *ev)
         ++inv->stats.issued;
         break;
     case SYNC_EVENT_REDEEMED:
-        sync_pgarray_add_str(&c[COL_REDEEMED_EVENT_ID], ev->event_id);
-        sync_pgarray_add_str(&c[COL_REDEEMED_CODE], ev->code);
-        sync_pgarray_add_str(&c[COL_REDEEMED_EMAIL], ev->email);
-        sync_pgarray_add_int(&c[COL_REDEEMED_N], ev->use_number);
-        sync_pgarray_add_str(&c[COL_REDEEMED_IP], ev->ip);
-        sync_pgarray_add_int(&c[COL_REDEEMED_AT], ev->at_ms);
-        add_person(inv, ev->email, ev);
+        sync_pgarray_add_str(&c[COL_USED_CODE], ev->code);
+        sync_pgarray_add_int(&c[COL_USED_N], ev->use_number);
+        sync_pgarray_add_int(&c[COL_USED_AT], ev->at_ms);
+        if (inv->num_redeemed == inv->cap_redeemed) {
+            size_t cap = inv->cap_redeemed == 0 ? 1024 : inv->cap_redeemed * 2;
+            const sync_event_t **grown = realloc(inv->redeemed, cap * sizeof(*grown));
+            if (grown == NULL)
+                abort();
+            inv->redeemed = grown;
+            inv->cap_redeemed = cap;
+        }
+        inv->redeemed[inv->num_redeemed++] = ev;
         ++inv->stats.redeemed;
         break;
     case SYNC_EVENT_REVOKED:
@@ -194,6 +217,115 @@ static int command(sync_invites_t *inv, PGconn *conn, const char *step, const ch
     return ret;
 }
 
+/* Parses a UUID's 32 hexadecimal digits (dashes skipped) into 16 bytes; returns -1 when uuid is not one. */
+static int uuid_bytes(unsigned char out[IG_USER_UUID_BYTES], const char *uuid)
+{
+    size_t n = 0;
+
+    for (const char *p = uuid; *p != '\0'; ++p) {
+        int v = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                                         : -1;
+        if (*p == '-')
+            continue;
+        if (v < 0 || n == 2 * IG_USER_UUID_BYTES)
+            return -1;
+        out[n / 2] = (unsigned char)(n % 2 == 0 ? v << 4 : out[n / 2] | v);
+        ++n;
+    }
+    return n == 2 * IG_USER_UUID_BYTES ? 0 : -1;
+}
+
+/*
+ * The people of this batch's redemptions who were erased at or after its
+ * earliest redemption, into inv->erased (usually none). Returns 0, or -1 with
+ * inv->errstr set.
+ */
+static int load_erased(sync_invites_t *inv, PGconn *conn)
+{
+    long long earliest = inv->redeemed[0]->at_ms;
+    char since[24];
+    const char *values[1] = {since};
+    PGresult *res;
+    int ret = -1;
+
+    for (size_t i = 1; i != inv->num_redeemed; ++i)
+        if (inv->redeemed[i]->at_ms < earliest)
+            earliest = inv->redeemed[i]->at_ms;
+    snprintf(since, sizeof(since), "%lld", earliest);
+    res = PQexecParams(conn, SQL_ERASED, 1, NULL, values, NULL, NULL, 0);
+    inv->num_erased = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char desc[SYNC_DB_DESC_BYTES];
+        sync_db_describe(desc, sizeof(desc), conn, res, 1);
+        snprintf(inv->errstr, sizeof(inv->errstr), "step=erased_people %s", desc);
+        goto Exit;
+    }
+    if ((size_t)PQntuples(res) > inv->cap_erased) {
+        free(inv->erased);
+        if ((inv->erased = malloc((size_t)PQntuples(res) * sizeof(*inv->erased))) == NULL)
+            abort();
+        inv->cap_erased = (size_t)PQntuples(res);
+    }
+    for (int i = 0; i != PQntuples(res); ++i) {
+        sync_erased_t *e = &inv->erased[inv->num_erased];
+        if (uuid_bytes(e->user_id, PQgetvalue(res, i, 0)) != 0)
+            continue;
+        e->at_ms = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        ++inv->num_erased;
+    }
+    ret = 0;
+Exit:
+    PQclear(res);
+    return ret;
+}
+
+/* Whether the person uid was erased at or after at_ms, i.e. after this redemption of theirs. */
+static int erased_after(const sync_invites_t *inv, const unsigned char uid[IG_USER_UUID_BYTES], long long at_ms)
+{
+    for (size_t i = 0; i != inv->num_erased; ++i)
+        if (inv->erased[i].at_ms >= at_ms && memcmp(inv->erased[i].user_id, uid, IG_USER_UUID_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* One COPY row of a redemption: the person's user id beside the address, or in its place once they are erased. */
+static void add_redemption(sync_invites_t *inv, const sync_event_t *ev)
+{
+    sync_copy_t *c = &inv->copy;
+    unsigned char uid[IG_USER_UUID_BYTES];
+
+    ig_user_id_bytes(uid, ev->email, strlen(ev->email), &inv->keys->user);
+    sync_copy_row(c, REDEMPTION_FIELDS);
+    sync_copy_str(c, ev->event_id);
+    sync_copy_str(c, ev->code);
+    if (inv->num_erased != 0 && erased_after(inv, uid, ev->at_ms)) {
+        sync_user_id_t anon;
+        sync_user_id_of(&anon, ev->email, inv->keys);
+        char email[sizeof("erased:") + IG_USER_ID_BYTES];
+        snprintf(email, sizeof(email), "erased:%s", anon.s);
+        sync_copy_str(c, email);
+    } else {
+        sync_copy_str(c, ev->email);
+    }
+    sync_copy_int4(c, (int32_t)ev->use_number);
+    sync_copy_str(c, ev->ip);
+    sync_copy_time_ms(c, ev->at_ms);
+    sync_copy_uuid(c, uid);
+}
+
+/* The batch's redemptions, by COPY, after the erasures that concern them (see SQL_LOCK). */
+static int insert_redemptions(sync_invites_t *inv, PGconn *conn)
+{
+    if (sync_db_exec(conn, SQL_LOCK, "lock_redemptions", inv->errstr, sizeof(inv->errstr)) != 0 || load_erased(inv, conn) != 0)
+        return -1;
+    sync_copy_reset(&inv->copy);
+    for (size_t i = 0; i != inv->num_redeemed; ++i)
+        add_redemption(inv, inv->redeemed[i]);
+    return sync_copy_send(&inv->copy, conn, SQL_COPY_REDEMPTIONS, "copy_redemptions", inv->errstr, sizeof(inv->errstr));
+}
+
 /*
  * The issues first: the statements go by kind, not in stream order, and the
  * redemptions and revocation of a code issued in the same batch then find
@@ -205,7 +337,7 @@ int sync_invites_apply(sync_invites_t *inv, PGconn *conn)
 
     if (st->issued != 0 && command(inv, conn, "insert_invites", SQL_ISSUED, PARAMS_ISSUED, NPARAMS(PARAMS_ISSUED)) != 0)
         return -1;
-    if (st->redeemed != 0 && command(inv, conn, "insert_redemptions", SQL_REDEEMED, PARAMS_REDEEMED, NPARAMS(PARAMS_REDEEMED)) != 0)
+    if (st->redeemed != 0 && insert_redemptions(inv, conn) != 0)
         return -1;
     if (st->revoked != 0 && command(inv, conn, "revoke_invites", SQL_REVOKED, PARAMS_REVOKED, NPARAMS(PARAMS_REVOKED)) != 0)
         return -1;

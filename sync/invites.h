@@ -11,23 +11,25 @@
  * revocation) and skip an invite that exists, so that rows written by an
  * earlier version of the daemon, or by hand, never fail a batch.
  *
- * Redemptions also name people: every e-mail a redemption or a bound code
- * names is recorded in user_emails (so an erasure, which carries only a user
- * id, finds it); a row written after the person's erasure for an event from
- * before it is anonymised there.
+ * Redemptions go in by COPY (copy.h) with the redeemer's user id beside the
+ * address, so that an erasure finds them by user id; a redemption from
+ * before its person's erasure that is applied after it is written
+ * anonymised. The addresses codes are bound to are recorded in user_emails
+ * (an erasure carries only the user id, and finds them there).
  */
 #ifndef SYNC_INVITES_H
 #define SYNC_INVITES_H
 
 #include <stddef.h>
 #include <libpq-fe.h>
+#include "copy.h"
 #include "db.h"
 #include "event.h"
 #include "people.h"
 #include "pgarray.h"
 
 /** Array parameters of the statements (see invites.c). */
-#define SYNC_INVITES_ARRAYS 20
+#define SYNC_INVITES_ARRAYS 17
 
 /** Counts of what a batch held, by kind. */
 typedef struct sync_invites_stats_t {
@@ -36,10 +38,23 @@ typedef struct sync_invites_stats_t {
     size_t revoked;  /**< revocations */
 } sync_invites_stats_t;
 
+/** A person erased, from user_emails. */
+typedef struct sync_erased_t {
+    unsigned char user_id[IG_USER_UUID_BYTES];
+    long long at_ms; /**< when (Unix milliseconds) */
+} sync_erased_t;
+
 /** Reusable buffers of one connection. */
 typedef struct sync_invites_t {
     const sync_keys_t *keys;                    /**< borrowed: user ids of the e-mails recorded */
     sync_pgarray_t arrays[SYNC_INVITES_ARRAYS]; /**< parameter literals being built */
+    sync_copy_t copy;                           /**< the redemption rows */
+    const sync_event_t **redeemed;              /**< owned array of borrowed events: the batch's redemptions */
+    size_t num_redeemed;                        /**< used in redeemed */
+    size_t cap_redeemed;                        /**< allocated in redeemed */
+    sync_erased_t *erased;                      /**< owned; people erased after the batch's earliest redemption */
+    size_t num_erased;                          /**< used in erased */
+    size_t cap_erased;                          /**< allocated in erased */
     sync_invites_stats_t stats;                 /**< what was collected since the last reset */
     char errstr[SYNC_DB_ERR_BYTES];             /**< why the last sync_invites_apply failed */
 } sync_invites_t;

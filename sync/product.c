@@ -114,8 +114,15 @@ static const char SQL_REFERRER[] = "SELECT referrer_user_id FROM user_referral_r
 /*
  * Erasure: the address becomes 'erased:<user_id>' wherever a column holds
  * it (NOT NULL columns keep a value, and a bound code stays bound), the
- * join's client address is dropped, and the map forgets the address.
+ * join's client address is dropped, and user_emails keeps the person as
+ * erased (email NULL, erased_at), which is how a redemption or a bound code
+ * from before the erasure that is applied after it gets anonymised too
+ * (invites.c). Redemptions are found by user id, or by address for rows
+ * written before they carried one; only those from before the erasure
+ * ($2): a person who comes back later is a new record. Taken after
+ * SQL_ERASE_LOCK (see invites.c, SQL_LOCK).
  */
+static const char SQL_ERASE_LOCK[] = "LOCK TABLE redemptions IN SHARE ROW EXCLUSIVE MODE";
 static const char SQL_ERASE[] =
     "WITH p AS (SELECT e.user_id, e.email, 'erased:' || e.user_id::text AS anon FROM user_emails AS e "
     "WHERE e.user_id = $1 AND e.email IS NOT NULL), "
@@ -124,10 +131,14 @@ static const char SQL_ERASE[] =
     "END, "
     "invited_email = CASE WHEN t.invited_user_id = p.user_id THEN p.anon ELSE t.invited_email END "
     "FROM p WHERE t.inviter_user_id = p.user_id OR t.invited_user_id = p.user_id), "
-    "d AS (UPDATE redemptions AS t SET email = p.anon FROM p WHERE t.email = p.email), "
-    "i AS (UPDATE invites AS t SET issued_to = p.anon FROM p WHERE t.issued_to = p.email), "
-    "a AS (UPDATE waitlist_admissions AS t SET email = p.anon FROM p WHERE t.user_id = p.user_id OR t.email = p.email) "
-    "UPDATE user_emails AS t SET email = NULL, erased_at = " AT(2) " FROM p WHERE t.user_id = p.user_id";
+    "d AS (UPDATE redemptions AS t SET email = 'erased:' || $1::text WHERE (t.user_id = $1::uuid OR (t.user_id IS NULL "
+    "AND t.email = (SELECT email FROM p))) AND t.redeemed_at <= " AT(
+        2) " AND t.email <> 'erased:' || $1::text), "
+           "i AS (UPDATE invites AS t SET issued_to = p.anon FROM p WHERE t.issued_to = p.email), "
+           "a AS (UPDATE waitlist_admissions AS t SET email = p.anon FROM p WHERE t.user_id = p.user_id OR t.email = p.email) "
+           "INSERT INTO user_emails AS t (user_id, email, first_seen_at, erased_at) VALUES ($1, NULL, " AT(2) ", " AT(
+               2) ") "
+                  "ON CONFLICT (user_id) DO UPDATE SET email = NULL, erased_at = EXCLUDED.erased_at";
 
 /* Balances of the touched users ($1), from their ledger rows. */
 static const char SQL_BALANCES[] =
@@ -438,6 +449,8 @@ int sync_product_apply(sync_product_t *p, PGconn *conn, const sync_event_t *ev)
         return apply_spent(p, conn, ev, uid.s, at);
     case SYNC_EVENT_ERASED: {
         const char *v[] = {ev->uid, at};
+        if (exec(p, conn, ev, "erase_lock", SQL_ERASE_LOCK, 0, NULL) != 0)
+            return -1;
         return exec(p, conn, ev, "erase", SQL_ERASE, 2, v);
     }
     default:

@@ -118,6 +118,20 @@ pg_start() {
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = $(pg_conf_quote "$sockdirs")
+
+# The sync daemon's writes (docs/ARCHITECTURE.md, "Tables"): the first change
+# of a page after each checkpoint logs the whole page, and random index
+# pages are many, so checkpoints come by time rather than every 1 GB of log,
+# and full pages are compressed. Every COMMIT is still flushed to disk
+# before it returns (synchronous_commit on): nothing acknowledged is lost.
+shared_buffers = 256MB
+wal_buffers = 16MB
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 15min
+checkpoint_completion_target = 0.9
+wal_compression = lz4
+synchronous_commit = on
 CONF
     is_root && chown postgres: "$data/invitegate.conf"
 

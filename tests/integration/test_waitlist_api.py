@@ -5,6 +5,7 @@ attribution, spending and the gate override."""
 
 import os
 import random
+import signal
 import sys
 import threading
 import unittest
@@ -12,7 +13,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import CODE_RE, unique_email  # noqa: E402
+from harness import CODE_RE, code_body, unique_email  # noqa: E402
 
 JOIN = "/api/waitlist/join"
 ADMIT = "/api/waitlist/admit"
@@ -331,6 +332,34 @@ class WaitlistApiTest(harness.HarnessTestCase):
                 continue
             if self.h.redis("TYPE", key) == "hash":
                 self.assertFalse(any(email.encode() in v for v in self.h.redis("HGETALL", key, raw=True)), key)
+
+    def test_erase_anonymises_redemptions_in_postgresql(self):
+        """Redemptions reach PostgreSQL with the redeemer's user id; an erasure anonymises those from before it,
+        whether their lane applies them before or after the erasure, and keeps a later one in clear."""
+        h = self.h
+        email = unique_email("erase-pg")
+        codes = h.generate(3, max_uses=1)
+        self.assertEqual(h.redeem(codes[0], email).status, 200)
+        h.wait_synced()
+        uid = h.psql_value("SELECT user_id FROM redemptions WHERE code = '%s'" % code_body(codes[0]))
+        self.assertIsNotNone(uid)
+        # With the daemon stopped, a second redemption and then the erasure wait in their streams: the lanes
+        # apply them in either order when it comes back.
+        h.kill_sync(signal.SIGTERM)
+        self.assertEqual(h.redeem(codes[1], email).status, 200)
+        self.assertJson(h.http("DELETE", "/api/users/%s" % path_email(email), token=h.admin_token), 202)
+        h.start_sync()
+        h.wait_synced()
+        rows = h.psql("SELECT code, email, user_id FROM redemptions WHERE code IN ('%s', '%s') ORDER BY redeemed_at"
+                      % (code_body(codes[0]), code_body(codes[1])))
+        self.assertEqual([r[1] for r in rows], ["erased:" + uid] * 2, rows)
+        self.assertEqual({r[2] for r in rows}, {uid})
+        self.assertEqual(h.psql("SELECT email IS NULL, erased_at IS NOT NULL FROM user_emails WHERE user_id = '%s'" % uid),
+                         [["t", "t"]])
+        # The same person redeeming after the erasure is a new record, in clear.
+        self.assertEqual(h.redeem(codes[2], email).status, 200)
+        h.wait_synced()
+        self.assertEqual(h.psql_value("SELECT email FROM redemptions WHERE code = '%s'" % code_body(codes[2])), email)
 
     # -- trust gate ----------------------------------------------------------
 

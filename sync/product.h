@@ -1,15 +1,16 @@
 /*
  * Applies the waitlist, referral and points events of stream ig:{0}:events
  * (joined, admitted, shared, clicked, earned, lifecycle, spent, erased) to
- * PostgreSQL, inside the safe-path transaction of their batch (apply.c), in
- * stream order, because each depends on what the ones before it did: a
+ * PostgreSQL, inside the transaction of their batch (apply.c), in stream
+ * order, because each depends on what the ones before it did: a
  * payment pays according to the relationship's status, an erasure finds the
  * address an earlier event recorded.
  *
  * The frequent kinds (joined, clicked, admitted) are applied a run at a
  * time: a run is a stretch of consecutive such events of a batch, and it
  * costs a few array statements instead of several statements per event
- * (sync_product_apply_run). The other kinds are applied one by one and end
+ * (sync_product_apply_run, product_run.c). The other kinds are applied one
+ * by one (sync_product_apply, product.c) and end
  * the run before them, so whatever they read or change is in the state the
  * events before them left. Inside a run, only these orderings matter, and
  * each is kept:
@@ -49,7 +50,9 @@
  * - erased: the address becomes 'erased:<user_id>' wherever it is stored.
  *
  * Every ledger row is inserted with ON CONFLICT DO NOTHING under the unique
- * indexes of migration 006, and the balances of the users a batch touched
+ * indexes of migration 006 (each event is applied once, by the high-water
+ * mark; the indexes guard the ledger against rows written by other means),
+ * and the balances of the users a batch touched
  * are recomputed from the ledger in the same transaction (balance = sum of
  * deltas), so the ledger and the balances never disagree.
  */
@@ -97,9 +100,9 @@ void sync_product_dispose(sync_product_t *p);
 void sync_product_reset(sync_product_t *p);
 
 /**
- * Applies ev (a product event recorded for the first time by the open
- * transaction on conn). Returns 0, or -1 with p->errstr set: the caller
- * rolls the transaction back.
+ * Applies ev, a product event of a kind not applied in runs (shared, earned,
+ * lifecycle, spent, erased), in the open transaction on conn. Returns 0, or
+ * -1 with p->errstr set: the caller rolls the transaction back.
  */
 __attribute__((warn_unused_result)) int sync_product_apply(sync_product_t *p, PGconn *conn, const sync_event_t *ev);
 
@@ -111,8 +114,8 @@ static inline int sync_product_in_runs(sync_event_type_t type)
 
 /**
  * Applies evs (n of them, all of kinds sync_product_in_runs accepts,
- * recorded for the first time by the open transaction on conn, in stream
- * order and consecutive among the batch's fresh product events) with a few
+ * in the open transaction on conn, in stream order and consecutive among the
+ * batch's product events) with a few
  * array statements, leaving what applying each with sync_product_apply in
  * turn would leave. evs is borrowed. Returns 0, or -1 with p->errstr set:
  * the caller rolls the transaction back.

@@ -86,6 +86,17 @@ static int waitlist_size(redisContext *c, long long *out)
     return ret;
 }
 
+/* The append-only file's size and rewrites so far, or -1 in size when AOF is off. */
+static void aof_state(redisContext *c, long long *size, long long *rewrites)
+{
+    long long enabled = 0;
+    *size = *rewrites = -1;
+    if (bench_redis_info_int(c, "persistence", "aof_enabled", &enabled) != 0 || enabled != 1 ||
+        bench_redis_info_int(c, "persistence", "aof_rewrites", rewrites) != 0 ||
+        bench_redis_info_int(c, "persistence", "aof_current_size", size) != 0)
+        *size = -1;
+}
+
 /* Compares the counts before and after; records what broke in r. */
 static void judge(bench_result_t *r)
 {
@@ -124,6 +135,7 @@ int bench_cmd_run(const bench_opts_t *o)
     bench_mix_t mix = {0};
     bench_redis_uses_t uses = {0};
     bench_cpu_sample_t cpu_before, cpu_after;
+    long long aof_before, aof_after, rewrites_before, rewrites_after;
     bench_result_t *r = NULL;
     redisContext *redis = NULL, *load_redis = NULL;
     PGconn *pg = NULL;
@@ -174,6 +186,7 @@ int bench_cmd_run(const bench_opts_t *o)
         goto Exit;
     if (o->procs != NULL && bench_cpu_read(&cpu_before, o->procs) != 0)
         goto Exit;
+    aof_state(redis, &aof_before, &rewrites_before);
 
     /* 2. The load. */
     bench_say("%s: %s over %s for %.1f s%s", r->name, via_redis ? "redeem" : o->workload, o->via, o->duration,
@@ -221,6 +234,10 @@ int bench_cmd_run(const bench_opts_t *o)
     /* After the catch-up: what the load cost every process, persisting included. */
     if (o->procs != NULL && bench_cpu_read(&cpu_after, o->procs) == 0)
         bench_cpu_account(&r->cpu, &cpu_before, &cpu_after, bench_result_ok_ops(r));
+    /* What Redis wrote to its append-only file per operation (a rewrite in between makes the sizes incomparable). */
+    aof_state(redis, &aof_after, &rewrites_after);
+    if (aof_before >= 0 && aof_after >= aof_before && rewrites_after == rewrites_before && bench_result_ok_ops(r) > 0)
+        r->aof_bytes_per_op = (double)(aof_after - aof_before) / bench_result_ok_ops(r);
     if (bench_check_redis_uses(redis, &pool, &uses) == 0) {
         r->inv.redis_checked = 1;
         r->inv.redis_after = uses.uses;

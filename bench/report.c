@@ -287,11 +287,15 @@ static void print_cpu_row(const json_t *r)
         else
             printf(" %.1f |", v);
     }
-    double ratio = bench_json_number(cpu, "persist_over_serve");
+    double ratio = bench_json_number(cpu, "persist_over_serve"), aof = bench_json_number(r, "aof_bytes_per_op");
     if (isnan(ratio))
+        printf(" - |");
+    else
+        printf(" %.2f |", ratio);
+    if (isnan(aof))
         printf(" - |\n");
     else
-        printf(" %.2f |\n", ratio);
+        printf(" %.0f |\n", aof);
 }
 
 /*
@@ -307,9 +311,10 @@ static void print_cpu(const loaded_t *l)
         any |= json_is_object(json_object_get(l->items[i], "cpu"));
     if (!any)
         return;
-    printf("\nCPU per successful operation (us; load and catch-up; sync runs: per event applied):\n\n"
-           "| run | operations | gateway | Redis | sync | PostgreSQL | (sync + PostgreSQL) / (gateway + Redis) |\n"
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    printf("\nCPU per successful operation (us; load and catch-up; sync runs: per event applied), and what Redis appended to "
+           "its append-only file per operation:\n\n"
+           "| run | operations | gateway | Redis | sync | PostgreSQL | (sync + PostgreSQL) / (gateway + Redis) | AOF bytes |\n"
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (size_t i = 0; i != l->n; ++i)
         print_cpu_row(l->items[i]);
 }

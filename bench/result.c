@@ -27,6 +27,7 @@ bench_result_t *bench_result_new(const char *name, double duration_s)
     snprintf(r->name, sizeof(r->name), "%s", name);
     r->via = "http";
     r->duration_s = duration_s;
+    r->aof_bytes_per_op = NAN;
     bench_hist_reset(&r->all);
     bench_hist_reset(&r->interval);
     for (int i = 0; i != BENCH_OP_COUNT; ++i)
@@ -243,6 +244,8 @@ void bench_result_print(const bench_result_t *r, FILE *f)
         fprintf(f, "  schedule: most requests behind %llu, never sent %llu\n", (unsigned long long)r->max_backlog,
                 (unsigned long long)r->not_sent);
     bench_cpu_print(f, "  cpu: ", &r->cpu);
+    if (!isnan(r->aof_bytes_per_op))
+        fprintf(f, "  redis append-only file: %.0f bytes per operation\n", r->aof_bytes_per_op);
     fprintf(f, "  invariants:");
     if (inv->redis_checked)
         fprintf(f, " redis uses %+lld for %llu successes, %lld codes over max_uses, %lld missing;",
@@ -319,6 +322,7 @@ static json_t *result_json(const bench_result_t *r)
                                   (json_int_t)r->not_sent, "answers_dropped", (json_int_t)r->answers_dropped));
     json_object_set_new(root, "series", series);
     json_object_set_new(root, "cpu", bench_cpu_json(&r->cpu));
+    json_object_set_new(root, "aof_bytes_per_op", isnan(r->aof_bytes_per_op) ? json_null() : json_real(r->aof_bytes_per_op));
     json_object_set_new(
         root, "invariants",
         json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:f,s:b,s:s}", "redis_checked", inv->redis_checked,

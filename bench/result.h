@@ -102,6 +102,7 @@ typedef struct bench_result_t {
     char skipped[BENCH_MIX_NOTE_BYTES]; /**< operations of the workload not available yet */
     bench_invariants_t inv;
     bench_cpu_account_t cpu; /**< CPU of each process per successful operation (--procs) */
+    double aof_bytes_per_op; /**< Redis append-only file growth per successful operation; NAN without AOF or across a rewrite */
 } bench_result_t;
 
 /** A new empty result (caller frees with free()); NULL when out of memory. */

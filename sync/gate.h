@@ -15,8 +15,12 @@
  * where fraud_flagged counts the users the host application flagged, and
  * signalled the redemptions and users that the automatic fraud signals
  * caught (bursts from one network, disposable domains, referral rings; see
- * gate_run.h) among the rest: a user the host flagged counts once, however
- * many signals caught them too. The sum never exceeds redeemed.
+ * gate_run.h). A redemption caught by both a burst and a disposable domain
+ * counts once, and a referral ring leaves out the users the host flagged.
+ * The burst and disposable-domain signals are counted per minute, not per
+ * redemption (migration 011), so they cannot tell which redemptions belong
+ * to users the host flagged: such a user, caught by one of them too, counts
+ * twice. The sum may then exceed redeemed; the rate is clamped to 1.
  *
  *   trust_score = (w_e * engagement + w_c * (1 - churn) + w_f * (1 - fraud)) / (w_e + w_c + w_f)
  *
@@ -77,11 +81,11 @@ typedef struct sync_gate_counts_t {
     long long activated;             /**< users with an `activated` lifecycle event in the window */
     long long churned;               /**< users with a `churned` event */
     long long fraud_flagged;         /**< users the host application flagged (`fraud_flagged`) */
-    long long burst;                 /**< redemptions inside a burst from one network */
+    long long burst;                 /**< redemptions in the minutes in which their network burst */
     long long burst_nets;            /**< networks (/24, /48) that burst */
     long long disposable;            /**< redemptions by addresses at a disposable domain */
-    long long signalled_redemptions; /**< redemptions in a burst or at a disposable domain, each once, but not those of users
-                                        counted in fraud_flagged */
+    long long signalled_redemptions; /**< redemptions in a burst or at a disposable domain, each once (users counted in
+                                        fraud_flagged included) */
     long long ring; /**< referred users on a referral cycle of length 1 to 3, but not those counted in fraud_flagged */
 } sync_gate_counts_t;
 

@@ -141,6 +141,22 @@ static void signals_count_as_fraud(void **state)
         assert_string_equal(d.alerts[i].type, want[i]);
 }
 
+/* A flagged user caught by a signal too counts twice (the signals are counted per minute, gate.h): the rate clamps to 1. */
+static void flagged_and_signalled_may_overlap(void **state)
+{
+    sync_gate_counts_t c = window(0, 0, 60);
+    sync_gate_decision_t d;
+
+    c.burst = 70;
+    c.burst_nets = 1;
+    c.signalled_redemptions = 70;
+    sync_gate_decide(&d, &c, 0, SYNC_GATE_AUTO, &cfg);
+    assert_int_equal(d.signalled, 70);
+    assert_true(d.fraud_rate == 1);
+    assert_true(d.trust_score >= 0 && d.trust_score <= 1);
+    assert_true(d.closed);
+}
+
 static void closes_on_a_low_score(void **state)
 {
     /* Engagement 0.2, churn 0.5, fraud 0.1: 0.08 + 0.15 + 0.27 = 0.5, not below: open. */
@@ -377,6 +393,7 @@ int main(void)
         cmocka_unit_test(no_data_is_open),
         cmocka_unit_test(closes_when_fraud_crosses_the_maximum),
         cmocka_unit_test(signals_count_as_fraud),
+        cmocka_unit_test(flagged_and_signalled_may_overlap),
         cmocka_unit_test(closes_on_a_low_score),
         cmocka_unit_test(hysteresis_band),
         cmocka_unit_test(a_sequence_does_not_flap),

@@ -15,8 +15,12 @@
  * where fraud_flagged counts the users the host application flagged, and
  * signalled the redemptions and users that the automatic fraud signals
  * caught (bursts from one network, disposable domains, referral rings; see
- * gate_run.h) among the rest: a user the host flagged counts once, however
- * many signals caught them too. The sum never exceeds redeemed.
+ * gate_run.h). A redemption caught by both a burst and a disposable domain
+ * counts once, and a referral ring leaves out the users the host flagged.
+ * The burst and disposable-domain signals are counted per minute, not per
+ * redemption (migration 011), so they cannot tell which redemptions belong
+ * to users the host flagged: such a user, caught by one of them too, counts
+ * twice. The sum may then exceed redeemed; the rate is clamped to 1.
  *
  *   trust_score = (w_e * engagement + w_c * (1 - churn) + w_f * (1 - fraud)) / (w_e + w_c + w_f)
  *
@@ -57,13 +61,6 @@
 /** "2025-12-20T00:00:00.000Z" and the NUL, with room for any year the format can print. */
 #define SYNC_GATE_TIME_BYTES 64
 
-/** Scans whose watermark has not settled yet (gate_run.c examines one scan per evaluation). */
-#define SYNC_GATE_PENDING_SCANS 64
-/** A scan's ids settle no sooner than this after it... */
-#define SYNC_GATE_SETTLE_MIN_MS 1000
-/** ...and no later, even while an older transaction keeps running. */
-#define SYNC_GATE_SETTLE_MAX_MS 60000
-
 /** Operator override, from the Redis key ig:{0}:gate:mode. */
 typedef enum sync_gate_mode_t {
     SYNC_GATE_AUTO,   /**< the metrics decide (also when the key is absent) */
@@ -77,11 +74,11 @@ typedef struct sync_gate_counts_t {
     long long activated;             /**< users with an `activated` lifecycle event in the window */
     long long churned;               /**< users with a `churned` event */
     long long fraud_flagged;         /**< users the host application flagged (`fraud_flagged`) */
-    long long burst;                 /**< redemptions inside a burst from one network */
+    long long burst;                 /**< redemptions in the minutes in which their network burst */
     long long burst_nets;            /**< networks (/24, /48) that burst */
     long long disposable;            /**< redemptions by addresses at a disposable domain */
-    long long signalled_redemptions; /**< redemptions in a burst or at a disposable domain, each once, but not those of users
-                                        counted in fraud_flagged */
+    long long signalled_redemptions; /**< redemptions in a burst or at a disposable domain, each once (users counted in
+                                        fraud_flagged included) */
     long long ring; /**< referred users on a referral cycle of length 1 to 3, but not those counted in fraud_flagged */
 } sync_gate_counts_t;
 
@@ -108,43 +105,6 @@ typedef struct sync_gate_decision_t {
     size_t num_alerts;
     sync_gate_alert_t alerts[SYNC_GATE_MAX_ALERTS];
 } sync_gate_decision_t;
-
-/**
- * How far the examination of redemptions (migration 008) can trust itself.
- * Redemption ids come from a sequence but are committed in any order: a
- * transaction that took id 100 may commit after the one that took id 101 was
- * seen. So each scan is remembered with the largest id it saw and the xmax
- * of its snapshot (every transaction that could have inserted an id it did
- * not see has an xid below that, or had none yet). Once the oldest running
- * transaction (the xmin of a later snapshot) is at or past that xmax, and at
- * least SYNC_GATE_SETTLE_MIN_MS passed, the scan's ids are settled: nothing
- * below its largest id can appear any more. The next scan starts above the
- * settled id, so ids between it and the largest seen are examined again
- * (which records nothing twice) until they settle. A transaction holding an
- * id for longer than SYNC_GATE_SETTLE_MAX_MS is not waited for.
- */
-typedef struct sync_gate_watermark_t {
-    long long settled; /**< every id up to this one was examined and can no longer appear */
-    long long seen;    /**< the largest id examined */
-    size_t num_pending;
-    struct {
-        long long id;                   /**< the largest id the scan saw */
-        unsigned long long xmax;        /**< xmax of its snapshot */
-        unsigned long long at_ms;       /**< when it ran (monotonic) */
-    } pending[SYNC_GATE_PENDING_SCANS]; /**< oldest first */
-} sync_gate_watermark_t;
-
-/** Starts w at settled (from gate_scan.scanned_through), nothing pending. */
-void sync_gate_watermark_init(sync_gate_watermark_t *w, long long settled);
-
-/**
- * Settles the pending scans that can be (xmin: the oldest transaction still
- * running, from a snapshot taken at now_ms), then records a scan that saw ids
- * up to max_id (0 when it saw none) with snapshot xmax xmax at now_ms.
- * Returns whether w->settled moved.
- */
-int sync_gate_watermark_update(sync_gate_watermark_t *w, unsigned long long xmin, long long max_id, unsigned long long xmax,
-                               unsigned long long now_ms);
 
 /** Parses the value of ig:{0}:gate:mode (NULL = absent). Returns 0, or -1 for an unknown value (*mode is then AUTO). */
 int sync_gate_mode_parse(sync_gate_mode_t *mode, const char *value, size_t len);

@@ -19,147 +19,145 @@
 #define SYNC_GATE_SESSION "SET statement_timeout = '10s'; SET jit = off"
 
 /*
- * The automatic signals of redemptions are found incrementally (migration
- * 008): each evaluation examines the redemptions with an id above the
- * watermark (sync_gate_watermark_t), at most SYNC_GATE_SCAN_ROWS per
- * statement, records each one's client network in gate_networks and those a
- * signal caught in gate_signals, and the window's signals are then counted
- * from gate_signals. A redemption examined again records nothing new (both
- * tables are keyed by it), so scans may overlap.
+ * Nothing below reads redemptions: a trigger of migration 011 counts each
+ * inserted redemption in redemption_minutes (per minute) and network_minutes
+ * (per client network and minute), each row summed over its writers (the
+ * sessions that inserted). The window's totals are sums over its minutes.
  */
-#define SYNC_GATE_SCAN_ROWS 50000
+
 /* Delete what left the window this often. */
 #define SYNC_GATE_PRUNE_INTERVAL_MS 60000
 /*
- * A rebuild starts this many ids below the window's first redemption: a
- * transaction still running may hold an id below it and commit later. Those
- * ids are older redemptions, skipped at the cost of reading them once.
+ * The transaction that writes network_bursts holds this advisory lock (the
+ * bytes of "iggt", key 0), so that the gates of two daemons running side by
+ * side take turns instead of deadlocking on each other's rows.
  */
-#define SYNC_GATE_REBUILD_MARGIN 100000
-#define SYNC_GATE_SETTINGS_BYTES (IG_DOMAINS_BYTES + 128)
+#define SYNC_GATE_LOCK "SELECT pg_advisory_xact_lock(1768384372, 0)"
+/* A rebuild reads the whole window of network_minutes, once per start: longer than an evaluation may take. */
+#define SYNC_GATE_REBUILD_TIMEOUT "SET LOCAL statement_timeout = '300s'"
 
 /*
- * One examination: redemptions with an id above $1, at most $2 of them, for
- * the window ending at $3 (timestamptz) of $4 days; $5 gate_burst_window_s,
- * $6 gate_burst_per_network, $7 the disposable domains (comma-separated).
- *
- * fresh: the examined redemptions that are in the window or ahead of it (the
- * others will never be in it). Their networks go into gate_networks.
- *
- * Bursts (the semantics of gate_run.h): a span of $5 seconds through a new
- * redemption lies within $5 seconds of it, so each network of the new
- * redemptions is read from gate_networks between $5 seconds before the first
- * and $5 seconds after the last of them, plus the new ones themselves (rows
- * inserted by this statement are not visible to it). A network that holds no
- * more than $6 redemptions there cannot burst. For the others, `ahead` counts
- * the network's redemptions in the $5 seconds from each one on; a redemption
- * is in a burst when some span that starts at most $5 seconds before it (at a
- * redemption of the same network) holds more than $6, i.e. when the largest
- * `ahead` of those is above $6. Every member of such a span is recorded,
- * older ones included.
- *
- * Disposable: each fresh redemption whose domain is in the list.
- *
- * Returns the number of rows examined (fewer than $2: nothing is left), the
- * largest id, the xmin and xmax of the statement's snapshot, and the
- * redemptions of the window as that snapshot sees them: each of them has been
- * examined by now (see sync_gate_watermark_t), so the counts of gate_signals
- * that follow cover them all.
+ * The configured disposable domains ($1, comma-separated) into
+ * gate_disposable_domains, for the trigger: what is no longer configured is
+ * deleted, what is missing inserted, so a list that did not change writes
+ * nothing. One statement, so the trigger sees the old list or the new one.
+ * Returns the domains removed and added.
  */
-static const char SQL_SCAN[] =
-    "WITH new AS ("
-    "  SELECT id, email, client_addr, redeemed_at FROM redemptions WHERE id > $1::bigint ORDER BY id LIMIT $2::int"
-    "), fresh AS ("
-    "  SELECT id, email, gate_network(client_addr) AS net, redeemed_at FROM new"
-    "  WHERE redeemed_at > $3::timestamptz - $4::int * interval '1 day'"
-    "), added AS ("
-    "  INSERT INTO gate_networks (net, redeemed_at, redemption_id)"
-    "  SELECT net, redeemed_at, id FROM fresh WHERE net IS NOT NULL ON CONFLICT DO NOTHING"
-    "), reach AS ("
-    "  SELECT net, min(redeemed_at) - $5::int * interval '1 second' AS lo, max(redeemed_at) + $5::int * interval '1 second' AS hi"
-    "  FROM fresh WHERE net IS NOT NULL GROUP BY net"
-    "), nets AS ("
-    "  SELECT g.redemption_id AS id, g.net, g.redeemed_at FROM reach r"
-    "  JOIN gate_networks g ON g.net = r.net AND g.redeemed_at >= r.lo AND g.redeemed_at <= r.hi"
-    "  UNION SELECT id, net, redeemed_at FROM fresh WHERE net IS NOT NULL"
+static const char SQL_DOMAINS[] =
+    "WITH want AS (SELECT DISTINCT d FROM unnest(string_to_array($1::text, ',')) AS d WHERE d <> ''),"
+    " gone AS (DELETE FROM gate_disposable_domains AS g WHERE NOT EXISTS (SELECT 1 FROM want WHERE want.d = g.domain)"
+    "  RETURNING 1),"
+    " added AS (INSERT INTO gate_disposable_domains (domain) SELECT d FROM want ON CONFLICT DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM added)";
+
+/*
+ * The minutes watched for new redemptions ($1 the end of the window, $2 how
+ * many minutes before the minute of $1 the first of them lies: the
+ * SYNC_GATE_RECHECK_MINUTES) and their redemptions, and the same as two
+ * arrays (timestamptz[], bigint[]) in minute order. Every redemption with a
+ * network is counted in redemption_minutes too, in the same transaction, so
+ * a minute whose total did not change got no network's redemption either.
+ */
+#define SQL_WATCHED_MINUTES                                                                                                        \
+    "SELECT minute, sum(redeemed) AS n FROM redemption_minutes"                                                                    \
+    " WHERE minute >= date_trunc('minute', $1::timestamptz) - $2::int * interval '1 minute' GROUP BY minute"
+#define SQL_WATCHED_ARRAYS "coalesce(array_agg(minute ORDER BY minute), '{}'), coalesce(array_agg(n ORDER BY minute), '{}')"
+
+/* The watched minutes as they are now: when they equal what the last burst update saw, there is nothing to update. */
+static const char SQL_WATCHED[] = "SELECT " SQL_WATCHED_ARRAYS " FROM (" SQL_WATCHED_MINUTES ") AS watched";
+
+/*
+ * The bursts (semantics in gate_run.h) for the window ending at $1. $1 and $2
+ * as above; $3 and $4 the watched minutes and their redemptions as the last
+ * update saw them; $5 true to recompute everything from lo (a rebuild); $6
+ * how many minutes before the minute of $1 lo lies, the first minute that
+ * may be recomputed; $7 k, the minutes of a span; $8 gate_burst_per_network.
+ *
+ * The minutes recomputed (`since` on) start at the first watched minute
+ * whose redemptions changed (in a steady launch: the current one), less k -
+ * 1 (the spans through it), but not before lo; none when nothing changed. So
+ * a busy launch is not read again every second for
+ * SYNC_GATE_RECHECK_MINUTES, only its minutes that moved.
+ *
+ * A minute is in a burst when a span of k minutes that holds it holds more
+ * than $8 of the network's redemptions. The spans through the minutes from
+ * `since` on start k - 1 minutes earlier at the earliest, so network_minutes
+ * is read from there, once (`counts`, summed over writers into int, as the
+ * columns are, so that later sums stay bigint rather than numeric). The
+ * bound from lo, which the planner can estimate, leads it to the index; the
+ * scan starts at the later of the two bounds. A network that holds no more
+ * than $8 there cannot burst (`busy` leaves it out). For the others, `ahead`
+ * sums each minute's span (the k minutes from it on) and `peak` is the
+ * largest sum of the spans that start at most k - 1 minutes before a minute.
+ * Spans that start at a minute without redemptions need no row: the span
+ * from the network's next minute holds all they hold.
+ *
+ * network_bursts from `since` on then becomes exactly the minutes found: rows
+ * no longer in a burst are deleted, new ones inserted and changed counts
+ * updated; rows that stayed the same are not rewritten. Returns the rows
+ * deleted, the rows written, and the watched minutes and their redemptions
+ * as this statement saw them (the next update's $3 and $4).
+ */
+static const char SQL_BURSTS[] =
+    "WITH watched AS (" SQL_WATCHED_MINUTES "), since AS ("
+    "  SELECT CASE WHEN $5::bool THEN b.lo ELSE greatest(b.lo, coalesce((SELECT min(w.minute) FROM watched AS w"
+    "    LEFT JOIN unnest($3::timestamptz[], $4::bigint[]) AS p(minute, n) ON p.minute = w.minute"
+    "    WHERE p.n IS DISTINCT FROM w.n), 'infinity') - ($7::int - 1) * interval '1 minute') END AS lo"
+    "  FROM (SELECT date_trunc('minute', $1::timestamptz) - $6::int * interval '1 minute' AS lo) AS b"
+    "), counts AS ("
+    "  SELECT net, minute, sum(redeemed)::int AS redeemed, sum(disposable)::int AS disposable FROM network_minutes"
+    "  WHERE minute >= date_trunc('minute', $1::timestamptz) - ($6::int + $7::int - 1) * interval '1 minute'"
+    "  AND minute >= (SELECT lo FROM since) - ($7::int - 1) * interval '1 minute' GROUP BY net, minute"
     "), busy AS ("
-    "  SELECT net FROM nets GROUP BY net HAVING count(*) > $6::int"
-    "), ahead AS ("
-    "  SELECT n.id, n.net, n.redeemed_at, count(*) OVER (PARTITION BY n.net ORDER BY n.redeemed_at"
-    "    RANGE BETWEEN CURRENT ROW AND $5::int * interval '1 second' FOLLOWING) AS ahead"
-    "  FROM nets n JOIN busy b ON b.net = n.net"
+    "  SELECT net FROM counts GROUP BY net HAVING sum(redeemed) > $8::int"
+    "), spans AS ("
+    "  SELECT c.net, c.minute, c.redeemed, c.disposable, sum(c.redeemed) OVER (PARTITION BY c.net ORDER BY c.minute"
+    "    RANGE BETWEEN CURRENT ROW AND ($7::int - 1) * interval '1 minute' FOLLOWING) AS ahead"
+    "  FROM counts AS c JOIN busy ON busy.net = c.net"
     "), burst AS ("
-    "  SELECT id, net, redeemed_at FROM (SELECT id, net, redeemed_at, max(ahead) OVER (PARTITION BY net ORDER BY redeemed_at"
-    "    RANGE BETWEEN $5::int * interval '1 second' PRECEDING AND CURRENT ROW) AS peak FROM ahead) p"
-    "  WHERE peak > $6::int"
-    "), marks AS ("
-    "  SELECT id, min(redeemed_at) AS redeemed_at, max(net) AS net, bool_or(disposable) AS disposable FROM ("
-    "    SELECT id, redeemed_at, net, false AS disposable FROM burst"
-    "    UNION ALL SELECT id, redeemed_at, NULL, true FROM fresh"
-    "    WHERE split_part(email, '@', 2) = ANY (string_to_array($7::text, ','))) m GROUP BY id"
-    "), marked AS ("
-    "  INSERT INTO gate_signals AS s (redemption_id, redeemed_at, burst_net, disposable)"
-    "  SELECT id, redeemed_at, net, disposable FROM marks"
-    "  ON CONFLICT (redemption_id) DO UPDATE SET burst_net = coalesce(s.burst_net, excluded.burst_net),"
-    "    disposable = s.disposable OR excluded.disposable"
-    "  WHERE (s.burst_net IS NULL AND excluded.burst_net IS NOT NULL) OR (excluded.disposable AND NOT s.disposable)"
+    "  SELECT s.net, s.minute, s.redeemed, s.disposable FROM ("
+    "    SELECT net, minute, redeemed, disposable, max(ahead) OVER (PARTITION BY net ORDER BY minute"
+    "      RANGE BETWEEN ($7::int - 1) * interval '1 minute' PRECEDING AND CURRENT ROW) AS peak FROM spans) AS s, since AS b"
+    "  WHERE s.peak > $8::int AND s.minute >= b.lo"
+    "), gone AS ("
+    "  DELETE FROM network_bursts AS o USING since AS b WHERE o.minute >= b.lo"
+    "  AND NOT EXISTS (SELECT 1 FROM burst WHERE burst.minute = o.minute AND burst.net = o.net) RETURNING 1"
+    "), put AS ("
+    "  INSERT INTO network_bursts AS o (minute, net, redeemed, disposable) SELECT minute, net, redeemed, disposable FROM burst"
+    "  ON CONFLICT (minute, net) DO UPDATE SET redeemed = excluded.redeemed, disposable = excluded.disposable"
+    "  WHERE (o.redeemed, o.disposable) IS DISTINCT FROM (excluded.redeemed, excluded.disposable) RETURNING 1"
     ")"
-    " SELECT (SELECT count(*) FROM new), (SELECT max(id) FROM new), pg_snapshot_xmin(pg_current_snapshot()),"
-    " pg_snapshot_xmax(pg_current_snapshot()), (SELECT count(*) FROM redemptions"
-    "  WHERE redeemed_at > $3::timestamptz - $4::int * interval '1 day' AND redeemed_at <= $3::timestamptz)";
+    " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM put), " SQL_WATCHED_ARRAYS " FROM watched";
 
 /*
- * The window's signalled redemptions ($1 its end, $2 gate_window_days): in a
- * burst, their networks, at a disposable domain, and either (each once).
+ * What left the window ending at $1 of $2 days: the counters once they are
+ * older than the window's first span too ($3 k minutes; a rebuild reads them),
+ * the bursts at once. Counter rows that a lane holds locked (a late
+ * redemption being added) are left for the next time: the gate never waits
+ * for a lane.
  */
-#define SQL_SIGNAL_COUNTS                                                                                                          \
-    "SELECT count(*) FILTER (WHERE burst_net IS NOT NULL), count(DISTINCT burst_net), count(*) FILTER (WHERE disposable),"         \
-    " count(*)"
-#define SQL_SIGNAL_WINDOW                                                                                                          \
-    " FROM gate_signals WHERE redeemed_at > $1::timestamptz - $2::int * interval '1 day' AND redeemed_at <= $1::timestamptz"
-
-/* A database without the tables of people (migration 006): nobody was flagged. */
-static const char SQL_SIGNALS[] = SQL_SIGNAL_COUNTS ", 0" SQL_SIGNAL_WINDOW;
-
-/*
- * With them, the last column counts the signalled redemptions by people the
- * host application flagged in the window (user_emails maps user ids back to
- * addresses): they are counted as flagged already. Counted from the flagged
- * side, so the cost follows the flagged people, not the signalled rows.
- */
-static const char SQL_SIGNALS_PEOPLE[] =
-    SQL_SIGNAL_COUNTS ", (SELECT count(DISTINCT s.redemption_id) FROM user_lifecycle_events f"
-                      " JOIN user_emails u ON u.user_id = f.user_id JOIN redemptions r ON r.email = u.email"
-                      " JOIN gate_signals s ON s.redemption_id = r.id"
-                      " WHERE f.kind = 'fraud_flagged' AND f.at > $1::timestamptz - $2::int * interval '1 day'"
-                      " AND f.at <= $1::timestamptz AND s.redeemed_at > $1::timestamptz - $2::int * interval '1 day'"
-                      " AND s.redeemed_at <= $1::timestamptz)" SQL_SIGNAL_WINDOW;
-
-static const char SQL_SCAN_STATE[] = "SELECT scanned_through, settings FROM gate_scan";
-
-/*
- * A rebuild, in one transaction: both tables emptied, the watermark below the
- * first redemption of the window ($2 its end, $3 gate_window_days), the
- * settings ($1) recorded.
- */
-static const char SQL_REBUILD_EMPTY[] = "TRUNCATE gate_networks, gate_signals";
-static const char SQL_REBUILD_STATE[] =
-    "UPDATE gate_scan SET settings = $1, updated_at = now(), scanned_through = greatest(0, coalesce("
-    "(SELECT min(id) FROM redemptions WHERE redeemed_at > $2::timestamptz - $3::int * interval '1 day'),"
-    " (SELECT max(id) + 1 FROM redemptions), 1) - 1 - $4::int) RETURNING scanned_through";
-
-static const char SQL_SAVE_WATERMARK[] =
-    "UPDATE gate_scan SET scanned_through = greatest(scanned_through, $1::bigint), updated_at = now()";
-
-/*
- * What left the window ($1 its end, $2 gate_window_days): signals at once,
- * networks after another $3 gate_burst_window_s (a burst of the window's
- * first redemptions reaches back that far).
- */
+#define SQL_PRUNE_CUT "date_trunc('minute', $1::timestamptz - $2::int * interval '1 day') - ($3::int - 1) * interval '1 minute'"
+static const char SQL_PRUNE_REDEMPTIONS[] =
+    "DELETE FROM redemption_minutes WHERE (minute, writer) IN (SELECT minute, writer FROM redemption_minutes"
+    " WHERE minute < " SQL_PRUNE_CUT " FOR UPDATE SKIP LOCKED)";
 static const char SQL_PRUNE_NETWORKS[] =
-    "DELETE FROM gate_networks WHERE redeemed_at < $1::timestamptz - $2::int * interval '1 day' - $3::int * interval '1 second'";
-static const char SQL_PRUNE_SIGNALS[] =
-    "DELETE FROM gate_signals WHERE redeemed_at <= $1::timestamptz - $2::int * interval '1 day'";
+    "DELETE FROM network_minutes WHERE (minute, net, writer) IN (SELECT minute, net, writer FROM network_minutes"
+    " WHERE minute < " SQL_PRUNE_CUT " FOR UPDATE SKIP LOCKED)";
+static const char SQL_PRUNE_BURSTS[] =
+    "DELETE FROM network_bursts WHERE minute < date_trunc('minute', $1::timestamptz - $2::int * interval '1 day')";
+
+/*
+ * The window ($1 its end, $2 gate_window_days) is its minutes after $1 - $2
+ * days up to $1: redemptions, those at disposable domains, those in bursts,
+ * the networks that burst, and the disposable ones among the burst (so that
+ * a redemption caught by both signals is counted once).
+ */
+#define SQL_WINDOW "minute > $1::timestamptz - $2::int * interval '1 day' AND minute <= $1::timestamptz"
+static const char SQL_COUNTS[] =
+    "SELECT r.redeemed, r.disposable, b.redeemed, b.nets, b.disposable FROM"
+    " (SELECT sum(redeemed) AS redeemed, sum(disposable) AS disposable FROM redemption_minutes WHERE " SQL_WINDOW ") AS r,"
+    " (SELECT sum(redeemed) AS redeemed, count(DISTINCT net) AS nets, sum(disposable) AS disposable"
+    " FROM network_bursts WHERE " SQL_WINDOW ") AS b";
 
 /* Whether this database has the tables of people: lifecycle events, user e-mails and referrals (migration 006). */
 static const char SQL_TABLES[] = "SELECT to_regclass('user_lifecycle_events') IS NOT NULL"
@@ -212,6 +210,8 @@ void sync_gate_job_init(sync_gate_job_t *j, const ig_config_t *cfg)
     memset(j, 0, sizeof(*j));
     j->cfg = cfg;
     j->last_closed = -1;
+    strcpy(j->watched_minutes, "{}");
+    strcpy(j->watched_totals, "{}");
     sync_backoff_reset(&j->backoff);
     atomic_init(&j->beat_ms, sync_now_ms());
 }
@@ -325,122 +325,123 @@ static int command(sync_gate_job_t *j, const char *what, const char *sql, int np
     return ret;
 }
 
-/* The settings gate_networks and gate_signals depend on, as gate_scan.settings records them. */
-static void scan_settings(char out[SYNC_GATE_SETTINGS_BYTES], const ig_config_t *cfg)
+/* k, the whole minutes of a burst span: gate_burst_window_s rounded up, at least one. */
+static unsigned span_minutes(const ig_config_t *cfg)
 {
-    snprintf(out, SYNC_GATE_SETTINGS_BYTES, "window_days=%u burst_window_s=%u burst_per_network=%u disposable_domains=%s",
-             cfg->gate_window_days, cfg->gate_burst_window_s, cfg->gate_burst_per_network, cfg->disposable_domains);
+    unsigned k = cfg->gate_burst_window_s / 60 + (cfg->gate_burst_window_s % 60 != 0);
+    return k == 0 ? 1 : k;
 }
 
-/*
- * Reads the watermark from gate_scan; when the recorded settings differ from
- * the configuration (or none are recorded: the first run), empties the
- * derived tables and sets the watermark below the window ending at end, so
- * that the next scans examine the whole window once.
- */
-static int scan_start(sync_gate_job_t *j, const char *end)
+/* Writes the configured disposable domains to gate_disposable_domains (once per start). */
+static int write_domains(sync_gate_job_t *j)
 {
-    char settings[SYNC_GATE_SETTINGS_BYTES], days[16], margin[16];
-    const char *params[] = {settings, end, days, margin};
+    const char *params[] = {j->cfg->disposable_domains};
     PGresult *res;
-    int same, first;
 
-    scan_settings(settings, j->cfg);
-    if (query_row(j, &res, "scan state", SQL_SCAN_STATE, 0, NULL) != 0) {
+    if (query_row(j, &res, "disposable domains", SQL_DOMAINS, 1, params) != 0) {
         PQclear(res);
         return -1;
     }
-    first = PQgetisnull(res, 0, 1);
-    same = !first && strcmp(PQgetvalue(res, 0, 1), settings) == 0;
-    sync_gate_watermark_init(&j->watermark, col(res, 0));
+    ig_info("msg=\"trust gate disposable domains written\" removed=%lld added=%lld", col(res, 0), col(res, 1));
     PQclear(res);
-    if (same) {
-        ig_info("msg=\"trust gate signals resumed\" scanned_through=%lld", j->watermark.settled);
-        j->saved_watermark = j->watermark.settled;
-        j->scan_ready = 1;
-        return 0;
-    }
+    j->domains_ready = 1;
+    return 0;
+}
 
-    snprintf(days, sizeof(days), "%u", j->cfg->gate_window_days);
-    snprintf(margin, sizeof(margin), "%d", SYNC_GATE_REBUILD_MARGIN);
-    if (command(j, "rebuild", "BEGIN", 0, NULL) != 0)
-        return -1;
-    if (command(j, "rebuild", SQL_REBUILD_EMPTY, 0, NULL) != 0 ||
-        query_row(j, &res, "rebuild", SQL_REBUILD_STATE, 4, params) != 0) {
-        if (j->pg != NULL)
-            PQclear(PQexec(j->pg, "ROLLBACK"));
+/* Keeps a copy of the watched minutes' totals the burst update returned; "{}" (all changed) when they do not fit. */
+static void save_watched(char out[SYNC_GATE_WATCHED_BYTES], const char *value)
+{
+    if (strlen(value) >= SYNC_GATE_WATCHED_BYTES)
+        value = "{}";
+    strcpy(out, value);
+}
+
+/*
+ * Whether the watched minutes hold other redemptions than the last burst
+ * update saw (params: end and the minutes back to the first watched one).
+ * Sets *changed; returns 0, or -1 when the query failed.
+ */
+static int watched_changed(sync_gate_job_t *j, int *changed, const char *const *params)
+{
+    PGresult *res;
+
+    if (query_row(j, &res, "bursts", SQL_WATCHED, 2, params) != 0) {
+        PQclear(res);
         return -1;
     }
-    sync_gate_watermark_init(&j->watermark, col(res, 0));
+    *changed = strcmp(PQgetvalue(res, 0, 0), j->watched_minutes) != 0 || strcmp(PQgetvalue(res, 0, 1), j->watched_totals) != 0;
     PQclear(res);
-    if (command(j, "rebuild", "COMMIT", 0, NULL) != 0)
-        return -1;
-    ig_info("msg=\"trust gate signals rebuilt from the window\" reason=\"%s\" scanned_through=%lld",
-            first ? "first run" : "settings changed", j->watermark.settled);
-    j->saved_watermark = j->watermark.settled;
-    j->scan_ready = 1;
     return 0;
 }
 
 /*
- * Examines the redemptions above the watermark, SYNC_GATE_SCAN_ROWS at a time
- * until none is left, then moves the watermark (and gate_scan's copy when it
- * settled further). Sets c->redeemed from the last statement's snapshot.
+ * Brings network_bursts up to date for the window ending at end: nothing
+ * when no watched minute changed since the last update; else, in one
+ * transaction under the gate's lock, the minutes from the first that changed
+ * (less k - 1), or, at the first evaluation since start, the whole window.
+ * Deletes what left the window first, once every
+ * SYNC_GATE_PRUNE_INTERVAL_MS.
  */
-static int scan(sync_gate_job_t *j, sync_gate_counts_t *c, const char *end)
+static int update_bursts(sync_gate_job_t *j, const char *end)
 {
     const ig_config_t *cfg = j->cfg;
-    char low[24], rows[16], days[16], burst_s[16], burst_n[16];
-    const char *params[] = {low, rows, end, days, burst_s, burst_n, cfg->disposable_domains};
-    unsigned long long xmin = 0, xmax = 0;
-    long long from = j->watermark.settled, max_id = 0, n;
-    PGresult *res;
+    unsigned k = span_minutes(cfg);
+    int rebuild = !j->bursts_ready, changed = 1;
+    char watch[16], back[16], span[16], limit[16], days[16];
+    const char *params[] = {end, watch, j->watched_minutes, j->watched_totals, rebuild ? "t" : "f", back, span, limit};
+    const char *prune_params[] = {end, days, span};
+    uint64_t now = sync_now_ms();
+    int prune = !j->pruned || now - j->pruned_ms >= SYNC_GATE_PRUNE_INTERVAL_MS;
+    PGresult *res = NULL;
+    long long gone, put;
 
-    snprintf(rows, sizeof(rows), "%d", SYNC_GATE_SCAN_ROWS);
+    snprintf(watch, sizeof(watch), "%u", SYNC_GATE_RECHECK_MINUTES - 1);
+    snprintf(back, sizeof(back), "%u", rebuild ? cfg->gate_window_days * 24u * 60u : SYNC_GATE_RECHECK_MINUTES - 1 + k - 1);
+    snprintf(span, sizeof(span), "%u", k);
+    snprintf(limit, sizeof(limit), "%u", cfg->gate_burst_per_network);
     snprintf(days, sizeof(days), "%u", cfg->gate_window_days);
-    snprintf(burst_s, sizeof(burst_s), "%u", cfg->gate_burst_window_s);
-    snprintf(burst_n, sizeof(burst_n), "%u", cfg->gate_burst_per_network);
-    do {
-        snprintf(low, sizeof(low), "%lld", from);
-        if (query_row(j, &res, "scan", SQL_SCAN, 7, params) != 0) {
-            PQclear(res);
-            return -1;
-        }
-        n = col(res, 0);
-        if (n > 0)
-            max_id = from = col(res, 1);
-        xmin = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
-        xmax = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
-        c->redeemed = col(res, 4);
-        PQclear(res);
-        sync_heartbeat();
-    } while (n == SYNC_GATE_SCAN_ROWS);
 
-    if (sync_gate_watermark_update(&j->watermark, xmin, max_id, xmax, sync_now_ms()) && j->watermark.settled > j->saved_watermark) {
-        snprintf(low, sizeof(low), "%lld", j->watermark.settled);
-        if (command(j, "save watermark", SQL_SAVE_WATERMARK, 1, params) != 0)
-            return -1;
-        j->saved_watermark = j->watermark.settled;
+    if (!rebuild && !prune && watched_changed(j, &changed, params) != 0)
+        return -1;
+    if (!changed)
+        return 0;
+    if (command(j, "bursts", "BEGIN", 0, NULL) != 0)
+        return -1;
+    if (command(j, "bursts", SYNC_GATE_LOCK, 0, NULL) != 0 ||
+        (rebuild && command(j, "rebuild", SYNC_GATE_REBUILD_TIMEOUT, 0, NULL) != 0))
+        goto Error;
+    if (prune && (command(j, "prune", SQL_PRUNE_REDEMPTIONS, 3, prune_params) != 0 ||
+                  command(j, "prune", SQL_PRUNE_NETWORKS, 3, prune_params) != 0 ||
+                  command(j, "prune", SQL_PRUNE_BURSTS, 2, prune_params) != 0))
+        goto Error;
+    if (query_row(j, &res, rebuild ? "rebuild" : "bursts", SQL_BURSTS, 8, params) != 0)
+        goto Error;
+    if (command(j, "bursts", "COMMIT", 0, NULL) != 0) {
+        PQclear(res);
+        return -1;
+    }
+    gone = col(res, 0);
+    put = col(res, 1);
+    save_watched(j->watched_minutes, PQgetvalue(res, 0, 2));
+    save_watched(j->watched_totals, PQgetvalue(res, 0, 3));
+    PQclear(res);
+
+    if (rebuild)
+        ig_info("msg=\"trust gate bursts rebuilt from the window\" window_days=%u span_minutes=%u burst_per_network=%u "
+                "removed=%lld changed=%lld",
+                cfg->gate_window_days, k, cfg->gate_burst_per_network, gone, put);
+    j->bursts_ready = 1;
+    if (prune) {
+        j->pruned = 1;
+        j->pruned_ms = now;
     }
     return 0;
-}
 
-/* Deletes what left the window, once every SYNC_GATE_PRUNE_INTERVAL_MS. */
-static int prune(sync_gate_job_t *j, const char *end)
-{
-    char days[16], burst_s[16];
-    const char *params[] = {end, days, burst_s};
-    uint64_t now = sync_now_ms();
-
-    if (j->pruned && now - j->pruned_ms < SYNC_GATE_PRUNE_INTERVAL_MS)
-        return 0;
-    snprintf(days, sizeof(days), "%u", j->cfg->gate_window_days);
-    snprintf(burst_s, sizeof(burst_s), "%u", j->cfg->gate_burst_window_s);
-    if (command(j, "prune", SQL_PRUNE_NETWORKS, 3, params) != 0 || command(j, "prune", SQL_PRUNE_SIGNALS, 2, params) != 0)
-        return -1;
-    j->pruned = 1;
-    j->pruned_ms = now;
-    return 0;
+Error:
+    PQclear(res);
+    if (j->pg != NULL)
+        PQclear(PQexec(j->pg, "ROLLBACK"));
+    return -1;
 }
 
 /* Fills c from PostgreSQL for the window ending at end (an ISO time). */
@@ -454,21 +455,22 @@ static int count_window(sync_gate_job_t *j, sync_gate_counts_t *c, const char *e
     memset(c, 0, sizeof(*c));
     snprintf(days, sizeof(days), "%u", j->cfg->gate_window_days);
 
+    if (!j->domains_ready && write_domains(j) != 0)
+        return -1;
+    if (update_bursts(j, end) != 0)
+        return -1;
+    if (query_row(j, &res, "counts", SQL_COUNTS, 2, params) != 0)
+        goto Error;
+    c->redeemed = col(res, 0);
+    c->disposable = col(res, 1);
+    c->burst = col(res, 2);
+    c->burst_nets = col(res, 3);
+    c->signalled_redemptions = c->disposable + c->burst - col(res, 4);
+    PQclear(res);
+
     if (query_row(j, &res, "tables", SQL_TABLES, 0, NULL) != 0)
         goto Error;
     people = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-
-    if (!j->scan_ready && scan_start(j, end) != 0)
-        return -1;
-    if (scan(j, c, end) != 0 || prune(j, end) != 0)
-        return -1;
-    if (query_row(j, &res, "signals", people ? SQL_SIGNALS_PEOPLE : SQL_SIGNALS, 2, params) != 0)
-        goto Error;
-    c->burst = col(res, 0);
-    c->burst_nets = col(res, 1);
-    c->disposable = col(res, 2);
-    c->signalled_redemptions = col(res, 3) - col(res, 4);
     PQclear(res);
     if (!people)
         return 0;

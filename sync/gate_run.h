@@ -9,27 +9,44 @@
  *    plus sync_clock_offset_s) in PostgreSQL: redemptions, the users whose
  *    lifecycle events say activated, churned or fraud_flagged, and the
  *    automatic fraud signals:
- *    - burst: every redemption of a network (/24 for IPv4, /48 for IPv6,
- *      from redemptions.client_addr) that lies in a span of
- *      gate_burst_window_s holding more than gate_burst_per_network of that
- *      network's redemptions. Loopback and unknown addresses form no network
- *      (they are the machine itself: a local proxy or a test, not clients);
- *    - disposable_domain: every redemption by an address whose domain is in
- *      disposable_domains (the list the gateway refuses joins with);
+ *    - burst: the redemptions of a network (/24 for IPv4, /48 for IPv6, from
+ *      redemptions.client_addr) in the minutes in which it burst. With k =
+ *      ceil(gate_burst_window_s / 60) (at least 1; 1 for the default 60 s, a
+ *      single minute), a network bursts when more than
+ *      gate_burst_per_network of its redemptions fall within k consecutive
+ *      minutes, and every minute of such a span is in the burst. The spans
+ *      are whole minutes of the clock rather than sliding seconds, so a
+ *      burst is judged by what falls within k whole minutes: one split
+ *      evenly across a minute boundary passes with up to twice the limit.
+ *      Loopback and unknown addresses form no network (they are the
+ *      machine itself: a local proxy or a test, not clients);
+ *    - disposable_domain: every redemption by an address whose domain was in
+ *      disposable_domains (the list the gateway refuses joins with) when it
+ *      was inserted;
  *    - referral_ring: every user referred in the window who sits on a
  *      referral cycle of length 1, 2 or 3 (A referred B and B referred A, or
  *      A -> B -> C -> A). The product's own flow cannot make one (only a new
  *      entry can be referred), so a cycle means rows written by other means.
  *    A redemption caught by both burst and disposable counts once; the
  *    signalled redemptions and ring users count as fraud (gate.h).
- *    Burst and disposable are found incrementally (migration 008): each
- *    evaluation examines only the redemptions above a watermark of ids
- *    (sync_gate_watermark_t, kept in gate_scan so a restart resumes), decides
- *    a new redemption's burst from its own network's redemptions within
- *    gate_burst_window_s of it (gate_networks), and records what a signal
- *    caught in gate_signals, once per redemption; the window's signals are
- *    counted from there. A change of the window or the signals' settings
- *    rebuilds both tables from the window once;
+ *    Nothing here reads redemptions (migration 011): a trigger counts each
+ *    inserted redemption once, per minute, in redemption_minutes, and per
+ *    client network and minute in network_minutes; the totals of the window
+ *    are sums over its minutes. At start the job writes the configured
+ *    disposable domains to gate_disposable_domains, which the trigger
+ *    flags addresses by. The minutes in which a network burst are kept in
+ *    network_bursts, incrementally: every evaluation recomputes the bursts
+ *    of the last SYNC_GATE_RECHECK_MINUTES minutes (and of the k - 1
+ *    minutes before them, whose spans reach into those) from
+ *    network_minutes, from the first of those minutes whose redemptions
+ *    changed since the last evaluation on (none changed: nothing to do), so
+ *    it costs what the recent minutes hold, not what the window holds. A
+ *    redemption applied more than SYNC_GATE_RECHECK_MINUTES after it
+ *    happened (a backlog after an outage) is counted in the totals at once,
+ *    but is examined for bursts only when network_bursts is rebuilt from
+ *    the whole window: at the first evaluation after the daemon starts (so
+ *    that changed settings apply too). Minutes older than the window and
+ *    its first span are deleted once a minute;
  * 3. decides (sync_gate_decide) from those counts and the previous automatic
  *    state;
  * 4. writes the result to Redis in one pipeline: `SET ig:{B}:gate closed` in
@@ -65,28 +82,38 @@
 /** At least one history row this often, even when nothing changed. */
 #define SYNC_GATE_RECORD_INTERVAL_MS 60000
 
+/**
+ * The trailing minutes (the current one included) whose bursts every
+ * evaluation recomputes: how late a redemption may be applied and still be
+ * examined for bursts before the next start.
+ */
+#define SYNC_GATE_RECHECK_MINUTES 10
+/** Room for the totals of the rechecked minutes as the last burst update saw them (PostgreSQL array text). */
+#define SYNC_GATE_WATCHED_BYTES 1024
+
 typedef struct sync_gate_job_t {
-    const ig_config_t *cfg;             /**< borrowed; outlives the job */
-    PGconn *pg;                         /**< owned; NULL while disconnected */
-    redisContext *redis;                /**< owned; NULL while disconnected */
-    sync_backoff_t backoff;             /**< delay after a failed evaluation */
-    int restored;                       /**< the automatic state was read from gate_evaluations */
-    int auto_closed;                    /**< the automatic gate's state after the last evaluation */
-    int have_last;                      /**< last_recorded holds a row written by this process */
-    sync_gate_decision_t last_recorded; /**< the decision of the last history row */
-    uint64_t last_recorded_ms;          /**< when it was written (monotonic) */
-    int last_closed;                    /**< what Redis was last told (-1 = nothing yet), for the log */
-    sync_gate_mode_t last_mode;         /**< the override seen last, for the log */
-    int mode_warned;                    /**< an unknown mode value was logged */
-    int scan_ready;                     /**< watermark read from gate_scan (and the derived tables rebuilt if needed) */
-    sync_gate_watermark_t watermark;    /**< how far the redemptions were examined for signals */
-    long long saved_watermark;          /**< the value gate_scan holds */
-    int pruned;                         /**< pruned_ms is set */
-    uint64_t pruned_ms;                 /**< when what left the window was last deleted (monotonic) */
-    char errstr[512];                   /**< last failure */
-    _Atomic uint64_t beat_ms;           /**< heartbeat of the job's thread */
-    pthread_t thread;                   /**< valid while started */
-    int started;                        /**< the thread runs */
+    const ig_config_t *cfg;                        /**< borrowed; outlives the job */
+    PGconn *pg;                                    /**< owned; NULL while disconnected */
+    redisContext *redis;                           /**< owned; NULL while disconnected */
+    sync_backoff_t backoff;                        /**< delay after a failed evaluation */
+    int restored;                                  /**< the automatic state was read from gate_evaluations */
+    int auto_closed;                               /**< the automatic gate's state after the last evaluation */
+    int have_last;                                 /**< last_recorded holds a row written by this process */
+    sync_gate_decision_t last_recorded;            /**< the decision of the last history row */
+    uint64_t last_recorded_ms;                     /**< when it was written (monotonic) */
+    int last_closed;                               /**< what Redis was last told (-1 = nothing yet), for the log */
+    sync_gate_mode_t last_mode;                    /**< the override seen last, for the log */
+    int mode_warned;                               /**< an unknown mode value was logged */
+    int domains_ready;                             /**< gate_disposable_domains holds the configured list */
+    int bursts_ready;                              /**< network_bursts was rebuilt from the whole window since start */
+    char watched_minutes[SYNC_GATE_WATCHED_BYTES]; /**< the rechecked minutes at the last burst update, as timestamptz[] */
+    char watched_totals[SYNC_GATE_WATCHED_BYTES];  /**< their redemptions then, as bigint[] (a change recomputes them) */
+    int pruned;                                    /**< pruned_ms is set */
+    uint64_t pruned_ms;                            /**< when what left the window was last deleted (monotonic) */
+    char errstr[512];                              /**< last failure */
+    _Atomic uint64_t beat_ms;                      /**< heartbeat of the job's thread */
+    pthread_t thread;                              /**< valid while started */
+    int started;                                   /**< the thread runs */
 } sync_gate_job_t;
 
 /** Prepares j for cfg (borrowed). Does not connect. */

@@ -3,15 +3,16 @@
 events, the sync daemon's evaluation, the flags every gateway obeys, the
 hysteresis band, the operator's override, the history in PostgreSQL and the
 state kept across a restart of the daemon; then the automatic fraud signals
-(bursts from one network, disposable domains, referral rings)."""
+(bursts from one network, disposable domains, referral rings), and the
+counters they are computed from (migration 011)."""
 
+import datetime
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,12 +20,28 @@ import harness  # noqa: E402
 from harness import TIME_RE, unique_email, wait_until  # noqa: E402
 
 GATE_KEYS = ["ig:{%d}:gate" % b for b in range(harness.BUCKETS)]
+# SYNC_GATE_RECHECK_MINUTES of sync/gate_run.h.
+RECHECK_MINUTES = 10
+COLUMNS = "(event_id, code, email, use_number, client_addr, redeemed_at)"
 TRUST_FIELDS = {"trust_score", "churn_rate", "fraud_rate", "engagement_rate", "invites_paused", "invites_allowed",
                 "health_status", "mode", "metrics", "alerts", "evaluated_at"}
 
 
 def sql_str(s):
-    return "'" + s.replace("'", "''") + "'"
+    return "NULL" if s is None else "'" + s.replace("'", "''") + "'"
+
+
+def minute_at(minutes_back, seconds=0):
+    """SQL for a time seconds into the minute minutes_back minutes before the current one: the burst signal works
+    on whole minutes, so a row lands in the minute the test means, whenever it runs."""
+    return "date_trunc('minute', now()) - %d * interval '1 minute' + %s * interval '1 second'" % (minutes_back, seconds)
+
+
+def redemption_values(rows):
+    """VALUES rows of redemptions as the sync daemon writes them, from (address or None, time SQL, e-mail or None)."""
+    return ",".join("(%s, %s, %s, 1, %s, %s)" % (
+        sql_str("test-" + secrets.token_hex(8)), sql_str("T" + secrets.token_hex(8).upper()),
+        sql_str(email or unique_email("net")), sql_str(addr), at) for addr, at, email in rows)
 
 
 class GateTestCase(harness.HarnessTestCase):
@@ -233,12 +250,9 @@ class TrustSignalsTest(GateTestCase):
     HARNESS_OVERRIDES = {"gate_interval_ms": "200", "gate_burst_per_network": "30", "gate_burst_window_s": "60"}
 
     def insert_redemptions(self, rows):
-        """Redemptions as the sync daemon writes them (address, seconds ago), for client networks the test
-        cannot connect from."""
-        values = ",".join("(%s, %s, %s, 1, %s, now() - %d * interval '1 second')" % (
-            sql_str("test-" + secrets.token_hex(8)), sql_str("T" + secrets.token_hex(8).upper()),
-            sql_str(unique_email("net")), sql_str(addr), ago) for addr, ago in rows)
-        self.h.psql("INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) VALUES " + values)
+        """Redemptions as the sync daemon writes them (address, time SQL), for client networks the test cannot
+        connect from. The trigger of migration 011 counts them."""
+        self.h.psql("INSERT INTO redemptions %s VALUES %s" % (COLUMNS, redemption_values((a, t, None) for a, t in rows)))
 
     def test_networks(self):
         net = lambda a: self.h.psql_value("SELECT coalesce(gate_network(%s), 'NULL')" % sql_str(a))  # noqa: E731
@@ -259,11 +273,12 @@ class TrustSignalsTest(GateTestCase):
         self.assertEqual(doc["metrics"]["signals"]["burst"], 0, doc)
         self.assertOpen(doc)
 
-        # 35 from one /24 within 10 s, 31 from one /48 within 30 s: bursts. 31 from another /24, 3 s apart: any
-        # 60 s holds 21 of them, no burst.
-        rows = [("198.51.100.%d" % (i + 1), 300 + i * 10 // 35) for i in range(35)]
-        rows += [("2001:db8:7:%x::%x" % (i, i + 1), 600 + i) for i in range(31)]
-        rows += [("192.0.2.%d" % (i + 1), 900 + 3 * i) for i in range(31)]
+        # 35 from one /24 within 10 s of one minute, 31 from one /48 within 30 s of another: bursts (more than 30
+        # in a minute). 31 from another /24, 3 s apart over 90 s: whatever the minute boundaries, no minute holds
+        # more than 20 of them, no burst. All within the minutes every evaluation rechecks.
+        rows = [("198.51.100.%d" % (i + 1), minute_at(5, i * 10 // 35)) for i in range(35)]
+        rows += [("2001:db8:7:%x::%x" % (i, i + 1), minute_at(7, i)) for i in range(31)]
+        rows += [("192.0.2.%d" % (i + 1), minute_at(3, 3 * i)) for i in range(31)]
         self.insert_redemptions(rows)
         doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == 137, "inserted redemptions not counted")
         signals = doc["metrics"]["signals"]
@@ -300,54 +315,83 @@ class TrustSignalsTest(GateTestCase):
         self.assertIn("referral_ring", [a["type"] for a in doc["alerts"]], doc)
 
 
+class GateCountsTest(GateTestCase):
+    """The counters the signals are computed from (migration 011): redemptions counted per minute and client
+    network by a trigger, whichever session inserts them; bursts found in the minutes every evaluation rechecks,
+    and in the whole window after a restart; the disposable domains following the configuration. The tests run in
+    name order and build on each other."""
 
-class IncrementalSignalsTest(GateTestCase):
-    """The signals are found once per redemption (migration 008): a redemption that arrives late, one whose
-    transaction commits after higher ids were examined, and a restart of the daemon, which resumes from the
-    watermark in gate_scan instead of examining the window again."""
+    HARNESS_OVERRIDES = {"gate_interval_ms": "200", "gate_burst_per_network": "30", "gate_burst_window_s": "60",
+                         "disposable_domains": "mailinator.com Throwaway.TEST"}
 
-    HARNESS_OVERRIDES = {"gate_interval_ms": "200", "gate_burst_per_network": "30", "gate_burst_window_s": "60"}
+    def psql_args(self):
+        return ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", harness.HOST, "-p", str(self.h.pg_port),
+                "-U", "postgres", "-d", "invitegate"]
 
-    def values(self, rows):
-        return ",".join("(%s, %s, %s, 1, %s, now() - %d * interval '1 second')" % (
-            sql_str("test-" + secrets.token_hex(8)), sql_str("T" + secrets.token_hex(8).upper()),
-            sql_str(unique_email("inc") if domain is None else "u-%s@%s" % (secrets.token_hex(6), domain)), sql_str(addr),
-            ago) for addr, ago, domain in rows)
+    def insert(self, rows, prefix=""):
+        self.h.psql(prefix + "INSERT INTO redemptions %s VALUES %s" % (COLUMNS, redemption_values(rows)))
 
-    def insert(self, rows):
-        self.h.psql("INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) VALUES "
-                    + self.values(rows))
+    def total(self):
+        return int(self.h.psql_value("SELECT count(*) FROM redemptions"))
 
-    def signals(self, redeemed):
-        doc = self.wait_trust(lambda d: d["metrics"]["redeemed"] == redeemed, "%d redemptions not counted" % redeemed)
-        return doc["metrics"]["signals"]
+    def domains(self):
+        return [r[0] for r in self.h.psql("SELECT domain FROM gate_disposable_domains ORDER BY domain")]
 
-    def test_incremental(self):
-        # 20 from one /24 within 20 s: no burst (30 is the limit).
-        self.insert([("203.0.113.%d" % (i + 1), 500 + i, None) for i in range(20)])
-        self.assertEqual(self.signals(20)["burst"], 0)
+    def counted(self, redeemed):
+        """The first evaluation that counts redeemed redemptions."""
+        return self.wait_trust(lambda d: d["metrics"]["redeemed"] == redeemed, "%d redemptions not counted" % redeemed)
 
-        # 15 more of that network arrive later (higher ids, older times): with the first 20 they make a burst of
-        # 35, every one of which counts, the ones examined before included.
-        self.insert([("203.0.113.%d" % (i + 100), 505 + i % 5, None) for i in range(15)])
-        signals = self.signals(35)
-        self.assertEqual(signals["burst"], 35)
-        self.assertEqual(signals["burst_networks"], 1)
+    def evaluations(self, n):
+        """Waits for n more evaluations; returns the last."""
+        doc = self.trust()
+        for _ in range(n):
+            at = doc["evaluated_at"]
+            doc = self.wait_trust(lambda d: d["evaluated_at"] > at, "no evaluation after %s" % at)
+        return doc
 
-        # A transaction takes an id and stays open while a higher id commits and is examined; when it commits,
-        # its redemption (disposable) is examined all the same.
-        held = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", harness.HOST, "-p", str(self.h.pg_port),
-                                 "-U", "postgres", "-d", "invitegate"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                env=self.h._child_env(), text=True)
+    def restart_sync(self):
+        """Stops the sync daemon and starts it again; returns its first evaluation."""
+        self.h.kill_sync(signal.SIGTERM)
+        before = self.trust()["evaluated_at"]
+        self.h.start_sync()
+        return self.wait_trust(lambda d: d["evaluated_at"] > before, "no evaluation after the restart", 30)
+
+    def sync_log(self):
+        with open(self.h.sync_log, "rb") as f:
+            return f.read()
+
+    def assertCountersTrue(self):
+        """The counters hold what redemptions hold, minute by minute and network by network."""
+        disposable = "count(*) FILTER (WHERE split_part(email, '@', 2) IN (SELECT domain FROM gate_disposable_domains))"
+        want = self.h.psql("SELECT date_trunc('minute', redeemed_at) AS m, count(*), %s FROM redemptions"
+                           " GROUP BY m ORDER BY m" % disposable)
+        got = self.h.psql("SELECT minute, sum(redeemed), sum(disposable) FROM redemption_minutes GROUP BY minute ORDER BY minute")
+        self.assertEqual(got, want)
+        want = self.h.psql("SELECT date_trunc('minute', redeemed_at) AS m, gate_network(client_addr) AS net, count(*), %s"
+                           " FROM redemptions WHERE gate_network(client_addr) IS NOT NULL GROUP BY m, net ORDER BY m, net"
+                           % disposable)
+        got = self.h.psql("SELECT minute, net, sum(redeemed), sum(disposable) FROM network_minutes GROUP BY minute, net"
+                          " ORDER BY minute, net")
+        self.assertEqual(got, want)
+        return want
+
+    def test_1_two_sessions(self):
+        # The gate wrote the configured list at start, in lower case as the configuration keeps it.
+        wait_until(lambda: self.domains() == ["mailinator.com", "throwaway.test"], 15, 0.1,
+                   lambda: "disposable domains: %r" % self.domains())
+
+        # One session's transaction has counted a redemption of a minute, a network and a disposable domain...
+        held = subprocess.Popen(self.psql_args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.h._child_env(),
+                                text=True)
         try:
-            held.stdin.write("BEGIN;\nINSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at)"
-                             " VALUES %s;\nSELECT 'ready';\n" % self.values([("::1", 5, "mailinator.com")]))
+            held.stdin.write("BEGIN;\nINSERT INTO redemptions %s VALUES %s;\nSELECT 'ready';\n" % (
+                COLUMNS, redemption_values([("10.9.8.7", minute_at(2, 5), "held-%s@mailinator.com" % secrets.token_hex(4))])))
             held.stdin.flush()
             self.assertEqual(held.stdout.readline().strip(), "ready")
-            self.insert([("127.0.0.1", 4, None)])
-            self.signals(36)
-            time.sleep(1.5)
-            self.assertEqual(self.signals(36)["disposable_domain"], 0)
+            # ...and another session counts one of the same minute, network and domain without waiting for its
+            # COMMIT (a wait would fail on the lock timeout).
+            self.insert([("10.9.8.6", minute_at(2, 6), "other-%s@mailinator.com" % secrets.token_hex(4))],
+                        "SET lock_timeout = '2s'; ")
             held.stdin.write("COMMIT;\n")
             held.stdin.close()
             self.assertEqual(held.wait(15), 0)
@@ -355,27 +399,97 @@ class IncrementalSignalsTest(GateTestCase):
             if held.poll() is None:
                 held.kill()
                 held.wait()
-        signals = self.signals(37)
-        self.assertEqual(signals["disposable_domain"], 1)
-        self.assertEqual(signals["burst"], 35)
-        # One row per signalled redemption however often it was examined.
-        self.assertEqual(self.h.psql_value("SELECT count(*) FROM gate_signals"), "36")
-        self.assertEqual(self.h.psql_value("SELECT count(*) FROM gate_networks"), "35")
+            held.stdout.close()
 
-        # A restart resumes from the watermark: no second examination of the window, the same counts.
-        self.h.kill_sync(signal.SIGTERM)
-        before = self.trust()["evaluated_at"]
-        self.h.start_sync()
-        doc = self.wait_trust(lambda d: d["evaluated_at"] > before, "no evaluation after the restart", 30)
+        # Two sessions at once, each a run of small transactions over 20 minutes, 12 networks, loopback and
+        # unknown addresses and both disposable domains; one ends with a COPY, the other with a transaction that
+        # rolls back (and counts nothing).
+        addrs = ["10.1.%d.%d" % (n, n + 1) for n in range(10)] + ["2001:db8:%x::1" % n for n in range(2)]
+        addrs += ["127.0.0.1", None]
+        domains = ["mailinator.com", "throwaway.test"] + ["example.com"] * 5
+        procs = []
+        for session in range(2):
+            script = []
+            for t in range(30):
+                rows = [(addrs[(t * 7 + r + session) % len(addrs)], minute_at((t * 10 + r) % 20, (t * 3 + r) % 60),
+                         "s%d-%s@%s" % (session, secrets.token_hex(6), domains[(t + r) % len(domains)])) for r in range(10)]
+                script.append("BEGIN;\nINSERT INTO redemptions %s VALUES %s;\nCOMMIT;" % (COLUMNS, redemption_values(rows)))
+            if session == 0:
+                now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+                script.append("COPY redemptions %s FROM STDIN;" % COLUMNS)
+                for r in range(20):
+                    at = now - datetime.timedelta(minutes=r % 4, seconds=-r)
+                    script.append("copy-%s\tTCOPY%d\tc-%s@%s\t1\t%s\t%s" % (
+                        secrets.token_hex(6), r, secrets.token_hex(6), domains[r % len(domains)],
+                        "10.1.%d.9" % (r % 3) if r % 5 else "\\N", at.isoformat()))
+                script.append("\\.")
+            else:
+                script.append("BEGIN;\nINSERT INTO redemptions %s VALUES %s;\nROLLBACK;" % (
+                    COLUMNS, redemption_values([("10.1.0.1", minute_at(1), "gone-%s@mailinator.com" % secrets.token_hex(4))])))
+            path = os.path.join(self.h.tmp, "session%d.sql" % session)
+            with open(path, "w") as f:
+                f.write("\n".join(script) + "\n")
+            procs.append(subprocess.Popen(self.psql_args() + ["-f", path], stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, env=self.h._child_env(), text=True))
+        for p in procs:
+            out = p.communicate(timeout=60)[0]
+            self.assertEqual(p.returncode, 0, out)
+
+        total = self.total()
+        self.assertEqual(total, 2 + 600 + 20)
+        minutes = self.assertCountersTrue()
+        self.assertGreater(len(minutes), 20, minutes)
+        # Each session counted into rows of its own.
+        self.assertGreaterEqual(int(self.h.psql_value("SELECT count(DISTINCT writer) FROM redemption_minutes")), 3)
+        doc = self.counted(total)
+        disposable = int(self.h.psql_value("SELECT count(*) FROM redemptions WHERE split_part(email, '@', 2)"
+                                           " IN ('mailinator.com', 'throwaway.test')"))
+        self.assertEqual(doc["metrics"]["signals"]["disposable_domain"], disposable, doc)
+        self.assertEqual(doc["metrics"]["signals"]["burst"], 0, doc)
+
+    def test_2_late_burst_is_found(self):
+        # 35 from one /24 within one minute, applied RECHECK_MINUTES - 2 minutes after it: inside the minutes every
+        # evaluation recomputes, so found although the daemon has long finished its first evaluation.
+        total = self.total()
+        self.insert([("198.51.100.%d" % (i + 1), minute_at(RECHECK_MINUTES - 2, i), None) for i in range(35)])
+        doc = self.wait_trust(lambda d: d["metrics"]["signals"]["burst"] == 35, "late burst not found")
+        self.assertEqual(doc["metrics"]["redeemed"], total + 35, doc)
+        self.assertEqual(doc["metrics"]["signals"]["burst_networks"], 1, doc)
+        self.assertEqual(self.h.psql_value("SELECT sum(redeemed) FROM network_bursts WHERE net = '198.51.100.0/24'"), "35")
+
+    def test_3_restart_keeps_the_counts(self):
+        metrics = self.evaluations(1)["metrics"]
+        doc = self.restart_sync()
+        self.assertEqual(doc["metrics"], metrics)
+        self.assertEqual(self.sync_log().count(b"trust gate bursts rebuilt from the window"), 2)
+        self.assertCountersTrue()
+
+    def test_4_too_late_until_restart(self):
+        # 35 from another /24 within one minute, applied RECHECK_MINUTES + 5 minutes after it: counted at once,
+        # but past the minutes that are rechecked, so no burst...
+        total = self.total()
+        self.insert([("203.0.113.%d" % (i + 1), minute_at(RECHECK_MINUTES + 5, i), None) for i in range(35)])
+        self.counted(total + 35)
+        doc = self.evaluations(3)
+        self.assertEqual(doc["metrics"]["redeemed"], total + 35, doc)
         self.assertEqual(doc["metrics"]["signals"]["burst"], 35, doc)
-        self.assertEqual(doc["metrics"]["signals"]["disposable_domain"], 1, doc)
-        self.assertEqual(doc["metrics"]["signalled"], 36, doc)
-        with open(self.h.sync_log, "rb") as f:
-            log = f.read()
-        self.assertIn(b"trust gate signals resumed", log)
-        self.assertEqual(log.count(b"trust gate signals rebuilt"), 1, log)
-        watermark = int(self.h.psql_value("SELECT scanned_through FROM gate_scan"))
-        self.assertGreaterEqual(watermark, int(self.h.psql_value("SELECT max(id) FROM redemptions")) - 1)
+        # ...until the next start recomputes the whole window.
+        self.restart_sync()
+        doc = self.wait_trust(lambda d: d["metrics"]["signals"]["burst"] == 70, "burst not found by the rebuild")
+        self.assertEqual(doc["metrics"]["signals"]["burst_networks"], 2, doc)
+
+    def test_5_domains_follow_the_configuration(self):
+        self.h.write_config("invitegate.conf", {"listen": "%s:%d" % (harness.HOST, self.h.gateway_port),
+                                                "disposable_domains": "throwaway.test,other.example"})
+        before = self.restart_sync()["metrics"]
+        wait_until(lambda: self.domains() == ["other.example", "throwaway.test"], 15, 0.1,
+                   lambda: "disposable domains: %r" % self.domains())
+        self.assertIn(b"trust gate disposable domains written\" removed=1 added=1", self.sync_log())
+        # New redemptions count by the new list; the ones counted before keep the flag they were counted with.
+        self.insert([("127.0.0.1", minute_at(0), "a-%s@%s" % (secrets.token_hex(4), d))
+                     for d in ("mailinator.com", "other.example", "throwaway.test")])
+        doc = self.counted(before["redeemed"] + 3)
+        self.assertEqual(doc["metrics"]["signals"]["disposable_domain"], before["signals"]["disposable_domain"] + 2, doc)
 
 
 if __name__ == "__main__":

@@ -481,10 +481,14 @@ static int count_window(sync_gate_job_t *j, sync_gate_counts_t *c, const char *e
     c->churned = col(res, 1);
     c->fraud_flagged = col(res, 2);
     PQclear(res);
-    if (query_row(j, &res, "rings", SQL_RINGS, 2, params) != 0)
-        goto Error;
-    c->ring = col(res, 0);
-    PQclear(res);
+    if (j->rings_ms == 0 || sync_now_ms() - j->rings_ms >= SYNC_GATE_RINGS_INTERVAL_MS) {
+        if (query_row(j, &res, "rings", SQL_RINGS, 2, params) != 0)
+            goto Error;
+        j->rings = col(res, 0);
+        j->rings_ms = sync_now_ms();
+        PQclear(res);
+    }
+    c->ring = j->rings;
     return 0;
 
 Error:

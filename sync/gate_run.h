@@ -27,6 +27,9 @@
  *      referral cycle of length 1, 2 or 3 (A referred B and B referred A, or
  *      A -> B -> C -> A). The product's own flow cannot make one (only a new
  *      entry can be referred), so a cycle means rows written by other means.
+ *      Counting them walks every relationship of the window, so they are
+ *      counted at most every SYNC_GATE_RINGS_INTERVAL_MS and the count is
+ *      reused in between;
  *    A redemption caught by both burst and disposable counts once; the
  *    signalled redemptions and ring users count as fraud (gate.h).
  *    Nothing here reads redemptions (migration 011): a trigger counts each
@@ -83,6 +86,13 @@
 #define SYNC_GATE_RECORD_INTERVAL_MS 60000
 
 /**
+ * Referral rings are counted this often at most: the count walks every
+ * relationship of the window (over 0.2 s a second with 80,000 of them), and
+ * rings come only from rows written outside the product's flow.
+ */
+#define SYNC_GATE_RINGS_INTERVAL_MS 10000
+
+/**
  * The trailing minutes (the current one included) whose bursts every
  * evaluation recomputes: how late a redemption may be applied and still be
  * examined for bursts before the next start.
@@ -108,6 +118,8 @@ typedef struct sync_gate_job_t {
     int bursts_ready;                              /**< network_bursts was rebuilt from the whole window since start */
     char watched_minutes[SYNC_GATE_WATCHED_BYTES]; /**< the rechecked minutes at the last burst update, as timestamptz[] */
     char watched_totals[SYNC_GATE_WATCHED_BYTES];  /**< their redemptions then, as bigint[] (a change recomputes them) */
+    long long rings;                               /**< the last count of ring users */
+    uint64_t rings_ms;                             /**< when it was taken (monotonic); 0 = never */
     int pruned;                                    /**< pruned_ms is set */
     uint64_t pruned_ms;                            /**< when what left the window was last deleted (monotonic) */
     char errstr[512];                              /**< last failure */

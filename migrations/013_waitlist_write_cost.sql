@@ -1,4 +1,4 @@
--- 013_waitlist_write_cost.sql — drop the unique index on waitlist.email.
+-- 013_waitlist_write_cost.sql — what a join costs the waitlist's indexes.
 --
 -- Every join inserts a waitlist row, in the sync daemon's batch
 -- transaction; an index on a key that arrives in random order costs that
@@ -14,5 +14,12 @@
 --   the erasure (which used to look for the address too, the same row).
 --
 -- So the index is dropped, not replaced, as 009 did for user_emails.
+--
+-- idx_waitlist_invited_at indexed every row, although a join's invited_at
+-- is always NULL and the queries it serves (admissions by time) ask for
+-- rows that have one: it becomes partial, and a join no longer adds to it.
 
 ALTER TABLE waitlist DROP CONSTRAINT waitlist_email_key;
+
+DROP INDEX idx_waitlist_invited_at;
+CREATE INDEX idx_waitlist_invited_at ON waitlist (invited_at) WHERE invited_at IS NOT NULL;

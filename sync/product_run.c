@@ -48,24 +48,21 @@ static const char SQL_RUN_CODES[] = "INSERT INTO user_referral_codes (user_id, c
                                     "ORDER BY u.ord ON CONFLICT DO NOTHING";
 
 /*
- * What PostgreSQL holds about each join's referral ($1 the newcomers, $2
- * their referrers or NULL), as the run began: whether the newcomer is
- * referred already, whether they referred their referrer, and, for a join
- * without a referral code, the shares that could make a referral: those to
- * the newcomer by someone else whom the newcomer did not refer, earliest
- * first. Only the joins with something to report have rows.
+ * What PostgreSQL holds about the run's referrals, read as two sets rather
+ * than looked up join by join (a correlated lookup per join cost more than
+ * inserting the join): each is one index scan over a sorted array of keys.
+ *
+ * SQL_RUN_SHARES: the shares to the newcomers that joined without a
+ * referral code ($1), by someone else, with a code, each newcomer's in the
+ * order they were made (the earliest eligible one makes the referral).
+ * SQL_RUN_REFERRERS: who referred each of the people in $1 (the newcomers,
+ * their referrers and the sharers), one row at most each.
  */
-static const char SQL_RUN_REFER_FACTS[] =
-    "SELECT q.ord, q.referred, q.reverse, q.inviter, q.code FROM (SELECT u.ord, "
-    "EXISTS (SELECT 1 FROM user_referral_relationships AS x WHERE x.referred_user_id = u.n) AS referred, "
-    "(u.r IS NOT NULL AND EXISTS (SELECT 1 FROM user_referral_relationships AS x "
-    "WHERE x.referrer_user_id = u.n AND x.referred_user_id = u.r)) AS reverse, "
-    "s.inviter_user_id AS inviter, s.invite_code AS code, s.created_at, s.id "
-    "FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS u(n, r, ord) LEFT JOIN LATERAL "
-    "(SELECT s.inviter_user_id, s.invite_code, s.created_at, s.id FROM referrals AS s WHERE u.r IS NULL "
-    "AND s.invited_user_id = u.n AND s.inviter_user_id <> u.n AND s.invite_code IS NOT NULL AND NOT EXISTS "
-    "(SELECT 1 FROM user_referral_relationships AS y WHERE y.referrer_user_id = u.n AND y.referred_user_id = s.inviter_user_id)) "
-    "AS s ON true) AS q WHERE q.referred OR q.reverse OR q.inviter IS NOT NULL ORDER BY q.ord, q.created_at, q.id";
+static const char SQL_RUN_SHARES[] =
+    "SELECT invited_user_id, inviter_user_id, invite_code FROM referrals WHERE invited_user_id = ANY($1::uuid[]) "
+    "AND inviter_user_id <> invited_user_id AND invite_code IS NOT NULL ORDER BY invited_user_id, created_at, id";
+static const char SQL_RUN_REFERRERS[] =
+    "SELECT referred_user_id, referrer_user_id FROM user_referral_relationships WHERE referred_user_id = ANY($1::uuid[])";
 
 /*
  * The relationships the run decided to create: never a self-referral, nor
@@ -113,8 +110,8 @@ enum {
     C_CODE_ID,
     C_CODE_CODE,
     C_CODE_AT,
-    C_FACT_NEWCOMER,
-    C_FACT_REFERRER,
+    C_SHARED_TO,
+    C_PEOPLE,
     C_REFER_REFERRER,
     C_REFER_REFERRED,
     C_REFER_CODE,
@@ -140,7 +137,8 @@ static const int RUN_REMEMBER[] = {C_MAIL_ID, C_MAIL_EMAIL, C_MAIL_AT};
 static const int RUN_JOIN[] = {C_JOIN_ID,  C_JOIN_EMAIL, C_JOIN_USE_CASE, C_JOIN_PERSONA, C_JOIN_SCORE,
                                C_JOIN_SEQ, C_JOIN_CODE,  C_JOIN_REF,      C_JOIN_IP,      C_JOIN_AT};
 static const int RUN_CODES[] = {C_CODE_ID, C_CODE_CODE, C_CODE_AT};
-static const int RUN_FACTS[] = {C_FACT_NEWCOMER, C_FACT_REFERRER};
+static const int RUN_SHARES[] = {C_SHARED_TO};
+static const int RUN_REFERRERS[] = {C_PEOPLE};
 static const int RUN_REFER[] = {C_REFER_REFERRER, C_REFER_REFERRED, C_REFER_CODE, C_REFER_AT};
 static const int RUN_CLICKS_BEFORE[] = {C_CLICK_BEFORE};
 static const int RUN_CLICKS_AFTER[] = {C_CLICK_AFTER};
@@ -305,9 +303,9 @@ static void run_collect(sync_product_t *p, const sync_event_t *const *evs, size_
             run_code(p, it->id.s, it->code, ev->at_ms);
             set_add(joined, it->id.s);
             set_add(codes, it->code);
-            sync_pgarray_add_str(&c[C_FACT_NEWCOMER], it->id.s);
+            sync_pgarray_add_str(&c[C_PEOPLE], it->id.s);
             if (ev->ref == NULL) {
-                sync_pgarray_add_str(&c[C_FACT_REFERRER], NULL);
+                sync_pgarray_add_str(&c[C_SHARED_TO], it->id.s);
                 break;
             }
             sync_user_id_of(&it->referrer, ev->ref_email, p->keys);
@@ -315,7 +313,7 @@ static void run_collect(sync_product_t *p, const sync_event_t *const *evs, size_
             run_remember(p, it->referrer.s, ev->ref_email, ev->at_ms);
             run_code(p, it->referrer.s, it->ref_code, ev->at_ms);
             set_add(codes, it->ref_code);
-            sync_pgarray_add_str(&c[C_FACT_REFERRER], it->referrer.s);
+            sync_pgarray_add_str(&c[C_PEOPLE], it->referrer.s);
             break;
         case SYNC_EVENT_CLICKED:
             sync_pgarray_add_str(&c[set_has(codes, ev->ref) ? C_CLICK_AFTER : C_CLICK_BEFORE], ev->ref);
@@ -345,52 +343,76 @@ static void pair_key(char out[PAIR_BYTES], const char *referrer, const char *ref
     snprintf(out, PAIR_BYTES, "%.36s%.36s", referrer, referred);
 }
 
+/* What SQL_RUN_SHARES and SQL_RUN_REFERRERS found, for run_decide. */
+typedef struct run_facts_t {
+    const PGresult *shares;   /**< (newcomer, sharer, code), by newcomer, earliest first */
+    run_set_t referred;       /**< people PostgreSQL knows as referred */
+    run_set_t pairs;          /**< relationships PostgreSQL holds, as pair keys (referrer, referred) */
+    char (*keys)[PAIR_BYTES]; /**< storage of the pair keys */
+} run_facts_t;
+
+/* The first row of facts->shares for newcomer, or the number of rows when there is none (rows are sorted by newcomer). */
+static int first_share(const run_facts_t *facts, const char *newcomer)
+{
+    int lo = 0, hi = PQntuples(facts->shares);
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(PQgetvalue(facts->shares, mid, 0), newcomer) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Whether PostgreSQL holds the relationship referrer -> referred. */
+static int db_pair(const run_facts_t *facts, const char *referrer, const char *referred)
+{
+    char key[PAIR_BYTES];
+    pair_key(key, referrer, referred);
+    return set_has(&facts->pairs, key);
+}
+
 /*
  * Decides the run's referral relationships in stream order, as they would
- * be decided one join at a time: facts holds
- * SQL_RUN_REFER_FACTS's rows (numbered by join, 1-based); referred and
- * pairs collect the relationships decided so far (by referred user, and by
- * referrer and referred). Fills the SQL_RUN_REFER arrays.
+ * be decided one join at a time, against what PostgreSQL held as the run
+ * began (facts) and what the run decided before: referred and pairs collect
+ * the run's relationships (by referred user, and by referrer and referred).
+ * Fills the SQL_RUN_REFER arrays.
  */
-static void run_decide(sync_product_t *p, const sync_event_t *const *evs, size_t n, const PGresult *facts, run_set_t *referred,
+static void run_decide(sync_product_t *p, const sync_event_t *const *evs, size_t n, const run_facts_t *facts, run_set_t *referred,
                        run_set_t *pairs)
 {
-    int rows = PQntuples(facts), row = 0;
-    long long join = 0;
-    char key[PAIR_BYTES];
+    int rows = PQntuples(facts->shares);
 
     for (size_t i = 0; i != n; ++i) {
         const sync_event_t *ev = evs[i];
         sync_product_item_t *it = &p->items[i];
         const char *referrer = NULL, *code = NULL;
-        int first = row, known = 0;
+        char key[PAIR_BYTES];
 
         if (ev->type != SYNC_EVENT_JOINED)
             continue;
-        ++join;
-        while (row != rows && atoll(PQgetvalue(facts, row, 0)) == join)
-            ++row;
-        known = row != first;
         /* One relationship per referred user: an earlier one, in PostgreSQL or in this run, stands. */
-        if (set_has(referred, it->id.s) || (known && strcmp(PQgetvalue(facts, first, 1), "t") == 0))
+        if (set_has(referred, it->id.s) || set_has(&facts->referred, it->id.s))
             continue;
         if (ev->ref != NULL) {
             /* No self-referral, and no referral of the newcomer's own referrer. */
             pair_key(key, it->id.s, it->referrer.s);
-            if (strcmp(it->referrer.s, it->id.s) == 0 || (known && strcmp(PQgetvalue(facts, first, 2), "t") == 0) ||
-                set_has(pairs, key))
+            if (strcmp(it->referrer.s, it->id.s) == 0 || db_pair(facts, it->id.s, it->referrer.s) || set_has(pairs, key))
                 continue;
             referrer = it->referrer.s;
             code = ev->ref;
         } else {
-            /* The earliest eligible share whose inviter the newcomer did not refer in this run. */
-            for (int r = first; r != row && referrer == NULL; ++r) {
-                if (PQgetisnull(facts, r, 3))
-                    continue;
-                pair_key(key, it->id.s, PQgetvalue(facts, r, 3));
-                if (!set_has(pairs, key)) {
-                    referrer = PQgetvalue(facts, r, 3);
-                    code = PQgetvalue(facts, r, 4);
+            /* The earliest share whose sharer the newcomer did not refer (before the run or in it). */
+            for (int r = first_share(facts, it->id.s); r != rows && referrer == NULL; ++r) {
+                const char *sharer = PQgetvalue(facts->shares, r, 1);
+                if (strcmp(PQgetvalue(facts->shares, r, 0), it->id.s) != 0)
+                    break;
+                pair_key(key, it->id.s, sharer);
+                if (!db_pair(facts, it->id.s, sharer) && !set_has(pairs, key)) {
+                    referrer = sharer;
+                    code = PQgetvalue(facts->shares, r, 2);
                 }
             }
             if (referrer == NULL)
@@ -406,21 +428,53 @@ static void run_decide(sync_product_t *p, const sync_event_t *const *evs, size_t
     }
 }
 
-/* The relationships of the run's joins: read what PostgreSQL holds, decide, insert. */
+/*
+ * The relationships of the run's joins: read what PostgreSQL holds (the
+ * shares to the newcomers without a code, then who referred the newcomers,
+ * their referrers and those sharers), decide, insert.
+ */
 static int run_refer(sync_product_t *p, PGconn *conn, const sync_event_t *const *evs, size_t n, run_set_t *referred,
                      run_set_t *pairs)
 {
-    PGresult *res;
+    PGresult *shares = NULL, *known = NULL;
+    run_facts_t facts = {0};
+    const char **slots = NULL;
+    size_t per_set = 16;
+    int ret = -1;
 
-    if (p->arrays[C_FACT_NEWCOMER].count == 0)
+    if (p->arrays[C_PEOPLE].count == 0)
         return 0;
-    if ((res = run_sql(p, conn, evs[0], n, "refer_facts", SQL_RUN_REFER_FACTS, RUN_FACTS, NPARAMS(RUN_FACTS), PGRES_TUPLES_OK)) ==
+    if ((shares = run_sql(p, conn, evs[0], n, "refer_shares", SQL_RUN_SHARES, RUN_SHARES, NPARAMS(RUN_SHARES), PGRES_TUPLES_OK)) ==
         NULL)
-        return -1;
-    run_decide(p, evs, n, res, referred, pairs);
+        goto Exit;
+    for (int r = 0; r != PQntuples(shares); ++r)
+        sync_pgarray_add_str(&p->arrays[C_PEOPLE], PQgetvalue(shares, r, 1));
+    if ((known = run_sql(p, conn, evs[0], n, "refer_known", SQL_RUN_REFERRERS, RUN_REFERRERS, NPARAMS(RUN_REFERRERS),
+                         PGRES_TUPLES_OK)) == NULL)
+        goto Exit;
+    while (per_set < 4 * (size_t)PQntuples(known))
+        per_set *= 2;
+    if ((slots = calloc(2 * per_set, sizeof(*slots))) == NULL ||
+        (facts.keys = malloc(((size_t)PQntuples(known) + 1) * sizeof(*facts.keys))) == NULL)
+        abort();
+    facts.shares = shares;
+    facts.referred = (run_set_t){slots, per_set - 1};
+    facts.pairs = (run_set_t){slots + per_set, per_set - 1};
+    for (int r = 0; r != PQntuples(known); ++r) {
+        set_add(&facts.referred, PQgetvalue(known, r, 0));
+        pair_key(facts.keys[r], PQgetvalue(known, r, 1), PQgetvalue(known, r, 0));
+        set_add(&facts.pairs, facts.keys[r]);
+    }
+    run_decide(p, evs, n, &facts, referred, pairs);
     /* The decided rows copied the strings they need into the arrays. */
-    PQclear(res);
-    return run_exec(p, conn, evs[0], n, "refer", SQL_RUN_REFER, RUN_REFER, NPARAMS(RUN_REFER));
+    ret = run_exec(p, conn, evs[0], n, "refer", SQL_RUN_REFER, RUN_REFER, NPARAMS(RUN_REFER));
+
+Exit:
+    PQclear(shares);
+    PQclear(known);
+    free(slots);
+    free(facts.keys);
+    return ret;
 }
 
 int sync_product_apply_run(sync_product_t *p, PGconn *conn, const sync_event_t *const *evs, size_t n)

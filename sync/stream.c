@@ -167,35 +167,39 @@ static int read_once(sync_stream_t *s, sync_batch_t *b, unsigned block_ms)
 
 int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size_t max_events)
 {
-    uint64_t deadline = 0;
+    uint64_t deadline;
     unsigned reading = 0;
 
     for (unsigned k = 0; k != IG_BUCKETS; ++k)
         reading += s->reading[k] != 0;
     if (reading == 0)
         return 0;
-    for (;;) {
+    /* The first read waits for anything to arrive; nothing in sync_block_ms means the streams are idle. */
+    if (read_once(s, b, s->cfg->sync_block_ms) != 0)
+        return -1;
+    if (b->entries == 0 || b->num_events >= max_events)
+        return 0;
+    /*
+     * Then the window: rather than a blocking read that returns with the
+     * next entry or two (hundreds of reads a second under a live load, each
+     * a round trip and a reply for Redis and the daemon to build), wait it
+     * out and take what arrived in reads of sync_batch_size entries per
+     * stream, until the streams have no more or the batch is full.
+     */
+    deadline = sync_now_ms() + window_ms;
+    /* A first read that came back full found a backlog: no need to wait for more. */
+    for (uint64_t now = sync_now_ms(); b->entries < s->cfg->sync_batch_size && now < deadline && !sync_stop_requested();
+         now = sync_now_ms())
+        sync_sleep_ms((unsigned)(deadline - now));
+    while (b->num_events < max_events) {
         size_t before = b->entries;
-        unsigned block = s->cfg->sync_block_ms;
-        if (deadline != 0) {
-            uint64_t now = sync_now_ms();
-            block = now >= deadline ? 0 : (unsigned)(deadline - now);
-        }
-        if (read_once(s, b, block) != 0)
+        if (read_once(s, b, 0) != 0)
             return -1;
-        if (b->num_events >= max_events)
-            return 0;
-        if (deadline == 0) {
-            /* The first read: nothing came (the streams are idle), or the window opens now. */
-            if (b->entries == 0)
-                return 0;
-            deadline = sync_now_ms() + window_ms;
-            continue;
-        }
-        /* A read that found nothing before the window closed, or one made after it closed, ends the batch. */
-        if (b->entries == before || block == 0 || sync_now_ms() >= deadline)
+        /* A read that came back short of sync_batch_size on every stream emptied them. */
+        if (b->entries - before < s->cfg->sync_batch_size)
             return 0;
     }
+    return 0;
 }
 
 int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS][2], long long *removed)

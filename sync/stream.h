@@ -52,13 +52,14 @@ void sync_stream_seek(sync_stream_t *s, unsigned bucket, const uint64_t after[2]
 void sync_stream_stop(sync_stream_t *s, unsigned bucket);
 
 /**
- * Fills b with the next entries of the streams being read, and returns
- * when b holds max_events events, or window_ms after its first entry was
- * read, whichever comes first: under a live load each batch gathers what
- * arrives in the window, so a transaction and its COMMIT serve many events;
- * through a backlog batches fill at once. With nothing to read, returns an
- * empty b after sync_block_ms. Each XREAD takes at most sync_batch_size
- * entries per stream. Returns 0 or -1.
+ * Fills b with the next entries of the streams being read: waits up to
+ * sync_block_ms for the first, then window_ms for more (under a live load
+ * each batch gathers what arrives in the window, so a transaction and its
+ * COMMIT serve many events, and the streams are read a few times a window,
+ * not once per entry), then reads what arrived until the streams are empty
+ * or b holds max_events events (through a backlog, batches fill at once).
+ * With nothing to read, returns an empty b. Each XREAD takes at most
+ * sync_batch_size entries per stream. Returns 0 or -1.
  */
 __attribute__((warn_unused_result)) int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size_t max_events);
 

@@ -24,7 +24,6 @@
 
 #define IG_BUCKETS 16
 #define IG_SUBHASHES 1024
-#define IG_STREAM_GROUP "ig-sync"
 #define IG_KEY_MAX_BYTES 128
 
 /** Bucket of a code body (from its first character). */

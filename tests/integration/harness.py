@@ -650,8 +650,12 @@ class Harness:
 
     def psql(self, sql):
         """Runs SQL in the invitegate database; returns rows as lists of strings."""
+        return self.psql_db("invitegate", sql)
+
+    def psql_db(self, db, sql):
+        """Runs SQL in database db of the private cluster; returns rows as lists of strings."""
         res = subprocess.run(["psql", "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-h", HOST,
-                              "-p", str(self.pg_port), "-U", "postgres", "-d", "invitegate", "-c", sql],
+                              "-p", str(self.pg_port), "-U", "postgres", "-d", db, "-c", sql],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._child_env(), timeout=60)
         if res.returncode != 0:
             raise AssertionError("psql failed: %s\n%s" % (sql, res.stderr.decode("utf-8", "replace")))

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""An upgrade from the consumer-group daemon (migrations up to 009) to
+high-water marks (010 on): the old record of applied events becomes each
+bucket's mark, the old rows stay as they were, and a daemon started on the
+upgraded database applies only the entries after the marks."""
+
+import os
+import shutil
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import wait_until  # noqa: E402
+
+CODE_A = "A7F3E9D2B4C5HJKM"
+CODE_B = "23456789ABCDEFGH"
+
+
+class UpgradeTest(harness.HarnessTestCase):
+
+    def test_marks_carry_the_old_record_forward(self):
+        h = self.h
+        h.kill_sync(signal.SIGTERM)
+        h.psql("CREATE DATABASE upgrade")
+        url = "postgresql://postgres@%s:%d/upgrade" % (harness.HOST, h.pg_port)
+        old_dir = os.path.join(h.tmp, "migrations-009")
+        os.mkdir(old_dir)
+        for name in sorted(os.listdir(os.path.join(harness.SOURCE_DIR, "migrations"))):
+            if name[:3] <= "009":
+                shutil.copy(os.path.join(harness.SOURCE_DIR, "migrations", name), old_dir)
+        old_conf = h.write_config("upgrade-old.conf", {"database_url": url, "migrations_dir": old_dir})
+        h._run([harness.SYNC_BIN, "-c", old_conf, "migrate"])
+
+        def sql(q):
+            return h.psql_db("upgrade", q)
+
+        # What the consumer-group daemon left: ids in processed_events, and redemptions with their own.
+        sql("INSERT INTO processed_events (event_id) VALUES ('0-1700000000000-5'), ('0-1700000000001-0'), "
+            "('3-1700000000002-7'), ('3-1700000000002-1')")
+        sql("INSERT INTO invites (code, batch_id, max_uses, use_count, expires_at) VALUES ('%s', 'old', 5, 1, now() + "
+            "interval '1 day'), ('%s', 'old', 5, 0, now() + interval '1 day')" % (CODE_A, CODE_B))
+        sql("INSERT INTO redemptions (event_id, code, email, use_number, client_addr, redeemed_at) VALUES "
+            "('3-1700000000009-0', '%s', 'ann@example.com', 1, '192.0.2.1', now())" % CODE_A)
+
+        new_conf = h.write_config("upgrade.conf", {"database_url": url})
+        h._run([harness.SYNC_BIN, "-c", new_conf, "migrate"])
+        self.assertEqual(sql("SELECT bucket, last_ms, last_seq FROM sync_progress ORDER BY bucket"),
+                         [["0", "1700000000001", "0"], ["3", "1700000000009", "0"]])
+        self.assertEqual(sql("SELECT to_regclass('processed_events') IS NULL"), [["t"]])
+        self.assertEqual(sql("SELECT event_id, email, user_id IS NULL FROM redemptions"),
+                         [["3-1700000000009-0", "ann@example.com", "t"]])
+        self.assertEqual(sql("SELECT sum(redeemed) FROM redemption_minutes"), [["1"]])
+
+        # Bucket 3's stream: the entry the old daemon applied, then a new one in the items form.
+        items = lambda code, email, n: "%s\x00%s\x00%d\x00198.51.100.7\x00" % (code, email, n)  # noqa: E731
+        h.redis("XADD", "ig:{3}:events", "1700000000009-0", "t", "redeemed", "at", "1700000000009",
+                "d", items(CODE_A, "ann@example.com", 1))
+        h.redis("XADD", "ig:{3}:events", "1700000000010-0", "t", "redeemed", "at", "1700000000010",
+                "d", items(CODE_A, "bob@example.com", 2) + items(CODE_B, "cy@example.com", 1))
+        env = h._child_env()
+        daemon = h._spawn([harness.SYNC_BIN, "-c", new_conf], os.path.join(h.tmp, "sync-upgrade.log"), env=env)
+        try:
+            wait_until(lambda: sql("SELECT last_ms FROM sync_progress WHERE bucket = 3") == [["1700000000010"]], 30, 0.1,
+                       "the new entry applied")
+        finally:
+            daemon.terminate()
+            daemon.wait(20)
+        self.assertEqual(sql("SELECT event_id, code, email, use_number FROM redemptions ORDER BY event_id"),
+                         [["3-1700000000009-0", CODE_A, "ann@example.com", "1"],
+                          ["3-1700000000010-0/0", CODE_A, "bob@example.com", "2"],
+                          ["3-1700000000010-0/1", CODE_B, "cy@example.com", "1"]])
+        self.assertEqual(sql("SELECT code, use_count FROM invites ORDER BY code"), [[CODE_B, "1"], [CODE_A, "2"]])
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -200,6 +200,39 @@ class BadInputTest(harness.HarnessTestCase):
                 self.assertClean4xx(r, piece)
                 self.assertIn(r.status, (400, 404, 414, 422), r)
 
+    # -- lifecycle events --------------------------------------------------
+
+    def test_lifecycle_times_the_sync_daemon_would_skip(self):
+        # A time the sync daemon would skip as malformed is refused with 400
+        # and reaches no stream: a 202 would tell the host application that
+        # an event was accepted which is then never applied.
+        stream = "ig:{0}:events"
+        last = self.h.redis("XREVRANGE", stream, "+", "-", "COUNT", "1")
+        bad = ["-001-01-01T00:00:00Z", "+2025-12-20T00:00:00Z", " 2025-12-20T00:00:00Z", "2025-+1-20T00:00:00Z",
+               "2025-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2025-12-20T24:00:00Z", "2025-12-20T23:60:00Z",
+               "2025-12-20T00:00:00", "2025-12-20T00:00:00Zjunk", "12025-12-20T00:00:00Z", "1970-01-01T00:00:00Z",
+               "9999-12-31T23:59:59.001Z", 0, -1, 253402300800, 2 ** 63 - 1, -2 ** 63, 1766188800.5, "1766188800"]
+        for at in bad:
+            with self.subTest(at=at):
+                r = self.h.http("POST", "/api/users/u%40ex.io/events", {"type": "paid", "at": at},
+                                token=self.h.admin_token)
+                self.assertError(r, 400, "invalid_field", "at ")
+        self.assertEqual(self.h.redis("XREVRANGE", stream, "+", "-", "COUNT", "1"), last)
+
+        # The bounds themselves are accepted, and applied.
+        email = unique_email("bounds")
+        good = [("9999-12-31T23:59:59Z", 253402300799000), (253402300799, 253402300799000),
+                ("1970-01-01T00:00:00.001Z", 1), (1, 1000), ("2024-02-29T12:30:15.250Z", 1709209815250)]
+        for at, _ in good:
+            r = self.h.http("POST", "/api/users/%s/events" % email.replace("@", "%40"), {"type": "activated", "at": at},
+                            token=self.h.admin_token)
+            self.assertJson(r, 202)
+        query = ("SELECT (extract(epoch FROM l.at) * 1000)::bigint FROM user_lifecycle_events l "
+                 "JOIN user_emails u USING (user_id) WHERE u.email = '%s' ORDER BY 1" % email)
+        harness.wait_until(lambda: len(self.h.psql(query)) == len(good), 30, 0.1,
+                           lambda: "lifecycle events applied: %r" % (self.h.psql(query),))
+        self.assertEqual([int(row[0]) for row in self.h.psql(query)], sorted(ms for _, ms in good))
+
     # -- authentication ----------------------------------------------------
 
     def test_auth_on_admin_endpoints(self):

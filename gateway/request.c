@@ -321,6 +321,7 @@ void gw_format_time(char out[21], long long unix_seconds)
 {
     time_t t = (time_t)unix_seconds;
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* strftime leaves out undefined when the text does not fit (a year past 9999): send "" rather than those bytes. */
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        out[0] = '\0';
 }

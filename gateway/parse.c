@@ -293,29 +293,51 @@ static long long days_from_civil(long long y, unsigned m, unsigned d)
     return era * 146097 + (long long)doe - 719468;
 }
 
+/* The value of the n decimal digits at s, or -1 when one of them is not a digit (no sign, no space). */
+static int decimal(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i != n; ++i) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static unsigned days_in_month(int y, int m)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return mdays[m - 1] + (m == 2 && leap);
+}
+
+/* The fraction of "2025-12-20T00:00:00.123456789Z": at most nanoseconds. */
+#define ISO_FRACTION_MAX_DIGITS 9
+
 int gw_parse_iso_time(long long *ms, const char *s, size_t len)
 {
-    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    char buf[40];
-    unsigned y, mo, d, h, mi, sec, frac = 0;
-    int n = 0;
-    if (len >= sizeof(buf))
+    /* Offsets in "YYYY-MM-DDTHH:MM:SS": every field is fixed-width, so no field can borrow another's characters. */
+    if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len - 1] != 'Z')
         return -1;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    if (sscanf(buf, "%4u-%2u-%2uT%2u:%2u:%2u%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+    int y = decimal(s, 4), mo = decimal(s + 5, 2), d = decimal(s + 8, 2);
+    int h = decimal(s + 11, 2), mi = decimal(s + 14, 2), sec = decimal(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || (unsigned)d > days_in_month(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        sec < 0 || sec > 59)
         return -1;
-    if (buf[n] == '.') {
-        unsigned digits = 0, scale = 1000;
-        while (buf[++n] >= '0' && buf[n] <= '9')
-            if (++digits <= 3)
-                frac += (unsigned)(buf[n] - '0') * (scale /= 10);
-        if (digits == 0)
+    long long frac = 0;
+    if (len != 20) {
+        size_t digits = len - 21; /* between '.' and 'Z' */
+        if (s[19] != '.' || digits == 0 || digits > ISO_FRACTION_MAX_DIGITS || decimal(s + 20, digits) < 0)
             return -1;
+        for (size_t i = 0; i != 3; ++i)
+            frac = frac * 10 + (i < digits ? s[20 + i] - '0' : 0);
     }
-    if (strcmp(buf + n, "Z") != 0 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
+    /* Years 0000 to 9999: far from overflowing. */
+    long long t = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + frac;
+    if (t < GW_TIME_MIN_MS || t > GW_TIME_MAX_MS)
         return -1;
-    *ms = ((days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + sec) * 1000LL + frac;
+    *ms = t;
     return 0;
 }
 
@@ -344,10 +366,14 @@ int gw_parse_lifecycle(gw_lifecycle_req_t *out, gw_error_t *err, const char *bod
         out->amount = json_integer_value(v);
     }
     if ((v = json_object_get(root, "at")) != NULL && !json_is_null(v)) {
-        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 32503680000LL) {
+        /* Unix seconds: whole seconds of the same range as the ISO form. */
+        if (json_is_integer(v) && json_integer_value(v) >= (GW_TIME_MIN_MS + 999) / 1000 &&
+            json_integer_value(v) <= GW_TIME_MAX_MS / 1000) {
             out->at_ms = json_integer_value(v) * 1000;
         } else if (!json_is_string(v) || gw_parse_iso_time(&out->at_ms, json_string_value(v), json_string_length(v)) != 0) {
-            gw_error_set(err, 400, "invalid_field", "at must be an ISO 8601 UTC time (2025-12-20T00:00:00Z) or Unix seconds");
+            gw_error_set(err, 400, "invalid_field",
+                         "at must be a UTC time as 2025-12-20T00:00:00Z (or .250Z) or Unix seconds, after "
+                         "1970-01-01T00:00:00Z and at most 9999-12-31T23:59:59Z");
             goto Exit;
         }
     }

@@ -117,7 +117,22 @@ int gw_parse_force(const char **force, gw_error_t *err, const char *body, size_t
 /** Decodes and normalises an e-mail given in a URL path segment (percent-encoded). Returns 0, or -1 with err (422). */
 int gw_parse_path_email(gw_email_t *out, gw_error_t *err, const char *in, size_t len);
 
-/** Parses "2025-12-20T00:00:00Z" (optionally with .fff). Returns 0 and Unix milliseconds in *ms, or -1. */
+/*
+ * The instants an event may carry, in Unix milliseconds: exactly those the
+ * sync daemon takes (sync/event.c refuses 0 and anything after
+ * 9999-12-31T23:59:59Z), so that an event the gateway accepted is never
+ * skipped there as malformed.
+ */
+#define GW_TIME_MIN_MS 1LL
+#define GW_TIME_MAX_MS 253402300799000LL
+
+/**
+ * Parses an ISO 8601 UTC time of exactly the form "2025-12-20T00:00:00Z",
+ * optionally with 1 to 9 digits of fraction before the Z (".250Z"; kept to
+ * the millisecond), digits only, a date of the calendar and seconds 0 to 59.
+ * Returns 0 and Unix milliseconds from GW_TIME_MIN_MS to GW_TIME_MAX_MS in
+ * *ms, or -1 (and *ms untouched) for anything else.
+ */
 int gw_parse_iso_time(long long *ms, const char *s, size_t len);
 
 #endif

@@ -84,6 +84,12 @@ static const char *reason_phrase(int status)
     }
 }
 
+/*
+ * Every answer leaves through here. A HEAD request (routed like GET) gets
+ * the head a GET would get, Content-Length of the body included, and no
+ * body: h2o sends whatever it is given, and body bytes after a HEAD answer
+ * would be read as the start of the next answer on a kept-alive connection.
+ */
 static void respond(gw_req_t *rq, int status, const char *content_type, size_t ct_len, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
@@ -91,12 +97,16 @@ static void respond(gw_req_t *rq, int status, const char *content_type, size_t c
     assert(!rq->answered);
     rq->answered = 1;
     gw_metrics_request(&rq->thread->metrics, rq->route, status, gw_now_ns() - rq->start_ns);
-    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, ct_len);
     h2o_start_response(req, &generator);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
@@ -311,6 +321,7 @@ void gw_format_time(char out[21], long long unix_seconds)
 {
     time_t t = (time_t)unix_seconds;
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* strftime leaves out undefined when the text does not fit (a year past 9999): send "" rather than those bytes. */
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        out[0] = '\0';
 }

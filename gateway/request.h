@@ -91,7 +91,7 @@ const ig_admin_token_t *gw_req_authorize(gw_req_t *rq, unsigned scope);
 /** Writes the client address (textual IP) to out. */
 void gw_req_client_addr(gw_req_t *rq, char *out, size_t cap);
 
-/** Formats a Unix time as 2025-12-27T00:00:00Z into out (21 bytes). */
+/** Formats a Unix time as 2025-12-27T00:00:00Z into out (21 bytes), or "" when the text would not fit (a year past 9999). */
 void gw_format_time(char out[21], long long unix_seconds);
 
 #endif

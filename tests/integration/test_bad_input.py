@@ -5,6 +5,7 @@ and the gateway stays up (SPEC invariant 7)."""
 
 import os
 import secrets
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +45,32 @@ MALFORMED_BODIES = [
     (b"{\"x\": 123456789012345678901234567890}", SHAPE_BAD),
     (b"{\"x\": -1e-999999, \"code\": 1}", SHAPE_BAD),
 ]
+
+
+def read_answer(sock, buf, head):
+    """Reads one HTTP/1.1 answer from sock, buf holding bytes already read.
+    A HEAD answer has no body whatever its Content-Length says. Returns
+    (status, headers with lower-case names, body, the bytes after it)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed inside an answer's head: %r" % buf[:300])
+        buf += chunk
+    head_bytes, buf = buf.split(b"\r\n\r\n", 1)
+    lines = head_bytes.split(b"\r\n")
+    if not lines[0].startswith(b"HTTP/1.1 "):
+        raise AssertionError("not a status line (bytes left over from the answer before?): %r" % head_bytes[:300])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower().decode()] = value.strip().decode()
+    n = 0 if head else int(headers["content-length"])
+    while len(buf) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed inside a body")
+        buf += chunk
+    return int(lines[0].split()[1]), headers, buf[:n], buf[n:]
 
 
 class BadInputTest(harness.HarnessTestCase):
@@ -200,6 +227,39 @@ class BadInputTest(harness.HarnessTestCase):
                 self.assertClean4xx(r, piece)
                 self.assertIn(r.status, (400, 404, 414, 422), r)
 
+    # -- lifecycle events --------------------------------------------------
+
+    def test_lifecycle_times_the_sync_daemon_would_skip(self):
+        # A time the sync daemon would skip as malformed is refused with 400
+        # and reaches no stream: a 202 would tell the host application that
+        # an event was accepted which is then never applied.
+        stream = "ig:{0}:events"
+        last = self.h.redis("XREVRANGE", stream, "+", "-", "COUNT", "1")
+        bad = ["-001-01-01T00:00:00Z", "+2025-12-20T00:00:00Z", " 2025-12-20T00:00:00Z", "2025-+1-20T00:00:00Z",
+               "2025-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2025-12-20T24:00:00Z", "2025-12-20T23:60:00Z",
+               "2025-12-20T00:00:00", "2025-12-20T00:00:00Zjunk", "12025-12-20T00:00:00Z", "1970-01-01T00:00:00Z",
+               "9999-12-31T23:59:59.001Z", 0, -1, 253402300800, 2 ** 63 - 1, -2 ** 63, 1766188800.5, "1766188800"]
+        for at in bad:
+            with self.subTest(at=at):
+                r = self.h.http("POST", "/api/users/u%40ex.io/events", {"type": "paid", "at": at},
+                                token=self.h.admin_token)
+                self.assertError(r, 400, "invalid_field", "at ")
+        self.assertEqual(self.h.redis("XREVRANGE", stream, "+", "-", "COUNT", "1"), last)
+
+        # The bounds themselves are accepted, and applied.
+        email = unique_email("bounds")
+        good = [("9999-12-31T23:59:59Z", 253402300799000), (253402300799, 253402300799000),
+                ("1970-01-01T00:00:00.001Z", 1), (1, 1000), ("2024-02-29T12:30:15.250Z", 1709209815250)]
+        for at, _ in good:
+            r = self.h.http("POST", "/api/users/%s/events" % email.replace("@", "%40"), {"type": "activated", "at": at},
+                            token=self.h.admin_token)
+            self.assertJson(r, 202)
+        query = ("SELECT (extract(epoch FROM l.at) * 1000)::bigint FROM user_lifecycle_events l "
+                 "JOIN user_emails u USING (user_id) WHERE u.email = '%s' ORDER BY 1" % email)
+        harness.wait_until(lambda: len(self.h.psql(query)) == len(good), 30, 0.1,
+                           lambda: "lifecycle events applied: %r" % (self.h.psql(query),))
+        self.assertEqual([int(row[0]) for row in self.h.psql(query)], sorted(ms for _, ms in good))
+
     # -- authentication ----------------------------------------------------
 
     def test_auth_on_admin_endpoints(self):
@@ -252,6 +312,38 @@ class BadInputTest(harness.HarnessTestCase):
                     self.assertLess(status, 500, out[:300])
                 self.assertTrue(self.h.gateway.alive())
                 self.assertJson(self.h.http("GET", "/health", fresh=True), 200)
+
+    def test_head_answers_carry_no_body(self):
+        # HEAD gets the head GET would get, Content-Length of GET's body
+        # included, and no body: on a kept-alive connection (a proxy's) a
+        # body would be read as the start of the next answer.
+        code = self.h.generate(1)[0]
+        pairs = [("/health", 200), ("/api/invites/%s/status" % code, 200), ("/api/waitlist/stats", 200),
+                 (REDEEM, 405), ("/api/invites/%s/revoke" % code, 405), ("/nope", 404)]
+        with socket.create_connection((harness.HOST, self.h.port), timeout=8.0) as sock:
+            buf = b""
+            for path, status in pairs:
+                for method in ("HEAD", "GET"):
+                    sock.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method.encode(), path.encode()))
+                    answer = read_answer(sock, buf, method == "HEAD")
+                    buf = answer[3]
+                    if method == "HEAD":
+                        head = answer
+                self.assertEqual((head[0], answer[0]), (status, status), path)
+                self.assertEqual(head[2], b"", path)
+                self.assertEqual(head[1].get("content-type"), answer[1].get("content-type"), path)
+                self.assertEqual(int(head[1]["content-length"]), len(answer[2]), (path, head))
+                self.assertNotIn("transfer-encoding", head[1], path)
+            # The last answer ends where the connection does: no byte is left over.
+            sock.sendall(b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status, headers, _, buf = read_answer(sock, buf, True)
+            self.assertEqual(status, 200)
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            self.assertEqual(buf, b"", "bytes after the last answer")
 
     def test_chunked_body_works(self):
         body = ('{"code":"%s","email":"%s"}' % (self.code, unique_email())).encode()

@@ -177,29 +177,141 @@ static void join_normalises_and_scores(void **state)
     assert_non_null(strstr(err.message, "use_case"));
 }
 
+/*
+ * Event times: exactly "YYYY-MM-DDTHH:MM:SS[.f]Z" with digits only, real
+ * calendar dates, and instants the sync daemon stores (sync/event.c: Unix
+ * milliseconds from 1 to 9999-12-31T23:59:59Z); anything else is refused
+ * rather than read half-way.
+ */
+#define S(lit) lit, sizeof(lit) - 1
+
+static const struct {
+    const char *in;
+    size_t len;
+    long long ms; /* -1: refused */
+} iso_times[] = {
+    {S("2025-12-20T00:00:00Z"), 1766188800000LL},
+    {S("2024-02-29T12:30:15.250Z"), 1709209815250LL},
+    {S("2000-02-29T00:00:00Z"), 951782400000LL},
+    {S("2025-12-20T00:00:00.5Z"), 1766188800500LL},
+    {S("2025-12-20T00:00:00.123456789Z"), 1766188800123LL},
+    {S("2025-12-31T23:59:59Z"), 1767225599000LL},
+    {S("1970-01-01T00:00:00.001Z"), 1},
+    {S("9999-12-31T23:59:59Z"), GW_TIME_MAX_MS},
+    /* Signs, spaces and other things scanf would have taken for digits. */
+    {S("-001-01-01T00:00:00Z"), -1},
+    {S("+2025-12-20T00:00:00Z"), -1},
+    {S("+202-12-20T00:00:00Z"), -1},
+    {S(" 2025-12-20T00:00:00Z"), -1},
+    {S("2025-+1-20T00:00:00Z"), -1},
+    {S("2025-12-20T 0:00:00Z"), -1},
+    {S("2025-12-20T00:00:-1Z"), -1},
+    {S("2025-12-20T00:00:00.-5Z"), -1},
+    {S("2025-12-20T00:00:00Z\0"), -1},
+    {S("2025\0"
+       "12-20T00:00:00Z"),
+     -1},
+    /* Dates that do not exist. */
+    {S("2025-02-30T00:00:00Z"), -1},
+    {S("2023-02-29T00:00:00Z"), -1},
+    {S("2100-02-29T00:00:00Z"), -1},
+    {S("2025-04-31T00:00:00Z"), -1},
+    {S("2025-13-01T00:00:00Z"), -1},
+    {S("2025-00-10T00:00:00Z"), -1},
+    {S("2025-12-00T00:00:00Z"), -1},
+    {S("2025-12-20T24:00:00Z"), -1},
+    {S("2025-12-20T23:60:00Z"), -1},
+    {S("2025-12-20T23:59:60Z"), -1},
+    /* Other shapes. */
+    {S("2025-12-20T00:00:00"), -1},
+    {S("2025-12-20T00:00:00z"), -1},
+    {S("2025-12-20t00:00:00Z"), -1},
+    {S("2025-12-20 00:00:00Z"), -1},
+    {S("2025-12-20T00:00:00+01:00"), -1},
+    {S("2025-12-20T00:00:00ZZ"), -1},
+    {S("2025-12-20T00:00:00Z "), -1},
+    {S("2025-12-20T00:00:00.Z"), -1},
+    {S("2025-12-20T00:00:00.1234567890Z"), -1},
+    {S("2025-12-20T00:00Z"), -1},
+    {S("2025-12-2T00:00:00Z"), -1},
+    {S("12025-12-20T00:00:00Z"), -1},
+    {S("99999-12-31T23:59:59Z"), -1},
+    {S(""), -1},
+    {S("Z"), -1},
+    /* Instants the sync daemon would skip as malformed. */
+    {S("1970-01-01T00:00:00Z"), -1},
+    {S("1969-12-31T23:59:59Z"), -1},
+    {S("0000-01-01T00:00:00Z"), -1},
+    {S("9999-12-31T23:59:59.001Z"), -1},
+};
+
+static void iso_times_are_strict(void **state)
+{
+    for (size_t i = 0; i != sizeof(iso_times) / sizeof(iso_times[0]); ++i) {
+        long long ms = -2;
+        int r = gw_parse_iso_time(&ms, iso_times[i].in, iso_times[i].len);
+        if (iso_times[i].ms < 0 && r != -1)
+            fail_msg("accepted \"%s\" as %lld", iso_times[i].in, ms);
+        if (iso_times[i].ms >= 0 && (r != 0 || ms != iso_times[i].ms))
+            fail_msg("\"%s\": %d, %lld instead of %lld", iso_times[i].in, r, ms, iso_times[i].ms);
+    }
+}
+
+/* The "at" of a lifecycle event: an accepted one, in Unix milliseconds, or -1 for 400 invalid_field naming at. */
+static const struct {
+    const char *at;
+    long long ms;
+} lifecycle_ats[] = {
+    {"1766188800", 1766188800000LL},
+    {"1", 1000},
+    {"253402300799", GW_TIME_MAX_MS},
+    {"\"2025-12-20T00:00:00Z\"", 1766188800000LL},
+    {"\"9999-12-31T23:59:59Z\"", GW_TIME_MAX_MS},
+    {"null", -2}, /* absent: server time */
+    {"\"-001-01-01T00:00:00Z\"", -1},
+    {"\"+2025-12-20T00:00:00Z\"", -1},
+    {"\"2023-02-29T00:00:00Z\"", -1},
+    {"\"1766188800\"", -1},
+    {"0", -1},
+    {"-1", -1},
+    {"-62135596800", -1},
+    {"253402300800", -1},
+    {"9223372036854775807", -1},
+    {"-9223372036854775808", -1},
+    {"1766188800.5", -1},
+    {"1e10", -1},
+    {"true", -1},
+    {"[]", -1},
+    {"{}", -1},
+};
+
 static void lifecycle_times(void **state)
 {
     gw_lifecycle_req_t in;
     gw_error_t err;
-    long long ms;
-    assert_int_equal(gw_parse_iso_time(&ms, "1970-01-01T00:00:00Z", 20), 0);
-    assert_true(ms == 0);
-    assert_int_equal(gw_parse_iso_time(&ms, "2025-12-20T00:00:00Z", 20), 0);
-    assert_true(ms == 1766188800000LL);
-    assert_int_equal(gw_parse_iso_time(&ms, "2024-02-29T12:30:15.250Z", 24), 0);
-    assert_true(ms == 1709209815250LL);
-    assert_int_equal(gw_parse_iso_time(&ms, "2025-02-30T00:00:00Z", 20), -1);
-    assert_int_equal(gw_parse_iso_time(&ms, "2025-12-20 00:00:00Z", 20), -1);
-    assert_int_equal(gw_parse_iso_time(&ms, "2025-12-20T00:00:00+01:00", 25), -1);
-    const char *body = "{\"type\": \"paid\", \"amount_cents\": 1999, \"at\": 1766188800}";
-    assert_int_equal(gw_parse_lifecycle(&in, &err, body, strlen(body)), 0);
-    assert_string_equal(in.kind, "paid");
-    assert_true(in.amount == 1999 && in.at_ms == 1766188800000LL);
-    body = "{\"type\": \"activated\"}";
-    assert_int_equal(gw_parse_lifecycle(&in, &err, body, strlen(body)), 0);
+    char body[128];
+    for (size_t i = 0; i != sizeof(lifecycle_ats) / sizeof(lifecycle_ats[0]); ++i) {
+        snprintf(body, sizeof(body), "{\"type\": \"paid\", \"amount_cents\": 1999, \"at\": %s}", lifecycle_ats[i].at);
+        memset(&err, 0, sizeof(err));
+        int r = gw_parse_lifecycle(&in, &err, body, strlen(body));
+        if (lifecycle_ats[i].ms == -1) {
+            if (r != -1)
+                fail_msg("accepted at %s as %lld", lifecycle_ats[i].at, in.at_ms);
+            assert_int_equal(err.status, 400);
+            assert_string_equal(err.reason, "invalid_field");
+            if (strncmp(err.message, "at ", 3) != 0)
+                fail_msg("message \"%s\" does not name at", err.message);
+            continue;
+        }
+        if (r != 0)
+            fail_msg("refused at %s: %s", lifecycle_ats[i].at, err.message);
+        assert_string_equal(in.kind, "paid");
+        assert_true(in.amount == 1999);
+        assert_true(in.at_ms == (lifecycle_ats[i].ms == -2 ? -1 : lifecycle_ats[i].ms));
+    }
+    assert_int_equal(gw_parse_lifecycle(&in, &err, S("{\"type\": \"activated\"}")), 0);
     assert_true(in.amount == -1 && in.at_ms == -1);
-    body = "{\"type\": \"paid\", \"amount_cents\": -5}";
-    assert_int_equal(gw_parse_lifecycle(&in, &err, body, strlen(body)), -1);
+    assert_int_equal(gw_parse_lifecycle(&in, &err, S("{\"type\": \"paid\", \"amount_cents\": -5}")), -1);
     assert_int_equal(err.status, 400);
 }
 
@@ -239,10 +351,15 @@ static void spend_and_force(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(redeem_accepts_and_normalises), cmocka_unit_test(redeem_errors),
-        cmocka_unit_test(generate_defaults_and_fields),  cmocka_unit_test(generate_errors),
-        cmocka_unit_test(join_normalises_and_scores),    cmocka_unit_test(lifecycle_times),
-        cmocka_unit_test(path_emails_are_decoded),       cmocka_unit_test(spend_and_force),
+        cmocka_unit_test(redeem_accepts_and_normalises),
+        cmocka_unit_test(redeem_errors),
+        cmocka_unit_test(generate_defaults_and_fields),
+        cmocka_unit_test(generate_errors),
+        cmocka_unit_test(join_normalises_and_scores),
+        cmocka_unit_test(iso_times_are_strict),
+        cmocka_unit_test(lifecycle_times),
+        cmocka_unit_test(path_emails_are_decoded),
+        cmocka_unit_test(spend_and_force),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

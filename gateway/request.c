@@ -258,14 +258,17 @@ int gw_req_check_body(gw_req_t *rq, size_t cap)
         gw_req_error(rq, &err, 0);
         return -1;
     }
-    if ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1)) != -1) {
-        h2o_iovec_t ct = req->headers.entries[i].value;
-        static const char json[] = "application/json";
-        size_t n = sizeof(json) - 1;
-        if (!(ct.len >= n && strncasecmp(ct.base, json, n) == 0 && (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))) {
-            gw_req_fail(rq, 415, "unsupported_media_type", "the body must be application/json");
-            return -1;
-        }
+    /* No Content-Type is no media type: refused like any other (README). Parameters such as charset are allowed. */
+    if ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1)) == -1) {
+        gw_req_fail(rq, 415, "unsupported_media_type", "the body must be sent with Content-Type: application/json");
+        return -1;
+    }
+    h2o_iovec_t ct = req->headers.entries[i].value;
+    static const char json[] = "application/json";
+    size_t n = sizeof(json) - 1;
+    if (!(ct.len >= n && strncasecmp(ct.base, json, n) == 0 && (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))) {
+        gw_req_fail(rq, 415, "unsupported_media_type", "the body must be application/json");
+        return -1;
     }
     return 0;
 }

@@ -77,8 +77,9 @@ void gw_req_hold(gw_req_t *rq);
 void gw_req_release(gw_req_t *rq);
 
 /**
- * Checks the body of a JSON endpoint: size cap, Content-Type. Returns 0, or
- * -1 after answering 413/415.
+ * Checks the body of a JSON endpoint: size cap, then Content-Type, which must
+ * be present and application/json (parameters allowed). Returns 0, or -1
+ * after answering 413/415.
  */
 int gw_req_check_body(gw_req_t *rq, size_t cap);
 

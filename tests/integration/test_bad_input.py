@@ -3,6 +3,7 @@
 4xx with the error body, never a 500, never a hang, never a partial write,
 and the gateway stays up (SPEC invariant 7)."""
 
+import json
 import os
 import secrets
 import sys
@@ -65,6 +66,19 @@ class BadInputTest(harness.HarnessTestCase):
 
     def tearDown(self):
         self.assertTrue(self.h.gateway.alive(), "gateway died:\n" + harness.tail(self.h.gateway.log_path))
+
+    def events_added(self):
+        """Entries ever added to the event streams (XINFO's entries-added,
+        which the sync daemon's trimming does not lower)."""
+        total = 0
+        for b in range(harness.BUCKETS):
+            try:
+                info = self.h.redis("XINFO", "STREAM", "ig:{%d}:events" % b)
+            except harness.RedisError:
+                continue  # no event in this bucket yet
+            fields = dict(zip(info[::2], info[1::2]))
+            total += int(fields["entries-added"])
+        return total
 
     # -- bodies ------------------------------------------------------------
 
@@ -170,6 +184,38 @@ class BadInputTest(harness.HarnessTestCase):
                 r = self.h.http("POST", GENERATE, raw=b'{"batch_size":1,"batch_id":"ct"}',
                                 headers={"Content-Type": ctype}, token=self.h.admin_token)
                 self.assertError(r, 415, "unsupported_media_type")
+
+    def test_body_without_content_type(self):
+        # README: bodies must be sent as application/json; a body with no
+        # Content-Type at all is refused like one with another type.
+        tok = self.h.admin_token
+        email = unique_email("noct")
+        cases = [
+            (REDEEM, {"code": self.code, "email": email}, None),
+            ("/api/waitlist/join", {"email": email, "use_case": "notes", "persona": "agency"}, None),
+            ("/api/referrals/share", {"inviter_email": email, "recipient_email": unique_email()}, None),
+            ("/api/referrals/earn", {"user_email": email}, None),
+            (GENERATE, {"batch_size": 1, "batch_id": "noct-" + secrets.token_hex(4)}, tok),
+            ("/api/waitlist/admit", {"count": 1}, tok),
+            ("/api/users/%s/events" % email, {"type": "activated"}, tok),
+            ("/api/points/%s/spend" % email, {"amount": 1, "type": "REDEMPTION_QUOTA"}, tok),
+            ("/api/quality/evaluate-gate", {"force": "auto"}, tok),
+        ]
+        uses = self.assertJson(self.h.status(self.code), 200)["uses"]
+        before = self.events_added()
+        for path, body, token in cases:
+            with self.subTest(path=path):
+                r = self.h.http("POST", path, raw=json.dumps(body).encode(), token=token,
+                                headers={"Content-Type": None})
+                self.assertError(r, 415, "unsupported_media_type")
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        self.assertEqual(self.assertJson(self.h.status(self.code), 200)["uses"], uses)
+        # Media type parameters and case are still fine, and so is evaluate-gate's empty body.
+        r = self.h.http("POST", "/api/waitlist/join", raw=json.dumps(cases[1][1]).encode(),
+                        headers={"Content-Type": "Application/JSON; charset=utf-8"})
+        self.assertJson(r, 201)
+        self.assertJson(self.h.http("POST", "/api/quality/evaluate-gate", raw=b"", token=tok,
+                                    headers={"Content-Type": None}), 200)
 
     def test_method_not_allowed(self):
         code = self.code

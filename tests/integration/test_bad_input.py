@@ -3,9 +3,12 @@
 4xx with the error body, never a 500, never a hang, never a partial write,
 and the gateway stays up (SPEC invariant 7)."""
 
+import http.client
+import io
 import json
 import os
 import secrets
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,6 +48,51 @@ MALFORMED_BODIES = [
     (b"{\"x\": 123456789012345678901234567890}", SHAPE_BAD),
     (b"{\"x\": -1e-999999, \"code\": 1}", SHAPE_BAD),
 ]
+
+
+def exchange(port, data, timeout=3.0):
+    """Sends bytes on a fresh connection and reads without closing our side:
+    returns (what came back, whether the gateway closed the connection)."""
+    with socket.create_connection((harness.HOST, port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        except socket.timeout:
+            return b"".join(chunks), False
+
+
+def parse_responses(data):
+    """The HTTP/1.x responses in data, in order, as harness.Response objects
+    (the gateway always sends Content-Length)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            raise AssertionError("cut response: %r" % data[:300])
+        status_line, _, fields = head.partition(b"\r\n")
+        headers = http.client.parse_headers(io.BytesIO(fields + b"\r\n\r\n"))
+        n = int(headers.get("Content-Length", "0"))
+        out.append(harness.Response(int(status_line.split(b" ", 2)[1]), headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def join_body(email):
+    return json.dumps({"email": email, "use_case": "notes", "persona": "agency"}).encode()
+
+
+def join_request(email, fields=b"", version=b"HTTP/1.1", host=b"Host: x\r\n"):
+    """A raw POST /api/waitlist/join; fields are header lines added after Content-Type."""
+    body = join_body(email)
+    return (b"POST /api/waitlist/join " + version + b"\r\n" + host + b"Content-Type: application/json\r\n" + fields
+            + b"\r\n" + body)
 
 
 class BadInputTest(harness.HarnessTestCase):
@@ -298,6 +346,45 @@ class BadInputTest(harness.HarnessTestCase):
                     self.assertLess(status, 500, out[:300])
                 self.assertTrue(self.h.gateway.alive())
                 self.assertJson(self.h.http("GET", "/health", fresh=True), 200)
+
+    def assertRefusedAndClosed(self, data, what):
+        """One 400 bad_request with Connection: close, then the gateway closes
+        the connection: nothing after the refused request is served."""
+        out, closed = exchange(self.h.port, data)
+        responses = parse_responses(out)
+        self.assertEqual(len(responses), 1, "%r: %r" % (what, out[:600]))
+        self.assertError(responses[0], 400, "bad_request")
+        self.assertEqual((responses[0].headers.get("Connection") or "").lower(), "close", responses[0])
+        self.assertTrue(closed, "%r: the connection stayed open" % (what,))
+
+    def test_conflicting_content_length(self):
+        # RFC 9112 section 6.3: different Content-Length values make the
+        # message invalid. h2o frames the body by the first one; the bytes
+        # the other covers would be served as a request of their own.
+        first, second = unique_email("cl-first"), unique_email("cl-second")
+        body = join_body(first)
+        smuggled = join_request(second, b"Content-Length: %d\r\n" % len(join_body(second)))
+        short, longer = len(body), len(body) + len(smuggled)
+        before = self.events_added()
+        for lengths in ((short, longer), (longer, short), (short, short + 1, short)):
+            with self.subTest(lengths=lengths):
+                fields = b"".join(b"Content-Length: %d\r\n" % n for n in lengths)
+                self.assertRefusedAndClosed(join_request(first, fields) + smuggled, lengths)
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        for email in (first, second):
+            self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % email), 404, "not_found")
+        self.assertJson(self.h.http("GET", "/health", fresh=True), 200)
+
+    def test_repeated_identical_content_length(self):
+        # The same value twice frames the body the same way whichever h2o
+        # reads (RFC 9110 section 8.6 allows treating them as one): served.
+        email = unique_email("cl-same")
+        n = len(join_body(email))
+        out, closed = exchange(self.h.port, join_request(email, b"Content-Length: %d\r\nContent-Length: %d\r\n"
+                                                                b"Connection: close\r\n" % (n, n)))
+        responses = parse_responses(out)
+        self.assertEqual(len(responses), 1, out)
+        self.assertJson(responses[0], 201)
 
     def test_chunked_body_works(self):
         body = ('{"code":"%s","email":"%s"}' % (self.code, unique_email())).encode()

@@ -34,10 +34,10 @@ static int decimal(const char **digits, size_t *n, const char *v, size_t len)
     return 0;
 }
 
-const char *gw_head_check(const char *buf, size_t len, const char *method, size_t method_len)
+const char *gw_head_check(const char *buf, size_t len, const char *method, size_t method_len, int host_required)
 {
     const char *p = buf, *end = buf + len, *eol, *length = NULL;
-    size_t length_len = 0;
+    size_t length_len = 0, hosts = 0;
 
     if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
         p += 2;
@@ -59,7 +59,9 @@ const char *gw_head_check(const char *buf, size_t len, const char *method, size_
         const char *colon = memchr(p, ':', n);
         if (p[0] == ' ' || p[0] == '\t' || colon == NULL)
             continue;
-        if (name_is(p, (size_t)(colon - p), "content-length")) {
+        if (name_is(p, (size_t)(colon - p), "host")) {
+            ++hosts;
+        } else if (name_is(p, (size_t)(colon - p), "content-length")) {
             const char *digits;
             size_t digits_len;
             if (decimal(&digits, &digits_len, colon + 1, n - (size_t)(colon - p) - 1) != 0)
@@ -72,5 +74,7 @@ const char *gw_head_check(const char *buf, size_t len, const char *method, size_
             }
         }
     }
+    if (host_required && hosts == 0)
+        return "an HTTP/1.1 request must carry a Host header";
     return NULL;
 }

@@ -286,7 +286,8 @@ int gw_req_check_head(gw_req_t *rq)
      * its response is sent: until then the head is at the start of it. */
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
     assert(sock != NULL);
-    if ((why = gw_head_check(sock->input->bytes, sock->input->size, req->input.method.base, req->input.method.len)) == NULL)
+    if ((why = gw_head_check(sock->input->bytes, sock->input->size, req->input.method.base, req->input.method.len,
+                             req->version >= 0x101)) == NULL)
         return 0;
     if (why == gw_head_unreadable)
         ig_error("msg=\"request head not found in the connection's input; refused\" route=%d", (int)rq->route);

@@ -386,6 +386,33 @@ class BadInputTest(harness.HarnessTestCase):
         self.assertEqual(len(responses), 1, out)
         self.assertJson(responses[0], 201)
 
+    def test_http11_without_host(self):
+        # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1
+        # request without Host. HTTP/1.0 did not have to send one.
+        email = unique_email("no-host")
+        before = self.events_added()
+        for data in (b"GET /health HTTP/1.1\r\n\r\n",
+                     b"GET /api/waitlist/stats HTTP/1.1\r\nAccept: */*\r\n\r\n",
+                     join_request(email, b"Content-Length: %d\r\n" % len(join_body(email)), host=b"")):
+            with self.subTest(data=data[:40]):
+                self.assertRefusedAndClosed(data, data[:40])
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % email), 404, "not_found")
+
+        for data in (b"GET /health HTTP/1.0\r\n\r\n",
+                     b"GET /health HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+                     b"GET /health HTTP/1.1\r\nhost: gateway.example\r\nConnection: close\r\n\r\n"):
+            with self.subTest(data=data[:40]):
+                out, closed = exchange(self.h.port, data)
+                responses = parse_responses(out)
+                self.assertEqual(len(responses), 1, out)
+                self.assertJson(responses[0], 200)
+                self.assertTrue(closed)
+        email = unique_email("http10")
+        out, _ = exchange(self.h.port, join_request(email, b"Content-Length: %d\r\n" % len(join_body(email)),
+                                                    version=b"HTTP/1.0", host=b""))
+        self.assertJson(parse_responses(out)[0], 201)
+
     def test_chunked_body_works(self):
         body = ('{"code":"%s","email":"%s"}' % (self.code, unique_email())).encode()
         data = (b"POST /api/invites/redeem HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

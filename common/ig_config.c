@@ -269,45 +269,79 @@ static int set_secret_key(ig_config_t *cfg, const char *hex)
     return 0;
 }
 
-static int parse_scopes(ig_config_t *cfg, unsigned *out, const char *list)
+/* Parses the comma-separated scopes of list[0..len) (not NUL-terminated). */
+static int parse_scopes(ig_config_t *cfg, unsigned *out, const char *list, size_t len)
 {
     static const struct {
         const char *name;
         unsigned bit;
     } names[] = {{"issue", IG_SCOPE_ISSUE}, {"admit", IG_SCOPE_ADMIT}, {"revoke", IG_SCOPE_REVOKE}, {"read", IG_SCOPE_READ},
                  {"users", IG_SCOPE_USERS}, {"gate", IG_SCOPE_GATE},   {"all", IG_SCOPE_ALL}};
+    const char *end = list + len;
     *out = 0;
-    while (*list != '\0') {
-        size_t len = strcspn(list, ",");
+    while (list != end) {
+        const char *comma = memchr(list, ',', (size_t)(end - list));
+        size_t n = comma != NULL ? (size_t)(comma - list) : (size_t)(end - list);
         size_t i;
         for (i = 0; i != sizeof(names) / sizeof(names[0]); ++i)
-            if (strlen(names[i].name) == len && memcmp(names[i].name, list, len) == 0)
+            if (strlen(names[i].name) == n && memcmp(names[i].name, list, n) == 0)
                 break;
         if (i == sizeof(names) / sizeof(names[0]))
-            return fail(cfg, "admin_token: unknown scope \"%.*s\" (issue, admit, revoke, read, users, gate, all)", (int)len, list);
+            return fail(cfg, "admin_token: unknown scope \"%.*s\" (issue, admit, revoke, read, users, gate, all)", (int)n, list);
         *out |= names[i].bit;
-        list += len + (list[len] == ',');
+        list += n + (comma != NULL);
     }
     return 0;
 }
 
-/* "HASH [name] [scope,scope]" */
+/* The next blank-separated field of *s (length returned, start in *field); *s moves past it. */
+static size_t next_field(const char **s, const char **field)
+{
+    const char *p = *s;
+    while (isspace((unsigned char)*p))
+        ++p;
+    *field = p;
+    while (*p != '\0' && !isspace((unsigned char)*p))
+        ++p;
+    *s = p;
+    return (size_t)(p - *field);
+}
+
+/*
+ * "HASH [name] [scope,scope]". Each field is cut from the line on its own
+ * and parsed only as what it is: a name over IG_TOKEN_NAME_MAX_BYTES is an
+ * error (it once spilled into the scopes), and so is any field after the
+ * scopes (a space in the scope list would otherwise drop scopes silently).
+ */
 static int add_token(ig_config_t *cfg, const char *value)
 {
-    char hash[80] = "", name[32] = "admin", scopes[96] = "all";
+    const char *p = value, *hash, *name, *scopes, *extra;
+    size_t hash_len = next_field(&p, &hash), name_len = next_field(&p, &name), scopes_len = next_field(&p, &scopes);
+    size_t extra_len = next_field(&p, &extra), bin_len;
     ig_admin_token_t *t;
-    size_t bin_len;
 
     if (cfg->num_tokens == IG_CONFIG_MAX_TOKENS)
         return fail(cfg, "admin_token: at most %d tokens", IG_CONFIG_MAX_TOKENS);
-    if (sscanf(value, "%79s %31s %95s", hash, name, scopes) < 1)
+    if (hash_len == 0)
         return fail(cfg, "admin_token: expected HASH [name] [scopes]");
+    if (extra_len != 0)
+        return fail(cfg,
+                    "admin_token: unexpected \"%.*s\" after the scopes (expected HASH [name] [scope,scope], no blanks in the list)",
+                    (int)(extra_len > 32 ? 32 : extra_len), extra);
+    if (name_len > IG_TOKEN_NAME_MAX_BYTES)
+        return fail(cfg, "admin_token: the name \"%.*s...\" is %zu bytes, over the limit of %d", 32, name, name_len,
+                    IG_TOKEN_NAME_MAX_BYTES);
     t = &cfg->tokens[cfg->num_tokens];
-    if (sodium_hex2bin(t->hash, sizeof(t->hash), hash, strlen(hash), NULL, &bin_len, NULL) != 0 || bin_len != sizeof(t->hash))
+    if (sodium_hex2bin(t->hash, sizeof(t->hash), hash, hash_len, NULL, &bin_len, NULL) != 0 || bin_len != sizeof(t->hash))
         return fail(cfg, "admin_token: the hash must be %zu hex digits (invitegate-gateway --hash-token)", sizeof(t->hash) * 2);
-    if (parse_scopes(cfg, &t->scopes, scopes) != 0)
+    if (scopes_len == 0)
+        t->scopes = IG_SCOPE_ALL;
+    else if (parse_scopes(cfg, &t->scopes, scopes, scopes_len) != 0)
         return -1;
-    strcpy(t->name, name);
+    if (name_len == 0)
+        name = "admin", name_len = strlen(name);
+    memcpy(t->name, name, name_len);
+    t->name[name_len] = '\0';
     ++cfg->num_tokens;
     return 0;
 }

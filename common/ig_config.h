@@ -18,6 +18,12 @@
 #define IG_SECRET_KEY_BYTES 32
 #define IG_CONFIG_ERR_BYTES 256
 #define IG_DOMAINS_BYTES 4096
+/**
+ * Longest admin token name. The name is recorded as invites.created_by,
+ * VARCHAR(64) in PostgreSQL; a longer name is a configuration error, never
+ * truncated.
+ */
+#define IG_TOKEN_NAME_MAX_BYTES 64
 
 /** Admin token scopes (bit flags). */
 enum {
@@ -33,7 +39,7 @@ enum {
 /** An admin bearer token as the config holds it: only its BLAKE2b-256 hash. */
 typedef struct ig_admin_token_t {
     unsigned char hash[IG_TOKEN_HASH_BYTES]; /**< crypto_generichash(token) */
-    char name[32];                           /**< recorded as created_by */
+    char name[IG_TOKEN_NAME_MAX_BYTES + 1];  /**< recorded as created_by */
     unsigned scopes;                         /**< IG_SCOPE_* bits */
 } ig_admin_token_t;
 

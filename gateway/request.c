@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include "head.h"
 #include "ig_log.h"
 #include "request.h"
 
@@ -268,16 +269,42 @@ int gw_req_check_body(gw_req_t *rq, size_t cap)
         gw_req_error(rq, &err, 0);
         return -1;
     }
-    if ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1)) != -1) {
-        h2o_iovec_t ct = req->headers.entries[i].value;
-        static const char json[] = "application/json";
-        size_t n = sizeof(json) - 1;
-        if (!(ct.len >= n && strncasecmp(ct.base, json, n) == 0 && (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))) {
-            gw_req_fail(rq, 415, "unsupported_media_type", "the body must be application/json");
-            return -1;
-        }
+    /* No Content-Type is no media type: refused like any other (README). Parameters such as charset are allowed. */
+    if ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1)) == -1) {
+        gw_req_fail(rq, 415, "unsupported_media_type", "the body must be sent with Content-Type: application/json");
+        return -1;
+    }
+    h2o_iovec_t ct = req->headers.entries[i].value;
+    static const char json[] = "application/json";
+    size_t n = sizeof(json) - 1;
+    if (!(ct.len >= n && strncasecmp(ct.base, json, n) == 0 && (ct.len == n || ct.base[n] == ';' || ct.base[n] == ' '))) {
+        gw_req_fail(rq, 415, "unsupported_media_type", "the body must be application/json");
+        return -1;
     }
     return 0;
+}
+
+int gw_req_check_head(gw_req_t *rq)
+{
+    h2o_req_t *req = rq->req;
+    const char *why;
+
+    /* HTTP/2 frames its messages itself. */
+    if (req->version >= 0x200)
+        return 0;
+    /* h2o 2.2.5 consumes an HTTP/1 request from the socket's input only once
+     * its response is sent: until then the head is at the start of it. */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    assert(sock != NULL);
+    if ((why = gw_head_check(sock->input->bytes, sock->input->size, req->input.method.base, req->input.method.len,
+                             req->version >= 0x101)) == NULL)
+        return 0;
+    if (why == gw_head_unreadable)
+        ig_error("msg=\"request head not found in the connection's input; refused\" route=%d", (int)rq->route);
+    /* The bytes after this request cannot be framed with confidence: close the connection after the answer. */
+    req->http1_is_persistent = 0;
+    gw_req_fail(rq, 400, "bad_request", why);
+    return -1;
 }
 
 const ig_admin_token_t *gw_req_authorize(gw_req_t *rq, unsigned scope)

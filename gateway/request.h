@@ -77,10 +77,18 @@ void gw_req_hold(gw_req_t *rq);
 void gw_req_release(gw_req_t *rq);
 
 /**
- * Checks the body of a JSON endpoint: size cap, Content-Type. Returns 0, or
- * -1 after answering 413/415.
+ * Checks the body of a JSON endpoint: size cap, then Content-Type, which must
+ * be present and application/json (parameters allowed). Returns 0, or -1
+ * after answering 413/415.
  */
 int gw_req_check_body(gw_req_t *rq, size_t cap);
+
+/**
+ * Checks what h2o does not in the head of an HTTP/1.x request (head.h), before
+ * any handler reads the body. Returns 0, or -1 after answering 400
+ * bad_request with the connection to be closed after the answer.
+ */
+int gw_req_check_head(gw_req_t *rq);
 
 /**
  * Checks the bearer token and its scope. Returns the token, or NULL after

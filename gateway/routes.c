@@ -55,23 +55,26 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gw_thread_t *thread = gw_thread_of(req->conn->ctx);
     h2o_iovec_t path = req->path_normalized, param = {NULL, 0};
+    const gw_route_t *route = NULL;
     int path_known = 0;
 
     /* "/ready/" answers like "/ready". */
     if (path.len > 1 && path.base[path.len - 1] == '/')
         --path.len;
-    for (size_t i = 0; i != sizeof(routes) / sizeof(routes[0]); ++i) {
+    for (size_t i = 0; i != sizeof(routes) / sizeof(routes[0]) && route == NULL; ++i) {
         if (!match(routes[i].pattern, path, &param))
             continue;
         path_known = 1;
         if (h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method)) ||
-            (strcmp(routes[i].method, "GET") == 0 && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))) {
-            routes[i].handle(gw_req_create(req, thread, routes[i].id), param);
-            return 0;
-        }
+            (strcmp(routes[i].method, "GET") == 0 && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))))
+            route = &routes[i];
     }
-    gw_req_t *rq = gw_req_create(req, thread, GW_ROUTE_OTHER);
-    if (path_known)
+    gw_req_t *rq = gw_req_create(req, thread, route != NULL ? route->id : GW_ROUTE_OTHER);
+    if (gw_req_check_head(rq) != 0)
+        return 0;
+    if (route != NULL)
+        route->handle(rq, param);
+    else if (path_known)
         gw_req_fail(rq, 405, "method_not_allowed", "this method is not allowed on this path");
     else
         gw_req_fail(rq, 404, "not_found", "no such route");

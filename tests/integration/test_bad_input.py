@@ -3,6 +3,9 @@
 4xx with the error body, never a 500, never a hang, never a partial write,
 and the gateway stays up (SPEC invariant 7)."""
 
+import http.client
+import io
+import json
 import os
 import secrets
 import socket
@@ -73,6 +76,51 @@ def read_answer(sock, buf, head):
     return int(lines[0].split()[1]), headers, buf[:n], buf[n:]
 
 
+def exchange(port, data, timeout=3.0):
+    """Sends bytes on a fresh connection and reads without closing our side:
+    returns (what came back, whether the gateway closed the connection)."""
+    with socket.create_connection((harness.HOST, port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        except socket.timeout:
+            return b"".join(chunks), False
+
+
+def parse_responses(data):
+    """The HTTP/1.x responses in data, in order, as harness.Response objects
+    (the gateway always sends Content-Length)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            raise AssertionError("cut response: %r" % data[:300])
+        status_line, _, fields = head.partition(b"\r\n")
+        headers = http.client.parse_headers(io.BytesIO(fields + b"\r\n\r\n"))
+        n = int(headers.get("Content-Length", "0"))
+        out.append(harness.Response(int(status_line.split(b" ", 2)[1]), headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def join_body(email):
+    return json.dumps({"email": email, "use_case": "notes", "persona": "agency"}).encode()
+
+
+def join_request(email, fields=b"", version=b"HTTP/1.1", host=b"Host: x\r\n"):
+    """A raw POST /api/waitlist/join; fields are header lines added after Content-Type."""
+    body = join_body(email)
+    return (b"POST /api/waitlist/join " + version + b"\r\n" + host + b"Content-Type: application/json\r\n" + fields
+            + b"\r\n" + body)
+
+
 class BadInputTest(harness.HarnessTestCase):
 
     @classmethod
@@ -92,6 +140,19 @@ class BadInputTest(harness.HarnessTestCase):
 
     def tearDown(self):
         self.assertTrue(self.h.gateway.alive(), "gateway died:\n" + harness.tail(self.h.gateway.log_path))
+
+    def events_added(self):
+        """Entries ever added to the event streams (XINFO's entries-added,
+        which the sync daemon's trimming does not lower)."""
+        total = 0
+        for b in range(harness.BUCKETS):
+            try:
+                info = self.h.redis("XINFO", "STREAM", "ig:{%d}:events" % b)
+            except harness.RedisError:
+                continue  # no event in this bucket yet
+            fields = dict(zip(info[::2], info[1::2]))
+            total += int(fields["entries-added"])
+        return total
 
     # -- bodies ------------------------------------------------------------
 
@@ -197,6 +258,38 @@ class BadInputTest(harness.HarnessTestCase):
                 r = self.h.http("POST", GENERATE, raw=b'{"batch_size":1,"batch_id":"ct"}',
                                 headers={"Content-Type": ctype}, token=self.h.admin_token)
                 self.assertError(r, 415, "unsupported_media_type")
+
+    def test_body_without_content_type(self):
+        # README: bodies must be sent as application/json; a body with no
+        # Content-Type at all is refused like one with another type.
+        tok = self.h.admin_token
+        email = unique_email("noct")
+        cases = [
+            (REDEEM, {"code": self.code, "email": email}, None),
+            ("/api/waitlist/join", {"email": email, "use_case": "notes", "persona": "agency"}, None),
+            ("/api/referrals/share", {"inviter_email": email, "recipient_email": unique_email()}, None),
+            ("/api/referrals/earn", {"user_email": email}, None),
+            (GENERATE, {"batch_size": 1, "batch_id": "noct-" + secrets.token_hex(4)}, tok),
+            ("/api/waitlist/admit", {"count": 1}, tok),
+            ("/api/users/%s/events" % email, {"type": "activated"}, tok),
+            ("/api/points/%s/spend" % email, {"amount": 1, "type": "REDEMPTION_QUOTA"}, tok),
+            ("/api/quality/evaluate-gate", {"force": "auto"}, tok),
+        ]
+        uses = self.assertJson(self.h.status(self.code), 200)["uses"]
+        before = self.events_added()
+        for path, body, token in cases:
+            with self.subTest(path=path):
+                r = self.h.http("POST", path, raw=json.dumps(body).encode(), token=token,
+                                headers={"Content-Type": None})
+                self.assertError(r, 415, "unsupported_media_type")
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        self.assertEqual(self.assertJson(self.h.status(self.code), 200)["uses"], uses)
+        # Media type parameters and case are still fine, and so is evaluate-gate's empty body.
+        r = self.h.http("POST", "/api/waitlist/join", raw=json.dumps(cases[1][1]).encode(),
+                        headers={"Content-Type": "Application/JSON; charset=utf-8"})
+        self.assertJson(r, 201)
+        self.assertJson(self.h.http("POST", "/api/quality/evaluate-gate", raw=b"", token=tok,
+                                    headers={"Content-Type": None}), 200)
 
     def test_method_not_allowed(self):
         code = self.code
@@ -344,6 +437,72 @@ class BadInputTest(harness.HarnessTestCase):
                     break
                 buf += chunk
             self.assertEqual(buf, b"", "bytes after the last answer")
+
+    def assertRefusedAndClosed(self, data, what):
+        """One 400 bad_request with Connection: close, then the gateway closes
+        the connection: nothing after the refused request is served."""
+        out, closed = exchange(self.h.port, data)
+        responses = parse_responses(out)
+        self.assertEqual(len(responses), 1, "%r: %r" % (what, out[:600]))
+        self.assertError(responses[0], 400, "bad_request")
+        self.assertEqual((responses[0].headers.get("Connection") or "").lower(), "close", responses[0])
+        self.assertTrue(closed, "%r: the connection stayed open" % (what,))
+
+    def test_conflicting_content_length(self):
+        # RFC 9112 section 6.3: different Content-Length values make the
+        # message invalid. h2o frames the body by the first one; the bytes
+        # the other covers would be served as a request of their own.
+        first, second = unique_email("cl-first"), unique_email("cl-second")
+        body = join_body(first)
+        smuggled = join_request(second, b"Content-Length: %d\r\n" % len(join_body(second)))
+        short, longer = len(body), len(body) + len(smuggled)
+        before = self.events_added()
+        for lengths in ((short, longer), (longer, short), (short, short + 1, short)):
+            with self.subTest(lengths=lengths):
+                fields = b"".join(b"Content-Length: %d\r\n" % n for n in lengths)
+                self.assertRefusedAndClosed(join_request(first, fields) + smuggled, lengths)
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        for email in (first, second):
+            self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % email), 404, "not_found")
+        self.assertJson(self.h.http("GET", "/health", fresh=True), 200)
+
+    def test_repeated_identical_content_length(self):
+        # The same value twice frames the body the same way whichever h2o
+        # reads (RFC 9110 section 8.6 allows treating them as one): served.
+        email = unique_email("cl-same")
+        n = len(join_body(email))
+        out, closed = exchange(self.h.port, join_request(email, b"Content-Length: %d\r\nContent-Length: %d\r\n"
+                                                                b"Connection: close\r\n" % (n, n)))
+        responses = parse_responses(out)
+        self.assertEqual(len(responses), 1, out)
+        self.assertJson(responses[0], 201)
+
+    def test_http11_without_host(self):
+        # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1
+        # request without Host. HTTP/1.0 did not have to send one.
+        email = unique_email("no-host")
+        before = self.events_added()
+        for data in (b"GET /health HTTP/1.1\r\n\r\n",
+                     b"GET /api/waitlist/stats HTTP/1.1\r\nAccept: */*\r\n\r\n",
+                     join_request(email, b"Content-Length: %d\r\n" % len(join_body(email)), host=b"")):
+            with self.subTest(data=data[:40]):
+                self.assertRefusedAndClosed(data, data[:40])
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % email), 404, "not_found")
+
+        for data in (b"GET /health HTTP/1.0\r\n\r\n",
+                     b"GET /health HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+                     b"GET /health HTTP/1.1\r\nhost: gateway.example\r\nConnection: close\r\n\r\n"):
+            with self.subTest(data=data[:40]):
+                out, closed = exchange(self.h.port, data)
+                responses = parse_responses(out)
+                self.assertEqual(len(responses), 1, out)
+                self.assertJson(responses[0], 200)
+                self.assertTrue(closed)
+        email = unique_email("http10")
+        out, _ = exchange(self.h.port, join_request(email, b"Content-Length: %d\r\n" % len(join_body(email)),
+                                                    version=b"HTTP/1.0", host=b""))
+        self.assertJson(parse_responses(out)[0], 201)
 
     def test_chunked_body_works(self):
         body = ('{"code":"%s","email":"%s"}' % (self.code, unique_email())).encode()

@@ -118,6 +118,120 @@ static void tokens_match_by_hash_only(void **state)
     assert_string_equal(hash, "77b7da05f72b637cdc366a1040d72fb98fad1bc7f2ab31811c0ce6ee2b807680");
 }
 
+/* Sets admin_token from a line built of hash, then the rest; returns what ig_config_set returned. */
+static int set_token_line(ig_config_t *cfg, const char *before, const char *after)
+{
+    char hash[IG_TOKEN_HASH_BYTES * 2 + 1], line[512];
+    ig_token_hash_hex(hash, "tok", 3);
+    snprintf(line, sizeof(line), "%s%s%s", before, hash, after);
+    return ig_config_set(cfg, "admin_token", line);
+}
+
+/* A name of n characters: "nnn...". */
+static const char *name_of(size_t n)
+{
+    static char name[256];
+    assert_true(n < sizeof(name));
+    memset(name, 'n', n);
+    name[n] = '\0';
+    return name;
+}
+
+static void token_names_up_to_the_limit(void **state)
+{
+    char after[256];
+    ig_config_t cfg;
+
+    /* At the limit: kept whole, scopes from their own field. */
+    ig_config_defaults(&cfg);
+    snprintf(after, sizeof(after), " %s read", name_of(IG_TOKEN_NAME_MAX_BYTES));
+    assert_int_equal(set_token_line(&cfg, "", after), 0);
+    assert_int_equal(cfg.num_tokens, 1);
+    assert_string_equal(cfg.tokens[0].name, name_of(IG_TOKEN_NAME_MAX_BYTES));
+    assert_int_equal(cfg.tokens[0].scopes, IG_SCOPE_READ);
+    /* The name is recorded as invites.created_by, VARCHAR(64). */
+    assert_true(IG_TOKEN_NAME_MAX_BYTES <= 64);
+    assert_true(sizeof(cfg.tokens[0].name) == IG_TOKEN_NAME_MAX_BYTES + 1);
+
+    /* One over: refused, with the limit in the message; no token added. */
+    snprintf(after, sizeof(after), " %s read", name_of(IG_TOKEN_NAME_MAX_BYTES + 1));
+    assert_int_equal(set_token_line(&cfg, "", after), -1);
+    assert_int_equal(cfg.num_tokens, 1);
+    assert_non_null(strstr(cfg.errstr, "admin_token"));
+    assert_non_null(strstr(cfg.errstr, "64"));
+
+    /* Far over, without scopes: still refused, never truncated. */
+    snprintf(after, sizeof(after), " %s", name_of(200));
+    assert_int_equal(set_token_line(&cfg, "", after), -1);
+    assert_int_equal(cfg.num_tokens, 1);
+}
+
+static void a_long_name_never_becomes_scopes(void **state)
+{
+    char hash[IG_TOKEN_HASH_BYTES * 2 + 1], text[512];
+    ig_config_t cfg;
+
+    /* 34 characters: over the old 31-byte buffer, within the limit. It once
+     * became a token named "reporting-dashboard-marketing-t" with scope all. */
+    ig_config_defaults(&cfg);
+    assert_int_equal(set_token_line(&cfg, "", " reporting-dashboard-marketing-tall read"), 0);
+    assert_string_equal(cfg.tokens[0].name, "reporting-dashboard-marketing-tall");
+    assert_int_equal(cfg.tokens[0].scopes, IG_SCOPE_READ);
+
+    /* Over the limit, with a tail that spells a scope: an error naming the line. */
+    ig_token_hash_hex(hash, "tok", 3);
+    snprintf(text, sizeof(text), "threads = 2\nadmin_token = %s %sall read\n", hash, name_of(IG_TOKEN_NAME_MAX_BYTES));
+    write_file(text);
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, ":2: admin_token"));
+    assert_non_null(strstr(cfg.errstr, "64"));
+    assert_int_equal(cfg.num_tokens, 0);
+}
+
+static void token_fields_and_whitespace(void **state)
+{
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+
+    /* Name then scopes; defaults when absent. */
+    assert_int_equal(set_token_line(&cfg, "", " app users,read"), 0);
+    assert_string_equal(cfg.tokens[0].name, "app");
+    assert_int_equal(cfg.tokens[0].scopes, IG_SCOPE_USERS | IG_SCOPE_READ);
+    assert_int_equal(set_token_line(&cfg, "", " ops"), 0);
+    assert_string_equal(cfg.tokens[1].name, "ops");
+    assert_int_equal(cfg.tokens[1].scopes, IG_SCOPE_ALL);
+    assert_int_equal(set_token_line(&cfg, "", ""), 0);
+    assert_string_equal(cfg.tokens[2].name, "admin");
+    assert_int_equal(cfg.tokens[2].scopes, IG_SCOPE_ALL);
+
+    /* Tabs and runs of blanks separate fields like one space. */
+    assert_int_equal(set_token_line(&cfg, " \t", "\t\tdash  \t read,gate \t"), 0);
+    assert_string_equal(cfg.tokens[3].name, "dash");
+    assert_int_equal(cfg.tokens[3].scopes, IG_SCOPE_READ | IG_SCOPE_GATE);
+    assert_int_equal(cfg.num_tokens, 4);
+
+    /* Scopes are one field: a fourth field is an error, not silently dropped. */
+    assert_int_equal(set_token_line(&cfg, "", " ops issue, revoke"), -1);
+    assert_non_null(strstr(cfg.errstr, "revoke"));
+    assert_int_equal(set_token_line(&cfg, "", " ops issue extra"), -1);
+    /* Unknown scopes are refused as before. */
+    assert_int_equal(set_token_line(&cfg, "", " ops issue,sudo"), -1);
+    assert_non_null(strstr(cfg.errstr, "sudo"));
+    /* A hash of the wrong length does not spill into the name either. */
+    assert_int_equal(ig_config_set(&cfg, "admin_token", KEY_HEX KEY_HEX " ops read"), -1);
+    assert_int_equal(cfg.num_tokens, 4);
+
+    /* The same through a file, with the blanks the file allows. */
+    char hash[IG_TOKEN_HASH_BYTES * 2 + 1], text[512];
+    ig_token_hash_hex(hash, "tok", 3);
+    snprintf(text, sizeof(text), "admin_token=%s\tpipeline-exporter-for-the-nightly-report issue,read   # comment\n", hash);
+    write_file(text);
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_int_equal(cfg.num_tokens, 1);
+    assert_string_equal(cfg.tokens[0].name, "pipeline-exporter-for-the-nightly-report");
+    assert_int_equal(cfg.tokens[0].scopes, IG_SCOPE_ISSUE | IG_SCOPE_READ);
+}
+
 static void secret_files_are_read(void **state)
 {
     ig_config_t cfg;
@@ -218,6 +332,9 @@ int main(void)
         cmocka_unit_test_teardown(file_values_and_comments, teardown),
         cmocka_unit_test_teardown(environment_overrides_the_file, teardown),
         cmocka_unit_test_teardown(tokens_match_by_hash_only, teardown),
+        cmocka_unit_test_teardown(token_names_up_to_the_limit, teardown),
+        cmocka_unit_test_teardown(a_long_name_never_becomes_scopes, teardown),
+        cmocka_unit_test_teardown(token_fields_and_whitespace, teardown),
         cmocka_unit_test_teardown(secret_files_are_read, teardown),
         cmocka_unit_test_teardown(errors_name_the_key_and_line, teardown),
     };

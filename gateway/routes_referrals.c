@@ -168,7 +168,7 @@ void gw_route_quality(gw_req_t *rq, h2o_iovec_t param)
     gw_call(rq, on_quality_reply, argv, sizeof(argv) / sizeof(argv[0]), p->hash8, NULL);
 }
 
-/* ---- GET /r/{referral_code} -------------------------------------------- */
+/* ---- GET /r/{referral_code} (and HEAD, which counts nothing) ------------ */
 
 typedef struct click_state_t {
     char code[IG_REFERRAL_CODE_LEN + 1];
@@ -207,7 +207,9 @@ void gw_route_click(gw_req_t *rq, h2o_iovec_t param)
         return;
     }
     gw_req_client_addr(rq, addr, sizeof(addr));
-    const char *argv[] = {"FCALL", "ig_click", "2", GW_WL_KEY, GW_WL_STREAM, st->code, addr, gw.rl_interval, gw.rl_burst};
+    /* HEAD is safe: it gets GET's redirect, but counts no click (link previews and checkers send it). */
+    const char *count = h2o_memis(rq->req->method.base, rq->req->method.len, H2O_STRLIT("HEAD")) ? "0" : "1";
+    const char *argv[] = {"FCALL", "ig_click", "2", GW_WL_KEY, GW_WL_STREAM, st->code, addr, gw.rl_interval, gw.rl_burst, count};
     rq->on_reply = on_click_reply;
     gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
 }

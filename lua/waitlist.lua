@@ -498,9 +498,11 @@ local function ig_share(keys, args)
     return {'ok', args[3]}
 end
 
--- Count a click on a referral link.
+-- Count a click on a referral link (and say whether the code exists).
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] referral code,
--- ARGV[2] client address, ARGV[3] GCRA interval, ARGV[4] GCRA burst.
+-- ARGV[2] client address, ARGV[3] GCRA interval, ARGV[4] GCRA burst,
+-- ARGV[5] '1' to count the click, '0' not to (a HEAD request: a safe
+-- method, sent by link previews and checkers, not a visit).
 -- Reply: {'ok'}; {'not_found'}; {'rate_limited', retry_after_ms}.
 local function ig_click(keys, args)
     local now_s, now_us = now()
@@ -511,7 +513,9 @@ local function ig_click(keys, args)
     if redis.call('HEXISTS', ref_key(args[1]), args[1]) == 0 then
         return {'not_found'}
     end
-    redis.call('XADD', keys[2], '*', 't', 'clicked', 'ref', args[1], 'at', int(math.floor(now_us / 1000)))
+    if args[5] ~= '0' then
+        redis.call('XADD', keys[2], '*', 't', 'clicked', 'ref', args[1], 'at', int(math.floor(now_us / 1000)))
+    end
     return {'ok'}
 end
 

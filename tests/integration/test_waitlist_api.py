@@ -268,6 +268,11 @@ class WaitlistApiTest(harness.HarnessTestCase):
         r = self.h.http("GET", "/r/ZZZZZZZZ")
         self.assertEqual((r.status, r.headers.get("Location")), (302, "https://app.example.com/signup"))
         self.assertError(self.h.http("GET", "/r/nope"), 404, "not_found")
+        # HEAD (link previews, checkers) gets the same redirect and counts no click.
+        r = self.h.http("HEAD", "/r/%s" % code)
+        self.assertEqual((r.status, r.headers.get("Location")), (302, "https://app.example.com/signup?ref=%s" % code))
+        self.h.wait_synced()
+        self.assertEqual(self.h.psql_value("SELECT click_count FROM user_referral_codes WHERE code = '%s'" % code), "1")
 
     # -- points, lifecycle, erasure ----------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <h2o.h>
+#include "clock.h"
 #include "ig_config.h"
 #include "ig_user.h"
 #include "metrics.h"
@@ -56,9 +57,6 @@ static inline gw_thread_t *gw_thread_of(h2o_context_t *ctx)
 {
     return H2O_STRUCT_FROM_MEMBER(gw_thread_t, ctx, ctx);
 }
-
-/** Monotonic clock in nanoseconds. */
-uint64_t gw_now_ns(void);
 
 /** Registers the router on hostconf and prepares listeners and threads; see server.c. */
 int gw_server_run(void);

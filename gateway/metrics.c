@@ -4,10 +4,12 @@
 #include <string.h>
 #include "metrics.h"
 
-static const char *const route_names[GW_ROUTE_COUNT] = {"health", "ready",       "metrics",        "generate",   "status", "redeem",
-                                                        "revoke", "join",        "waitlist_stats", "position",   "admit",  "share",
-                                                        "earn",   "quality",     "click",          "user_event", "points", "spend",
-                                                        "erase",  "trust_score", "evaluate_gate",  "other"};
+/* The `route` label of each route id. */
+static const char *const route_names[GW_ROUTE_COUNT] = {
+#define GW_ROUTE_LABEL(id, label, method, pattern, handler) [GW_ROUTE_##id] = label,
+    GW_ROUTE_LIST(GW_ROUTE_LABEL)
+#undef GW_ROUTE_LABEL
+        [GW_ROUTE_OTHER] = "other"};
 static const int statuses[GW_METRICS_STATUS_COUNT] = {200, 201, 202, 302, 400, 401, 403, 404, 405,
                                                       409, 410, 413, 415, 422, 429, 500, 503, 0};
 /* Upper bounds in microseconds; the last bucket is +Inf. */

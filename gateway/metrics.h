@@ -9,31 +9,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
+#include "route_list.h"
 
-/** Routes as they appear in the `route` label. */
+/** Route ids (route_list.h), plus OTHER for requests no route matched. */
 typedef enum {
-    GW_ROUTE_HEALTH,
-    GW_ROUTE_READY,
-    GW_ROUTE_METRICS,
-    GW_ROUTE_GENERATE,
-    GW_ROUTE_STATUS,
-    GW_ROUTE_REDEEM,
-    GW_ROUTE_REVOKE,
-    GW_ROUTE_JOIN,
-    GW_ROUTE_WL_STATS,
-    GW_ROUTE_WL_POSITION,
-    GW_ROUTE_ADMIT,
-    GW_ROUTE_SHARE,
-    GW_ROUTE_EARN,
-    GW_ROUTE_QUALITY,
-    GW_ROUTE_CLICK,
-    GW_ROUTE_USER_EVENT,
-    GW_ROUTE_POINTS,
-    GW_ROUTE_SPEND,
-    GW_ROUTE_ERASE,
-    GW_ROUTE_TRUST,
-    GW_ROUTE_EVALUATE_GATE,
-    GW_ROUTE_OTHER,
+#define GW_ROUTE_ID(id, label, method, pattern, handler) GW_ROUTE_##id,
+    GW_ROUTE_LIST(GW_ROUTE_ID)
+#undef GW_ROUTE_ID
+        GW_ROUTE_OTHER,
     GW_ROUTE_COUNT
 } gw_route_id_t;
 

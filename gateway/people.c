@@ -9,51 +9,6 @@ void gw_person_derive(gw_person_t *p)
     ig_referral_code(p->referral_code, p->email.addr, p->email.len, &gw.user_keys);
 }
 
-void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
-             const unsigned char *hash8_2)
-{
-    size_t small[32] = {0}, *lens = argc <= 32 ? small : malloc(argc * sizeof(*lens));
-    if (lens == NULL)
-        h2o_fatal("no memory");
-    for (size_t i = 0; i != argc; ++i)
-        lens[i] = argv[i] == (const char *)hash8 || argv[i] == (const char *)hash8_2 ? IG_EMAIL_HASH_BYTES : strlen(argv[i]);
-    rq->on_reply = on_reply;
-    if (gw_req_redis(rq, (int)argc, (const char **)argv, lens) != 0)
-        gw_req_unavailable(rq);
-    if (lens != small)
-        free(lens);
-}
-
-void *gw_req_state(gw_req_t *rq, size_t size)
-{
-    void *st = calloc(1, size);
-    if (st == NULL)
-        h2o_fatal("no memory");
-    rq->state = st;
-    rq->free_state = free;
-    return st;
-}
-
-const char *gw_reply_str(redisReply *reply, size_t i, size_t *len)
-{
-    if (i < reply->elements && reply->element[i]->type == REDIS_REPLY_STRING) {
-        *len = reply->element[i]->len;
-        return reply->element[i]->str;
-    }
-    *len = 0;
-    return "";
-}
-
-const char *gw_take_verdict_or_404(gw_req_t *rq, redisReply *reply, const char *err, const char *not_found_message)
-{
-    const char *verdict = err == NULL ? gw_verdict_of(reply) : NULL;
-    if (verdict != NULL && strcmp(verdict, "not_found") == 0) {
-        gw_req_fail(rq, 404, "not_found", not_found_message);
-        return NULL;
-    }
-    return gw_take_verdict(rq, reply, err);
-}
-
 void gw_call_issuing(gw_req_t *rq, gw_req_reply_cb on_reply, const char *fn, size_t count, const char *const *args, size_t nargs,
                      const unsigned char *hash8)
 {

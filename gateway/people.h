@@ -8,7 +8,7 @@
 
 #include "ig_email.h"
 #include "ig_user.h"
-#include "invites.h"
+#include "library.h"
 #include "parse.h"
 
 #define GW_WL_KEY "ig:{0}:wl"
@@ -28,32 +28,11 @@ typedef struct gw_person_t {
 void gw_person_derive(gw_person_t *p);
 
 /**
- * Calls the library for rq with on_reply: the arguments are NUL-terminated
- * strings, except those that are the pointers hash8 or hash8_2 (NULL =
- * none), which are 8-byte e-mail hashes. Answers 503 when Redis is not
- * connected.
- */
-void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
-             const unsigned char *hash8_2);
-
-/**
  * Parses the e-mail of a path segment into new zeroed route state of
  * state_size bytes (which starts with a gw_person_t), owned by rq, and
  * derives the person's identities. Returns it, or NULL after answering 422.
  */
 gw_person_t *gw_path_person(gw_req_t *rq, h2o_iovec_t param, size_t state_size);
-
-/** Allocates zeroed route state of size bytes, owned by rq (freed with it). */
-void *gw_req_state(gw_req_t *rq, size_t size);
-
-/** Element i of an array reply as a string ("" when absent or not a string); its length in *len. */
-const char *gw_reply_str(redisReply *reply, size_t i, size_t *len);
-
-/**
- * Like gw_take_verdict, but answers not_found with the given message (404)
- * and returns NULL for it.
- */
-const char *gw_take_verdict_or_404(gw_req_t *rq, redisReply *reply, const char *err, const char *not_found_message);
 
 /**
  * Calls a library function that issues codes in bucket 0 (ig_admit,

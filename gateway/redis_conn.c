@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "ig_log.h"
 #include "redis_adapter.h"
 #include "redis_conn.h"
@@ -36,13 +37,6 @@ struct gw_redis_call_t {
     uint64_t sent_ns;
     h2o_timeout_entry_t timeout_entry;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void start_connect(gw_redis_t *r);
 
@@ -194,7 +188,7 @@ static void complete(gw_redis_call_t *call, redisReply *reply, const char *err)
     if (h2o_timeout_is_linked(&call->timeout_entry))
         h2o_timeout_unlink(&call->timeout_entry);
     if (cb != NULL)
-        cb(call->data, reply, err, now_ns() - call->sent_ns);
+        cb(call->data, reply, err, gw_now_ns() - call->sent_ns);
 }
 
 static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -222,7 +216,7 @@ gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int ar
     call->redis = r;
     call->cb = cb;
     call->data = data;
-    call->sent_ns = now_ns();
+    call->sent_ns = gw_now_ns();
     call->timeout_entry.cb = on_call_timeout;
     if (redisAsyncCommandArgv(r->ac, on_call_reply, call, argc, argv, argvlen) != REDIS_OK) {
         free(call);

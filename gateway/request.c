@@ -176,6 +176,16 @@ void gw_req_unavailable(gw_req_t *rq)
     gw_req_error(rq, &err, 1);
 }
 
+void *gw_req_state(gw_req_t *rq, size_t size)
+{
+    void *st = calloc(1, size);
+    if (st == NULL)
+        h2o_fatal("no memory");
+    rq->state = st;
+    rq->free_state = free;
+    return st;
+}
+
 void gw_req_hold(gw_req_t *rq)
 {
     ++rq->outstanding;

@@ -15,6 +15,9 @@
 #include "gateway.h"
 #include "parse.h"
 
+/** Room for a client address in text (IPv6 included). */
+#define GW_ADDR_MAX_BYTES 64
+
 typedef struct gw_req_t gw_req_t;
 
 /** Reply to a Redis call made for rq; called only while the request can still be answered. */
@@ -69,6 +72,9 @@ int gw_req_redis(gw_req_t *rq, int argc, const char **argv, const size_t *argvle
  */
 int gw_req_redis_many(gw_req_t *const *rqs, size_t n, int argc, const char **argv, const size_t *argvlen, void (*on_done)(void *),
                       void *done_data);
+
+/** Allocates zeroed route state of size bytes, owned by rq (freed with it). */
+void *gw_req_state(gw_req_t *rq, size_t size);
 
 /** Keeps rq allocated (not its h2o request) until the matching gw_req_release: for requests waiting in a queue. */
 void gw_req_hold(gw_req_t *rq);

@@ -12,7 +12,7 @@
 #include <sodium.h>
 #include "ig_keys.h"
 #include "ig_log.h"
-#include "invites.h"
+#include "library.h"
 #include "routes.h"
 
 /* ---- GET /api/invites/{code}/status ------------------------------------ */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include "coalesce.h"
 #include "ig_keys.h"
-#include "invites.h"
+#include "library.h"
 #include "routes.h"
 
 #define KEYS_PER_ITEM 3

@@ -1,8 +1,17 @@
+/*
+ * Calling the Redis function library (lua/) on behalf of a request and
+ * turning its replies into the answers of API.md. A library reply is an array
+ * whose first element names the verdict ('ok', 'not_found', 'rate_limited',
+ * ...); transport failures and replies of another shape are 503, which a
+ * client may retry: every library call is safe to repeat.
+ */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include "ig_email.h"
 #include "ig_log.h"
-#include "invites.h"
+#include "library.h"
 
 /* Lengths of NUL-terminated arguments. */
 void gw_str_lens(size_t *lens, const char *const *argv, size_t n)
@@ -85,4 +94,39 @@ const char *gw_take_verdict(gw_req_t *rq, redisReply *reply, const char *err)
         return NULL;
     }
     return gw_answer_refusal(rq, verdict, gw_reply_int(reply, 1)) ? NULL : verdict;
+}
+
+void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
+             const unsigned char *hash8_2)
+{
+    size_t small[32] = {0}, *lens = argc <= 32 ? small : malloc(argc * sizeof(*lens));
+    if (lens == NULL)
+        h2o_fatal("no memory");
+    for (size_t i = 0; i != argc; ++i)
+        lens[i] = argv[i] == (const char *)hash8 || argv[i] == (const char *)hash8_2 ? IG_EMAIL_HASH_BYTES : strlen(argv[i]);
+    rq->on_reply = on_reply;
+    if (gw_req_redis(rq, (int)argc, (const char **)argv, lens) != 0)
+        gw_req_unavailable(rq);
+    if (lens != small)
+        free(lens);
+}
+
+const char *gw_reply_str(redisReply *reply, size_t i, size_t *len)
+{
+    if (i < reply->elements && reply->element[i]->type == REDIS_REPLY_STRING) {
+        *len = reply->element[i]->len;
+        return reply->element[i]->str;
+    }
+    *len = 0;
+    return "";
+}
+
+const char *gw_take_verdict_or_404(gw_req_t *rq, redisReply *reply, const char *err, const char *not_found_message)
+{
+    const char *verdict = err == NULL ? gw_verdict_of(reply) : NULL;
+    if (verdict != NULL && strcmp(verdict, "not_found") == 0) {
+        gw_req_fail(rq, 404, "not_found", not_found_message);
+        return NULL;
+    }
+    return gw_take_verdict(rq, reply, err);
 }

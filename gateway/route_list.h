@@ -1,0 +1,38 @@
+/*
+ * The routes of the gateway: the one list every other description of them is
+ * generated from (the route ids and `route` label names of metrics.h and
+ * metrics.c, the handler prototypes of routes.h, the table of router.c).
+ * Order matters only to the router: the first pattern that matches the path
+ * and the method wins.
+ *
+ * X(ID, label, method, pattern, handler): '*' in a pattern matches one
+ * non-empty path segment, given to the handler as its parameter. GET routes
+ * also answer HEAD.
+ */
+#ifndef GW_ROUTE_LIST_H
+#define GW_ROUTE_LIST_H
+
+#define GW_ROUTE_LIST(X)                                                                                                           \
+    X(HEALTH, "health", "GET", "/health", gw_route_health)                                                                         \
+    X(READY, "ready", "GET", "/ready", gw_route_ready)                                                                             \
+    X(METRICS, "metrics", "GET", "/metrics", gw_route_metrics)                                                                     \
+    X(GENERATE, "generate", "POST", "/api/invites/generate", gw_route_generate)                                                    \
+    X(REDEEM, "redeem", "POST", "/api/invites/redeem", gw_route_redeem)                                                            \
+    X(STATUS, "status", "GET", "/api/invites/*/status", gw_route_status)                                                           \
+    X(REVOKE, "revoke", "POST", "/api/invites/*/revoke", gw_route_revoke)                                                          \
+    X(JOIN, "join", "POST", "/api/waitlist/join", gw_route_join)                                                                   \
+    X(WL_STATS, "waitlist_stats", "GET", "/api/waitlist/stats", gw_route_wl_stats)                                                 \
+    X(WL_POSITION, "position", "GET", "/api/waitlist/*/position", gw_route_wl_position)                                            \
+    X(ADMIT, "admit", "POST", "/api/waitlist/admit", gw_route_admit)                                                               \
+    X(SHARE, "share", "POST", "/api/referrals/share", gw_route_share)                                                              \
+    X(EARN, "earn", "POST", "/api/referrals/earn", gw_route_earn)                                                                  \
+    X(QUALITY, "quality", "GET", "/api/referrals/*/quality", gw_route_quality)                                                     \
+    X(CLICK, "click", "GET", "/r/*", gw_route_click)                                                                               \
+    X(USER_EVENT, "user_event", "POST", "/api/users/*/events", gw_route_user_event)                                                \
+    X(ERASE, "erase", "DELETE", "/api/users/*", gw_route_erase)                                                                    \
+    X(POINTS, "points", "GET", "/api/points/*", gw_route_points)                                                                   \
+    X(SPEND, "spend", "POST", "/api/points/*/spend", gw_route_spend)                                                               \
+    X(TRUST, "trust_score", "GET", "/api/quality/trust-score", gw_route_trust)                                                     \
+    X(EVALUATE_GATE, "evaluate_gate", "POST", "/api/quality/evaluate-gate", gw_route_evaluate_gate)
+
+#endif

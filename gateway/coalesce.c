@@ -20,10 +20,10 @@ static void flush_lane(gw_coalescer_t *c, unsigned lane)
     gw_req_t *live[GW_COALESCE_MAX_ITEMS];
     size_t n = 0;
 
-    /* Requests whose client left while queued are dropped here. */
+    /* Requests whose client left, or that were answered 503 at their deadline, while queued are dropped here. */
     for (size_t i = 0; i != c->lane[lane].count; ++i) {
         gw_req_t *rq = c->lane[lane].items[i];
-        if (rq->req != NULL)
+        if (rq->req != NULL && !rq->answered)
             live[n++] = rq;
         else
             gw_req_release(rq);
@@ -80,6 +80,8 @@ gw_coalescer_t *gw_coalescer_new(gw_thread_t *thread, unsigned lanes, gw_coalesc
 void gw_coalesce_enqueue(gw_coalescer_t *c, gw_req_t *rq, unsigned lane)
 {
     gw_req_hold(rq);
+    /* The wait for the round in flight counts against the same redis_timeout_ms as the call. */
+    gw_req_arm_deadline(rq);
     c->lane[lane].items[c->lane[lane].count++] = rq;
     ++c->queued;
     if (c->lane[lane].count == GW_COALESCE_MAX_ITEMS)

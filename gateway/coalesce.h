@@ -10,6 +10,10 @@
  * cost of a Redis function call (and of a round trip) is shared by the whole
  * batch, while each call still touches one cluster slot. The Lua side
  * applies the items in order, exactly as separate calls would.
+ *
+ * A queued request is answered 503 redis_timeout_ms after it was queued if
+ * no reply came by then, whether it still waits for its round (Redis hung
+ * on the round in flight) or its call is out.
  */
 #ifndef GW_COALESCE_H
 #define GW_COALESCE_H

@@ -32,6 +32,7 @@ typedef struct gw_thread_t {
     uint64_t drain_deadline_ns;              /**< give up on slow requests after this */
     int done;                                /**< leave the loop */
     h2o_timeout_t tick_timeout;              /**< housekeeping tick (shutdown checks) */
+    h2o_timeout_t redis_deadline;            /**< redis_timeout_ms: the budget of a queued request (gw_req_arm_deadline) */
     h2o_timeout_entry_t tick_entry;
 } gw_thread_t;
 

@@ -209,7 +209,8 @@ static void on_call_timeout(h2o_timeout_entry_t *entry)
 gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
     gw_redis_call_t *call;
-    if (!r->connected || r->ac == NULL)
+    /* Not before the library load was acknowledged: while Redis loads its data set (LOADING) every call would fail. */
+    if (!r->connected || !r->ready || r->ac == NULL)
         return NULL;
     if ((call = calloc(1, sizeof(*call))) == NULL)
         h2o_fatal("no memory");

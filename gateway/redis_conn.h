@@ -39,7 +39,8 @@ int gw_redis_is_ready(const gw_redis_t *r);
 /**
  * Sends one command. On success returns a handle and cb will be called
  * exactly once, unless the handle is cancelled first. Returns NULL when not
- * connected (cb is not called).
+ * ready, i.e. not connected or the library load not yet acknowledged (cb is
+ * not called).
  */
 gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
 

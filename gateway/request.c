@@ -14,6 +14,8 @@ static void maybe_free(gw_req_t *rq)
 {
     if (rq->req != NULL || rq->outstanding != 0)
         return;
+    if (h2o_timeout_is_linked(&rq->deadline))
+        h2o_timeout_unlink(&rq->deadline);
     if (rq->free_state != NULL)
         rq->free_state(rq->state);
     free(rq);
@@ -97,6 +99,8 @@ static void respond(gw_req_t *rq, int status, const char *content_type, size_t c
     h2o_req_t *req = rq->req;
     assert(!rq->answered);
     rq->answered = 1;
+    if (h2o_timeout_is_linked(&rq->deadline))
+        h2o_timeout_unlink(&rq->deadline);
     gw_metrics_request(&rq->thread->metrics, rq->route, status, gw_now_ns() - rq->start_ns);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
@@ -184,6 +188,21 @@ void *gw_req_state(gw_req_t *rq, size_t size)
     rq->state = st;
     rq->free_state = free;
     return st;
+}
+
+static void on_deadline(h2o_timeout_entry_t *entry)
+{
+    gw_req_t *rq = H2O_STRUCT_FROM_MEMBER(gw_req_t, deadline, entry);
+    /* A reply that comes later finds rq answered and is dropped (deliver). */
+    if (rq->req != NULL && !rq->answered)
+        gw_req_unavailable(rq);
+}
+
+void gw_req_arm_deadline(gw_req_t *rq)
+{
+    rq->deadline.cb = on_deadline;
+    if (!h2o_timeout_is_linked(&rq->deadline))
+        h2o_timeout_link(rq->thread->ctx.loop, &rq->thread->redis_deadline, &rq->deadline);
 }
 
 void gw_req_hold(gw_req_t *rq)

@@ -34,6 +34,7 @@ struct gw_req_t {
     size_t batch_index;       /**< this request's item in a call made for many (gw_req_redis_many) */
     void *state;              /**< route state, freed with free_state */
     void (*free_state)(void *state);
+    h2o_timeout_entry_t deadline; /**< linked while a deadline is armed (gw_req_arm_deadline) */
 };
 
 /** Creates the context of req (tied to req's pool). */
@@ -75,6 +76,13 @@ int gw_req_redis_many(gw_req_t *const *rqs, size_t n, int argc, const char **arg
 
 /** Allocates zeroed route state of size bytes, owned by rq (freed with it). */
 void *gw_req_state(gw_req_t *rq, size_t size);
+
+/**
+ * Answers rq 503 unavailable when it is still unanswered redis_timeout_ms
+ * from now: for requests that wait in a queue before their call goes out,
+ * so that the wait and the call share one budget.
+ */
+void gw_req_arm_deadline(gw_req_t *rq);
 
 /** Keeps rq allocated (not its h2o request) until the matching gw_req_release: for requests waiting in a queue. */
 void gw_req_hold(gw_req_t *rq);

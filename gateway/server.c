@@ -112,6 +112,7 @@ static void *thread_main(void *arg)
     h2o_socket_read_start(thread->listener, on_accept);
     thread->redis =
         gw_redis_create(loop, gw.cfg.redis_host, gw.cfg.redis_port, gw.cfg.redis_unix, gw.cfg.redis_timeout_ms, gw.lua, gw.lua_len);
+    h2o_timeout_init(loop, &thread->redis_deadline, gw.cfg.redis_timeout_ms);
     h2o_timeout_init(loop, &thread->tick_timeout, TICK_MS);
     thread->tick_entry.cb = on_tick;
     h2o_timeout_link(loop, &thread->tick_timeout, &thread->tick_entry);

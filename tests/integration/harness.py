@@ -552,12 +552,17 @@ class Harness:
 
     # -- Redis -------------------------------------------------------------
 
-    def start_redis(self, timeout=10.0):
+    def start_redis(self, timeout=10.0, extra_args=(), wait=True):
+        """Starts redis-server on its port and data directory; extra_args are
+        more command-line options; with wait, returns once it answers PING
+        (its data set loaded)."""
         self.redis_proc = self._spawn(
             ["redis-server", "--port", str(self.redis_port), "--bind", HOST, "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", self.redis_dir,
-             "--daemonize", "no", "--logfile", ""],
+             "--daemonize", "no", "--logfile", ""] + list(extra_args),
             os.path.join(self.tmp, "redis.log"))
+        if not wait:
+            return
         probe = RedisClient(self.redis_port, timeout=1.0)
         try:
             wait_until(lambda: probe.call("PING") == "PONG", timeout, 0.02, "redis-server did not answer")

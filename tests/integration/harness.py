@@ -290,8 +290,10 @@ class HttpClient:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 conn.close()
                 self.local.conn = None
-                if reused and attempt == 0 and send_error is None:
-                    continue  # a stale keep-alive connection: retry once
+                if reused and attempt == 0:
+                    # A stale keep-alive connection (closed by the server's idle
+                    # timeout while unused; the send may then fail too): retry once.
+                    continue
                 raise AssertionError("%s %s: connection failed: %r (send error %r)"
                                      % (method, path[:80], exc, send_error))
             except socket.timeout:

@@ -38,6 +38,7 @@ const char *gw_head_check(const char *buf, size_t len, const char *method, size_
 {
     const char *p = buf, *end = buf + len, *eol, *length = NULL;
     size_t length_len = 0, hosts = 0;
+    int chunked = 0;
 
     if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
         p += 2;
@@ -61,6 +62,8 @@ const char *gw_head_check(const char *buf, size_t len, const char *method, size_
             continue;
         if (name_is(p, (size_t)(colon - p), "host")) {
             ++hosts;
+        } else if (name_is(p, (size_t)(colon - p), "transfer-encoding")) {
+            chunked = 1;
         } else if (name_is(p, (size_t)(colon - p), "content-length")) {
             const char *digits;
             size_t digits_len;
@@ -74,7 +77,11 @@ const char *gw_head_check(const char *buf, size_t len, const char *method, size_
             }
         }
     }
+    if (length != NULL && chunked)
+        return "the request has both Transfer-Encoding and Content-Length";
     if (host_required && hosts == 0)
         return "an HTTP/1.1 request must carry a Host header";
+    if (hosts > 1)
+        return "the request has more than one Host header";
     return NULL;
 }

@@ -6,8 +6,8 @@
  * different lengths is served with one of them, and the bytes the other
  * length covers are read as a further request on the connection. RFC 9112
  * section 6.3 calls such a message invalid. h2o also takes Host out, and
- * serves an HTTP/1.1 request without one as if it had named the default
- * host, where RFC 9112 section 3.2 requires a 400. The gateway therefore
+ * serves an HTTP/1.1 request without one, or with two, as if it had named
+ * the default host, where RFC 9112 section 3.2 requires a 400. The gateway therefore
  * reads the head itself, as h2o received it, before any handler looks at
  * the body.
  * Independent of h2o so that it can be unit-tested alone.
@@ -29,8 +29,12 @@ extern const char gw_head_unreadable[];
  * Several Content-Length lines are accepted only when they all carry the
  * same decimal value (RFC 9110 section 8.6 lets a recipient treat those as
  * one); then h2o's framing by the first is the framing by every one.
+ * Transfer-Encoding beside Content-Length is refused: RFC 9112 section 6.1
+ * frames such a message by Transfer-Encoding, a proxy in front may have
+ * framed it by Content-Length, and the difference is a smuggled request.
  * host_required (HTTP/1.1 and later) asks for at least one Host line; an
- * empty value counts (RFC 9112 section 3.2 allows it).
+ * empty value counts (RFC 9112 section 3.2 allows it). More than one Host
+ * line is refused in every version (RFC 9112 section 3.2).
  *
  * Returns NULL when the head is acceptable, gw_head_unreadable when buf holds
  * no such head, or else a static sentence saying why the request must be

@@ -477,6 +477,35 @@ class BadInputTest(harness.HarnessTestCase):
         self.assertEqual(len(responses), 1, out)
         self.assertJson(responses[0], 201)
 
+    def test_transfer_encoding_beside_content_length(self):
+        # RFC 9112 section 6.1: Transfer-Encoding overrides Content-Length; a
+        # proxy that framed by Content-Length would pass the chunk bytes as a
+        # second request. Refused and closed: neither request is served.
+        first, second = unique_email("te-first"), unique_email("te-second")
+        body = join_body(first)
+        smuggled = join_request(second, b"Content-Length: %d\r\n" % len(join_body(second)))
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        before = self.events_added()
+        for fields in (b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(chunked),
+                       b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n" % len(chunked)):
+            with self.subTest(fields=fields):
+                head = b"POST /api/waitlist/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + fields
+                self.assertRefusedAndClosed(head + b"\r\n" + chunked + smuggled, fields)
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+        for email in (first, second):
+            self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % email), 404, "not_found")
+
+    def test_two_host_headers(self):
+        # RFC 9112 section 3.2: more than one Host is a 400, whatever the version.
+        email = unique_email("two-hosts")
+        before = self.events_added()
+        for data in (b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                     b"GET /health HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+                     join_request(email, b"Host: y\r\nContent-Length: %d\r\n" % len(join_body(email)))):
+            with self.subTest(data=data[:40]):
+                self.assertRefusedAndClosed(data, data[:40])
+        self.assertEqual(self.events_added(), before, "a refused request reached the event streams")
+
     def test_http11_without_host(self):
         # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1
         # request without Host. HTTP/1.0 did not have to send one.

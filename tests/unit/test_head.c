@@ -90,6 +90,25 @@ static void http11_needs_a_host(void **state)
     assert_non_null(gw_head_check(get10, sizeof(get10) - 1, "GET", 3, 1));
 }
 
+static void one_host_only(void **state)
+{
+    static const char two10[] = "GET /health HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
+    expect_refused("POST /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host");
+    expect_refused("POST /x HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", "more than one Host");
+    expect_refused("POST /x HTTP/1.1\r\nHost:\r\nHost:\r\n\r\n", "more than one Host");
+    assert_non_null(gw_head_check(two10, sizeof(two10) - 1, "GET", 3, 0));
+}
+
+static void transfer_encoding_with_content_length_is_refused(void **state)
+{
+    expect_refused(POST "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "Transfer-Encoding");
+    expect_refused(POST "transfer-encoding: identity\r\nContent-Length: 0\r\n\r\n", "Transfer-Encoding");
+    expect_refused(POST "Transfer-Encoding:\r\nContent-Length: 5\r\n\r\n", "Transfer-Encoding");
+    /* Either alone frames the body one way. */
+    assert_null(check(POST "Transfer-Encoding: chunked\r\n\r\n"));
+    assert_null(check(POST "Content-Length: 5\r\nX-Transfer-Encoding: chunked\r\n\r\n"));
+}
+
 static void a_head_that_is_not_there(void **state)
 {
     assert_ptr_equal(check(""), gw_head_unreadable);
@@ -109,6 +128,8 @@ int main(void)
         cmocka_unit_test(the_same_value_again_is_accepted),
         cmocka_unit_test(only_the_head_is_read),
         cmocka_unit_test(http11_needs_a_host),
+        cmocka_unit_test(one_host_only),
+        cmocka_unit_test(transfer_encoding_with_content_length_is_refused),
         cmocka_unit_test(a_head_that_is_not_there),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@ Environment:
   IG_KEEP_TMP=1  keep the temporary directory (logs, data) after the run
 """
 
+import collections
 import hashlib
 import http.client
 import json
@@ -481,6 +482,8 @@ class Harness:
             except Exception as exc:
                 print("harness: stopping %s: %r" % (gw.name, exc), file=sys.stderr)
         self._stop_proc(self.sync_proc)
+        if getattr(self, "redis_paused", False):
+            self.resume_redis()
         self._stop_proc(self.redis_proc)
         if getattr(self, "redis_client", None):
             self.redis_client.close()
@@ -580,6 +583,17 @@ class Harness:
         self._stop_proc(self.redis_proc, signal.SIGKILL)
         self.redis_client.close()
 
+    def pause_redis(self):
+        """SIGSTOP: Redis hangs, its connections open and nothing answered,
+        until resume_redis() (close() resumes it too)."""
+        self.redis_proc.send_signal(signal.SIGSTOP)
+        self.redis_paused = True
+
+    def resume_redis(self):
+        """SIGCONT after pause_redis(): Redis reads what waited on its sockets."""
+        self.redis_proc.send_signal(signal.SIGCONT)
+        self.redis_paused = False
+
     def restart_redis(self):
         self.stop_redis()
         self.start_redis()
@@ -596,6 +610,15 @@ class Harness:
             keys.extend(batch)
             if cursor == "0":
                 return keys
+
+    def waitlist_members(self):
+        """The e-mails the waitlist holds in Redis (its sequence hashes,
+        ig:{0}:wl:s:K, map a sequence number to hash8 || e-mail), as a
+        Counter: someone held twice counts 2."""
+        members = collections.Counter()
+        for key in self.redis_scan("ig:{0}:wl:s:*"):
+            members.update(v[8:].decode() for v in self.redis("HGETALL", key, raw=True)[1::2])
+        return members
 
     def forget_code(self, code):
         """Deletes a code's record from Redis so that it becomes unknown (404):
@@ -626,16 +649,9 @@ class Harness:
         self.pg_port = free_port()
         self._run([os.path.join(PG_BIN, "initdb"), "-D", self.pg_data, "-U", "postgres", "-A", "trust",
                    "--no-sync", "-E", "UTF8", "--locale=C"], as_postgres=True)
-        opts = "-c listen_addresses=%s -p %d -k %s -c fsync=off -c synchronous_commit=off" % (
+        self.pg_opts = "-c listen_addresses=%s -p %d -k %s -c fsync=off -c synchronous_commit=off" % (
             HOST, self.pg_port, self.pg_sock)
-        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.pg_data, "-l", os.path.join(pg, "postgres.log"),
-                   "-o", opts, "-w", "-t", "30", "start"], as_postgres=True)
-        self.pg_started = True
-        try:
-            with open(os.path.join(self.pg_data, "postmaster.pid")) as f:
-                self._tell_reaper(f.readline().strip())
-        except OSError:
-            pass
+        self.start_postgres()
         wait_until(lambda: self._run([os.path.join(PG_BIN, "pg_isready"), "-h", HOST, "-p", str(self.pg_port)],
                                      check=False).returncode == 0, 20, 0.1, "pg_isready")
         self._run(["psql", "-X", "-q", "-h", HOST, "-p", str(self.pg_port), "-U", "postgres", "-d", "postgres",
@@ -655,6 +671,31 @@ class Harness:
             except (OSError, ValueError):
                 pass
 
+    def start_postgres(self):
+        """Starts the private cluster (again, after stop_postgres) on its port
+        with its data directory, and tells the reaper its postmaster."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.pg_data, "-l",
+                   os.path.join(os.path.dirname(self.pg_data), "postgres.log"),
+                   "-o", self.pg_opts, "-w", "-t", "30", "start"], as_postgres=True)
+        self.pg_started = True
+        try:
+            with open(os.path.join(self.pg_data, "postmaster.pid")) as f:
+                self.pg_pid = int(f.readline())
+            self._tell_reaper(str(self.pg_pid))
+        except (OSError, ValueError):
+            pass
+
+    def stop_postgres(self, mode="fast"):
+        """Stops the private cluster (pg_ctl stop -m mode: fast disconnects
+        every session, immediate is a crash), keeping its data for
+        start_postgres()."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.pg_data, "-m", mode, "-w", "-t", "30", "stop"],
+                  as_postgres=True)
+        self.pg_started = False
+        if getattr(self, "pg_pid", None):
+            self._tell_reaper("-%d" % self.pg_pid)
+            self.pg_pid = None
+
     def psql(self, sql):
         """Runs SQL in the invitegate database; returns rows as lists of strings."""
         return self.psql_db("invitegate", sql)
@@ -668,6 +709,11 @@ class Harness:
             raise AssertionError("psql failed: %s\n%s" % (sql, res.stderr.decode("utf-8", "replace")))
         out = res.stdout.decode("utf-8", "replace")
         return [line.split("\x1f") for line in out.splitlines() if line != ""]
+
+    def redemption_rows(self):
+        """PostgreSQL's redemptions as a Counter of (code body, e-mail) -> rows."""
+        return collections.Counter({(code, email): int(n) for code, email, n in
+                                    self.psql("SELECT code, email, count(*) FROM redemptions GROUP BY 1, 2")})
 
     def psql_value(self, sql):
         rows = self.psql(sql)
@@ -744,16 +790,21 @@ class Harness:
             marks[int(bucket)] = (int(ms), int(seq))
         return marks
 
-    def streams_behind(self):
-        """Buckets whose stream has an entry past its high-water mark: 0 once PostgreSQL holds every event."""
-        marks = self.marks()
-        behind = 0
+    def stream_tips(self):
+        """Each bucket's last stream entry as (ms, seq); (0, 0) for an empty stream."""
+        tips = {}
         for b in range(BUCKETS):
             last = self.redis("XREVRANGE", "ig:{%d}:events" % b, "+", "-", "COUNT", "1")
-            if last:
-                ms, seq = (int(x) for x in last[0][0].split("-"))
-                behind += (ms, seq) > marks[b]
-        return behind
+            tips[b] = tuple(int(x) for x in last[0][0].split("-")) if last else (0, 0)
+        return tips
+
+    def streams_behind(self, tips=None):
+        """Buckets whose stream has an entry past its high-water mark: 0 once
+        PostgreSQL holds every event (with tips, from stream_tips(): every
+        event up to those)."""
+        marks = self.marks()
+        tips = self.stream_tips() if tips is None else tips
+        return sum(tips[b] > marks[b] for b in range(BUCKETS))
 
     def wait_synced(self, timeout=30.0, what="the sync daemon caught up"):
         wait_until(lambda: self.streams_behind() == 0, timeout, 0.1,

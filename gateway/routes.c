@@ -3,7 +3,7 @@
 #include "routes.h"
 
 static const gw_handler_fn handlers[] = {
-#define GW_ROUTE_HANDLER(id, label, method, pattern, handler) [GW_ROUTE_##id] = handler,
+#define GW_ROUTE_HANDLER(id, label, method, pattern, handler, idem) [GW_ROUTE_##id] = handler,
     GW_ROUTE_LIST(GW_ROUTE_HANDLER)
 #undef GW_ROUTE_HANDLER
 };

@@ -19,6 +19,7 @@
 #define GW_ADDR_MAX_BYTES 64
 
 typedef struct gw_req_t gw_req_t;
+typedef struct gw_idem_t gw_idem_t;
 
 /** Reply to a Redis call made for rq; called only while the request can still be answered. */
 typedef void (*gw_req_reply_cb)(gw_req_t *rq, redisReply *reply, const char *err);
@@ -34,6 +35,8 @@ struct gw_req_t {
     size_t batch_index;       /**< this request's item in a call made for many (gw_req_redis_many) */
     void *state;              /**< route state, freed with free_state */
     void (*free_state)(void *state);
+    gw_idem_mode_t idem_mode; /**< the route's idem column (route_list.h) */
+    gw_idem_t *idem;          /**< the request's Idempotency-Key (idem.h), or NULL; owned */
 };
 
 /** Creates the context of req (tied to req's pool). */

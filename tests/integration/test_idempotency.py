@@ -282,6 +282,10 @@ class IdempotencyTest(harness.HarnessTestCase):
         self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply[:200])
         self.assertIn(b"Idempotency-Key", reply)
         self.assertEqual(self.admitted_total(), before + 1)
+        # Routes idempotent by themselves ignore the header, whatever its value.
+        r = self.h.http("POST", "/api/waitlist/join", {"email": unique_email(), "persona": "agency", "use_case": "x"},
+                        headers={"Idempotency-Key": ""})
+        self.assertEqual(r.status, 201, r)
 
     # -- points and lifecycle events ---------------------------------------
 

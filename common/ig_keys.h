@@ -91,6 +91,9 @@ static inline unsigned ig_bucket_of(const char *s, size_t len)
  *   ig:{0}:p:S          hash   field = hash8 -> packed points record (earned, spent, ...)
  *   ig:{0}:trust        string last trust-gate evaluation (JSON) written by the sync daemon
  *   ig:{0}:gate:mode    string "open" | "closed" | "auto" (absent = auto)
+ *   ig:{0}:idem:K:S:H   string an Idempotency-Key's record, 24 h: MessagePack
+ *                       (fingerprint, reply); K:S the scope (t:<token name> or
+ *                       a:<client address>), H the key's hash (ig_idem_key)
  *
  * S is IG_USER_SUBHASHES-way: from the e-mail hash for u/sh/p, from the code
  * for rc; with Redis's default of 128 entries per small hash that keeps them
@@ -98,6 +101,22 @@ static inline unsigned ig_bucket_of(const char *s, size_t len)
  */
 #define IG_WL_BUCKET 0
 #define IG_USER_SUBHASHES 32768
+
+/** How long an Idempotency-Key's record is kept (the Lua library's IDEM_TTL_MS). */
+#define IG_IDEM_TTL_MS 86400000
+
+/**
+ * The Redis key of an Idempotency-Key's record: ig:{0}:idem:K:S:H, K:S the
+ * scope (kind 't' and a token name, or 'a' and a client address), H the
+ * key's hash in hex. Every record is in bucket 0 whatever the route, so a
+ * key reused on another route or resource is recognised. Returns 0, or -1
+ * when the name would not fit in IG_KEY_MAX_BYTES.
+ */
+static inline int ig_idem_key(char out[IG_KEY_MAX_BYTES], char kind, const char *scope, const char *hash_hex)
+{
+    int n = snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:idem:%c:%s:%s", IG_WL_BUCKET, kind, scope, hash_hex);
+    return n > 0 && n < IG_KEY_MAX_BYTES ? 0 : -1;
+}
 
 /** Small-hash index of an 8-byte e-mail hash. */
 static inline unsigned ig_user_subhash(const unsigned char *hash8)

@@ -11,14 +11,16 @@
 /** Lengths of NUL-terminated arguments. */
 void gw_str_lens(size_t *lens, const char *const *argv, size_t n);
 
-/** Sends a command of at most 16 NUL-terminated arguments for rq; answers 503 when Redis is not connected. */
+/** gw_call with rq->on_reply and NUL-terminated arguments only. */
 void gw_send_strings(gw_req_t *rq, const char *const *argv, size_t argc);
 
 /**
  * Calls the library for rq with on_reply: the arguments are NUL-terminated
  * strings, except those that are the pointers hash8 or hash8_2 (NULL =
- * none), which are 8-byte e-mail hashes. Answers 503 when Redis is not
- * connected.
+ * none), which are 8-byte e-mail hashes. On a route whose idem column is
+ * CALL (route_list.h) the Idempotency-Key's record and the request's
+ * fingerprint follow them ("" and "" without a key; idem.h). Answers 503
+ * when Redis is not connected.
  */
 void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
              const unsigned char *hash8_2);

@@ -6,7 +6,7 @@
 
 /* The `route` label of each route id. */
 static const char *const route_names[GW_ROUTE_COUNT] = {
-#define GW_ROUTE_LABEL(id, label, method, pattern, handler) [GW_ROUTE_##id] = label,
+#define GW_ROUTE_LABEL(id, label, method, pattern, handler, idem) [GW_ROUTE_##id] = label,
     GW_ROUTE_LIST(GW_ROUTE_LABEL)
 #undef GW_ROUTE_LABEL
         [GW_ROUTE_OTHER] = "other"};

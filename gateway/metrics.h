@@ -13,7 +13,7 @@
 
 /** Route ids (route_list.h), plus OTHER for requests no route matched. */
 typedef enum {
-#define GW_ROUTE_ID(id, label, method, pattern, handler) GW_ROUTE_##id,
+#define GW_ROUTE_ID(id, label, method, pattern, handler, idem) GW_ROUTE_##id,
     GW_ROUTE_LIST(GW_ROUTE_ID)
 #undef GW_ROUTE_ID
         GW_ROUTE_OTHER,

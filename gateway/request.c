@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 #include "head.h"
+#include "idem.h"
 #include "ig_log.h"
 #include "request.h"
 
@@ -18,6 +19,7 @@ static void maybe_free(gw_req_t *rq)
         h2o_timeout_unlink(&rq->deadline);
     if (rq->free_state != NULL)
         rq->free_state(rq->state);
+    gw_idem_free(rq->idem);
     free(rq);
 }
 
@@ -98,6 +100,8 @@ static void respond(gw_req_t *rq, int status, const char *content_type, size_t c
     static h2o_generator_t generator = {NULL, NULL};
     h2o_req_t *req = rq->req;
     assert(!rq->answered);
+    if (rq->idem != NULL && gw_idem_on_answer(rq, status, content_type, body, len))
+        return; /* sent once it is recorded */
     rq->answered = 1;
     if (h2o_timeout_is_linked(&rq->deadline))
         h2o_timeout_unlink(&rq->deadline);
@@ -224,7 +228,9 @@ static void deliver(gw_req_t *rq, redisReply *reply, const char *err)
         maybe_free(rq);
         return;
     }
-    /* rq may be freed inside on_reply (h2o can dispose the request while sending). */
+    /* rq may be freed inside on_reply or an answer (h2o can dispose the request while sending). */
+    if (rq->idem != NULL && err == NULL && gw_idem_on_reply(rq, &reply))
+        return;
     rq->on_reply(rq, reply, err);
 }
 

@@ -19,6 +19,7 @@
 #define GW_ADDR_MAX_BYTES 64
 
 typedef struct gw_req_t gw_req_t;
+typedef struct gw_idem_t gw_idem_t;
 
 /** Reply to a Redis call made for rq; called only while the request can still be answered. */
 typedef void (*gw_req_reply_cb)(gw_req_t *rq, redisReply *reply, const char *err);
@@ -35,6 +36,8 @@ struct gw_req_t {
     void *state;              /**< route state, freed with free_state */
     void (*free_state)(void *state);
     h2o_timeout_entry_t deadline; /**< linked while a deadline is armed (gw_req_arm_deadline) */
+    gw_idem_mode_t idem_mode;     /**< the route's idem column (route_list.h) */
+    gw_idem_t *idem;              /**< the request's Idempotency-Key (idem.h), or NULL; owned */
 };
 
 /** Creates the context of req (tied to req's pool). */

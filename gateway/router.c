@@ -4,10 +4,11 @@
 typedef struct route_t {
     const char *method;
     const char *pattern;
+    gw_idem_mode_t idem;
 } route_t;
 
 static const route_t routes[] = {
-#define GW_ROUTE_ENTRY(id, label, method, pattern, handler) [GW_ROUTE_##id] = {method, pattern},
+#define GW_ROUTE_ENTRY(id, label, method, pattern, handler, idem) [GW_ROUTE_##id] = {method, pattern, GW_IDEM_##idem},
     GW_ROUTE_LIST(GW_ROUTE_ENTRY)
 #undef GW_ROUTE_ENTRY
 };
@@ -39,7 +40,7 @@ static int match(const char *pattern, const char *path, size_t len, gw_route_mat
 
 gw_route_match_t gw_route_find(const char *method, size_t method_len, const char *path, size_t path_len)
 {
-    gw_route_match_t m = {GW_ROUTE_OTHER, 0, NULL, 0};
+    gw_route_match_t m = {GW_ROUTE_OTHER, 0, NULL, 0, GW_IDEM_NO};
     if (path_len > 1 && path[path_len - 1] == '/')
         --path_len;
     for (size_t i = 0; i != sizeof(routes) / sizeof(routes[0]); ++i) {
@@ -51,6 +52,7 @@ gw_route_match_t gw_route_find(const char *method, size_t method_len, const char
             (strcmp(routes[i].method, "GET") == 0 && same(method, method_len, "HEAD"))) {
             candidate.id = (gw_route_id_t)i;
             candidate.path_known = 1;
+            candidate.idem = routes[i].idem;
             return candidate;
         }
     }

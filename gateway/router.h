@@ -14,6 +14,7 @@ typedef struct gw_route_match_t {
     int path_known;    /**< some route has this path (with another method: 405) */
     const char *param; /**< the '*' segment of the pattern, inside path (NULL when none) */
     size_t param_len;
+    gw_idem_mode_t idem; /**< what the route does with an Idempotency-Key header (GW_IDEM_NO when none matched) */
 } gw_route_match_t;
 
 /**

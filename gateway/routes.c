@@ -1,9 +1,10 @@
 /* Dispatch: the router's verdict (router.c) to the handler of route_list.h. */
+#include "idem.h"
 #include "router.h"
 #include "routes.h"
 
 static const gw_handler_fn handlers[] = {
-#define GW_ROUTE_HANDLER(id, label, method, pattern, handler) [GW_ROUTE_##id] = handler,
+#define GW_ROUTE_HANDLER(id, label, method, pattern, handler, idem) [GW_ROUTE_##id] = handler,
     GW_ROUTE_LIST(GW_ROUTE_HANDLER)
 #undef GW_ROUTE_HANDLER
 };
@@ -13,7 +14,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     gw_thread_t *thread = gw_thread_of(req->conn->ctx);
     gw_route_match_t m = gw_route_find(req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len);
     gw_req_t *rq = gw_req_create(req, thread, m.id);
-    if (gw_req_check_head(rq) != 0)
+    if (gw_req_check_head(rq) != 0 || gw_idem_parse(rq, m.idem) != 0)
         return 0;
     if (m.id != GW_ROUTE_OTHER)
         handlers[m.id](rq, h2o_iovec_init(m.param, m.param_len));

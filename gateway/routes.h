@@ -16,7 +16,7 @@ typedef void (*gw_handler_fn)(gw_req_t *rq, h2o_iovec_t param);
 void gw_routes_register(h2o_hostconf_t *hostconf);
 
 /* The handlers of route_list.h (one file per area: routes_ops.c, routes_invites.c, ...). */
-#define GW_ROUTE_PROTOTYPE(id, label, method, pattern, handler) void handler(gw_req_t *rq, h2o_iovec_t param);
+#define GW_ROUTE_PROTOTYPE(id, label, method, pattern, handler, idem) void handler(gw_req_t *rq, h2o_iovec_t param);
 GW_ROUTE_LIST(GW_ROUTE_PROTOTYPE)
 #undef GW_ROUTE_PROTOTYPE
 

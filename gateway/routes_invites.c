@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "idem.h"
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "library.h"
@@ -109,18 +110,25 @@ static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
     gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"code\":\"%s%s\",\"revoked_at\":\"%s\"}", gw.cfg.code_prefix, st->code, at);
 }
 
-void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param)
+static void send_revoke(gw_req_t *rq)
 {
+    const code_state_t *st = rq->state;
     ig_code_keys_t k;
     char stream_key[IG_KEY_MAX_BYTES];
-    code_state_t *st;
-    if (gw_req_authorize(rq, IG_SCOPE_REVOKE) == NULL || (st = path_code(rq, param)) == NULL)
-        return;
     ig_code_keys(&k, st->code);
     snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
     const char *argv[] = {"FCALL", "ig_revoke", "2", k.hash, stream_key, k.field, st->code};
     rq->on_reply = on_revoke_reply;
     gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+}
+
+void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param)
+{
+    const ig_admin_token_t *token;
+    if ((token = gw_req_authorize(rq, IG_SCOPE_REVOKE)) == NULL || path_code(rq, param) == NULL)
+        return;
+    if (gw_idem_begin(rq, token, send_revoke) == 0)
+        send_revoke(rq);
 }
 
 /* ---- POST /api/invites/generate ---------------------------------------- */
@@ -294,24 +302,11 @@ static void on_claim_reply(gw_req_t *rq, redisReply *reply, const char *err)
         gw_req_unavailable(rq);
 }
 
-void gw_route_generate(gw_req_t *rq, h2o_iovec_t param)
+/* Generates the batch's codes and claims its id (the first step). */
+static void send_claim(gw_req_t *rq)
 {
-    generate_state_t *st;
-    gw_error_t err;
+    generate_state_t *st = rq->state;
     char batch_key[IG_KEY_MAX_BYTES], gate_key[IG_KEY_MAX_BYTES], fp[33], exp[24];
-    const ig_admin_token_t *token;
-
-    if ((token = gw_req_authorize(rq, IG_SCOPE_ISSUE)) == NULL || gw_req_check_body(rq, gw.cfg.admin_body_bytes) != 0)
-        return;
-    if ((st = calloc(1, sizeof(*st))) == NULL)
-        h2o_fatal("no memory");
-    rq->state = st;
-    rq->free_state = free_generate_state;
-    st->token = token;
-    if (gw_parse_generate(&st->in, &err, rq->req->entity.base, rq->req->entity.len, gw.cfg.default_expires_days) != 0) {
-        gw_req_error(rq, &err, 0);
-        return;
-    }
     size_t n = st->in.batch_size;
     char *joined = malloc(n * (IG_CODE_BODY_LEN + 1));
     if ((st->codes = malloc(n * sizeof(*st->codes))) == NULL || joined == NULL)
@@ -338,4 +333,26 @@ void gw_route_generate(gw_req_t *rq, h2o_iovec_t param)
     free(joined);
     if (sent != 0)
         gw_req_unavailable(rq);
+}
+
+void gw_route_generate(gw_req_t *rq, h2o_iovec_t param)
+{
+    generate_state_t *st;
+    gw_error_t err;
+    const ig_admin_token_t *token;
+    (void)param;
+
+    if ((token = gw_req_authorize(rq, IG_SCOPE_ISSUE)) == NULL || gw_req_check_body(rq, gw.cfg.admin_body_bytes) != 0)
+        return;
+    if ((st = calloc(1, sizeof(*st))) == NULL)
+        h2o_fatal("no memory");
+    rq->state = st;
+    rq->free_state = free_generate_state;
+    st->token = token;
+    if (gw_parse_generate(&st->in, &err, rq->req->entity.base, rq->req->entity.len, gw.cfg.default_expires_days) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    if (gw_idem_begin(rq, token, send_claim) == 0)
+        send_claim(rq);
 }

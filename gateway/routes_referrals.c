@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "idem.h"
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "people.h"
@@ -19,15 +20,18 @@ typedef struct share_state_t {
     char id[37];
 } share_state_t;
 
+/* The id comes from the reply: a replay answers the id of the first share. */
 static void on_share_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     const share_state_t *st = rq->state;
+    size_t id_len;
     if (gw_take_verdict(rq, reply, err) == NULL)
         return;
-    gw_req_jsonf(
-        rq, 201,
-        "{\"status\":\"success\",\"referral_id\":\"%s\",\"referral_code\":\"%s\",\"message\":\"Referral tracked successfully\"}",
-        st->id, st->inviter.referral_code);
+    const char *id = gw_reply_str(reply, 2, &id_len);
+    gw_req_jsonf(rq, 201,
+                 "{\"status\":\"success\",\"referral_id\":\"%.*s\",\"referral_code\":\"%s\",\"message\":\"Referral tracked "
+                 "successfully\"}",
+                 (int)id_len, id, st->inviter.referral_code);
 }
 
 /* A random (version 4) UUID. */
@@ -63,6 +67,8 @@ void gw_route_share(gw_req_t *rq, h2o_iovec_t param)
         gw_req_fail(rq, 422, "disposable_email", "recipient_email belongs to a disposable e-mail service");
         return;
     }
+    if (gw_idem_begin(rq, NULL, NULL) != 0)
+        return;
     share_state_t *st = gw_req_state(rq, sizeof(*st));
     st->inviter.email = emails[0], st->recipient.email = emails[1];
     gw_person_derive(&st->inviter);
@@ -130,6 +136,8 @@ void gw_route_earn(gw_req_t *rq, h2o_iovec_t param)
         gw_req_error(rq, &err, 0);
         return;
     }
+    if (gw_idem_begin(rq, NULL, NULL) != 0)
+        return;
     gw_person_derive(&p);
     gw_req_client_addr(rq, addr, sizeof(addr));
     snprintf(per, sizeof(per), "%u", gw.cfg.referral_earn_after);

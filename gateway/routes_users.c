@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "idem.h"
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "people.h"
@@ -38,13 +39,16 @@ void gw_route_user_event(gw_req_t *rq, h2o_iovec_t param)
     gw_error_t err;
     char amount[24] = "", at[24] = "";
     lifecycle_state_t *st;
-    if (gw_req_authorize(rq, IG_SCOPE_USERS) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
+    const ig_admin_token_t *token;
+    if ((token = gw_req_authorize(rq, IG_SCOPE_USERS)) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
         (st = (lifecycle_state_t *)gw_path_person(rq, param, sizeof(lifecycle_state_t))) == NULL)
         return;
     if (gw_parse_lifecycle(&st->in, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
         gw_req_error(rq, &err, 0);
         return;
     }
+    if (gw_idem_begin(rq, token, NULL) != 0)
+        return;
     if (st->in.amount >= 0)
         snprintf(amount, sizeof(amount), "%lld", st->in.amount);
     if (st->in.at_ms >= 0)
@@ -107,13 +111,16 @@ void gw_route_spend(gw_req_t *rq, h2o_iovec_t param)
     gw_error_t err;
     char amount[16];
     spend_state_t *st;
-    if (gw_req_authorize(rq, IG_SCOPE_USERS) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
+    const ig_admin_token_t *token;
+    if ((token = gw_req_authorize(rq, IG_SCOPE_USERS)) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
         (st = (spend_state_t *)gw_path_person(rq, param, sizeof(spend_state_t))) == NULL)
         return;
     if (gw_parse_spend(&st->in, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
         gw_req_error(rq, &err, 0);
         return;
     }
+    if (gw_idem_begin(rq, token, NULL) != 0)
+        return;
     snprintf(amount, sizeof(amount), "%u", st->in.amount);
     const char *argv[] = {"FCALL",          "ig_spend", "2",         GW_WL_KEY,  GW_WL_STREAM, (const char *)st->p.hash8,
                           st->p.email.addr, amount,     st->in.type, st->in.note};
@@ -152,34 +159,53 @@ void gw_route_erase(gw_req_t *rq, h2o_iovec_t param)
 /* ---- GET /api/quality/trust-score, POST /api/quality/evaluate-gate ----- */
 
 typedef struct trust_state_t {
-    const char *force; /* NULL, "open", "closed", "auto" */
-    unsigned pending;  /* replies still expected; the last is the MGET */
-    int admin;         /* evaluate-gate (full evaluation) rather than trust-score */
+    const char *force;             /* NULL, "open", "closed", "auto" */
+    int admin;                     /* evaluate-gate (full evaluation) rather than trust-score */
+    const ig_admin_token_t *token; /* evaluate-gate */
+    unsigned pending;              /* evaluate-gate: flag writes outstanding */
+    char *body;                    /* evaluate-gate: the answer, sent once the flags are written (malloc'ed) */
 } trust_state_t;
 
-/*
- * The last evaluation the sync daemon wrote, with the gate flag as it is now
- * (a force takes effect before the daemon's next evaluation). Before the
- * first evaluation: no data, gate open unless forced.
- */
-static void answer_trust(gw_req_t *rq, const trust_state_t *st, redisReply *mget)
+static void free_trust_state(void *p)
 {
-    json_t *root = NULL;
-    if (mget->elements >= 2 && mget->element[0]->type == REDIS_REPLY_STRING)
-        root = json_loadb(mget->element[0]->str, mget->element[0]->len, 0, NULL);
+    trust_state_t *st = p;
+    free(st->body);
+    free(st);
+}
+
+static trust_state_t *new_trust_state(gw_req_t *rq)
+{
+    trust_state_t *st = gw_req_state(rq, sizeof(*st));
+    rq->free_state = free_trust_state;
+    return st;
+}
+
+/* Element i of an array reply if it is a string, else NULL. */
+static const redisReply *string_at(const redisReply *reply, size_t i)
+{
+    return reply->type == REDIS_REPLY_ARRAY && i < reply->elements && reply->element[i]->type == REDIS_REPLY_STRING
+               ? reply->element[i]
+               : NULL;
+}
+
+/*
+ * The answer from the last evaluation the sync daemon wrote, with the gate
+ * flag and mode as they are now (a force takes effect before the daemon's
+ * next evaluation); each may be NULL (absent). Before the first evaluation:
+ * no data, gate open unless forced. Returns a malloc'ed body.
+ */
+static char *render_trust(const trust_state_t *st, const redisReply *evaluation, const redisReply *flag, const redisReply *mode)
+{
+    json_t *root = evaluation != NULL ? json_loadb(evaluation->str, evaluation->len, 0, NULL) : NULL;
     if (!json_is_object(root)) {
         json_decref(root);
         root = json_pack("{s:f,s:f,s:f,s:f,s:s,s:{},s:[]}", "trust_score", 1.0, "churn_rate", 0.0, "fraud_rate", 0.0,
                          "engagement_rate", 0.0, "health_status", "no_data", "metrics", "alerts");
     }
-    int paused =
-        mget->elements >= 2 && mget->element[1]->type == REDIS_REPLY_STRING && strcmp(mget->element[1]->str, "closed") == 0;
-    const char *mode = st->force                                                             ? st->force
-                       : mget->elements >= 3 && mget->element[2]->type == REDIS_REPLY_STRING ? mget->element[2]->str
-                                                                                             : "auto";
+    int paused = flag != NULL && strcmp(flag->str, "closed") == 0;
     json_object_set_new(root, "invites_paused", json_boolean(paused));
     json_object_set_new(root, "invites_allowed", json_boolean(!paused));
-    json_object_set_new(root, "mode", json_string(mode));
+    json_object_set_new(root, "mode", json_string(st->force ? st->force : mode != NULL ? mode->str : "auto"));
     if (!st->admin) {
         json_object_del(root, "metrics");
         json_object_del(root, "alerts");
@@ -188,11 +214,30 @@ static void answer_trust(gw_req_t *rq, const trust_state_t *st, redisReply *mget
     json_decref(root);
     if (body == NULL)
         h2o_fatal("no memory");
+    return body;
+}
+
+static void on_trust_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    if (err != NULL || reply->type == REDIS_REPLY_ERROR) {
+        gw_fail_redis(rq, reply, err);
+        return;
+    }
+    char *body = render_trust(rq->state, string_at(reply, 0), string_at(reply, 1), string_at(reply, 2));
     gw_req_json(rq, 200, body, strlen(body));
     free(body);
 }
 
-static void on_trust_reply(gw_req_t *rq, redisReply *reply, const char *err)
+void gw_route_trust(gw_req_t *rq, h2o_iovec_t param)
+{
+    const char *argv[] = {"MGET", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE};
+    (void)param;
+    new_trust_state(rq);
+    rq->on_reply = on_trust_reply;
+    gw_send_strings(rq, argv, 4);
+}
+
+static void on_flag_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     trust_state_t *st = rq->state;
     if (err != NULL || reply->type == REDIS_REPLY_ERROR) {
@@ -200,21 +245,45 @@ static void on_trust_reply(gw_req_t *rq, redisReply *reply, const char *err)
         return;
     }
     if (--st->pending == 0)
-        answer_trust(rq, st, reply);
+        gw_req_json(rq, 200, st->body, strlen(st->body));
 }
 
-static void send_trust(gw_req_t *rq, trust_state_t *st)
+/*
+ * ig_gate set the mode and bucket 0's flag and read the gate back; the other
+ * buckets' flags follow here, before the answer, so a force takes effect on
+ * every gateway at once. A replay writes no flag: the operator may have
+ * changed the gate since. (Should a flag write fail, the answer is 503 and
+ * the sync daemon writes every flag from the mode at its next evaluation.)
+ */
+static void on_gate_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
-    const char *argv[] = {"MGET", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE};
-    rq->on_reply = on_trust_reply;
-    ++st->pending;
-    gw_send_strings(rq, argv, 4);
-}
-
-void gw_route_trust(gw_req_t *rq, h2o_iovec_t param)
-{
-    (void)param;
-    send_trust(rq, gw_req_state(rq, sizeof(trust_state_t)));
+    trust_state_t *st = rq->state;
+    if (gw_take_verdict(rq, reply, err) == NULL)
+        return;
+    st->body = render_trust(st, string_at(reply, 1), string_at(reply, 2), string_at(reply, 3));
+    if (st->force == NULL || gw_idem_replayed(rq)) {
+        gw_req_json(rq, 200, st->body, strlen(st->body));
+        return;
+    }
+    ig_info("msg=\"trust gate forced\" mode=%s by=%s", st->force, st->token->name);
+    rq->on_reply = on_flag_reply;
+    for (unsigned b = 0; strcmp(st->force, "auto") != 0 && b != IG_BUCKETS; ++b) {
+        char key[IG_KEY_MAX_BYTES];
+        size_t lens[3];
+        if (b == IG_WL_BUCKET)
+            continue;
+        snprintf(key, sizeof(key), "ig:{%u}:gate", b);
+        const char *set[] = {"SET", key, "closed"}, *del[] = {"DEL", key};
+        int closing = strcmp(st->force, "closed") == 0;
+        gw_str_lens(lens, closing ? set : del, closing ? 3 : 2);
+        if (gw_req_redis(rq, closing ? 3 : 2, closing ? set : del, lens) != 0) {
+            gw_req_unavailable(rq);
+            return;
+        }
+        ++st->pending;
+    }
+    if (st->pending == 0)
+        gw_req_json(rq, 200, st->body, strlen(st->body));
 }
 
 void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param)
@@ -226,36 +295,15 @@ void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param)
         return;
     if (rq->req->entity.len != 0 && gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
         return;
-    trust_state_t *st = gw_req_state(rq, sizeof(*st));
+    trust_state_t *st = new_trust_state(rq);
     st->admin = 1;
+    st->token = token;
     if (gw_parse_force(&st->force, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
         gw_req_error(rq, &err, 0);
         return;
     }
-    rq->on_reply = on_trust_reply;
-    if (st->force != NULL) {
-        /* The mode first (the daemon honours it from its next evaluation), then the flags at once. */
-        const char *set_mode[] = {"SET", GW_WL_GATE_MODE, st->force};
-        size_t lens[3];
-        gw_str_lens(lens, set_mode, 3);
-        if (gw_req_redis(rq, 3, set_mode, lens) != 0) {
-            gw_req_unavailable(rq);
-            return;
-        }
-        ++st->pending;
-        for (unsigned b = 0; strcmp(st->force, "auto") != 0 && b != IG_BUCKETS; ++b) {
-            char key[IG_KEY_MAX_BYTES];
-            snprintf(key, sizeof(key), "ig:{%u}:gate", b);
-            const char *set[] = {"SET", key, "closed"}, *del[] = {"DEL", key};
-            int closing = strcmp(st->force, "closed") == 0;
-            gw_str_lens(lens, closing ? set : del, closing ? 3 : 2);
-            if (gw_req_redis(rq, closing ? 3 : 2, closing ? set : del, lens) != 0) {
-                gw_req_unavailable(rq);
-                return;
-            }
-            ++st->pending;
-        }
-        ig_info("msg=\"trust gate forced\" mode=%s by=%s", st->force, token->name);
-    }
-    send_trust(rq, st);
+    if (gw_idem_begin(rq, token, NULL) != 0)
+        return;
+    const char *argv[] = {"FCALL", "ig_gate", "3", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE, st->force ? st->force : ""};
+    gw_call(rq, on_gate_reply, argv, sizeof(argv) / sizeof(argv[0]), NULL, NULL);
 }

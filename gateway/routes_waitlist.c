@@ -12,6 +12,7 @@
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "coalesce.h"
+#include "idem.h"
 #include "ig_priority.h"
 #include "people.h"
 #include "routes.h"
@@ -188,7 +189,8 @@ static void on_admit_reply(gw_req_t *rq, redisReply *reply, const char *err)
                                 gw.cfg.code_prefix, (int)clen, code);
     }
     len += (size_t)snprintf(body + len, cap - len, "]}");
-    ig_info("msg=\"waitlist admitted\" count=%zu by=%s", n, st->token->name);
+    if (!gw_idem_replayed(rq))
+        ig_info("msg=\"waitlist admitted\" count=%zu by=%s", n, st->token->name);
     gw_req_json(rq, 200, body, len);
 }
 
@@ -207,6 +209,8 @@ void gw_route_admit(gw_req_t *rq, h2o_iovec_t param)
         gw_req_error(rq, &err, 0);
         return;
     }
+    if (gw_idem_begin(rq, token, NULL) != 0)
+        return;
     admit_state_t *st = gw_req_state(rq, sizeof(*st));
     st->token = token;
     snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + (long long)llround(days * 86400.0));

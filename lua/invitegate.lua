@@ -16,6 +16,9 @@
 --                    entry per call (append_items)
 --   ig:{B}:rl:ADDR   GCRA theoretical arrival time (microseconds)
 --   ig:{B}:batch:ID  hash: fp (request fingerprint), codes (space-separated)
+--   ig:{0}:idem:K:S:H  an Idempotency-Key's record for 24 h (idem_check):
+--                    cmsgpack(fingerprint, reply); K:S the scope (t:<token
+--                    name> or a:<client address>), H the key's hash
 --
 -- A code record is cmsgpack(max_uses, use_count, expires_at, revoked_at,
 -- issued_to_hash, first_redeemer_hash); times in Unix seconds, 0 = none;
@@ -283,6 +286,79 @@ local function ig_issue(keys, args)
     return #items / 2
 end
 
+-- Idempotency keys (the Idempotency-Key header, gateway/idem.h). A
+-- function registered as idempotent(fn) takes two more ARGV after its own:
+-- the key of the record in bucket 0 (ig:{0}:idem:..., '' when the request
+-- has no key) and the request's fingerprint. In the same atomic call, the
+-- record is checked before fn runs (a replay returns {'replay', reply}, the
+-- same key with another fingerprint {'idempotency_key_reused'}, and fn does
+-- not run) and fn's reply recorded after it, for IDEM_TTL_MS, unless a retry
+-- must be able to change it (IDEM_UNRECORDED, and error replies). The
+-- gateway renders a replayed reply as it rendered the first.
+local IDEM_TTL_MS = 86400000 -- IG_IDEM_TTL_MS
+local IDEM_UNRECORDED = {rate_limited = true, invites_paused = true}
+
+-- Returns (record, answer): answer, when not nil, is what to reply at once;
+-- record is {key, fp} for idem_record (nil when the request has no key).
+local function idem_check(key, fp)
+    if key == '' then
+        return nil, nil
+    end
+    if not string.find(key, ':idem:', 1, true) then
+        return nil, redis.error_reply('idempotency arguments missing')
+    end
+    local stored = redis.call('GET', key)
+    if not stored then
+        return {key, fp}, nil
+    end
+    local stored_fp, reply = cmsgpack.unpack(stored)
+    if stored_fp ~= fp then
+        return nil, {'idempotency_key_reused'}
+    end
+    return nil, {'replay', reply}
+end
+
+-- Records reply for record = {key, fingerprint}; only if there is none yet with nx.
+local function idem_record(record, reply, nx)
+    local value = cmsgpack.pack(record[2], reply)
+    if nx then
+        redis.call('SET', record[1], value, 'PX', IDEM_TTL_MS, 'NX')
+    else
+        redis.call('SET', record[1], value, 'PX', IDEM_TTL_MS)
+    end
+end
+
+local function idempotent(fn)
+    return function(keys, args)
+        local record, answer = idem_check(args[#args - 1], args[#args])
+        if answer then
+            return answer
+        end
+        local reply = fn(keys, args)
+        if record and type(reply) == 'table' and not reply.err and not IDEM_UNRECORDED[reply[1]] then
+            idem_record(record, reply)
+        end
+        return reply
+    end
+end
+
+-- The record of a route that is idempotent by itself (generate, revoke): its
+-- answer is recorded after it was made, by ig_idem_put.
+-- KEYS[1] the record. ARGV[1] fingerprint.
+-- Reply: {'none'}; {'replay', {'answer', status, body}};
+-- {'idempotency_key_reused'}.
+local function ig_idem_get(keys, args)
+    local _, answer = idem_check(keys[1], args[1])
+    return answer or {'none'}
+end
+
+-- KEYS[1] the record. ARGV[1] fingerprint, ARGV[2] HTTP status, ARGV[3] body.
+-- Reply: 1 (a record there already is kept).
+local function ig_idem_put(keys, args)
+    idem_record({keys[1], args[1]}, {'answer', tonumber(args[2]), args[3]}, true)
+    return 1
+end
+
 redis.register_function{function_name = 'ig_ready', callback = ig_ready, flags = {'no-writes'}}
 redis.register_function('ig_redeem', ig_redeem)
 redis.register_function('ig_redeem_many', ig_redeem_many)
@@ -290,3 +366,5 @@ redis.register_function('ig_status', ig_status)
 redis.register_function('ig_revoke', ig_revoke)
 redis.register_function('ig_batch_claim', ig_batch_claim)
 redis.register_function('ig_issue', ig_issue)
+redis.register_function{function_name = 'ig_idem_get', callback = ig_idem_get, flags = {'no-writes'}}
+redis.register_function('ig_idem_put', ig_idem_put)

@@ -1,5 +1,6 @@
 --
--- Points, lifecycle events and erasure (appended to lua/invitegate.lua).
+-- Points, lifecycle events, erasure and the operator's override of the trust
+-- gate (appended to lua/invitegate.lua).
 --
 -- Points record (ig:{0}:p:S, field hash8): cmsgpack(earned, spent,
 -- transactions_json, referrals_active, referrals_fraud). The sync daemon
@@ -39,6 +40,7 @@ local function ig_points(keys, args)
 end
 
 -- Spend points.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
 -- ARGV[3] amount (> 0), ARGV[4] type, ARGV[5] note.
 -- Reply: {'ok', balance_after, earned, spent}; {'insufficient_points', balance}.
@@ -57,6 +59,7 @@ local function ig_spend(keys, args)
 end
 
 -- A lifecycle event of the host application, for the sync daemon.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] e-mail, ARGV[2] kind,
 -- ARGV[3] amount in cents ('' = none), ARGV[4] time in Unix ms ('' = now).
 -- Reply: {'ok', at_ms}.
@@ -99,8 +102,31 @@ local function ig_erase(keys, args)
     return {'ok', removed}
 end
 
+-- The trust gate as POST /api/quality/evaluate-gate answers it, after the
+-- operator's override if one is given: the mode, and bucket 0's flag at once
+-- (the gateway then writes the other buckets' flags; the sync daemon agrees
+-- from its next evaluation).
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
+-- KEYS[1] ig:{0}:trust, KEYS[2] ig:{0}:gate, KEYS[3] ig:{0}:gate:mode.
+-- ARGV[1] force: 'open', 'closed', 'auto' or '' (none).
+-- Reply: {'ok', evaluation (JSON) or nil, flag or nil, mode or nil}.
+local function ig_gate(keys, args)
+    local force = args[1]
+    if force ~= '' then
+        redis.call('SET', keys[3], force)
+        if force == 'closed' then
+            redis.call('SET', keys[2], 'closed')
+        elseif force == 'open' then
+            redis.call('DEL', keys[2])
+        end
+    end
+    local gate = redis.call('MGET', keys[1], keys[2], keys[3])
+    return {'ok', gate[1], gate[2], gate[3]}
+end
+
 redis.register_function('ig_points_sync', ig_points_sync)
 redis.register_function{function_name = 'ig_points', callback = ig_points, flags = {'no-writes'}}
-redis.register_function('ig_spend', ig_spend)
-redis.register_function('ig_lifecycle', ig_lifecycle)
+redis.register_function('ig_spend', idempotent(ig_spend))
+redis.register_function('ig_lifecycle', idempotent(ig_lifecycle))
 redis.register_function('ig_erase', ig_erase)
+redis.register_function('ig_gate', idempotent(ig_gate))

@@ -421,6 +421,7 @@ end
 
 -- Admit the head of the waitlist: the top entries leave the waitlist at
 -- once and each gets a single-use code bound to their e-mail.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
 -- code hash key per code (ig:{0}:c:S).
 -- ARGV[1] expires_at (Unix seconds), ARGV[2] admitted by (token name), then
@@ -470,11 +471,12 @@ end
 
 -- Record that an inviter shared their referral with a recipient: when the
 -- recipient joins without a code, the first sharer is their referrer.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
 -- ARGV[1] inviter hash8, ARGV[2] inviter e-mail, ARGV[3] inviter's referral
 -- code, ARGV[4] recipient hash8, ARGV[5] recipient e-mail, ARGV[6] referral
 -- id, ARGV[7] client address, ARGV[8] GCRA interval, ARGV[9] GCRA burst.
--- Reply: {'ok', referral_code}; {'rate_limited', retry_after_ms}.
+-- Reply: {'ok', referral_code, referral id}; {'rate_limited', retry_after_ms}.
 local function ig_share(keys, args)
     local now_s, now_us = now()
     local retry_ms = limited(args[7], now_us, args[8], args[9])
@@ -495,7 +497,7 @@ local function ig_share(keys, args)
     redis.call('HSETNX', user_key('sh', args[4]), args[4], args[3])
     redis.call('XADD', keys[2], '*', 't', 'shared', 'id', args[6], 'inviter', args[2], 'recipient', args[5], 'at',
         int(math.floor(now_us / 1000)))
-    return {'ok', args[3]}
+    return {'ok', args[3], args[6]}
 end
 
 -- Count a click on a referral link (and say whether the code exists).
@@ -521,6 +523,7 @@ end
 
 -- Earn invite codes for referrals: one tranche of codes per `after`
 -- confirmed referrals (joins with the user's code), one tranche per call.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
 -- code hash key per code of a tranche.
 -- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] referrals per tranche, ARGV[4]
@@ -584,8 +587,8 @@ redis.register_function('ig_join', ig_join)
 redis.register_function('ig_join_many', ig_join_many)
 redis.register_function{function_name = 'ig_position', callback = ig_position}
 redis.register_function{function_name = 'ig_stats', callback = ig_stats}
-redis.register_function('ig_admit', ig_admit)
-redis.register_function('ig_share', ig_share)
+redis.register_function('ig_admit', idempotent(ig_admit))
+redis.register_function('ig_share', idempotent(ig_share))
 redis.register_function('ig_click', ig_click)
-redis.register_function('ig_earn', ig_earn)
+redis.register_function('ig_earn', idempotent(ig_earn))
 redis.register_function('ig_quality', ig_quality)

@@ -225,11 +225,14 @@ class Response:
 
 
 class HttpClient:
-    """One keep-alive connection per thread to one gateway port."""
+    """One keep-alive connection per thread to one gateway port; source_address
+    (host, port) binds the client's end (another loopback address is another
+    client address for the gateway)."""
 
-    def __init__(self, port, timeout=15.0):
+    def __init__(self, port, timeout=15.0, source_address=None):
         self.port = port
         self.timeout = timeout
+        self.source_address = source_address
         self.local = threading.local()
 
     def _conn(self, fresh=False):
@@ -237,7 +240,7 @@ class HttpClient:
         if fresh or conn is None:
             if conn is not None:
                 conn.close()
-            conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout, source_address=self.source_address)
             self.local.conn = conn
             self.local.used = False
         return conn

@@ -11,10 +11,11 @@
 typedef struct listed_t {
     gw_route_id_t id;
     const char *method, *pattern;
+    gw_idem_mode_t idem;
 } listed_t;
 
 static const listed_t listed[] = {
-#define LISTED(id, label, method, pattern, handler) {GW_ROUTE_##id, method, pattern},
+#define LISTED(id, label, method, pattern, handler, idem) {GW_ROUTE_##id, method, pattern, GW_IDEM_##idem},
     GW_ROUTE_LIST(LISTED)
 #undef LISTED
 };
@@ -118,6 +119,29 @@ static void earlier_routes_win(void **state)
     assert_memory_equal(m.param, "u%40x.io", m.param_len);
 }
 
+static void a_match_carries_its_routes_idempotency_mode(void **state)
+{
+    char path[256];
+    for (size_t i = 0; i != sizeof(listed) / sizeof(listed[0]); ++i) {
+        instantiate(path, sizeof(path), listed[i].pattern, "x");
+        assert_int_equal(find(listed[i].method, path).idem, listed[i].idem);
+        /* Reads never take a key. */
+        if (strcmp(listed[i].method, "GET") == 0)
+            assert_int_equal(listed[i].idem, GW_IDEM_NO);
+    }
+    assert_int_equal(find("POST", "/api/waitlist/admit").idem, GW_IDEM_CALL);
+    assert_int_equal(find("POST", "/api/points/u%40x.io/spend").idem, GW_IDEM_CALL);
+    assert_int_equal(find("POST", "/api/users/u%40x.io/events").idem, GW_IDEM_CALL);
+    assert_int_equal(find("POST", "/api/referrals/share").idem, GW_IDEM_CALL);
+    assert_int_equal(find("POST", "/api/referrals/earn").idem, GW_IDEM_CALL);
+    assert_int_equal(find("POST", "/api/quality/evaluate-gate").idem, GW_IDEM_CALL);
+    assert_int_equal(find("POST", "/api/invites/generate").idem, GW_IDEM_ANSWER);
+    assert_int_equal(find("POST", "/api/invites/ABC/revoke").idem, GW_IDEM_ANSWER);
+    /* No route, no mode. */
+    assert_int_equal(find("PUT", "/api/waitlist/admit").idem, GW_IDEM_NO);
+    assert_int_equal(find("POST", "/nowhere").idem, GW_IDEM_NO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -126,6 +150,7 @@ int main(void)
         cmocka_unit_test(a_known_path_with_another_method_is_not_allowed),
         cmocka_unit_test(unknown_and_malformed_paths_are_not_found),
         cmocka_unit_test(earlier_routes_win),
+        cmocka_unit_test(a_match_carries_its_routes_idempotency_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

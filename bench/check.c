@@ -16,10 +16,9 @@
 static int append_status(redisContext *c, const bench_code_t *code)
 {
     bench_code_keys_t k;
-    bench_code_keys(&k, code->body, "bench-check");
-    /* Interval 0: the rate limit is off for this read, and ig_status then writes nothing. */
-    const char *argv[] = {"FCALL", "ig_status", "2", k.hash, k.rl, k.field, "0", "1"};
-    if (redisAppendCommandArgv(c, 8, argv, NULL) != REDIS_OK) {
+    bench_code_keys(&k, code->body);
+    const char *argv[] = {"FCALL", "ig_status", "1", k.hash, k.field};
+    if (redisAppendCommandArgv(c, 5, argv, NULL) != REDIS_OK) {
         bench_error("redis FCALL ig_status: %s", c->errstr);
         return -1;
     }

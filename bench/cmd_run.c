@@ -59,16 +59,6 @@ static int resolve_rate(double *rate, const bench_opts_t *o)
     return 0;
 }
 
-/* The gateway's rate-limit arguments, as gateway/main.c derives them. */
-static void rate_limit_args(char interval[16], char burst[16], const ig_config_t *cfg)
-{
-    if (cfg->rate_limit_per_sec != 0)
-        snprintf(interval, 16, "%u", 1000000u / cfg->rate_limit_per_sec);
-    else
-        snprintf(interval, 16, "0");
-    snprintf(burst, 16, "%u", cfg->rate_limit_burst);
-}
-
 /* People who joined the waitlist so far (its `joined` counter, ig:{0}:wl:n). Returns 0 or -1 (printed). */
 static int waitlist_size(redisContext *c, long long *out)
 {
@@ -192,16 +182,12 @@ int bench_cmd_run(const bench_opts_t *o)
     bench_say("%s: %s over %s for %.1f s%s", r->name, via_redis ? "redeem" : o->workload, o->via, o->duration,
               rate > 0 ? " (open loop)" : "");
     if (via_redis) {
-        char interval[16], burst[16];
-        rate_limit_args(interval, burst, &cfg);
         bench_redis_load_opts_t lo = {.pipeline = o->pipeline,
                                       .batch = o->batch,
                                       .duration_s = o->duration,
                                       .pool = &pool,
                                       .email_key = keys.email,
-                                      .client_addr = "127.0.0.1",
-                                      .rl_interval = interval,
-                                      .rl_burst = burst};
+                                      .client_addr = "127.0.0.1"};
         if ((load_redis = bench_redis_connect(&cfg)) != NULL)
             loaded = bench_redis_load_run(r, load_redis, &lo);
     } else {

@@ -20,11 +20,10 @@ typedef struct bench_code_keys_t {
     char set[IG_KEY_MAX_BYTES];    /**< ig:{B}:r:CODE, redeemers of a multi-use code */
     char gate[IG_KEY_MAX_BYTES];   /**< ig:{B}:gate */
     char stream[IG_KEY_MAX_BYTES]; /**< ig:{B}:events */
-    char rl[IG_KEY_MAX_BYTES];     /**< ig:{B}:rl:ADDR, the GCRA key of client address addr */
 } bench_code_keys_t;
 
-/** Fills k for the code body (16 characters) and the client address addr. */
-static inline void bench_code_keys(bench_code_keys_t *k, const char *body, const char *addr)
+/** Fills k for the code body (16 characters). */
+static inline void bench_code_keys(bench_code_keys_t *k, const char *body)
 {
     ig_code_keys_t ck;
     ig_code_keys(&ck, body);
@@ -34,7 +33,6 @@ static inline void bench_code_keys(bench_code_keys_t *k, const char *body, const
     snprintf(k->set, sizeof(k->set), "ig:{%u}:r:%.*s", k->bucket, IG_CODE_BODY_LEN, body);
     snprintf(k->gate, sizeof(k->gate), "ig:{%u}:gate", k->bucket);
     snprintf(k->stream, sizeof(k->stream), "ig:{%u}:events", k->bucket);
-    snprintf(k->rl, sizeof(k->rl), "ig:{%u}:rl:%s", k->bucket, addr);
 }
 
 #endif

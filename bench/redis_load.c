@@ -5,9 +5,9 @@
 #include "keys.h"
 #include "redis_load.h"
 
-#define KEYS_PER_ITEM 3
+#define KEYS_PER_ITEM 2
 #define ARGS_PER_ITEM 5
-#define MANY_ARGC_MAX (7 + (KEYS_PER_ITEM + ARGS_PER_ITEM) * BENCH_REDIS_BATCH_MAX)
+#define MANY_ARGC_MAX (5 + (KEYS_PER_ITEM + ARGS_PER_ITEM) * BENCH_REDIS_BATCH_MAX)
 
 /* A redemption waiting for its call. */
 typedef struct item_t {
@@ -37,8 +37,8 @@ static int status_of(const char *verdict)
         const char *verdict;
         int status;
     } table[] = {
-        {"ok", 200},        {"again", 200},         {"not_found", 404},      {"revoked", 410},      {"expired", 410},
-        {"exhausted", 409}, {"wrong_account", 403}, {"invites_paused", 503}, {"rate_limited", 429},
+        {"ok", 200},      {"again", 200},     {"not_found", 404},     {"revoked", 410},
+        {"expired", 410}, {"exhausted", 409}, {"wrong_account", 403}, {"invites_paused", 503},
     };
     for (size_t i = 0; i != sizeof(table) / sizeof(table[0]); ++i)
         if (strcmp(verdict, table[i].verdict) == 0)
@@ -63,7 +63,7 @@ static unsigned queue_ticket(redis_load_t *l, uint64_t now)
     unsigned b = ig_code_bucket(t.code->body);
     item_t *it = &l->groups[b][l->count[b]++];
     it->t = t;
-    bench_code_keys(&it->k, t.code->body, l->o->client_addr);
+    bench_code_keys(&it->k, t.code->body);
     ig_email_hash(it->hash, t.email, t.email_len, l->o->email_key);
     it->queued_ns = now;
     return b;
@@ -80,21 +80,29 @@ static int send_group(redis_load_t *l, unsigned b)
 
     if (o->batch == 1) {
         item_t *it = &g[0];
-        const char *one[] = {"FCALL",        "ig_redeem",    "5",         it->k.hash,       it->k.set,   it->k.gate,
-                             it->k.stream,   it->k.rl,       it->k.field, it->t.code->body, it->t.email, (const char *)it->hash,
-                             o->client_addr, o->rl_interval, o->rl_burst};
+        const char *one[] = {"FCALL",
+                             "ig_redeem",
+                             "4",
+                             it->k.hash,
+                             it->k.set,
+                             it->k.gate,
+                             it->k.stream,
+                             it->k.field,
+                             it->t.code->body,
+                             it->t.email,
+                             (const char *)it->hash,
+                             o->client_addr};
         for (size_t i = 0; i != sizeof(one) / sizeof(one[0]); ++i) {
             argv[argc] = one[i];
-            /* argv[11] is the binary e-mail hash. */
-            argvlen[argc++] = i == 11 ? sizeof(it->hash) : strlen(one[i]);
+            /* argv[10] is the binary e-mail hash. */
+            argvlen[argc++] = i == 10 ? sizeof(it->hash) : strlen(one[i]);
         }
     } else {
         snprintf(numkeys, sizeof(numkeys), "%zu", 2 + KEYS_PER_ITEM * n);
         argv[argc++] = "FCALL", argv[argc++] = "ig_redeem_many", argv[argc++] = numkeys;
         argv[argc++] = g[0].k.gate, argv[argc++] = g[0].k.stream;
         for (size_t i = 0; i != n; ++i)
-            argv[argc++] = g[i].k.hash, argv[argc++] = g[i].k.set, argv[argc++] = g[i].k.rl;
-        argv[argc++] = o->rl_interval, argv[argc++] = o->rl_burst;
+            argv[argc++] = g[i].k.hash, argv[argc++] = g[i].k.set;
         for (size_t i = 0; i != argc; ++i)
             argvlen[i] = strlen(argv[i]);
         for (size_t i = 0; i != n; ++i) {

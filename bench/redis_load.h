@@ -26,8 +26,6 @@ typedef struct bench_redis_load_opts_t {
     bench_pool_t *pool;             /**< borrowed: tickets */
     const unsigned char *email_key; /**< IG_EMAIL_KEY_BYTES: the gateway's e-mail hashing key */
     const char *client_addr;        /**< ARGV[5], as the gateway would see the client */
-    const char *rl_interval;        /**< ARGV[6], as the gateway derives it from the configuration */
-    const char *rl_burst;           /**< ARGV[7] */
 } bench_redis_load_opts_t;
 
 /** Runs the load on c and counts it into r (new). Returns 0, or -1 (printed) when the connection failed. */

@@ -171,10 +171,9 @@ int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsig
         ig_email_hash(hash, p.email, p.email_len, email_key);
         ig_referral_code(ref, p.email, p.email_len, user_keys);
         snprintf(score, sizeof(score), "%d", ig_priority_score(p.persona, strlen(p.persona), p.use_case, strlen(p.use_case)));
-        /* As gateway/routes_waitlist.c calls it; GCRA interval 0: the rate limit is off and writes nothing. */
-        const char *argv[] = {"FCALL",      "ig_join", "2",        wl_key, stream, (const char *)hash,
-                              p.email,      p.persona, p.use_case, score,  ref,    "",
-                              "bench-seed", "0",       "0",        "1"};
+        /* As gateway/routes_waitlist.c calls it. */
+        const char *argv[] = {"FCALL",   "ig_join",  "2",   wl_key, stream, (const char *)hash, p.email,
+                              p.persona, p.use_case, score, ref,    "",     "bench-seed",       "0"};
         size_t argvlen[sizeof(argv) / sizeof(argv[0])];
         for (size_t a = 0; a != sizeof(argv) / sizeof(argv[0]); ++a)
             argvlen[a] = a == 5 ? sizeof(hash) : strlen(argv[a]);

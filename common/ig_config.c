@@ -346,6 +346,54 @@ static int add_token(ig_config_t *cfg, const char *value)
     return 0;
 }
 
+/* ---- Client addresses behind reverse proxies ----------------------------- */
+
+/* "CIDR, CIDR ..." (commas and/or blanks); replaces the list, empty = none. */
+static int set_trusted_proxies(ig_config_t *cfg, const char *value)
+{
+    const char *p = value, *why;
+    cfg->num_trusted_proxies = 0;
+    for (;;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            return 0;
+        if (cfg->num_trusted_proxies == IG_CONFIG_MAX_PROXIES)
+            return fail(cfg, "trusted_proxies: at most %d blocks", IG_CONFIG_MAX_PROXIES);
+        if (ig_cidr_parse(&cfg->trusted_proxies[cfg->num_trusted_proxies], &why, p, len) != 0)
+            return fail(cfg, "trusted_proxies: \"%.*s\": %s", (int)(len > 64 ? 64 : len), p, why);
+        ++cfg->num_trusted_proxies;
+        p += len;
+    }
+}
+
+static int set_proxy_protocol(ig_config_t *cfg, const char *value)
+{
+    if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+        return fail(cfg, "proxy_protocol: expected on or off, got \"%s\"", value);
+    cfg->proxy_protocol = value[1] == 'n';
+    return 0;
+}
+
+/* Keys of the block above; 1 when key is not one of them. */
+static int set_client_key(ig_config_t *cfg, const char *key, const char *value)
+{
+    if (strcmp(key, "trusted_proxies") == 0)
+        return set_trusted_proxies(cfg, value);
+    if (strcmp(key, "proxy_protocol") == 0)
+        return set_proxy_protocol(cfg, value);
+    return 1;
+}
+
+static int check_client_keys(ig_config_t *cfg)
+{
+    if (cfg->proxy_protocol && cfg->num_trusted_proxies == 0)
+        return fail(cfg, "proxy_protocol: on needs trusted_proxies (the peers allowed to send the PROXY line)");
+    return 0;
+}
+
+/* -------------------------------------------------------------------------- */
+
 int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
 {
     char secret[LINE_MAX_BYTES];
@@ -426,6 +474,8 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
         sodium_memzero(secret, sizeof(secret));
         return ret;
     }
+    if ((ret = set_client_key(cfg, key, value)) != 1)
+        return ret;
     return fail(cfg, "unknown configuration key \"%s\"", key);
 }
 
@@ -521,6 +571,8 @@ static const char *const env_keys[] = {"listen",
                                        "gate_max_fraud_rate",
                                        "gate_burst_window_s",
                                        "gate_burst_per_network",
+                                       "trusted_proxies",
+                                       "proxy_protocol",
                                        NULL};
 
 static int load_env(ig_config_t *cfg)
@@ -560,6 +612,8 @@ int ig_config_load(ig_config_t *cfg, const char *path)
         return fail(cfg, "referral_earn_after: must be at least 1");
     if (strlen(cfg->code_prefix) > 10)
         return fail(cfg, "code_prefix: at most 10 characters");
+    if (check_client_keys(cfg) != 0)
+        return -1;
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "ig_net.h"
 
 #define IG_CONFIG_MAX_TOKENS 16
 #define IG_TOKEN_HASH_BYTES 32
@@ -24,6 +25,8 @@
  * truncated.
  */
 #define IG_TOKEN_NAME_MAX_BYTES 64
+/** Most blocks in `trusted_proxies`. */
+#define IG_CONFIG_MAX_PROXIES 64
 
 /** Admin token scopes (bit flags). */
 enum {
@@ -85,18 +88,22 @@ typedef struct ig_config_t {
     unsigned points_l2;               /**< REFERRAL_L2 to the referrer's referrer per payment */
     unsigned points_l2_months;        /**< at most this many REFERRAL_L2 per relationship */
     /* Trust gate */
-    unsigned gate_interval_ms;        /**< how often the sync daemon evaluates the gate */
-    unsigned gate_window_days;        /**< trailing window of the rates */
-    unsigned gate_min_redemptions;    /**< below this many redemptions in the window: no data, gate open */
-    double gate_weight_engagement;    /**< weight of engagement_rate in trust_score */
-    double gate_weight_churn;         /**< weight of (1 - churn_rate) */
-    double gate_weight_fraud;         /**< weight of (1 - fraud_rate) */
-    double gate_close_below;          /**< trust_score below this closes the gate */
-    double gate_reopen_above;         /**< a closed gate reopens only above this (hysteresis) */
-    double gate_max_fraud_rate;       /**< fraud_rate above this closes the gate whatever the score */
-    unsigned gate_burst_window_s;     /**< window of the per-network burst signal */
-    unsigned gate_burst_per_network;  /**< redemptions from one /24 (IPv4) or /48 (IPv6) in that window that raise the signal */
-    char errstr[IG_CONFIG_ERR_BYTES]; /**< last error, for the caller to print */
+    unsigned gate_interval_ms;       /**< how often the sync daemon evaluates the gate */
+    unsigned gate_window_days;       /**< trailing window of the rates */
+    unsigned gate_min_redemptions;   /**< below this many redemptions in the window: no data, gate open */
+    double gate_weight_engagement;   /**< weight of engagement_rate in trust_score */
+    double gate_weight_churn;        /**< weight of (1 - churn_rate) */
+    double gate_weight_fraud;        /**< weight of (1 - fraud_rate) */
+    double gate_close_below;         /**< trust_score below this closes the gate */
+    double gate_reopen_above;        /**< a closed gate reopens only above this (hysteresis) */
+    double gate_max_fraud_rate;      /**< fraud_rate above this closes the gate whatever the score */
+    unsigned gate_burst_window_s;    /**< window of the per-network burst signal */
+    unsigned gate_burst_per_network; /**< redemptions from one /24 (IPv4) or /48 (IPv6) in that window that raise the signal */
+    /* Client addresses behind reverse proxies (gateway/client.h) */
+    ig_cidr_t trusted_proxies[IG_CONFIG_MAX_PROXIES]; /**< peers whose X-Forwarded-For and PROXY line are believed */
+    size_t num_trusted_proxies;                       /**< 0: every client is its TCP peer */
+    int proxy_protocol;                               /**< trusted peers may open a connection with a PROXY v1 line */
+    char errstr[IG_CONFIG_ERR_BYTES];                 /**< last error, for the caller to print */
 } ig_config_t;
 
 /** Whether the domain of a normalised e-mail is in cfg->disposable_domains. */

@@ -11,7 +11,6 @@
  *   ig:{B}:r:CODE     set    e-mail hashes that redeemed a multi-use code
  *   ig:{B}:gate       string "closed" while the trust gate is closed
  *   ig:{B}:events     stream change events for the sync daemon
- *   ig:{B}:rl:ADDR    string GCRA theoretical arrival time for a client
  *   ig:{B}:batch:ID   hash   an issued batch (fingerprint, codes)
  */
 #ifndef IG_KEYS_H

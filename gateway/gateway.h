@@ -21,6 +21,7 @@ typedef struct gw_thread_t {
     pthread_t tid;
     h2o_context_t ctx; /**< this thread's h2o context (owns the loop) */
     h2o_accept_ctx_t accept_ctx;
+    h2o_accept_ctx_t proxy_accept_ctx;       /**< accept_ctx expecting a PROXY line: for trusted peers (proxy_protocol) */
     int listen_fd;                           /**< bound before the thread starts */
     h2o_socket_t *listener;                  /**< NULL once closed for shutdown */
     gw_redis_t *redis;                       /**< this thread's Redis connection */
@@ -44,10 +45,9 @@ typedef struct gw_t {
     h2o_globalconf_t h2o;
     gw_thread_t *threads;
     unsigned num_threads;
-    atomic_int shutdown;  /**< set by the signal thread */
-    char rl_interval[24]; /**< GCRA emission interval in microseconds, "0" = off */
-    char rl_burst[16];    /**< GCRA burst */
-    const char *lua;      /**< the Redis function library */
+    atomic_int shutdown;              /**< set by the signal thread */
+    struct gw_ratelimit_t *ratelimit; /**< the rate limit of the public endpoints, shared by the threads; NULL = off */
+    const char *lua;                  /**< the Redis function library */
     size_t lua_len;
 } gw_t;
 

@@ -1,7 +1,7 @@
 /*
  * Calling the Redis function library (lua/) on behalf of a request and
  * turning its replies into the answers of API.md. A library reply is an array
- * whose first element names the verdict ('ok', 'not_found', 'rate_limited',
+ * whose first element names the verdict ('ok', 'not_found', 'exhausted',
  * ...); transport failures and replies of another shape are 503, which a
  * client may retry: every library call is safe to repeat.
  */
@@ -49,7 +49,7 @@ void gw_fail_redis(gw_req_t *rq, redisReply *reply, const char *err)
 }
 
 /* The verdicts shared by redeem and status that are not a success. */
-int gw_answer_refusal(gw_req_t *rq, const char *verdict, long long retry_ms)
+int gw_answer_refusal(gw_req_t *rq, const char *verdict)
 {
     const struct {
         const char *verdict;
@@ -64,11 +64,6 @@ int gw_answer_refusal(gw_req_t *rq, const char *verdict, long long retry_ms)
         {"invites_paused", 503, "invites are paused; try again later"},
         {"conflict", 409, "this batch_id exists with a different request"},
     };
-    if (strcmp(verdict, "rate_limited") == 0) {
-        gw_error_t err = {429, "rate_limited", "too many requests from this address; retry later"};
-        gw_req_error(rq, &err, (unsigned)((retry_ms + 999) / 1000 > 0 ? (retry_ms + 999) / 1000 : 1));
-        return 1;
-    }
     for (size_t i = 0; i != sizeof(refusals) / sizeof(refusals[0]); ++i) {
         if (strcmp(verdict, refusals[i].verdict) == 0) {
             gw_req_fail(rq, refusals[i].status, refusals[i].verdict, refusals[i].message);
@@ -89,7 +84,7 @@ const char *gw_take_verdict(gw_req_t *rq, redisReply *reply, const char *err)
         gw_fail_redis(rq, reply, err);
         return NULL;
     }
-    return gw_answer_refusal(rq, verdict, gw_reply_int(reply, 1)) ? NULL : verdict;
+    return gw_answer_refusal(rq, verdict) ? NULL : verdict;
 }
 
 void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,

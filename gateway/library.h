@@ -37,8 +37,8 @@ const char *gw_reply_str(redisReply *reply, size_t i, size_t *len);
 /** Answers a transport failure or an unexpected reply: 503, retrying is safe. */
 void gw_fail_redis(gw_req_t *rq, redisReply *reply, const char *err);
 
-/** Answers a refusal verdict of the library (404, 409, 410, 403, 429, 503); returns 0 if verdict is not one. */
-int gw_answer_refusal(gw_req_t *rq, const char *verdict, long long retry_ms);
+/** Answers a refusal verdict of the library (404, 409, 410, 403, 503); returns 0 if verdict is not one. */
+int gw_answer_refusal(gw_req_t *rq, const char *verdict);
 
 /** Returns a success verdict for the caller to handle; answers failures and refusals itself and returns NULL. */
 const char *gw_take_verdict(gw_req_t *rq, redisReply *reply, const char *err);

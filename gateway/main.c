@@ -9,6 +9,7 @@
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "gateway.h"
+#include "ratelimit.h"
 
 gw_t gw;
 
@@ -81,11 +82,11 @@ int main(int argc, char **argv)
     gw.num_threads = gw.cfg.threads != 0 ? gw.cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (gw.num_threads == 0)
         gw.num_threads = 1;
-    if (gw.cfg.rate_limit_per_sec != 0)
-        snprintf(gw.rl_interval, sizeof(gw.rl_interval), "%u", 1000000u / gw.cfg.rate_limit_per_sec);
-    else
-        strcpy(gw.rl_interval, "0");
-    snprintf(gw.rl_burst, sizeof(gw.rl_burst), "%u", gw.cfg.rate_limit_burst);
+    if (gw.cfg.rate_limit_per_sec != 0 &&
+        (gw.ratelimit = gw_ratelimit_new(gw.cfg.rate_limit_per_sec, gw.cfg.rate_limit_burst, GW_RATELIMIT_ENTRIES, NULL)) == NULL) {
+        fprintf(stderr, "invitegate-gateway: no memory for the rate-limit table\n");
+        return 1;
+    }
     gw.lua = gw_lua_source;
     gw.lua_len = gw_lua_source_len;
 
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
     gw.h2o.server_name = h2o_iovec_init(H2O_STRLIT("invitegate"));
 
     int ret = gw_server_run() == 0 ? 0 : 1;
+    gw_ratelimit_free(gw.ratelimit);
     ig_config_wipe(&gw.cfg);
     return ret;
 }

@@ -49,5 +49,5 @@ gw_person_t *gw_path_person(gw_req_t *rq, h2o_iovec_t param, size_t state_size)
         return NULL;
     }
     gw_person_derive(p);
-    return p;
+    return gw_req_limit_email(rq, p->hash8) == 0 ? p : NULL;
 }

@@ -29,8 +29,9 @@ void gw_person_derive(gw_person_t *p);
 
 /**
  * Parses the e-mail of a path segment into new zeroed route state of
- * state_size bytes (which starts with a gw_person_t), owned by rq, and
- * derives the person's identities. Returns it, or NULL after answering 422.
+ * state_size bytes (which starts with a gw_person_t), owned by rq, derives
+ * the person's identities and, on a route limited per e-mail, takes a unit
+ * of the e-mail's limit. Returns it, or NULL after answering 422 (or 429).
  */
 gw_person_t *gw_path_person(gw_req_t *rq, h2o_iovec_t param, size_t state_size);
 

@@ -1,11 +1,11 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include "client.h"
 #include "head.h"
 #include "idem.h"
 #include "ig_log.h"
@@ -95,6 +95,8 @@ static const char *reason_phrase(int status)
  * body: h2o sends whatever it is given, and body bytes after a HEAD answer
  * would be read as the start of the next answer on a kept-alive connection.
  */
+static void add_limit_fields(gw_req_t *rq);
+
 static void respond(gw_req_t *rq, int status, const char *content_type, size_t ct_len, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
@@ -105,6 +107,8 @@ static void respond(gw_req_t *rq, int status, const char *content_type, size_t c
     rq->answered = 1;
     if (h2o_timeout_is_linked(&rq->deadline))
         h2o_timeout_unlink(&rq->deadline);
+    if (rq->limit_checked != 0)
+        add_limit_fields(rq);
     gw_metrics_request(&rq->thread->metrics, rq->route, status, gw_now_ns() - rq->start_ns);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
@@ -364,19 +368,100 @@ const ig_admin_token_t *gw_req_authorize(gw_req_t *rq, unsigned scope)
     return token;
 }
 
+/* ---- Client address and rate limit -------------------------------------- */
+
+/*
+ * The peer is what h2o says: the TCP peer, or the source of the PROXY line
+ * that a trusted peer opened the connection with (server.c).
+ */
+const ig_addr_t *gw_req_client(gw_req_t *rq)
+{
+    if (rq->client_known)
+        return &rq->client;
+    h2o_req_t *req = rq->req;
+    struct sockaddr_storage ss;
+    ig_addr_t peer;
+    rq->client_known = 1;
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0 ||
+        ig_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) != 0) {
+        memset(&rq->client, 0, sizeof(rq->client));
+        strcpy(rq->client_text, "unknown");
+        return &rq->client;
+    }
+    /* The X-Forwarded-For fields in the order received, read only behind a trusted peer. */
+    size_t n = 0;
+    const char **values = NULL;
+    size_t *lens = NULL;
+    if (gw.cfg.num_trusted_proxies != 0) {
+        for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1;)
+            ++n;
+        values = h2o_mem_alloc_pool(&req->pool, (n + 1) * sizeof(*values));
+        lens = h2o_mem_alloc_pool(&req->pool, (n + 1) * sizeof(*lens));
+        n = 0;
+        for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1; ++n) {
+            values[n] = req->headers.entries[i].value.base;
+            lens[n] = req->headers.entries[i].value.len;
+        }
+    }
+    gw_client_derive(&rq->client, &peer, values, lens, n, gw.cfg.trusted_proxies, gw.cfg.num_trusted_proxies);
+    ig_addr_format(rq->client_text, &rq->client);
+    return &rq->client;
+}
+
 void gw_req_client_addr(gw_req_t *rq, char *out, size_t cap)
 {
-    struct sockaddr_storage ss;
-    h2o_conn_t *conn = rq->req->conn;
-    out[0] = '\0';
-    if (conn->callbacks->get_peername(conn, (struct sockaddr *)&ss) == 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
-    if (out[0] == '\0')
-        snprintf(out, cap, "unknown");
+    gw_req_client(rq);
+    snprintf(out, cap, "%s", rq->client_text);
+}
+
+/* Records a verdict of policy; answers 429 when it refuses. */
+static int limit_verdict(gw_req_t *rq, unsigned policy, const gw_ratelimit_result_t *r)
+{
+    *(policy == GW_LIMIT_ADDR ? &rq->limit_addr : &rq->limit_email) = *r;
+    rq->limit_checked |= policy;
+    if (r->allowed)
+        return 0;
+    gw_error_t err = {429, "rate_limited", ""};
+    snprintf(err.message, sizeof(err.message), "too many requests %s; retry later",
+             policy == GW_LIMIT_ADDR ? "from this address" : "for this e-mail address");
+    gw_req_error(rq, &err, gw_ratelimit_retry_after(r));
+    return -1;
+}
+
+int gw_req_limit_addr(gw_req_t *rq)
+{
+    gw_ratelimit_key_t key;
+    if (gw.ratelimit == NULL || (rq->limit_policies & GW_LIMIT_ADDR) == 0)
+        return 0;
+    gw_ratelimit_addr_key(&key, gw_req_client(rq));
+    gw_ratelimit_result_t r = gw_ratelimit_take(gw.ratelimit, &key, gw_now_ns());
+    return limit_verdict(rq, GW_LIMIT_ADDR, &r);
+}
+
+int gw_req_limit_email(gw_req_t *rq, const unsigned char *hash8)
+{
+    gw_ratelimit_key_t key;
+    if (gw.ratelimit == NULL || (rq->limit_policies & GW_LIMIT_EMAIL) == 0)
+        return 0;
+    gw_ratelimit_email_key(&key, hash8);
+    gw_ratelimit_result_t r = gw_ratelimit_take(gw.ratelimit, &key, gw_now_ns());
+    return limit_verdict(rq, GW_LIMIT_EMAIL, &r);
+}
+
+/* RateLimit-Policy of the route and RateLimit (draft-ietf-httpapi-ratelimit-headers-10) of the policies checked. */
+static void add_limit_fields(gw_req_t *rq)
+{
+    h2o_req_t *req = rq->req;
+    size_t plen, len = 0, cap = 128;
+    const char *policy = gw_ratelimit_policy(gw.ratelimit, rq->limit_policies, &plen);
+    char *value = h2o_mem_alloc_pool(&req->pool, cap);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("RateLimit-Policy"), 0, NULL, policy, plen);
+    if (rq->limit_checked & GW_LIMIT_ADDR)
+        len = gw_ratelimit_format_item(value, len, cap, "addr", &rq->limit_addr);
+    if (rq->limit_checked & GW_LIMIT_EMAIL)
+        len = gw_ratelimit_format_item(value, len, cap, "email", &rq->limit_email);
+    assert(len < cap);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("RateLimit"), 0, NULL, value, len);
 }
 
 void gw_format_time(char out[21], long long unix_seconds)

@@ -13,7 +13,9 @@
 #include <h2o.h>
 #include <hiredis/hiredis.h>
 #include "gateway.h"
+#include "ig_net.h"
 #include "parse.h"
+#include "ratelimit.h"
 
 /** Room for a client address in text (IPv6 included). */
 #define GW_ADDR_MAX_BYTES 64
@@ -38,6 +40,14 @@ struct gw_req_t {
     h2o_timeout_entry_t deadline; /**< linked while a deadline is armed (gw_req_arm_deadline) */
     gw_idem_mode_t idem_mode;     /**< the route's idem column (route_list.h) */
     gw_idem_t *idem;              /**< the request's Idempotency-Key (idem.h), or NULL; owned */
+    /* Client address and rate limit (gw_req_client, gw_req_limit_*) */
+    int client_known;                     /**< client and client_text are derived */
+    ig_addr_t client;                     /**< the client address (client.h) */
+    char client_text[IG_ADDR_TEXT_BYTES]; /**< its text, "unknown" without a peer address */
+    unsigned limit_policies;              /**< GW_LIMIT_* of the route (the dispatcher's); 0 = not limited */
+    unsigned limit_checked;               /**< the policies checked so far: their RateLimit items go out */
+    gw_ratelimit_result_t limit_addr;     /**< verdict of the address policy */
+    gw_ratelimit_result_t limit_email;    /**< verdict of the e-mail policy */
 };
 
 /** Creates the context of req (tied to req's pool). */
@@ -113,8 +123,30 @@ int gw_req_check_head(gw_req_t *rq);
  */
 const ig_admin_token_t *gw_req_authorize(gw_req_t *rq, unsigned scope);
 
-/** Writes the client address (textual IP) to out. */
+/**
+ * The client address of rq (client.h): its peer, or what trusted proxies
+ * say in X-Forwarded-For. Derived on first use and kept with rq.
+ */
+const ig_addr_t *gw_req_client(gw_req_t *rq);
+
+/** Writes the client address of rq (gw_req_client) as text to out. */
 void gw_req_client_addr(gw_req_t *rq, char *out, size_t cap);
+
+/**
+ * Takes one unit of the client address's limit for a route limited per
+ * address (rq->limit_policies; a no-op for other routes and when the limit
+ * is off). Returns 0, or -1 after answering 429 rate_limited with
+ * Retry-After. Every answer of a limited route carries RateLimit-Policy and
+ * the RateLimit items of the policies checked.
+ */
+int gw_req_limit_addr(gw_req_t *rq);
+
+/**
+ * Takes one unit of the limit of the e-mail with hash hash8 (ig_email_hash)
+ * on a route limited per e-mail; a no-op elsewhere. Returns 0, or -1 after
+ * answering 429.
+ */
+int gw_req_limit_email(gw_req_t *rq, const unsigned char *hash8);
 
 /** Formats a Unix time as 2025-12-27T00:00:00Z into out (21 bytes), or "" when the text would not fit (a year past 9999). */
 void gw_format_time(char out[21], long long unix_seconds);

@@ -48,4 +48,23 @@ typedef enum { GW_IDEM_NO, GW_IDEM_CALL, GW_IDEM_ANSWER } gw_idem_mode_t;
     X(TRUST, "trust_score", "GET", "/api/quality/trust-score", gw_route_trust, NO)                                                 \
     X(EVALUATE_GATE, "evaluate_gate", "POST", "/api/quality/evaluate-gate", gw_route_evaluate_gate, CALL)
 
+/*
+ * The rate-limited routes (API.md: the public endpoints) and their policies
+ * (gateway/ratelimit.h): each is limited per client address, checked before
+ * its handler runs; those whose request names an e-mail also per e-mail,
+ * checked by the handler once the e-mail is parsed (gw_req_limit_email).
+ *
+ * X(ID, policies)
+ */
+#define GW_LIMITED_ROUTE_LIST(X)                                                                                                   \
+    X(REDEEM, GW_LIMIT_ADDR | GW_LIMIT_EMAIL)                                                                                      \
+    X(STATUS, GW_LIMIT_ADDR)                                                                                                       \
+    X(JOIN, GW_LIMIT_ADDR | GW_LIMIT_EMAIL)                                                                                        \
+    X(WL_STATS, GW_LIMIT_ADDR)                                                                                                     \
+    X(WL_POSITION, GW_LIMIT_ADDR | GW_LIMIT_EMAIL)                                                                                 \
+    X(SHARE, GW_LIMIT_ADDR | GW_LIMIT_EMAIL)                                                                                       \
+    X(EARN, GW_LIMIT_ADDR | GW_LIMIT_EMAIL)                                                                                        \
+    X(QUALITY, GW_LIMIT_ADDR | GW_LIMIT_EMAIL)                                                                                     \
+    X(CLICK, GW_LIMIT_ADDR)
+
 #endif

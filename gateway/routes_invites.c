@@ -79,14 +79,11 @@ static code_state_t *path_code(gw_req_t *rq, h2o_iovec_t param)
 void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
 {
     ig_code_keys_t k;
-    char rl_key[IG_KEY_MAX_BYTES], addr[GW_ADDR_MAX_BYTES];
     code_state_t *st = path_code(rq, param);
     if (st == NULL)
         return;
     ig_code_keys(&k, st->code);
-    gw_req_client_addr(rq, addr, sizeof(addr));
-    snprintf(rl_key, sizeof(rl_key), "ig:{%u}:rl:%s", k.bucket, addr);
-    const char *argv[] = {"FCALL", "ig_status", "2", k.hash, rl_key, k.field, gw.rl_interval, gw.rl_burst};
+    const char *argv[] = {"FCALL", "ig_status", "1", k.hash, k.field};
     rq->on_reply = on_status_reply;
     gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
 }

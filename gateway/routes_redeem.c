@@ -14,7 +14,7 @@
 #include "library.h"
 #include "routes.h"
 
-#define KEYS_PER_ITEM 3
+#define KEYS_PER_ITEM 2
 #define ARGS_PER_ITEM 5
 
 /* What one queued redemption sends. */
@@ -22,7 +22,6 @@ typedef struct redeem_state_t {
     gw_redeem_req_t in;
     ig_code_keys_t k;
     char set_key[IG_KEY_MAX_BYTES];
-    char rl_key[IG_KEY_MAX_BYTES];
     char addr[GW_ADDR_MAX_BYTES];
     unsigned char email_hash[IG_EMAIL_HASH_BYTES];
 } redeem_state_t;
@@ -45,14 +44,14 @@ static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
                      st->in.email, gw.cfg.code_prefix, st->in.code, a, b);
         return;
     }
-    if (!gw_answer_refusal(rq, verdict, a))
+    if (!gw_answer_refusal(rq, verdict))
         gw_fail_redis(rq, reply, NULL);
 }
 
 /* Sends the redemptions of one bucket as one ig_redeem_many call. */
 static int send_bucket(gw_coalescer_t *c, unsigned bucket, gw_req_t *const *live, size_t n)
 {
-    const char *argv[5 + KEYS_PER_ITEM * GW_COALESCE_MAX_ITEMS + 2 + ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
+    const char *argv[5 + KEYS_PER_ITEM * GW_COALESCE_MAX_ITEMS + ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
     size_t argvlen[sizeof(argv) / sizeof(argv[0])], argc = 0;
     char numkeys[16], gate_key[IG_KEY_MAX_BYTES], stream_key[IG_KEY_MAX_BYTES];
 
@@ -63,9 +62,8 @@ static int send_bucket(gw_coalescer_t *c, unsigned bucket, gw_req_t *const *live
     argv[argc++] = gate_key, argv[argc++] = stream_key;
     for (size_t i = 0; i != n; ++i) {
         redeem_state_t *st = live[i]->state;
-        argv[argc++] = st->k.hash, argv[argc++] = st->set_key, argv[argc++] = st->rl_key;
+        argv[argc++] = st->k.hash, argv[argc++] = st->set_key;
     }
-    argv[argc++] = gw.rl_interval, argv[argc++] = gw.rl_burst;
     gw_str_lens(argvlen, argv, argc);
     for (size_t i = 0; i != n; ++i) {
         redeem_state_t *st = live[i]->state;
@@ -95,9 +93,10 @@ void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
     }
     ig_code_keys(&st->k, st->in.code);
     ig_email_hash(st->email_hash, st->in.email, st->in.email_len, gw.email_key);
+    if (gw_req_limit_email(rq, st->email_hash) != 0)
+        return;
     gw_req_client_addr(rq, st->addr, sizeof(st->addr));
     snprintf(st->set_key, sizeof(st->set_key), "ig:{%u}:r:%s", st->k.bucket, st->in.code);
-    snprintf(st->rl_key, sizeof(st->rl_key), "ig:{%u}:rl:%s", st->k.bucket, st->addr);
     rq->on_reply = on_redeem_reply;
     if (rq->thread->redeem_coalescer == NULL)
         rq->thread->redeem_coalescer = gw_coalescer_new(rq->thread, IG_BUCKETS, send_bucket);

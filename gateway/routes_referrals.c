@@ -50,7 +50,6 @@ void gw_route_share(gw_req_t *rq, h2o_iovec_t param)
     static const char *const names[] = {"inviter_email", "recipient_email"};
     gw_email_t emails[2];
     gw_error_t err;
-    char addr[GW_ADDR_MAX_BYTES];
     (void)param;
 
     if (gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
@@ -73,8 +72,9 @@ void gw_route_share(gw_req_t *rq, h2o_iovec_t param)
     st->inviter.email = emails[0], st->recipient.email = emails[1];
     gw_person_derive(&st->inviter);
     gw_person_derive(&st->recipient);
+    if (gw_req_limit_email(rq, st->inviter.hash8) != 0)
+        return;
     random_uuid(st->id);
-    gw_req_client_addr(rq, addr, sizeof(addr));
     const char *argv[] = {"FCALL",
                           "ig_share",
                           "2",
@@ -85,10 +85,7 @@ void gw_route_share(gw_req_t *rq, h2o_iovec_t param)
                           st->inviter.referral_code,
                           (char *)st->recipient.hash8,
                           st->recipient.email.addr,
-                          st->id,
-                          addr,
-                          gw.rl_interval,
-                          gw.rl_burst};
+                          st->id};
     gw_call(rq, on_share_reply, argv, sizeof(argv) / sizeof(argv[0]), st->inviter.hash8, st->recipient.hash8);
 }
 
@@ -127,7 +124,7 @@ void gw_route_earn(gw_req_t *rq, h2o_iovec_t param)
     static const char *const names[] = {"user_email"};
     gw_error_t err;
     gw_person_t p;
-    char addr[GW_ADDR_MAX_BYTES], per[16], exp[24];
+    char per[16], exp[24];
     (void)param;
 
     if (gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0)
@@ -139,10 +136,11 @@ void gw_route_earn(gw_req_t *rq, h2o_iovec_t param)
     if (gw_idem_begin(rq, NULL, NULL) != 0)
         return;
     gw_person_derive(&p);
-    gw_req_client_addr(rq, addr, sizeof(addr));
+    if (gw_req_limit_email(rq, p.hash8) != 0)
+        return;
     snprintf(per, sizeof(per), "%u", gw.cfg.referral_earn_after);
     snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + (long long)gw.cfg.default_expires_days * 86400);
-    const char *args[] = {(const char *)p.hash8, p.email.addr, per, exp, addr, gw.rl_interval, gw.rl_burst};
+    const char *args[] = {(const char *)p.hash8, p.email.addr, per, exp};
     gw_call_issuing(rq, on_earn_reply, "ig_earn", gw.cfg.referral_earn_codes, args, sizeof(args) / sizeof(args[0]), p.hash8);
 }
 
@@ -167,12 +165,10 @@ static void on_quality_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_quality(gw_req_t *rq, h2o_iovec_t param)
 {
-    char addr[GW_ADDR_MAX_BYTES];
     gw_person_t *p = gw_path_person(rq, param, sizeof(*p));
     if (p == NULL)
         return;
-    gw_req_client_addr(rq, addr, sizeof(addr));
-    const char *argv[] = {"FCALL", "ig_quality", "1", GW_WL_KEY, (char *)p->hash8, addr, gw.rl_interval, gw.rl_burst};
+    const char *argv[] = {"FCALL", "ig_quality", "1", GW_WL_KEY, (char *)p->hash8};
     gw_call(rq, on_quality_reply, argv, sizeof(argv) / sizeof(argv[0]), p->hash8, NULL);
 }
 
@@ -208,16 +204,14 @@ static void on_click_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_click(gw_req_t *rq, h2o_iovec_t param)
 {
-    char addr[GW_ADDR_MAX_BYTES];
     click_state_t *st = gw_req_state(rq, sizeof(*st));
     if (ig_referral_code_normalise(st->code, param.base, param.len) != 0) {
         gw_req_fail(rq, 404, "not_found", "no such referral link");
         return;
     }
-    gw_req_client_addr(rq, addr, sizeof(addr));
     /* HEAD is safe: it gets GET's redirect, but counts no click (link previews and checkers send it). */
     const char *count = h2o_memis(rq->req->method.base, rq->req->method.len, H2O_STRLIT("HEAD")) ? "0" : "1";
-    const char *argv[] = {"FCALL", "ig_click", "2", GW_WL_KEY, GW_WL_STREAM, st->code, addr, gw.rl_interval, gw.rl_burst, count};
+    const char *argv[] = {"FCALL", "ig_click", "2", GW_WL_KEY, GW_WL_STREAM, st->code, count};
     rq->on_reply = on_click_reply;
     gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
 }

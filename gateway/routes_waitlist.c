@@ -58,7 +58,7 @@ static void on_join_reply(gw_req_t *rq, redisReply *reply, const char *err)
                      at, st->p.referral_code);
     } else if (strcmp(verdict, "unknown_referral") == 0) {
         gw_req_fail(rq, 422, "invalid_code", "referral_code is not a known referral code");
-    } else if (!gw_answer_refusal(rq, verdict, a)) {
+    } else if (!gw_answer_refusal(rq, verdict)) {
         gw_fail_redis(rq, reply, NULL);
     }
 }
@@ -66,14 +66,14 @@ static void on_join_reply(gw_req_t *rq, redisReply *reply, const char *err)
 /* Sends the queued joins as one ig_join_many call. */
 static int send_joins(gw_coalescer_t *c, unsigned lane, gw_req_t *const *live, size_t n)
 {
-    const char *argv[7 + JOIN_ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
+    const char *argv[5 + JOIN_ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
     size_t argvlen[sizeof(argv) / sizeof(argv[0])], argc = 0;
     char boost[16];
     (void)lane;
 
     snprintf(boost, sizeof(boost), "%u", gw.cfg.waitlist_referral_boost);
     argv[argc++] = "FCALL", argv[argc++] = "ig_join_many", argv[argc++] = "2", argv[argc++] = GW_WL_KEY;
-    argv[argc++] = GW_WL_STREAM, argv[argc++] = boost, argv[argc++] = gw.rl_interval, argv[argc++] = gw.rl_burst;
+    argv[argc++] = GW_WL_STREAM, argv[argc++] = boost;
     gw_str_lens(argvlen, argv, argc);
     for (size_t i = 0; i != n; ++i) {
         const join_state_t *st = live[i]->state;
@@ -107,6 +107,8 @@ void gw_route_join(gw_req_t *rq, h2o_iovec_t param)
     }
     st->p.email = st->in.email;
     gw_person_derive(&st->p);
+    if (gw_req_limit_email(rq, st->p.hash8) != 0)
+        return;
     snprintf(st->score, sizeof(st->score), "%d", st->in.priority);
     gw_req_client_addr(rq, st->addr, sizeof(st->addr));
     rq->on_reply = on_join_reply;
@@ -129,10 +131,8 @@ static void on_stats_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_wl_stats(gw_req_t *rq, h2o_iovec_t param)
 {
-    char addr[GW_ADDR_MAX_BYTES];
     (void)param;
-    gw_req_client_addr(rq, addr, sizeof(addr));
-    const char *argv[] = {"FCALL", "ig_stats", "1", GW_WL_KEY, addr, gw.rl_interval, gw.rl_burst};
+    const char *argv[] = {"FCALL", "ig_stats", "1", GW_WL_KEY};
     rq->on_reply = on_stats_reply;
     gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
 }
@@ -157,13 +157,10 @@ static void on_position_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_wl_position(gw_req_t *rq, h2o_iovec_t param)
 {
-    char addr[GW_ADDR_MAX_BYTES];
     gw_person_t *p = gw_path_person(rq, param, sizeof(*p));
     if (p == NULL)
         return;
-    gw_req_client_addr(rq, addr, sizeof(addr));
-    const char *argv[] = {"FCALL", "ig_position",  "1",        GW_WL_KEY, (char *)p->hash8, p->email.addr,
-                          addr,    gw.rl_interval, gw.rl_burst};
+    const char *argv[] = {"FCALL", "ig_position", "1", GW_WL_KEY, (char *)p->hash8, p->email.addr};
     gw_call(rq, on_position_reply, argv, sizeof(argv) / sizeof(argv[0]), p->hash8, NULL);
 }
 

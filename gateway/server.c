@@ -68,6 +68,25 @@ static int open_listener(const char *host, uint16_t port)
     return fd;
 }
 
+/*
+ * With proxy_protocol on, h2o reads a PROXY v1 line at the start of a
+ * connection and takes its source address for the peer's. h2o 2.2.5 takes it
+ * from anyone (lib/core/util.c: a line that does not parse is handed to HTTP
+ * as it is), so only a peer in trusted_proxies gets the accept context that
+ * expects one; from any other peer the line is read as a malformed HTTP
+ * request (400) and the peer stays its own client.
+ */
+static h2o_accept_ctx_t *accept_ctx_for(gw_thread_t *thread, h2o_socket_t *sock)
+{
+    struct sockaddr_storage ss;
+    ig_addr_t peer;
+    if (gw.cfg.proxy_protocol && h2o_socket_getpeername(sock, (struct sockaddr *)&ss) != 0 &&
+        ig_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) == 0 &&
+        ig_cidr_list_contains(gw.cfg.trusted_proxies, gw.cfg.num_trusted_proxies, &peer))
+        return &thread->proxy_accept_ctx;
+    return &thread->accept_ctx;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     gw_thread_t *thread = listener->data;
@@ -76,7 +95,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
         return;
-    h2o_accept(&thread->accept_ctx, sock);
+    h2o_accept(accept_ctx_for(thread, sock), sock);
 }
 
 static void on_tick(h2o_timeout_entry_t *entry)
@@ -107,6 +126,8 @@ static void *thread_main(void *arg)
     h2o_context_init(&thread->ctx, loop, &gw.h2o);
     thread->accept_ctx.ctx = &thread->ctx;
     thread->accept_ctx.hosts = gw.h2o.hosts;
+    thread->proxy_accept_ctx = thread->accept_ctx;
+    thread->proxy_accept_ctx.expect_proxy_line = 1;
     thread->listener = h2o_evloop_socket_create(loop, thread->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     thread->listener->data = thread;
     h2o_socket_read_start(thread->listener, on_accept);

@@ -7,6 +7,9 @@
 -- Redis does not roll back a script that fails after a write, so every
 -- function checks everything first and writes last.
 --
+-- Rate limits are not kept here: the gateway limits each client address and
+-- e-mail in its own memory before it calls Redis (gateway/ratelimit.h).
+--
 -- Key layout (common/ig_keys.h):
 --   ig:{B}:c:S       hash: field = code body[4..16], value = packed record
 --   ig:{B}:r:CODE    set of e-mail hashes that redeemed a multi-use code
@@ -14,7 +17,6 @@
 --   ig:{B}:events    stream read by the sync daemon; redeemed, joined and
 --                    issued events are appended in the items form, one
 --                    entry per call (append_items)
---   ig:{B}:rl:ADDR   GCRA theoretical arrival time (microseconds)
 --   ig:{B}:batch:ID  hash: fp (request fingerprint), codes (space-separated)
 --   ig:{0}:idem:K:S:H  an Idempotency-Key's record for 24 h (idem_check):
 --                    cmsgpack(fingerprint, reply); K:S the scope (t:<token
@@ -24,7 +26,7 @@
 -- issued_to_hash, first_redeemer_hash); times in Unix seconds, 0 = none;
 -- hashes are 8-byte keyed hashes of normalised e-mails, '' = none.
 
-local VERSION = '3'
+local VERSION = '4'
 
 -- Integers as plain decimal strings: tostring() would print large doubles in
 -- exponent notation.
@@ -59,31 +61,6 @@ local function append_items(stream, kind, shared, items)
     redis.call('XADD', stream, '*', 't', kind, 'd', table.concat(items, '\0') .. '\0', unpack(shared))
 end
 
--- GCRA check. interval_us = 1e6 / rate, burst = requests allowed at once;
--- interval 0 disables the limit. Returns (allowed, new_tat, retry_after_ms);
--- the caller stores new_tat with gcra_commit once it has decided to answer.
-local function gcra_check(key, now_us, interval_us, burst)
-    if interval_us <= 0 then
-        return true, nil, 0
-    end
-    local tat = tonumber(redis.call('GET', key)) or now_us
-    if tat < now_us then
-        tat = now_us
-    end
-    local new_tat = tat + interval_us
-    local allow_at = new_tat - interval_us * burst
-    if now_us < allow_at then
-        return false, nil, math.ceil((allow_at - now_us) / 1000)
-    end
-    return true, new_tat, 0
-end
-
-local function gcra_commit(key, now_us, new_tat)
-    if new_tat then
-        redis.call('SET', key, int(new_tat), 'PX', int(math.ceil((new_tat - now_us) / 1000) + 1))
-    end
-end
-
 -- Ready probe: proves the library is loaded and answers with its version.
 -- KEYS: none. ARGV: none. Reply: VERSION.
 local function ig_ready(keys, args)
@@ -91,18 +68,11 @@ local function ig_ready(keys, args)
 end
 
 -- One redemption, the part shared by ig_redeem and ig_redeem_many: checks,
--- then writes (rate-limit state, the code record, the redeemers set) and
--- adds the event's item (code, e-mail, use count, address) to items, which
--- the caller appends to the stream. kh code hash, ks redeemers set, kr
--- rate-limit key.
--- Returns verdict, use_count, max_uses (0, 0 when there is no record) and
--- retry_after_ms for 'rate_limited'.
-local function redeem_one(items, kh, ks, kr, field, code, email, hash, ip, now_s, now_us, interval, burst, paused)
-    local allowed, new_tat, retry_ms = gcra_check(kr, now_us, interval, burst)
-    if not allowed then
-        return 'rate_limited', 0, 0, retry_ms
-    end
-    gcra_commit(kr, now_us, new_tat)
+-- then writes (the code record, the redeemers set) and adds the event's item
+-- (code, e-mail, use count, address) to items, which the caller appends to
+-- the stream. kh code hash, ks redeemers set.
+-- Returns verdict, use_count, max_uses (0, 0 when there is no record).
+local function redeem_one(items, kh, ks, field, code, email, hash, ip, now_s, paused)
     local packed = redis.call('HGET', kh, field)
     if not packed then
         return 'not_found', 0, 0
@@ -135,28 +105,24 @@ local function redeem_one(items, kh, ks, kr, field, code, email, hash, ip, now_s
 end
 
 -- Redeem one use of a code for one e-mail.
--- KEYS[1] code hash, KEYS[2] redeemers set, KEYS[3] gate, KEYS[4] stream,
--- KEYS[5] rate-limit key.
+-- KEYS[1] code hash, KEYS[2] redeemers set, KEYS[3] gate, KEYS[4] stream.
 -- ARGV[1] field, ARGV[2] code body, ARGV[3] normalised e-mail,
--- ARGV[4] e-mail hash, ARGV[5] client address, ARGV[6] GCRA interval (us),
--- ARGV[7] GCRA burst.
+-- ARGV[4] e-mail hash, ARGV[5] client address.
 -- Reply: {'ok', use_count, max_uses} on a new redemption; {'again', use_count,
 -- max_uses} when this e-mail already redeemed this code (counted once);
--- {'rate_limited', retry_after_ms}; {'not_found'}, {'revoked'},
--- {'expired'}, {'wrong_account'}, {'exhausted'}, {'invites_paused'}.
+-- {'not_found'}, {'revoked'}, {'expired'}, {'wrong_account'}, {'exhausted'},
+-- {'invites_paused'}.
 local function ig_redeem(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[3]) == 'closed'
     local items = {}
-    local verdict, uses, max, retry_ms = redeem_one(items, keys[1], keys[2], keys[5], args[1], args[2], args[3], args[4],
-        args[5], now_s, now_us, tonumber(args[6]), tonumber(args[7]), paused)
+    local verdict, uses, max = redeem_one(items, keys[1], keys[2], args[1], args[2], args[3], args[4], args[5], now_s,
+        paused)
     if #items ~= 0 then
         append_items(keys[4], 'redeemed', {'at', int(math.floor(now_us / 1000))}, items)
     end
     if verdict == 'ok' or verdict == 'again' then
         return {verdict, uses, max}
-    elseif verdict == 'rate_limited' then
-        return {verdict, retry_ms}
     end
     return {verdict}
 end
@@ -165,29 +131,23 @@ end
 -- the redemptions that arrive in one event-loop turn, which spreads the fixed
 -- cost of a call over all of them. Items are applied in order, exactly as
 -- separate ig_redeem calls would be.
--- KEYS[1] gate, KEYS[2] stream, then per item i (from 0): KEYS[3+3i] code
--- hash, KEYS[4+3i] redeemers set, KEYS[5+3i] rate-limit key.
--- ARGV[1] GCRA interval (us), ARGV[2] GCRA burst, then per item i:
--- ARGV[3+5i..7+5i] field, code body, normalised e-mail, e-mail hash, address.
+-- KEYS[1] gate, KEYS[2] stream, then per item i (from 0): KEYS[3+2i] code
+-- hash, KEYS[4+2i] redeemers set.
+-- ARGV, per item i: ARGV[1+5i..5+5i] field, code body, normalised e-mail,
+-- e-mail hash, address.
 -- Reply: a flat array, three entries per item: verdict, then use_count and
--- max_uses ('ok', 'again'), retry_after_ms and 0 ('rate_limited'), or 0, 0.
+-- max_uses ('ok', 'again'), or 0, 0.
 local function ig_redeem_many(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[1]) == 'closed'
-    local interval, burst = tonumber(args[1]), tonumber(args[2])
     local out, items = {}, {}
-    for i = 0, (#keys - 2) / 3 - 1 do
-        local k, a = 3 + 3 * i, 3 + 5 * i
-        local verdict, uses, max, retry_ms = redeem_one(items, keys[k], keys[k + 1], keys[k + 2], args[a], args[a + 1],
-            args[a + 2], args[a + 3], args[a + 4], now_s, now_us, interval, burst, paused)
+    for i = 0, (#keys - 2) / 2 - 1 do
+        local k, a = 3 + 2 * i, 1 + 5 * i
+        local verdict, uses, max = redeem_one(items, keys[k], keys[k + 1], args[a], args[a + 1], args[a + 2], args[a + 3],
+            args[a + 4], now_s, paused)
         out[#out + 1] = verdict
-        if verdict == 'rate_limited' then
-            out[#out + 1] = retry_ms
-            out[#out + 1] = 0
-        else
-            out[#out + 1] = uses
-            out[#out + 1] = max
-        end
+        out[#out + 1] = uses
+        out[#out + 1] = max
     end
     if #items ~= 0 then
         append_items(keys[2], 'redeemed', {'at', int(math.floor(now_us / 1000))}, items)
@@ -195,18 +155,13 @@ local function ig_redeem_many(keys, args)
     return out
 end
 
--- Read a code's state (rate-limited like redeem: no enumeration oracle).
--- KEYS[1] code hash, KEYS[2] rate-limit key.
--- ARGV[1] field, ARGV[2] GCRA interval (us), ARGV[3] GCRA burst.
+-- Read a code's state (the gateway rate-limits it like redeem: no
+-- enumeration oracle).
+-- KEYS[1] code hash. ARGV[1] field.
 -- Reply: {'ok', max_uses, use_count, expires_at, revoked_at, bound (0/1),
--- now}; {'not_found'}; {'rate_limited', retry_after_ms}.
+-- now}; {'not_found'}.
 local function ig_status(keys, args)
-    local now_s, now_us = now()
-    local allowed, new_tat, retry_ms = gcra_check(keys[2], now_us, tonumber(args[2]), tonumber(args[3]))
-    if not allowed then
-        return {'rate_limited', retry_ms}
-    end
-    gcra_commit(keys[2], now_us, new_tat)
+    local now_s = now()
     local packed = redis.call('HGET', keys[1], args[1])
     if not packed then
         return {'not_found'}
@@ -362,7 +317,7 @@ end
 redis.register_function{function_name = 'ig_ready', callback = ig_ready, flags = {'no-writes'}}
 redis.register_function('ig_redeem', ig_redeem)
 redis.register_function('ig_redeem_many', ig_redeem_many)
-redis.register_function('ig_status', ig_status)
+redis.register_function{function_name = 'ig_status', callback = ig_status, flags = {'no-writes'}}
 redis.register_function('ig_revoke', ig_revoke)
 redis.register_function('ig_batch_claim', ig_batch_claim)
 redis.register_function('ig_issue', ig_issue)

@@ -231,17 +231,6 @@ local function pop_head(sizes, n)
     return out
 end
 
--- Rate limit of the public waitlist and referral calls, per client address.
-local function limited(addr, now_us, interval, burst)
-    local key = WL .. 'rl:w:' .. addr
-    local allowed, new_tat, retry_ms = gcra_check(key, now_us, tonumber(interval), tonumber(burst))
-    if not allowed then
-        return retry_ms
-    end
-    gcra_commit(key, now_us, new_tat)
-    return nil
-end
-
 -- The owner of a referral code: their member and user record, or nil.
 local function referrer_of(code)
     local seq = tonumber(redis.call('HGET', ref_key(code), code))
@@ -258,12 +247,8 @@ end
 -- ('' = none), client address}. A new entry adds its joined event's item
 -- (e-mail, persona, use case, score, sequence, referral code, referrer's
 -- e-mail, address) to items, which the caller appends to the stream.
--- Returns verdict, position or retry/admitted time, total, rate_milli.
-local function join_one(items, sizes, a, boost, interval, burst, now_s, now_us)
-    local retry_ms = limited(a[8], now_us, interval, burst)
-    if retry_ms then
-        return 'rate_limited', retry_ms, 0, 0
-    end
+-- Returns verdict, position or admitted time, total, rate_milli.
+local function join_one(items, sizes, a, boost, now_s, now_us)
     local hash8, email = a[1], a[2]
     local member = hash8 .. email
     local u = get_user(hash8)
@@ -327,15 +312,14 @@ end
 -- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] persona, ARGV[4] use case,
 -- ARGV[5] base priority, ARGV[6] the joiner's referral code,
 -- ARGV[7] referral code given ('' = none), ARGV[8] client address,
--- ARGV[9] boost per referral, ARGV[10] GCRA interval, ARGV[11] GCRA burst.
+-- ARGV[9] boost per referral.
 -- Reply: {'new' | 'already', position, total, rate_milli};
--- {'admitted', admitted_at_ms}; {'unknown_referral'};
--- {'rate_limited', retry_after_ms}.
+-- {'admitted', admitted_at_ms}; {'unknown_referral'}.
 local function ig_join(keys, args)
     local now_s, now_us = now()
     local sizes = load_counts(keys[1])
     local items = {}
-    local verdict, a, b, c = join_one(items, sizes, args, tonumber(args[9]), args[10], args[11], now_s, now_us)
+    local verdict, a, b, c = join_one(items, sizes, args, tonumber(args[9]), now_s, now_us)
     save_counts(keys[1], sizes)
     if #items ~= 0 then
         append_items(keys[2], 'joined', {'at', int(math.floor(now_us / 1000))}, items)
@@ -347,8 +331,7 @@ end
 -- arrive while a call is out (gateway/coalesce.c). Items are applied in
 -- order, exactly as separate ig_join calls would be.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
--- ARGV[1] boost per referral, ARGV[2] GCRA interval, ARGV[3] GCRA burst,
--- then 8 per item: ARGV[1..8] of ig_join.
+-- ARGV[1] boost per referral, then 8 per item: ARGV[1..8] of ig_join.
 -- Reply: a flat array, four entries per item: the values of ig_join's
 -- reply, padded with 0.
 local function ig_join_many(keys, args)
@@ -356,8 +339,8 @@ local function ig_join_many(keys, args)
     local sizes = load_counts(keys[1])
     local boost = tonumber(args[1])
     local out, items = {}, {}
-    for i = 4, #args, 8 do
-        local verdict, a, b, c = join_one(items, sizes, {unpack(args, i, i + 7)}, boost, args[2], args[3], now_s, now_us)
+    for i = 2, #args, 8 do
+        local verdict, a, b, c = join_one(items, sizes, {unpack(args, i, i + 7)}, boost, now_s, now_us)
         out[#out + 1] = verdict
         out[#out + 1] = a
         out[#out + 1] = b
@@ -371,16 +354,11 @@ local function ig_join_many(keys, args)
 end
 
 -- Position of one e-mail.
--- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] client address,
--- ARGV[4] GCRA interval, ARGV[5] GCRA burst.
+-- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] e-mail.
 -- Reply: {'ok', position, total, rate_milli}; {'admitted', admitted_at_ms};
--- {'not_found'}; {'rate_limited', retry_after_ms}.
+-- {'not_found'}.
 local function ig_position(keys, args)
-    local now_s, now_us = now()
-    local retry_ms = limited(args[3], now_us, args[4], args[5])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
-    end
+    local now_s = now()
     local u = get_user(args[1])
     if u and u.state == 'w' then
         local sizes = load_counts(keys[1])
@@ -392,16 +370,11 @@ local function ig_position(keys, args)
 end
 
 -- Waitlist counters.
--- KEYS[1] ig:{0}:wl. ARGV[1] client address, ARGV[2] GCRA interval,
--- ARGV[3] GCRA burst.
+-- KEYS[1] ig:{0}:wl. ARGV: none.
 -- Reply: {'ok', waiting, processed_today, joined_today, admitted_total,
--- joined_total, rate_milli}; {'rate_limited', retry_after_ms}.
+-- joined_total, rate_milli}.
 local function ig_stats(keys, args)
-    local now_s, now_us = now()
-    local retry_ms = limited(args[1], now_us, args[2], args[3])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
-    end
+    local now_s = now()
     local day = utc_day(now_s)
     local n = redis.call('HMGET', WL .. 'wl:n', 'a:' .. day, 'j:' .. day, 'admitted', 'joined')
     return {'ok', total_of(load_counts(keys[1])), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
@@ -475,14 +448,10 @@ end
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
 -- ARGV[1] inviter hash8, ARGV[2] inviter e-mail, ARGV[3] inviter's referral
 -- code, ARGV[4] recipient hash8, ARGV[5] recipient e-mail, ARGV[6] referral
--- id, ARGV[7] client address, ARGV[8] GCRA interval, ARGV[9] GCRA burst.
--- Reply: {'ok', referral_code, referral id}; {'rate_limited', retry_after_ms}.
+-- id.
+-- Reply: {'ok', referral_code, referral id}.
 local function ig_share(keys, args)
     local now_s, now_us = now()
-    local retry_ms = limited(args[7], now_us, args[8], args[9])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
-    end
     -- An inviter who never joined gets a sequence number (not a place in the
     -- waitlist), so their referral code resolves to them.
     local u = get_user(args[1])
@@ -502,20 +471,15 @@ end
 
 -- Count a click on a referral link (and say whether the code exists).
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] referral code,
--- ARGV[2] client address, ARGV[3] GCRA interval, ARGV[4] GCRA burst,
--- ARGV[5] '1' to count the click, '0' not to (a HEAD request: a safe
+-- ARGV[2] '1' to count the click, '0' not to (a HEAD request: a safe
 -- method, sent by link previews and checkers, not a visit).
--- Reply: {'ok'}; {'not_found'}; {'rate_limited', retry_after_ms}.
+-- Reply: {'ok'}; {'not_found'}.
 local function ig_click(keys, args)
     local now_s, now_us = now()
-    local retry_ms = limited(args[2], now_us, args[3], args[4])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
-    end
     if redis.call('HEXISTS', ref_key(args[1]), args[1]) == 0 then
         return {'not_found'}
     end
-    if args[5] ~= '0' then
+    if args[2] ~= '0' then
         redis.call('XADD', keys[2], '*', 't', 'clicked', 'ref', args[1], 'at', int(math.floor(now_us / 1000)))
     end
     return {'ok'}
@@ -527,16 +491,12 @@ end
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
 -- code hash key per code of a tranche.
 -- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] referrals per tranche, ARGV[4]
--- expires_at, ARGV[5] client address, ARGV[6] GCRA interval, ARGV[7] GCRA
--- burst, then the fresh code bodies of one tranche.
+-- expires_at, then the fresh code bodies of one tranche (ARGV[5] for
+-- KEYS[4] on).
 -- Reply: {'ok', referrals, tranche, code, ...}; {'not_yet', referrals,
--- still_needed}; {'invites_paused'}; {'rate_limited', retry_after_ms}.
+-- still_needed}; {'invites_paused'}.
 local function ig_earn(keys, args)
     local now_s, now_us = now()
-    local retry_ms = limited(args[5], now_us, args[6], args[7])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
-    end
     local u = get_user(args[1]) or new_user()
     local per = tonumber(args[3])
     if math.floor(u.refs / per) <= u.tranches then
@@ -549,7 +509,7 @@ local function ig_earn(keys, args)
     local out = {'ok', u.refs, u.tranches + 1}
     local codes = {}
     for i = 4, #keys do
-        local code = args[4 + i]
+        local code = args[1 + i]
         if issue_code(keys[i], keys[2], code, tonumber(args[4]), '', '', 'referral', 'referral', 'referral', at) then
             codes[#codes + 1] = code
             out[#out + 1] = code
@@ -563,16 +523,10 @@ local function ig_earn(keys, args)
 end
 
 -- A referrer's figures.
--- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] client address, ARGV[3] GCRA
--- interval, ARGV[4] GCRA burst.
+-- KEYS[1] ig:{0}:wl. ARGV[1] hash8.
 -- Reply: {'ok', referrals, tranches_earned, referrals_active,
--- referrals_fraud}; {'rate_limited', retry_after_ms}.
+-- referrals_fraud}.
 local function ig_quality(keys, args)
-    local now_s, now_us = now()
-    local retry_ms = limited(args[2], now_us, args[3], args[4])
-    if retry_ms then
-        return {'rate_limited', retry_ms}
-    end
     local u = get_user(args[1])
     local p = redis.call('HGET', user_key('p', args[1]), args[1])
     local active, fraud = 0, 0
@@ -585,10 +539,10 @@ end
 
 redis.register_function('ig_join', ig_join)
 redis.register_function('ig_join_many', ig_join_many)
-redis.register_function{function_name = 'ig_position', callback = ig_position}
-redis.register_function{function_name = 'ig_stats', callback = ig_stats}
+redis.register_function{function_name = 'ig_position', callback = ig_position, flags = {'no-writes'}}
+redis.register_function{function_name = 'ig_stats', callback = ig_stats, flags = {'no-writes'}}
 redis.register_function('ig_admit', idempotent(ig_admit))
 redis.register_function('ig_share', idempotent(ig_share))
 redis.register_function('ig_click', ig_click)
 redis.register_function('ig_earn', idempotent(ig_earn))
-redis.register_function('ig_quality', ig_quality)
+redis.register_function{function_name = 'ig_quality', callback = ig_quality, flags = {'no-writes'}}

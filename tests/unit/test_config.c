@@ -323,6 +323,54 @@ static void user_identities_are_stable_and_keyed(void **state)
     assert_int_equal(ig_referral_code_normalise(norm, "K7QX", 4), -1);
 }
 
+static void trusted_proxies_and_proxy_protocol(void **state)
+{
+    ig_config_t cfg;
+    ig_addr_t a;
+    assert_int_equal(ig_config_load(&cfg, NULL), 0);
+    assert_int_equal(cfg.num_trusted_proxies, 0); /* nobody is trusted by default */
+    assert_false(cfg.proxy_protocol);
+
+    write_file("trusted_proxies = 10.0.0.0/8, 192.168.1.7 ::1,2001:db8::/32\nproxy_protocol = on\n");
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_int_equal(cfg.num_trusted_proxies, 4);
+    assert_true(cfg.proxy_protocol);
+    assert_int_equal(ig_addr_parse(&a, "10.200.3.4", 10), 0);
+    assert_true(ig_cidr_list_contains(cfg.trusted_proxies, cfg.num_trusted_proxies, &a));
+    assert_int_equal(ig_addr_parse(&a, "192.168.1.8", 11), 0);
+    assert_false(ig_cidr_list_contains(cfg.trusted_proxies, cfg.num_trusted_proxies, &a));
+    assert_int_equal(ig_addr_parse(&a, "2001:db8:ffff::1", 16), 0);
+    assert_true(ig_cidr_list_contains(cfg.trusted_proxies, cfg.num_trusted_proxies, &a));
+    unlink(path);
+
+    /* Setting the key again replaces the list; empty means none. */
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", "127.0.0.1/32"), 0);
+    assert_int_equal(cfg.num_trusted_proxies, 1);
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", ""), 0);
+    assert_int_equal(cfg.num_trusted_proxies, 0);
+
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", "10.0.0.1/8"), -1);
+    assert_non_null(strstr(cfg.errstr, "trusted_proxies: \"10.0.0.1/8\""));
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", "10.0.0.0/33"), -1);
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", "::/129"), -1);
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", "10.0.0.0/"), -1);
+    assert_int_equal(ig_config_set(&cfg, "trusted_proxies", "proxy.example"), -1);
+    assert_int_equal(ig_config_set(&cfg, "proxy_protocol", "yes"), -1);
+    assert_non_null(strstr(cfg.errstr, "proxy_protocol"));
+
+    /* The PROXY line is taken from trusted peers only: on without any is an error. */
+    write_file("proxy_protocol = on\n");
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, "trusted_proxies"));
+    unlink(path);
+
+    setenv("IG_TRUSTED_PROXIES", "172.16.0.0/12", 1);
+    assert_int_equal(ig_config_load(&cfg, NULL), 0);
+    unsetenv("IG_TRUSTED_PROXIES");
+    assert_int_equal(cfg.num_trusted_proxies, 1);
+    assert_int_equal(cfg.trusted_proxies[0].prefix, 96 + 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +385,7 @@ int main(void)
         cmocka_unit_test_teardown(token_fields_and_whitespace, teardown),
         cmocka_unit_test_teardown(secret_files_are_read, teardown),
         cmocka_unit_test_teardown(errors_name_the_key_and_line, teardown),
+        cmocka_unit_test_teardown(trusted_proxies_and_proxy_protocol, teardown),
     };
     if (sodium_init() < 0)
         return 1;

@@ -12,6 +12,8 @@
 #include <h2o.h>
 #include "ig_config.h"
 #include "ig_user.h"
+#include "conn_limit.h"
+#include "listener.h"
 #include "metrics.h"
 #include "redis_conn.h"
 
@@ -21,7 +23,7 @@ typedef struct gw_thread_t {
     h2o_context_t ctx; /**< this thread's h2o context (owns the loop) */
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;                           /**< bound before the thread starts */
-    h2o_socket_t *listener;                  /**< NULL once closed for shutdown */
+    gw_listener_t listener;                  /**< accepts on listen_fd; closed for shutdown */
     gw_redis_t *redis;                       /**< this thread's Redis connection */
     gw_metrics_t metrics;                    /**< written by this thread only */
     struct gw_coalescer_t *redeem_coalescer; /**< redemptions waiting for their round (routes_redeem.c) */
@@ -42,10 +44,11 @@ typedef struct gw_t {
     h2o_globalconf_t h2o;
     gw_thread_t *threads;
     unsigned num_threads;
-    atomic_int shutdown;  /**< set by the signal thread */
-    char rl_interval[24]; /**< GCRA emission interval in microseconds, "0" = off */
-    char rl_burst[16];    /**< GCRA burst */
-    const char *lua;      /**< the Redis function library */
+    gw_conn_limit_t *conns; /**< open connections of all threads, by client address */
+    atomic_int shutdown;    /**< set by the signal thread */
+    char rl_interval[24];   /**< GCRA emission interval in microseconds, "0" = off */
+    char rl_burst[16];      /**< GCRA burst */
+    const char *lua;        /**< the Redis function library */
     size_t lua_len;
 } gw_t;
 

@@ -22,6 +22,7 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -373,8 +374,13 @@ class Gateway:
         self.proc = None
         self.client = HttpClient(port)
 
-    def start(self, wait_ready=True):
-        self.proc = self.harness._spawn([GATEWAY_BIN, "-c", self.conf_path], self.log_path)
+    def start(self, wait_ready=True, nofile=None):
+        """Starts the gateway; nofile sets its descriptor limit (soft and
+        hard), as a service manager's LimitNOFILE= would."""
+        kw = {}
+        if nofile is not None:
+            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.proc = self.harness._spawn([GATEWAY_BIN, "-c", self.conf_path], self.log_path, **kw)
         if wait_ready:
             self.wait_ready()
 
@@ -697,9 +703,10 @@ class Harness:
             f.write("\n".join(lines) + "\n")
         return path
 
-    def start_gateway(self, overrides):
+    def start_gateway(self, overrides, nofile=None):
         """Starts another gateway on its own port sharing Redis, with some
-        configuration keys overridden. Stopped by close()."""
+        configuration keys overridden (nofile: its descriptor limit, see
+        Gateway.start). Stopped by close()."""
         port = free_port()
         name = "gateway%d" % (len(self.extra_gateways) + 2)
         extra = dict(overrides)
@@ -707,7 +714,7 @@ class Harness:
         conf = self.write_config(name + ".conf", extra)
         gw = Gateway(self, name, conf, port)
         self.extra_gateways.append(gw)
-        gw.start()
+        gw.start(nofile=nofile)
         return gw
 
     # -- sync daemon -------------------------------------------------------

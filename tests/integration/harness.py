@@ -24,6 +24,7 @@ import random
 import re
 import resource
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -232,9 +233,19 @@ class HttpClient:
         self.timeout = timeout
         self.local = threading.local()
 
+    @staticmethod
+    def _dropped(conn):
+        """True when the gateway closed an idle keep-alive connection (h2o
+        does after 10 s without a request): readable while idle means end of
+        stream. A request sent on it would fail half-way, as a POST whose
+        body meets a reset, which request() cannot tell from a real error."""
+        if conn.sock is None:
+            return False
+        return bool(select.select([conn.sock], [], [], 0)[0])
+
     def _conn(self, fresh=False):
         conn = getattr(self.local, "conn", None)
-        if fresh or conn is None:
+        if fresh or conn is None or self._dropped(conn):
             if conn is not None:
                 conn.close()
             conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)

@@ -6,7 +6,7 @@ exhaustion, and HTTP/2 on the cleartext port.
   /health probes from another address nor makes the gateway spin.
 - max_connections_per_address and max_connections: the connection over the
   limit is closed without an answer, others are served, and closing
-  connections frees slots.
+  connections (or their idling out) frees slots.
 - Out of descriptors (EMFILE), the listener pauses instead of spinning on
   accept, logs once, and serves again once connections close.
 - HTTP/2 is off: the prior-knowledge preface gets no SETTINGS frame, and
@@ -323,6 +323,21 @@ class HostileEdgeTest(harness.HarnessTestCase):
         finally:
             for s in held:
                 s.close()
+
+    def test_idle_connection_is_closed_and_frees_its_slot(self):
+        # A slot cannot be held without sending requests: h2o's request
+        # timeout (10 s) closes a connection that sends none.
+        gw = self.h.start_gateway({"max_connections_per_address": "1"})
+        redeem = {"code": "nonsense", "email": "idle@example.com"}
+        self.assertEqual(self.h.http("POST", "/api/invites/redeem", redeem).status, 422)
+        with connect_from("127.0.0.8", gw.port, timeout=30) as idle:
+            with connect_from("127.0.0.8", gw.port) as extra:
+                self.assertTrue(closed_without_answer(extra), "the address's one slot is not taken")
+            self.assertEqual(idle.recv(1), b"", "the idle connection was not closed")
+        wait_until(lambda: health_from("127.0.0.8", gw.port) == 200, 5, 0.05, "the idle connection's slot was not freed")
+        # The harness's keep-alive connection idled out the same way: a POST
+        # must not be sent on it.
+        self.assertEqual(self.h.http("POST", "/api/invites/redeem", redeem).status, 422)
 
     # Out of descriptors ----------------------------------------------------
 

@@ -58,6 +58,8 @@ void ig_config_defaults(ig_config_t *cfg)
     cfg->rate_limit_burst = 40;
     cfg->public_body_bytes = 4096;
     cfg->admin_body_bytes = 4 << 20;
+    cfg->max_connections = 10000;
+    cfg->max_connections_per_address = 256;
     strcpy(cfg->migrations_dir, "migrations");
     cfg->sync_batch_size = 250;
     cfg->sync_block_ms = 500;
@@ -413,6 +415,8 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     UINT_KEY(default_expires_days, 3650)
     UINT_KEY(rate_limit_per_sec, 1000000)
     UINT_KEY(rate_limit_burst, 1000000)
+    UINT_KEY(max_connections, IG_MAX_CONNECTIONS_LIMIT)
+    UINT_KEY(max_connections_per_address, IG_MAX_CONNECTIONS_LIMIT)
     UINT_KEY(sync_batch_size, 100000)
     UINT_KEY(sync_block_ms, 60000)
     UINT_KEY(sync_batch_window_ms, 60000)
@@ -538,6 +542,8 @@ static const char *const env_keys[] = {"listen",
                                        "rate_limit_burst",
                                        "public_body_bytes",
                                        "admin_body_bytes",
+                                       "max_connections",
+                                       "max_connections_per_address",
                                        "admin_token",
                                        "admin_token_file",
                                        "migrations_dir",
@@ -604,6 +610,8 @@ int ig_config_load(ig_config_t *cfg, const char *path)
         return fail(cfg, "rate_limit_burst: must be at least 1 when rate_limit_per_sec is set");
     if (cfg->public_body_bytes == 0 || cfg->admin_body_bytes < cfg->public_body_bytes)
         return fail(cfg, "admin_body_bytes must be at least public_body_bytes, which must be positive");
+    if (cfg->max_connections == 0)
+        return fail(cfg, "max_connections: must be at least 1");
     if (cfg->gate_reopen_above < cfg->gate_close_below)
         return fail(cfg, "gate_reopen_above must be at least gate_close_below (the hysteresis band)");
     if (cfg->gate_weight_engagement + cfg->gate_weight_churn + cfg->gate_weight_fraud <= 0)

@@ -27,6 +27,8 @@
 #define IG_TOKEN_NAME_MAX_BYTES 64
 /** Most blocks in `trusted_proxies`. */
 #define IG_CONFIG_MAX_PROXIES 64
+/** Largest max_connections (and per-address limit): Linux's default ceiling on a process's descriptors (fs.nr_open). */
+#define IG_MAX_CONNECTIONS_LIMIT 1048576
 
 /** Admin token scopes (bit flags). */
 enum {
@@ -64,6 +66,8 @@ typedef struct ig_config_t {
     unsigned rate_limit_burst;                     /**< GCRA burst per client address */
     size_t public_body_bytes;                      /**< body cap on public endpoints (API: 4 KiB) */
     size_t admin_body_bytes;                       /**< body cap on admin endpoints */
+    unsigned max_connections;                      /**< open client connections per gateway process, all threads */
+    unsigned max_connections_per_address;          /**< per client IPv4 address or IPv6 /64; 0 = no limit */
     ig_admin_token_t tokens[IG_CONFIG_MAX_TOKENS]; /**< accepted admin tokens */
     size_t num_tokens;
     char migrations_dir[512];       /**< where the sync daemon finds migrations */

@@ -13,6 +13,8 @@
 #include "clock.h"
 #include "ig_config.h"
 #include "ig_user.h"
+#include "conn_limit.h"
+#include "listener.h"
 #include "metrics.h"
 #include "redis_conn.h"
 
@@ -23,7 +25,7 @@ typedef struct gw_thread_t {
     h2o_accept_ctx_t accept_ctx;
     h2o_accept_ctx_t proxy_accept_ctx;       /**< accept_ctx expecting a PROXY line: for trusted peers (proxy_protocol) */
     int listen_fd;                           /**< bound before the thread starts */
-    h2o_socket_t *listener;                  /**< NULL once closed for shutdown */
+    gw_listener_t listener;                  /**< accepts on listen_fd; closed for shutdown */
     gw_redis_t *redis;                       /**< this thread's Redis connection */
     gw_metrics_t metrics;                    /**< written by this thread only */
     struct gw_coalescer_t *redeem_coalescer; /**< redemptions waiting for their round (routes_redeem.c) */
@@ -45,6 +47,7 @@ typedef struct gw_t {
     h2o_globalconf_t h2o;
     gw_thread_t *threads;
     unsigned num_threads;
+    gw_conn_limit_t *conns;           /**< open connections of all threads, by client address */
     atomic_int shutdown;              /**< set by the signal thread */
     struct gw_ratelimit_t *ratelimit; /**< the rate limit of the public endpoints, shared by the threads; NULL = off */
     const char *lua;                  /**< the Redis function library */

@@ -96,6 +96,12 @@ int main(int argc, char **argv)
      * which answers in plain text without buffering, sits above them. */
     gw.h2o.max_request_entity_size = 2 * gw.cfg.admin_body_bytes;
     gw.h2o.server_name = h2o_iovec_init(H2O_STRLIT("invitegate"));
+    /* HTTP/1.1 only. h2o would otherwise speak HTTP/2 on this cleartext port
+     * to a client that sends the prior-knowledge preface or `Upgrade: h2c`
+     * (both are governed by this flag in h2o 2.2's lib/http1.c), and h2o 2.2
+     * has no defence against HTTP/2 rapid reset. The preface now gets a 400
+     * and the upgrade header is ignored. */
+    gw.h2o.http1.upgrade_to_http2 = 0;
 
     int ret = gw_server_run() == 0 ? 0 : 1;
     gw_ratelimit_free(gw.ratelimit);

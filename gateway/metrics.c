@@ -48,6 +48,16 @@ void gw_metrics_redis(gw_metrics_t *m, uint64_t rtt_ns, int failed)
         observe(&m->redis_rtt, rtt_ns);
 }
 
+void gw_metrics_conn_refused(gw_metrics_t *m, gw_conn_verdict_t verdict)
+{
+    atomic_fetch_add_explicit(&m->conn_refused[verdict], 1, memory_order_relaxed);
+}
+
+void gw_metrics_accept_paused(gw_metrics_t *m)
+{
+    atomic_fetch_add_explicit(&m->accept_pauses, 1, memory_order_relaxed);
+}
+
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 typedef struct buf_t {
@@ -92,12 +102,12 @@ static void put_histogram(buf_t *b, const char *name, const char *labels, gw_his
     put(b, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name, labels, sum_ns / 1e9, name, labels, (unsigned long long)count);
 }
 
-char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, int redis_ready, unsigned threads)
+char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, const gw_metrics_gauges_t *gauges)
 {
     buf_t b = {malloc(16384), 0, 16384};
     gw_histogram_t *hs[256];
     char labels[64];
-    uint64_t errors = 0;
+    uint64_t errors = 0, pauses = 0;
 
     if (b.data == NULL || n > sizeof(hs) / sizeof(hs[0]))
         abort();
@@ -138,7 +148,28 @@ char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, int red
         "# TYPE invitegate_redis_ready gauge\ninvitegate_redis_ready %d\n"
         "# HELP invitegate_gateway_threads Event loops serving requests.\n"
         "# TYPE invitegate_gateway_threads gauge\ninvitegate_gateway_threads %u\n",
-        (unsigned long long)errors, redis_ready, threads);
+        (unsigned long long)errors, gauges->redis_ready, gauges->threads);
+    put(&b,
+        "# HELP invitegate_connections_open Client connections open in this gateway process.\n"
+        "# TYPE invitegate_connections_open gauge\n"
+        "invitegate_connections_open %zu\n"
+        "# HELP invitegate_connections_refused_total Connections closed unread at accept, by the limit they were over.\n"
+        "# TYPE invitegate_connections_refused_total counter\n",
+        gauges->connections_open);
+    for (size_t v = GW_CONN_ADMITTED + 1; v != GW_CONN_VERDICTS; ++v) {
+        uint64_t refused = 0;
+        for (size_t t = 0; t != n; ++t)
+            refused += LOAD(all[t]->conn_refused[v]);
+        put(&b, "invitegate_connections_refused_total{reason=\"%s\"} %llu\n", gw_conn_verdict_name((gw_conn_verdict_t)v),
+            (unsigned long long)refused);
+    }
+    for (size_t t = 0; t != n; ++t)
+        pauses += LOAD(all[t]->accept_pauses);
+    put(&b,
+        "# HELP invitegate_accept_pauses_total Episodes in which a listener paused because accepting failed for want of "
+        "descriptors or memory.\n"
+        "# TYPE invitegate_accept_pauses_total counter\ninvitegate_accept_pauses_total %llu\n",
+        (unsigned long long)pauses);
     *len = b.len;
     return b.data;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "route_list.h"
+#include "conn_limit.h"
 
 /** Route ids (route_list.h), plus OTHER for requests no route matched. */
 typedef enum {
@@ -34,6 +35,8 @@ typedef struct gw_metrics_t {
     gw_histogram_t latency[GW_ROUTE_COUNT];                                 /**< request duration by route */
     gw_histogram_t redis_rtt;                                               /**< Redis round trips */
     atomic_uint_fast64_t redis_errors;                                      /**< timeouts and lost connections */
+    atomic_uint_fast64_t conn_refused[GW_CONN_VERDICTS];                    /**< connections closed unread, by verdict */
+    atomic_uint_fast64_t accept_pauses;                                     /**< episodes of accept failing for resources */
 } gw_metrics_t;
 
 /** Records one answered request. */
@@ -42,10 +45,23 @@ void gw_metrics_request(gw_metrics_t *m, gw_route_id_t route, int status, uint64
 /** Records one Redis round trip; failed = timed out or connection lost. */
 void gw_metrics_redis(gw_metrics_t *m, uint64_t rtt_ns, int failed);
 
+/** Records one connection closed unread because of the limits (verdict != GW_CONN_ADMITTED). */
+void gw_metrics_conn_refused(gw_metrics_t *m, gw_conn_verdict_t verdict);
+
+/** Records the start of an episode in which a listener cannot accept (out of descriptors or memory). */
+void gw_metrics_accept_paused(gw_metrics_t *m);
+
+/** Gauges sampled when /metrics is scraped. */
+typedef struct gw_metrics_gauges_t {
+    int redis_ready;         /**< the answering thread's Redis connection is up */
+    unsigned threads;        /**< event loops */
+    size_t connections_open; /**< client connections open in the process */
+} gw_metrics_gauges_t;
+
 /**
  * Writes the Prometheus text exposition of the sum of n metrics objects
  * (plus the given gauges) into a malloc'ed buffer; the caller frees it.
  */
-char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, int redis_ready, unsigned threads);
+char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, const gw_metrics_gauges_t *gauges);
 
 #endif

@@ -36,7 +36,8 @@ void gw_route_metrics(gw_req_t *rq, h2o_iovec_t param)
     unsigned n = gw.num_threads < 256 ? gw.num_threads : 256;
     for (unsigned i = 0; i != n; ++i)
         all[i] = &gw.threads[i].metrics;
-    char *text = gw_metrics_render(&len, all, n, gw_redis_is_ready(rq->thread->redis), gw.num_threads);
+    gw_metrics_gauges_t gauges = {gw_redis_is_ready(rq->thread->redis), gw.num_threads, gw_conn_limit_open(gw.conns)};
+    char *text = gw_metrics_render(&len, all, n, &gauges);
     gw_req_text(rq, 200, "text/plain; version=0.0.4", text, len);
     free(text);
 }

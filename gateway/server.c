@@ -2,8 +2,9 @@
  * Threads, listeners and graceful shutdown.
  *
  * Every thread binds its own SO_REUSEPORT listener (bound in the main thread
- * before any thread starts, so a taken port fails the start-up), runs its own
- * loop and owns its Redis connection. On SIGTERM/SIGINT the main thread sets
+ * before any thread starts, so a taken port fails the start-up; accepted
+ * through listener.c under the connection limits), runs its own loop and owns
+ * its Redis connection. On SIGTERM/SIGINT the main thread sets
  * gw.shutdown; each thread notices on its next tick, closes its listener,
  * asks h2o to close idle connections, and leaves its loop once its in-flight
  * requests are answered (or after DRAIN_TIMEOUT_MS).
@@ -68,45 +69,13 @@ static int open_listener(const char *host, uint16_t port)
     return fd;
 }
 
-/*
- * With proxy_protocol on, h2o reads a PROXY v1 line at the start of a
- * connection and takes its source address for the peer's. h2o 2.2.5 takes it
- * from anyone (lib/core/util.c: a line that does not parse is handed to HTTP
- * as it is), so only a peer in trusted_proxies gets the accept context that
- * expects one; from any other peer the line is read as a malformed HTTP
- * request (400) and the peer stays its own client.
- */
-static h2o_accept_ctx_t *accept_ctx_for(gw_thread_t *thread, h2o_socket_t *sock)
-{
-    struct sockaddr_storage ss;
-    ig_addr_t peer;
-    if (gw.cfg.proxy_protocol && h2o_socket_getpeername(sock, (struct sockaddr *)&ss) != 0 &&
-        ig_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) == 0 &&
-        ig_cidr_list_contains(gw.cfg.trusted_proxies, gw.cfg.num_trusted_proxies, &peer))
-        return &thread->proxy_accept_ctx;
-    return &thread->accept_ctx;
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    gw_thread_t *thread = listener->data;
-    h2o_socket_t *sock;
-    if (err != NULL)
-        return;
-    if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
-        return;
-    h2o_accept(accept_ctx_for(thread, sock), sock);
-}
-
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     gw_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gw_thread_t, tick_entry, entry);
     if (!thread->draining && atomic_load(&gw.shutdown)) {
         thread->draining = 1;
         thread->drain_deadline_ns = gw_now_ns() + (uint64_t)DRAIN_TIMEOUT_MS * 1000000u;
-        h2o_socket_read_stop(thread->listener);
-        h2o_socket_close(thread->listener);
-        thread->listener = NULL;
+        gw_listener_close(&thread->listener);
         h2o_context_request_shutdown(&thread->ctx);
     }
     if (thread->draining && (thread->inflight == 0 || gw_now_ns() > thread->drain_deadline_ns)) {
@@ -128,9 +97,7 @@ static void *thread_main(void *arg)
     thread->accept_ctx.hosts = gw.h2o.hosts;
     thread->proxy_accept_ctx = thread->accept_ctx;
     thread->proxy_accept_ctx.expect_proxy_line = 1;
-    thread->listener = h2o_evloop_socket_create(loop, thread->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    thread->listener->data = thread;
-    h2o_socket_read_start(thread->listener, on_accept);
+    gw_listener_start(&thread->listener, thread, thread->listen_fd);
     thread->redis =
         gw_redis_create(loop, gw.cfg.redis_host, gw.cfg.redis_port, gw.cfg.redis_unix, gw.cfg.redis_timeout_ms, gw.lua, gw.lua_len);
     h2o_timeout_init(loop, &thread->redis_deadline, gw.cfg.redis_timeout_ms);
@@ -159,8 +126,10 @@ int gw_server_run(void)
     h2o_hostconf_t *hostconf = h2o_config_register_host(&gw.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     gw_routes_register(hostconf);
 
-    if ((gw.threads = calloc(gw.num_threads, sizeof(*gw.threads))) == NULL)
+    if ((gw.threads = calloc(gw.num_threads, sizeof(*gw.threads))) == NULL ||
+        (gw.conns = gw_conn_limit_create(gw.cfg.max_connections, gw.cfg.max_connections_per_address)) == NULL)
         return -1;
+    gw_listener_fit_fd_limit(gw.cfg.max_connections, gw.num_threads);
     for (unsigned i = 0; i != gw.num_threads; ++i) {
         gw.threads[i].index = i;
         if ((gw.threads[i].listen_fd = open_listener(gw.cfg.listen_host, gw.cfg.listen_port)) == -1)
@@ -188,6 +157,9 @@ int gw_server_run(void)
     }
     for (unsigned i = 0; i != started; ++i)
         pthread_join(gw.threads[i].tid, NULL);
+    /* No loop runs any more: nobody releases a ticket after this. */
+    gw_conn_limit_destroy(gw.conns);
+    gw.conns = NULL;
     ig_info("msg=\"gateway stopped\"");
     return started == gw.num_threads ? 0 : -1;
 }

@@ -23,7 +23,9 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -235,9 +237,19 @@ class HttpClient:
         self.source_address = source_address
         self.local = threading.local()
 
+    @staticmethod
+    def _dropped(conn):
+        """True when the gateway closed an idle keep-alive connection (h2o
+        does after 10 s without a request): readable while idle means end of
+        stream. A request sent on it would fail half-way, as a POST whose
+        body meets a reset, which request() cannot tell from a real error."""
+        if conn.sock is None:
+            return False
+        return bool(select.select([conn.sock], [], [], 0)[0])
+
     def _conn(self, fresh=False):
         conn = getattr(self.local, "conn", None)
-        if fresh or conn is None:
+        if fresh or conn is None or self._dropped(conn):
             if conn is not None:
                 conn.close()
             conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout, source_address=self.source_address)
@@ -379,8 +391,13 @@ class Gateway:
         self.proc = None
         self.client = HttpClient(port)
 
-    def start(self, wait_ready=True):
-        self.proc = self.harness._spawn([GATEWAY_BIN, "-c", self.conf_path], self.log_path)
+    def start(self, wait_ready=True, nofile=None):
+        """Starts the gateway; nofile sets its descriptor limit (soft and
+        hard), as a service manager's LimitNOFILE= would."""
+        kw = {}
+        if nofile is not None:
+            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.proc = self.harness._spawn([GATEWAY_BIN, "-c", self.conf_path], self.log_path, **kw)
         if wait_ready:
             self.wait_ready()
 
@@ -753,9 +770,10 @@ class Harness:
             f.write("\n".join(lines) + "\n")
         return path
 
-    def start_gateway(self, overrides):
+    def start_gateway(self, overrides, nofile=None):
         """Starts another gateway on its own port sharing Redis, with some
-        configuration keys overridden. Stopped by close()."""
+        configuration keys overridden (nofile: its descriptor limit, see
+        Gateway.start). Stopped by close()."""
         port = free_port()
         name = "gateway%d" % (len(self.extra_gateways) + 2)
         extra = dict(overrides)
@@ -763,7 +781,7 @@ class Harness:
         conf = self.write_config(name + ".conf", extra)
         gw = Gateway(self, name, conf, port)
         self.extra_gateways.append(gw)
-        gw.start()
+        gw.start(nofile=nofile)
         return gw
 
     # -- sync daemon -------------------------------------------------------

@@ -33,6 +33,7 @@ static int teardown(void **state)
     unsetenv("IG_LISTEN");
     unsetenv("IG_REDIS_URL");
     unsetenv("IG_THREADS");
+    unsetenv("IG_MAX_CONNECTIONS_PER_ADDRESS");
     return 0;
 }
 
@@ -91,6 +92,33 @@ static void environment_overrides_the_file(void **state)
     assert_string_equal(cfg.redis_unix, "/run/redis.sock");
     assert_string_equal(cfg.redis_host, "");
     assert_int_equal(cfg.threads, 2);
+}
+
+static void connection_limits(void **state)
+{
+    ig_config_t cfg;
+    assert_int_equal(ig_config_load(&cfg, NULL), 0);
+    assert_int_equal(cfg.max_connections, 10000);
+    assert_int_equal(cfg.max_connections_per_address, 256);
+
+    write_file("max_connections = 50000\nmax_connections_per_address = 64\n");
+    setenv("IG_MAX_CONNECTIONS_PER_ADDRESS", "0", 1); /* behind a proxy: off */
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_int_equal(cfg.max_connections, 50000);
+    assert_int_equal(cfg.max_connections_per_address, 0);
+    unlink(path);
+
+    write_file("max_connections = 0\n");
+    assert_int_equal(ig_config_load(&cfg, path), -1);
+    assert_non_null(strstr(cfg.errstr, "max_connections: must be at least 1"));
+    unlink(path);
+
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "max_connections", "1048576"), 0);
+    assert_int_equal(ig_config_set(&cfg, "max_connections", "1048577"), -1);
+    assert_non_null(strstr(cfg.errstr, "max_connections"));
+    assert_int_equal(ig_config_set(&cfg, "max_connections_per_address", "-1"), -1);
+    assert_int_equal(ig_config_set(&cfg, "max_connections_per_address", "many"), -1);
 }
 
 static void tokens_match_by_hash_only(void **state)
@@ -379,6 +407,7 @@ int main(void)
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(file_values_and_comments, teardown),
         cmocka_unit_test_teardown(environment_overrides_the_file, teardown),
+        cmocka_unit_test_teardown(connection_limits, teardown),
         cmocka_unit_test_teardown(tokens_match_by_hash_only, teardown),
         cmocka_unit_test_teardown(token_names_up_to_the_limit, teardown),
         cmocka_unit_test_teardown(a_long_name_never_becomes_scopes, teardown),

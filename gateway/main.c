@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include "ig_keys.h"
 #include "ig_log.h"
+#include "ig_notify.h"
 #include "gateway.h"
 
 gw_t gw;
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
     gw.lua = gw_lua_source;
     gw.lua_len = gw_lua_source_len;
 
+    ig_notify_init();
     signal(SIGPIPE, SIG_IGN);
     h2o_config_init(&gw.h2o);
     /* The routes enforce the caps with the JSON 413 of API.md; h2o's own limit,

@@ -82,6 +82,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     gw_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gw_thread_t, tick_entry, entry);
+    gw_notify_tick(thread);
     if (!thread->draining && atomic_load(&gw.shutdown)) {
         thread->draining = 1;
         thread->drain_deadline_ns = gw_now_ns() + (uint64_t)DRAIN_TIMEOUT_MS * 1000000u;
@@ -161,7 +162,7 @@ int gw_server_run(void)
     ig_info("msg=\"gateway listening\" listen=%s:%u threads=%u redis=%s", gw.cfg.listen_host, gw.cfg.listen_port, gw.num_threads,
             gw.cfg.redis_url);
     if (started == gw.num_threads) {
-        sigwait(&set, &sig);
+        sig = gw_notify_wait(&set);
         ig_info("msg=\"shutting down: draining in-flight requests\" signal=%d", sig);
         atomic_store(&gw.shutdown, 1);
     }

@@ -214,6 +214,7 @@ void sync_gate_job_init(sync_gate_job_t *j, const ig_config_t *cfg)
     strcpy(j->watched_totals, "{}");
     sync_backoff_reset(&j->backoff);
     atomic_init(&j->beat_ms, sync_now_ms());
+    atomic_init(&j->failing, 0);
 }
 
 static void drop_pg(sync_gate_job_t *j)
@@ -638,6 +639,7 @@ static void *gate_main(void *arg)
 {
     sync_gate_job_t *j = arg;
 
+    pthread_setname_np(pthread_self(), "sync-gate");
     sync_heartbeat_attach(&j->beat_ms);
     ig_info("msg=\"trust gate starting\" interval_ms=%u window_days=%u min_redemptions=%u close_below=%.4f reopen_above=%.4f "
             "max_fraud_rate=%.4f",
@@ -646,6 +648,7 @@ static void *gate_main(void *arg)
     while (!sync_stop_requested()) {
         uint64_t start = sync_now_ms(), spent;
         if (sync_gate_job_evaluate(j) != 0) {
+            atomic_store(&j->failing, 1);
             if (sync_backoff_should_log(&j->backoff))
                 ig_warn("msg=\"trust gate not evaluated, keeping the last decision\" %s attempt=%u retry_ms=%u", j->errstr,
                         j->backoff.failures + 1, j->backoff.delay_ms);
@@ -653,6 +656,7 @@ static void *gate_main(void *arg)
             continue;
         }
         sync_backoff_reset(&j->backoff);
+        atomic_store(&j->failing, 0);
         spent = sync_now_ms() - start;
         if (spent < j->cfg->gate_interval_ms)
             sync_sleep_ms((unsigned)(j->cfg->gate_interval_ms - spent));

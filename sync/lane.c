@@ -27,6 +27,7 @@ void sync_lane_init(sync_lane_t *l, const ig_config_t *cfg, const sync_keys_t *k
     l->next_trim_ms = sync_now_ms() + SYNC_TRIM_INTERVAL_MS;
     atomic_init(&l->beat_ms, sync_now_ms());
     atomic_init(&l->ready, 0);
+    atomic_init(&l->waiting, SYNC_LANE_WAIT_NONE);
 }
 
 void sync_lane_dispose(sync_lane_t *l)
@@ -53,9 +54,11 @@ static int ensure_redis(sync_lane_t *l)
             return -1;
         if (sync_stream_connect(&l->stream) == 0) {
             ig_info("msg=\"connected to redis\" lane=%u", l->id);
+            atomic_store(&l->waiting, SYNC_LANE_WAIT_NONE);
             sync_backoff_reset(&l->redis_backoff);
             return 0;
         }
+        atomic_store(&l->waiting, SYNC_LANE_WAIT_REDIS);
         if (sync_backoff_should_log(&l->redis_backoff))
             ig_warn("msg=\"redis connection failed\" lane=%u reason=\"%s\" attempt=%u retry_ms=%u", l->id, l->stream.errstr,
                     l->redis_backoff.failures + 1, l->redis_backoff.delay_ms);
@@ -74,9 +77,11 @@ static int ensure_pg(sync_lane_t *l)
             return -1;
         if ((l->pg = sync_db_connect(l->cfg->database_url, err, sizeof(err))) != NULL) {
             ig_info("msg=\"connected to postgresql\" lane=%u server_version=%d", l->id, PQserverVersion(l->pg));
+            atomic_store(&l->waiting, SYNC_LANE_WAIT_NONE);
             sync_backoff_reset(&l->pg_backoff);
             return 0;
         }
+        atomic_store(&l->waiting, SYNC_LANE_WAIT_POSTGRESQL);
         if (sync_backoff_should_log(&l->pg_backoff))
             ig_warn("msg=\"postgresql connection failed\" lane=%u %s attempt=%u retry_ms=%u", l->id, err,
                     l->pg_backoff.failures + 1, l->pg_backoff.delay_ms);
@@ -222,7 +227,11 @@ static void between_batches(sync_lane_t *l, int committed)
 void *sync_lane_main(void *arg)
 {
     sync_lane_t *l = arg;
+    char name[16];
 
+    /* Named, so that an operator (or a test) can tell the lanes from the other threads. */
+    snprintf(name, sizeof(name), "sync-lane-%u", l->id);
+    pthread_setname_np(pthread_self(), name);
     sync_heartbeat_attach(&l->beat_ms);
     while (!sync_stop_requested()) {
         int committed = 0;

@@ -12,9 +12,9 @@
 #include "ig_config.h"
 #include "ig_keys.h"
 #include "ig_log.h"
+#include "ig_notify.h"
 #include "daemon.h"
 #include "migrate.h"
-#include "notify.h"
 #include "product.h"
 #include "runtime.h"
 
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     if (argc >= 1) {
         ret = sync_migrate_run(&cfg, argc == 2 ? argv[1] : cfg.migrations_dir) == 0 ? 0 : 1;
     } else {
-        sync_notify_init();
+        ig_notify_init();
         ret = sync_daemon_run(&cfg, &keys) == 0 ? 0 : 1;
     }
     sync_keys_wipe(&keys);

@@ -6,6 +6,8 @@ IG_PACKAGES=(
     libh2o-evloop-dev libssl-dev libhiredis-dev libsodium-dev libjansson-dev
     libcmocka-dev redis-server redis-tools pkg-config libpq-dev cmake gcc
     clang-format postgresql-15 python3 procps
+    # sd_notify for the Type=notify units; systemd-analyze checks the units.
+    libsystemd-dev systemd
 )
 
 # missing_packages: prints the packages of IG_PACKAGES that are not installed.

@@ -85,17 +85,21 @@ typedef struct ig_config_t {
     unsigned points_l2;               /**< REFERRAL_L2 to the referrer's referrer per payment */
     unsigned points_l2_months;        /**< at most this many REFERRAL_L2 per relationship */
     /* Trust gate */
-    unsigned gate_interval_ms;        /**< how often the sync daemon evaluates the gate */
-    unsigned gate_window_days;        /**< trailing window of the rates */
-    unsigned gate_min_redemptions;    /**< below this many redemptions in the window: no data, gate open */
-    double gate_weight_engagement;    /**< weight of engagement_rate in trust_score */
-    double gate_weight_churn;         /**< weight of (1 - churn_rate) */
-    double gate_weight_fraud;         /**< weight of (1 - fraud_rate) */
-    double gate_close_below;          /**< trust_score below this closes the gate */
-    double gate_reopen_above;         /**< a closed gate reopens only above this (hysteresis) */
-    double gate_max_fraud_rate;       /**< fraud_rate above this closes the gate whatever the score */
-    unsigned gate_burst_window_s;     /**< window of the per-network burst signal */
-    unsigned gate_burst_per_network;  /**< redemptions from one /24 (IPv4) or /48 (IPv6) in that window that raise the signal */
+    unsigned gate_interval_ms;       /**< how often the sync daemon evaluates the gate */
+    unsigned gate_window_days;       /**< trailing window of the rates */
+    unsigned gate_min_redemptions;   /**< below this many redemptions in the window: no data, gate open */
+    double gate_weight_engagement;   /**< weight of engagement_rate in trust_score */
+    double gate_weight_churn;        /**< weight of (1 - churn_rate) */
+    double gate_weight_fraud;        /**< weight of (1 - fraud_rate) */
+    double gate_close_below;         /**< trust_score below this closes the gate */
+    double gate_reopen_above;        /**< a closed gate reopens only above this (hysteresis) */
+    double gate_max_fraud_rate;      /**< fraud_rate above this closes the gate whatever the score */
+    unsigned gate_burst_window_s;    /**< window of the per-network burst signal */
+    unsigned gate_burst_per_network; /**< redemptions from one /24 (IPv4) or /48 (IPv6) in that window that raise the signal */
+    /* Sync daemon metrics (Prometheus text over HTTP) */
+    char sync_metrics_listen[80];     /**< "IP:PORT" as configured; empty = no metrics server */
+    char sync_metrics_host[64];       /**< parsed: IPv4 or IPv6 literal */
+    uint16_t sync_metrics_port;       /**< parsed */
     char errstr[IG_CONFIG_ERR_BYTES]; /**< last error, for the caller to print */
 } ig_config_t;
 

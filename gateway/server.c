@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "ig_addr.h"
 #include "ig_log.h"
 #include "gateway.h"
 #include "routes.h"
@@ -42,16 +43,7 @@ static int open_listener(const char *host, uint16_t port)
     socklen_t len;
     int fd, on = 1;
 
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
-        len = sizeof(struct sockaddr_in);
-    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-        len = sizeof(struct sockaddr_in6);
-    } else {
+    if (ig_addr_parse(&ss, &len, host, port) != 0) {
         ig_error("msg=\"listen address must be an IP literal\" listen=%s", host);
         return -1;
     }

@@ -8,6 +8,8 @@
 #include "db.h"
 #include "gate_run.h"
 #include "lane.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "migrate.h"
 #include "runtime.h"
 #include "summary.h"
@@ -19,6 +21,7 @@
  */
 #define SYNC_LANES 2
 _Static_assert(IG_BUCKETS % SYNC_LANES == 0, "SYNC_LANES must divide IG_BUCKETS");
+_Static_assert(SYNC_LANES <= SYNC_METRICS_MAX_LANES, "the metrics keep a state per lane");
 
 /* How often the main thread looks at the lanes, the summary and the watchdog. */
 #define SYNC_TICK_MS 100
@@ -87,7 +90,7 @@ static void describe_waiting(char out[SYNC_STORES_TEXT_BYTES], sync_lane_t *lane
     size_t used = strlen(out);
 
     for (unsigned i = 0; i != SYNC_LANES; ++i)
-        if (atomic_load(&lanes[i].waiting) == (int)store)
+        if (atomic_load(&sync_metrics.waiting[i]) == (int)store)
             ids[n++] = i;
     if (n == 0)
         return;
@@ -151,27 +154,18 @@ static void send_status(int ready, const sync_readiness_t *r, sync_lane_t *lanes
         ig_notify_status("%.0f events/s, %llu batches committed", sync_summary_rate(summary), sync_summary_total(summary));
 }
 
-/*
- * Starts the lanes with SIGTERM and SIGINT blocked, so that the main thread
- * takes the signals and its sleeps end at once. Returns the number started.
- */
+/* Starts the lanes (sync_thread_start). Returns the number started. */
 static unsigned start_lanes(sync_lane_t *lanes)
 {
-    sigset_t block, old;
     unsigned n = 0;
 
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
     for (; n != SYNC_LANES; ++n) {
-        int err = pthread_create(&lanes[n].thread, NULL, sync_lane_main, &lanes[n]);
+        int err = sync_thread_start(&lanes[n].thread, sync_lane_main, &lanes[n]);
         if (err != 0) {
             ig_error("msg=\"cannot start a lane\" lane=%u reason=\"%s\"", n, strerror(err));
             break;
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n;
 }
 
@@ -181,6 +175,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_summary_t summary;
     sync_gate_job_t gate;
     sync_readiness_t readiness;
+    sync_metrics_server_t metrics_server;
     uint64_t period_ms = ig_notify_watchdog_period_ms();
     unsigned started;
     int ready = 0, ret = 0;
@@ -197,11 +192,13 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
             cfg->sync_batch_max_events);
 
     sync_gate_job_init(&gate, cfg);
+    sync_metrics.lanes = SYNC_LANES;
     if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0) {
         /* Without every lane some streams would never be read (nor the gate evaluated): stop the others. */
         raise(SIGTERM);
         ret = -1;
     }
+    (void)sync_metrics_server_start(&metrics_server, cfg);
     while (!sync_stop_requested()) {
         sync_sleep_ms(SYNC_TICK_MS);
         if (!ready && lanes_ready(lanes) && sync_now_ms() >= readiness.next_check_ms) {
@@ -209,6 +206,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
             readiness.next_check_ms = sync_now_ms() + SYNC_MIGRATIONS_CHECK_MS;
             if ((ready = readiness.migrations_current) != 0) {
                 ig_info("msg=\"sync daemon ready\" consumer=%s migrations_dir=%s", cfg->sync_consumer, cfg->migrations_dir);
+                atomic_store(&sync_metrics.ready, 1);
                 ig_notify("READY=1");
             }
         }
@@ -222,6 +220,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     for (unsigned i = 0; i != started; ++i)
         pthread_join(lanes[i].thread, NULL);
     sync_gate_job_stop(&gate);
+    sync_metrics_server_stop(&metrics_server);
     sync_summary_flush(&summary, 1);
     ig_info("msg=\"sync daemon stopping\" consumer=%s batches=%llu", cfg->sync_consumer, sync_summary_total(&summary));
     for (unsigned i = 0; i != SYNC_LANES; ++i)

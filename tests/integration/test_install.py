@@ -131,7 +131,8 @@ class InstallTest(unittest.TestCase):
             with open(os.path.join(conf_dir, "invitegate.conf"), "w") as f:
                 # What an operator writes; no secret (a credential), no migrations_dir (the installed ones).
                 f.write("listen = 127.0.0.1:%d\nredis_url = redis://127.0.0.1:%d\ndatabase_url = %s\n"
-                        "threads = 2\nsync_consumer = unit\n" % (port, h.redis_port, h.database_url))
+                        "threads = 2\nsync_consumer = unit\nsync_metrics_listen = 127.0.0.1:%d\n"
+                        % (port, h.redis_port, h.database_url, harness.free_port()))
             self.addCleanup(os.unlink, os.path.join(conf_dir, "invitegate.conf"))
             for unit in UNITS:
                 path = self.path("usr/lib/systemd/system", unit)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -67,11 +68,12 @@ class UpSupervisionTest(unittest.TestCase):
         self.data = os.path.join(self.tmp, "local")
         self.out_path = os.path.join(self.tmp, "up.out")
         ports = set()
-        while len(ports) < 3:
+        while len(ports) < 4:
             ports.add(harness.free_port())
-        self.port, self.redis_port, self.pg_port = sorted(ports)
+        self.port, self.redis_port, self.pg_port, self.metrics_port = sorted(ports)
         env = {k: v for k, v in os.environ.items() if not k.startswith("IG_")}
         env.update(IG_PORT=str(self.port), IG_REDIS_PORT=str(self.redis_port), IG_PG_PORT=str(self.pg_port),
+                   IG_METRICS_PORT=str(self.metrics_port),
                    IG_UP_DATA=self.data, IG_UP_BINARIES=BUILD_DIR)
         with open(self.out_path, "wb") as out:
             self.up = subprocess.Popen(["bash", os.path.join(SOURCE_DIR, "scripts", "up")], stdin=subprocess.DEVNULL,
@@ -147,6 +149,10 @@ class UpSupervisionTest(unittest.TestCase):
                    "the sync daemon was not restarted")
         self.assertIn("restarting invitegate-sync", self.output())
         self.assertEqual(self.pid_of("gateway"), gateway_pid, "the gateway was restarted too")
+        # The restarted daemon serves its metrics on the port scripts/up gave it.
+        wait_until(lambda: "invitegate_sync_ready 1" in urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=5).read().decode(), 30, 0.2,
+            "the restarted sync daemon does not serve its metrics as ready")
         self.assertTrue(alive(gateway_pid))
         # The restarted daemon applies what the gateway accepted while it was down.
         in_list = ",".join("'%s'" % c for c in redeemed)

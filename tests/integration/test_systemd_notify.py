@@ -207,6 +207,15 @@ class NotifyTest(unittest.TestCase):
 
         self.check_watchdog(proc, "sync-lane-0")
 
+        # Redis goes away and comes back: the lanes say so, then work again.
+        down = time.monotonic()
+        h.kill_redis()
+        self.notify.wait("STATUS", "Redis (lanes 0, 1) unreachable", 15, since=down)
+        up = time.monotonic()
+        h.start_redis()
+        self.notify.wait("STATUS", "batches committed", 20, since=up)
+        self.assertEqual(len(self.notify.all("READY")), 1)
+
         # PostgreSQL goes away: the trust gate notices within its interval,
         # the lanes at their next batch (an issued code makes one).
         down = time.monotonic()

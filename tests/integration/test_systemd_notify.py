@@ -113,8 +113,12 @@ class NotifyTest(unittest.TestCase):
     def setUp(self):
         self.h = harness.Harness(start_sync=False)
         self.h.__enter__()
+        self.daemons = []
 
     def tearDown(self):
+        # A failed test leaves its daemon running: stop it before its servers go.
+        for proc in self.daemons:
+            self.h._stop_proc(proc)
         self.h.failed = self.h.failed or bool(self._outcome.result.failures or self._outcome.result.errors)
         self.h.close()
 
@@ -123,7 +127,9 @@ class NotifyTest(unittest.TestCase):
         self.addCleanup(self.notify.close)
         env = self.h._child_env()
         env.update(NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC=str(WATCHDOG_USEC))
-        return self.h._spawn([binary, "-c", conf], os.path.join(self.h.tmp, name + ".log"), env=env)
+        proc = self.h._spawn([binary, "-c", conf], os.path.join(self.h.tmp, name + ".log"), env=env)
+        self.daemons.append(proc)
+        return proc
 
     def check_watchdog(self, proc, loop_thread):
         """Pings every quarter of WATCHDOG_USEC; none while loop_thread is stuck; again once it runs."""

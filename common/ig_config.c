@@ -88,6 +88,10 @@ void ig_config_defaults(ig_config_t *cfg)
     cfg->gate_max_fraud_rate = 0.2;
     cfg->gate_burst_window_s = 60;
     cfg->gate_burst_per_network = 200;
+    /* Sync daemon metrics: on, on the loopback interface only. */
+    strcpy(cfg->sync_metrics_listen, "127.0.0.1:9465");
+    strcpy(cfg->sync_metrics_host, "127.0.0.1");
+    cfg->sync_metrics_port = 9465;
     if (gethostname(cfg->sync_consumer, sizeof(cfg->sync_consumer) - 1) != 0 || cfg->sync_consumer[0] == '\0')
         strcpy(cfg->sync_consumer, "sync");
 }
@@ -212,23 +216,43 @@ static int read_secret_file(ig_config_t *cfg, char *dst, size_t cap, const char 
     return 0;
 }
 
-static int set_listen(ig_config_t *cfg, const char *value)
+/* "HOST:PORT" or "[IPv6]:PORT" of key into host (host_cap bytes) and *port. */
+static int parse_host_port(ig_config_t *cfg, char *host, size_t host_cap, uint16_t *port, const char *key, const char *value)
 {
     const char *colon = strrchr(value, ':');
-    unsigned port = 0;
+    unsigned p = 0;
     if (colon == NULL)
-        return fail(cfg, "listen: expected HOST:PORT, got \"%s\"", value);
-    if (parse_uint(cfg, &port, "listen", colon + 1, 65535) != 0)
+        return fail(cfg, "%s: expected HOST:PORT, got \"%s\"", key, value);
+    if (parse_uint(cfg, &p, key, colon + 1, 65535) != 0)
         return -1;
     size_t hlen = (size_t)(colon - value);
     if (hlen >= 2 && value[0] == '[' && value[hlen - 1] == ']')
         ++value, hlen -= 2;
-    if (hlen == 0 || hlen >= sizeof(cfg->listen_host))
-        return fail(cfg, "listen: bad host in \"%s\"", value);
-    memcpy(cfg->listen_host, value, hlen);
-    cfg->listen_host[hlen] = '\0';
-    cfg->listen_port = (uint16_t)port;
+    if (hlen == 0 || hlen >= host_cap)
+        return fail(cfg, "%s: bad host in \"%s\"", key, value);
+    memcpy(host, value, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
     return 0;
+}
+
+static int set_listen(ig_config_t *cfg, const char *value)
+{
+    return parse_host_port(cfg, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port, "listen", value);
+}
+
+/* Empty or "off" turns the sync daemon's metrics server off; else an IP literal and a port. */
+static int set_sync_metrics_listen(ig_config_t *cfg, const char *value)
+{
+    if (value[0] == '\0' || strcmp(value, "off") == 0) {
+        cfg->sync_metrics_listen[0] = cfg->sync_metrics_host[0] = '\0';
+        cfg->sync_metrics_port = 0;
+        return 0;
+    }
+    if (copy_str(cfg, cfg->sync_metrics_listen, sizeof(cfg->sync_metrics_listen), "sync_metrics_listen", value) != 0)
+        return -1;
+    return parse_host_port(cfg, cfg->sync_metrics_host, sizeof(cfg->sync_metrics_host), &cfg->sync_metrics_port,
+                           "sync_metrics_listen", value);
 }
 
 static int set_redis_url(ig_config_t *cfg, const char *value)
@@ -458,6 +482,8 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
         return read_domains_file(cfg, value);
     if (strcmp(key, "listen") == 0)
         return set_listen(cfg, value);
+    if (strcmp(key, "sync_metrics_listen") == 0)
+        return set_sync_metrics_listen(cfg, value);
     if (strcmp(key, "redis_url") == 0)
         return set_redis_url(cfg, value);
     if (strcmp(key, "public_body_bytes") == 0 || strcmp(key, "admin_body_bytes") == 0) {
@@ -579,6 +605,7 @@ static const char *const env_keys[] = {"listen",
                                        "gate_burst_per_network",
                                        "trusted_proxies",
                                        "proxy_protocol",
+                                       "sync_metrics_listen",
                                        NULL};
 
 static int load_env(ig_config_t *cfg)

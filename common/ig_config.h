@@ -107,7 +107,11 @@ typedef struct ig_config_t {
     ig_cidr_t trusted_proxies[IG_CONFIG_MAX_PROXIES]; /**< peers whose X-Forwarded-For and PROXY line are believed */
     size_t num_trusted_proxies;                       /**< 0: every client is its TCP peer */
     int proxy_protocol;                               /**< trusted peers may open a connection with a PROXY v1 line */
-    char errstr[IG_CONFIG_ERR_BYTES];                 /**< last error, for the caller to print */
+    /* Sync daemon metrics (Prometheus text over HTTP) */
+    char sync_metrics_listen[80];     /**< "IP:PORT" as configured; empty = no metrics server */
+    char sync_metrics_host[64];       /**< parsed: IPv4 or IPv6 literal */
+    uint16_t sync_metrics_port;       /**< parsed */
+    char errstr[IG_CONFIG_ERR_BYTES]; /**< last error, for the caller to print */
 } ig_config_t;
 
 /** Whether the domain of a normalised e-mail is in cfg->disposable_domains. */

@@ -12,6 +12,7 @@
 #define IG_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /** Room for the text of any address with its NUL (INET6_ADDRSTRLEN). */
@@ -57,5 +58,12 @@ int ig_cidr_contains(const ig_cidr_t *c, const ig_addr_t *a);
 
 /** Whether one of the n blocks of list holds a. */
 int ig_cidr_list_contains(const ig_cidr_t *list, size_t n, const ig_addr_t *a);
+
+/**
+ * Fills *ss and *len with host (a NUL-terminated IPv4 or IPv6 literal, never
+ * a name: no lookup may block) and port, for bind(): the listen addresses
+ * of the configuration. Returns 0, or -1 when host is not a literal.
+ */
+int ig_sockaddr_parse(struct sockaddr_storage *ss, socklen_t *len, const char *host, uint16_t port);
 
 #endif

@@ -16,6 +16,7 @@
 #include "conn_limit.h"
 #include "listener.h"
 #include "metrics.h"
+#include "notify.h"
 #include "redis_conn.h"
 
 typedef struct gw_thread_t {
@@ -37,6 +38,7 @@ typedef struct gw_thread_t {
     h2o_timeout_t tick_timeout;              /**< housekeeping tick (shutdown checks) */
     h2o_timeout_t redis_deadline;            /**< redis_timeout_ms: the budget of a queued request (gw_req_arm_deadline) */
     h2o_timeout_entry_t tick_entry;
+    gw_notify_thread_t notify; /**< heartbeat and readiness probe, for systemd (notify.h) */
 } gw_thread_t;
 
 typedef struct gw_t {

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include "ig_keys.h"
 #include "ig_log.h"
+#include "ig_notify.h"
 #include "gateway.h"
 #include "ratelimit.h"
 
@@ -35,7 +36,26 @@ static int hash_token_from_stdin(void)
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: invitegate-gateway -c CONFIG\n"
-                "       invitegate-gateway --hash-token < token   (prints the hash admin_token takes)\n");
+                "       invitegate-gateway --hash-token < token   (prints the hash admin_token takes)\n"
+                "       invitegate-gateway -h | --help\n");
+}
+
+static void help(void)
+{
+    usage(stdout);
+    printf("\n"
+           "Serves invite codes, the waitlist and referrals over HTTP (listen), from Redis (redis_url).\n"
+           "\n"
+           "options:\n"
+           "  -c, --config FILE  the configuration file (key = value lines; each key may also come from the\n"
+           "                     environment as IG_<KEY>, e.g. IG_REDIS_URL); secret_key (or secret_key_file) is required\n"
+           "  --hash-token       read an admin token on standard input, print its hash for admin_token, exit\n"
+           "  -h, --help         show this help\n"
+           "\n"
+           "GET /health answers while the process runs, GET /ready once this gateway's Redis connections answer a call\n"
+           "into the function library, GET /metrics in Prometheus text. Under systemd (Type=notify) READY=1 follows the\n"
+           "same test on every event loop, and STATUS= says what it waits for. SIGTERM or SIGINT: stop accepting,\n"
+           "answer the requests in flight (up to 10 s), exit 0. Exit status 2: bad usage or configuration.\n");
 }
 
 int main(int argc, char **argv)
@@ -56,7 +76,7 @@ int main(int argc, char **argv)
         case 't':
             return hash_token_from_stdin();
         case 'h':
-            usage(stdout);
+            help();
             return 0;
         default:
             usage(stderr);
@@ -90,6 +110,7 @@ int main(int argc, char **argv)
     gw.lua = gw_lua_source;
     gw.lua_len = gw_lua_source_len;
 
+    ig_notify_init();
     signal(SIGPIPE, SIG_IGN);
     h2o_config_init(&gw.h2o);
     /* The routes enforce the caps with the JSON 413 of API.md; h2o's own limit,

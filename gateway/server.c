@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "clock.h"
+#include "ig_net.h"
 #include "ig_log.h"
 #include "gateway.h"
 #include "routes.h"
@@ -43,16 +44,7 @@ static int open_listener(const char *host, uint16_t port)
     socklen_t len;
     int fd, on = 1;
 
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
-        len = sizeof(struct sockaddr_in);
-    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-        len = sizeof(struct sockaddr_in6);
-    } else {
+    if (ig_sockaddr_parse(&ss, &len, host, port) != 0) {
         ig_error("msg=\"listen address must be an IP literal\" listen=%s", host);
         return -1;
     }
@@ -72,6 +64,7 @@ static int open_listener(const char *host, uint16_t port)
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     gw_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gw_thread_t, tick_entry, entry);
+    gw_notify_tick(thread);
     if (!thread->draining && atomic_load(&gw.shutdown)) {
         thread->draining = 1;
         thread->drain_deadline_ns = gw_now_ns() + (uint64_t)DRAIN_TIMEOUT_MS * 1000000u;
@@ -151,7 +144,7 @@ int gw_server_run(void)
     ig_info("msg=\"gateway listening\" listen=%s:%u threads=%u redis=%s", gw.cfg.listen_host, gw.cfg.listen_port, gw.num_threads,
             gw.cfg.redis_url);
     if (started == gw.num_threads) {
-        sigwait(&set, &sig);
+        sig = gw_notify_wait(&set);
         ig_info("msg=\"shutting down: draining in-flight requests\" signal=%d", sig);
         atomic_store(&gw.shutdown, 1);
     }

@@ -3,10 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 #include "ig_log.h"
+#include "ig_notify.h"
 #include "daemon.h"
+#include "db.h"
 #include "gate_run.h"
 #include "lane.h"
-#include "notify.h"
+#include "metrics.h"
+#include "metrics_http.h"
+#include "migrate.h"
 #include "runtime.h"
 #include "summary.h"
 
@@ -17,11 +21,29 @@
  */
 #define SYNC_LANES 2
 _Static_assert(IG_BUCKETS % SYNC_LANES == 0, "SYNC_LANES must divide IG_BUCKETS");
+_Static_assert(SYNC_LANES <= SYNC_METRICS_MAX_LANES, "the metrics keep a state per lane");
 
 /* How often the main thread looks at the lanes, the summary and the watchdog. */
 #define SYNC_TICK_MS 100
 /* The watchdog is fed while every lane beat within this many watchdog periods (WATCHDOG_USEC / 4 each). */
 #define SYNC_STALL_PERIODS 3
+/* Until the schema is current, it is checked this often (a connection of the main thread's own each time). */
+#define SYNC_MIGRATIONS_CHECK_MS 1000
+#define SYNC_WAIT_TEXT_BYTES 768
+/* "PostgreSQL (lanes 0, 1) and Redis (lanes 0, 1)", with room for more lanes. */
+#define SYNC_STORES_TEXT_BYTES 128
+
+/*
+ * What the daemon waits for before it is ready (READY=1): every lane
+ * reached both stores, and PostgreSQL holds every migration of
+ * migrations_dir. Main thread only.
+ */
+typedef struct sync_readiness_t {
+    int migrations_current;            /**< the last check found nothing to apply */
+    uint64_t next_check_ms;            /**< when to check the migrations again */
+    char why[SYNC_WAIT_TEXT_BYTES];    /**< what the last check found, for STATUS */
+    char logged[SYNC_WAIT_TEXT_BYTES]; /**< what was last logged (each new reason once) */
+} sync_readiness_t;
 
 static int check_config(const ig_config_t *cfg)
 {
@@ -58,26 +80,92 @@ static int lanes_ready(sync_lane_t *lanes)
 }
 
 /*
- * Starts the lanes with SIGTERM and SIGINT blocked, so that the main thread
- * takes the signals and its sleeps end at once. Returns the number started.
+ * Appends " and " (when out names a store already), the store's name and the
+ * lanes waiting for it ("PostgreSQL (lanes 0, 1)") to out, which has room
+ * for every store and lane; nothing when no lane waits for it.
  */
+static void describe_waiting(char out[SYNC_STORES_TEXT_BYTES], sync_lane_t *lanes, sync_lane_wait_t store, const char *name)
+{
+    unsigned ids[SYNC_LANES], n = 0;
+    size_t used = strlen(out);
+
+    for (unsigned i = 0; i != SYNC_LANES; ++i)
+        if (atomic_load(&sync_metrics.waiting[i]) == (int)store)
+            ids[n++] = i;
+    if (n == 0)
+        return;
+    used += (size_t)snprintf(out + used, SYNC_STORES_TEXT_BYTES - used, "%s%s (lane%s", used != 0 ? " and " : "", name,
+                             n > 1 ? "s" : "");
+    for (unsigned k = 0; k != n && used < SYNC_STORES_TEXT_BYTES; ++k)
+        used += (size_t)snprintf(out + used, SYNC_STORES_TEXT_BYTES - used, "%s %u", k != 0 ? "," : "", ids[k]);
+    if (used < SYNC_STORES_TEXT_BYTES)
+        snprintf(out + used, SYNC_STORES_TEXT_BYTES - used, ")");
+}
+
+/* Checks once whether the schema is current (on a connection of its own); the result in r. Logs each new reason once. */
+static void check_migrations(sync_readiness_t *r, const ig_config_t *cfg)
+{
+    char err[SYNC_DB_ERR_BYTES], first[256];
+    PGconn *conn = sync_db_connect(cfg->database_url, err, sizeof(err));
+    int pending = -1;
+
+    if (conn != NULL) {
+        pending = sync_migrate_pending(conn, cfg->migrations_dir, first, sizeof(first), err, sizeof(err));
+        PQfinish(conn);
+    }
+    r->migrations_current = pending == 0;
+    if (pending == 0)
+        return;
+    if (pending > 0)
+        snprintf(r->why, sizeof(r->why), "waiting for migrations: %d not applied (first %s); run invitegate-sync migrate", pending,
+                 first);
+    else
+        snprintf(r->why, sizeof(r->why), "waiting for the schema check: %s", err);
+    if (strcmp(r->why, r->logged) != 0) {
+        if (pending > 0)
+            ig_warn("msg=\"not ready: migrations not applied; run invitegate-sync migrate\" migrations_dir=%s pending=%d first=%s",
+                    cfg->migrations_dir, pending, first);
+        else
+            ig_warn("msg=\"not ready: the schema could not be checked\" migrations_dir=%s %s", cfg->migrations_dir, err);
+        snprintf(r->logged, sizeof(r->logged), "%s", r->why);
+    }
+}
+
+/*
+ * The systemd STATUS: what the daemon waits for, or what it does. Sent only
+ * when it changed (ig_notify_status).
+ */
+static void send_status(int ready, const sync_readiness_t *r, sync_lane_t *lanes, sync_gate_job_t *gate, sync_summary_t *summary)
+{
+    char stores[SYNC_STORES_TEXT_BYTES] = "";
+
+    describe_waiting(stores, lanes, SYNC_LANE_WAIT_POSTGRESQL, "PostgreSQL");
+    describe_waiting(stores, lanes, SYNC_LANE_WAIT_REDIS, "Redis");
+    if (stores[0] != '\0')
+        ig_notify_status("%s%s%s", ready ? "" : "waiting for ", stores, ready ? " unreachable: events wait in Redis" : "");
+    else if (!lanes_ready(lanes))
+        ig_notify_status("waiting for the lanes to reach Redis and PostgreSQL");
+    else if (!ready)
+        ig_notify_status("%s", r->why[0] != '\0' ? r->why : "checking the migrations");
+    else if (atomic_load(&gate->failing))
+        ig_notify_status("trust gate not evaluated (a store fails; the gateways keep the last decision); %llu batches committed",
+                         sync_summary_total(summary));
+    else
+        ig_notify_status("%.0f events/s, %llu batches committed", sync_summary_rate(summary), sync_summary_total(summary));
+}
+
+/* Starts the lanes (sync_thread_start). Returns the number started. */
 static unsigned start_lanes(sync_lane_t *lanes)
 {
-    sigset_t block, old;
     unsigned n = 0;
 
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
     for (; n != SYNC_LANES; ++n) {
-        int err = pthread_create(&lanes[n].thread, NULL, sync_lane_main, &lanes[n]);
+        int err = sync_thread_start(&lanes[n].thread, sync_lane_main, &lanes[n]);
         if (err != 0) {
             ig_error("msg=\"cannot start a lane\" lane=%u reason=\"%s\"", n, strerror(err));
             break;
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n;
 }
 
@@ -86,13 +174,16 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_lane_t lanes[SYNC_LANES];
     sync_summary_t summary;
     sync_gate_job_t gate;
-    uint64_t period_ms = sync_notify_watchdog_period_ms();
+    sync_readiness_t readiness;
+    sync_metrics_server_t metrics_server;
+    uint64_t period_ms = ig_notify_watchdog_period_ms();
     unsigned started;
     int ready = 0, ret = 0;
 
     if (check_config(cfg) != 0)
         return -1;
     sync_summary_init(&summary);
+    memset(&readiness, 0, sizeof(readiness));
     for (unsigned i = 0; i != SYNC_LANES; ++i)
         sync_lane_init(&lanes[i], cfg, keys, &summary, i, i * (IG_BUCKETS / SYNC_LANES), IG_BUCKETS / SYNC_LANES);
     ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d batch_size=%u block_ms=%u batch_window_ms=%u "
@@ -101,24 +192,35 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
             cfg->sync_batch_max_events);
 
     sync_gate_job_init(&gate, cfg);
+    sync_metrics.lanes = SYNC_LANES;
     if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0) {
         /* Without every lane some streams would never be read (nor the gate evaluated): stop the others. */
         raise(SIGTERM);
         ret = -1;
     }
+    (void)sync_metrics_server_start(&metrics_server, cfg);
     while (!sync_stop_requested()) {
         sync_sleep_ms(SYNC_TICK_MS);
-        if (!ready && (ready = lanes_ready(lanes)))
-            sync_notify("READY=1");
+        if (!ready && lanes_ready(lanes) && sync_now_ms() >= readiness.next_check_ms) {
+            check_migrations(&readiness, cfg);
+            readiness.next_check_ms = sync_now_ms() + SYNC_MIGRATIONS_CHECK_MS;
+            if ((ready = readiness.migrations_current) != 0) {
+                ig_info("msg=\"sync daemon ready\" consumer=%s migrations_dir=%s", cfg->sync_consumer, cfg->migrations_dir);
+                atomic_store(&sync_metrics.ready, 1);
+                ig_notify("READY=1");
+            }
+        }
+        send_status(ready, &readiness, lanes, &gate, &summary);
         if (period_ms != 0 && lanes_alive(lanes, period_ms))
-            sync_notify_watchdog();
+            ig_notify_watchdog(sync_now_ms());
         sync_summary_flush(&summary, 0);
     }
 
-    sync_notify("STOPPING=1");
+    ig_notify("STOPPING=1\nSTATUS=stopping: finishing the batches in PostgreSQL");
     for (unsigned i = 0; i != started; ++i)
         pthread_join(lanes[i].thread, NULL);
     sync_gate_job_stop(&gate);
+    sync_metrics_server_stop(&metrics_server);
     sync_summary_flush(&summary, 1);
     ig_info("msg=\"sync daemon stopping\" consumer=%s batches=%llu", cfg->sync_consumer, sync_summary_total(&summary));
     for (unsigned i = 0; i != SYNC_LANES; ++i)

@@ -3,8 +3,10 @@
  * of the event streams, that read a batch, apply it to PostgreSQL in one
  * transaction and acknowledge it after COMMIT, claim the entries of dead
  * consumers and trim the streams on timers. The main thread takes the
- * signals, tells systemd (READY once every lane has reached both stores, the
- * watchdog while every lane is alive, STATUS) and writes the summary line.
+ * signals, tells systemd (READY once every lane has reached both stores and
+ * every migration of migrations_dir is applied, the watchdog while every
+ * lane's loop beats, STATUS: what it waits for or what it does, STOPPING)
+ * and writes the summary line.
  *
  * Failure policy: a Redis failure drops the connection (what was read and not
  * acknowledged stays pending and is read again after reconnecting); a

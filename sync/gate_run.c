@@ -9,6 +9,7 @@
 #include "ig_log.h"
 #include "db.h"
 #include "gate_run.h"
+#include "metrics.h"
 
 #define SYNC_GATE_REDIS_TIMEOUT_MS 2000
 /*
@@ -214,6 +215,7 @@ void sync_gate_job_init(sync_gate_job_t *j, const ig_config_t *cfg)
     strcpy(j->watched_totals, "{}");
     sync_backoff_reset(&j->backoff);
     atomic_init(&j->beat_ms, sync_now_ms());
+    atomic_init(&j->failing, 0);
 }
 
 static void drop_pg(sync_gate_job_t *j)
@@ -619,6 +621,7 @@ int sync_gate_job_evaluate(sync_gate_job_t *j)
         return fail(j, "step=publish reason=\"trust document does not fit\"");
     if (publish(j, &d, json) != 0)
         return -1;
+    sync_metrics_gate(&d, (uint64_t)sync_clock_ms(0));
     j->auto_closed = d.auto_closed;
     log_change(j, &d, &c);
 
@@ -638,6 +641,7 @@ static void *gate_main(void *arg)
 {
     sync_gate_job_t *j = arg;
 
+    pthread_setname_np(pthread_self(), "sync-gate");
     sync_heartbeat_attach(&j->beat_ms);
     ig_info("msg=\"trust gate starting\" interval_ms=%u window_days=%u min_redemptions=%u close_below=%.4f reopen_above=%.4f "
             "max_fraud_rate=%.4f",
@@ -646,6 +650,8 @@ static void *gate_main(void *arg)
     while (!sync_stop_requested()) {
         uint64_t start = sync_now_ms(), spent;
         if (sync_gate_job_evaluate(j) != 0) {
+            atomic_store(&j->failing, 1);
+            atomic_fetch_add(&sync_metrics.gate_failures, 1);
             if (sync_backoff_should_log(&j->backoff))
                 ig_warn("msg=\"trust gate not evaluated, keeping the last decision\" %s attempt=%u retry_ms=%u", j->errstr,
                         j->backoff.failures + 1, j->backoff.delay_ms);
@@ -653,6 +659,7 @@ static void *gate_main(void *arg)
             continue;
         }
         sync_backoff_reset(&j->backoff);
+        atomic_store(&j->failing, 0);
         spent = sync_now_ms() - start;
         if (spent < j->cfg->gate_interval_ms)
             sync_sleep_ms((unsigned)(j->cfg->gate_interval_ms - spent));
@@ -665,20 +672,13 @@ static void *gate_main(void *arg)
 
 int sync_gate_job_start(sync_gate_job_t *j)
 {
-    sigset_t block, old;
     int err;
 
     if (j->cfg->gate_interval_ms == 0) {
         ig_info("msg=\"trust gate off\" reason=\"gate_interval_ms is 0\"");
         return 0;
     }
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    err = pthread_create(&j->thread, NULL, gate_main, j);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
+    if ((err = sync_thread_start(&j->thread, gate_main, j)) != 0) {
         ig_error("msg=\"cannot start the trust gate\" reason=\"%s\"", strerror(err));
         return -1;
     }

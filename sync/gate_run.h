@@ -124,6 +124,7 @@ typedef struct sync_gate_job_t {
     uint64_t pruned_ms;                            /**< when what left the window was last deleted (monotonic) */
     char errstr[512];                              /**< last failure */
     _Atomic uint64_t beat_ms;                      /**< heartbeat of the job's thread */
+    _Atomic int failing;                           /**< the last evaluation failed (the gate keeps its last decision) */
     pthread_t thread;                              /**< valid while started */
     int started;                                   /**< the thread runs */
 } sync_gate_job_t;

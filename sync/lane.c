@@ -4,6 +4,7 @@
 #include "ig_log.h"
 #include "db.h"
 #include "lane.h"
+#include "metrics.h"
 
 /* How often the streams are trimmed below their marks. */
 #define SYNC_TRIM_INTERVAL_MS 10000
@@ -45,6 +46,13 @@ static int owns_waitlist(const sync_lane_t *l)
     return l->progress.held[IG_WL_BUCKET];
 }
 
+/* What the lane waits for, for STATUS and the metrics. */
+static void set_waiting(sync_lane_t *l, sync_lane_wait_t what)
+{
+    if (l->id < SYNC_METRICS_MAX_LANES)
+        atomic_store(&sync_metrics.waiting[l->id], (int)what);
+}
+
 /* Connects to Redis, retrying with backoff. Returns -1 only when a stop was requested. */
 static int ensure_redis(sync_lane_t *l)
 {
@@ -53,9 +61,15 @@ static int ensure_redis(sync_lane_t *l)
             return -1;
         if (sync_stream_connect(&l->stream) == 0) {
             ig_info("msg=\"connected to redis\" lane=%u", l->id);
+            set_waiting(l, SYNC_LANE_WAIT_NONE);
+            if (l->redis_was_up)
+                atomic_fetch_add(&sync_metrics.reconnects[SYNC_STORE_REDIS], 1);
+            l->redis_was_up = 1;
             sync_backoff_reset(&l->redis_backoff);
             return 0;
         }
+        set_waiting(l, SYNC_LANE_WAIT_REDIS);
+        atomic_fetch_add(&sync_metrics.connect_failures[SYNC_STORE_REDIS], 1);
         if (sync_backoff_should_log(&l->redis_backoff))
             ig_warn("msg=\"redis connection failed\" lane=%u reason=\"%s\" attempt=%u retry_ms=%u", l->id, l->stream.errstr,
                     l->redis_backoff.failures + 1, l->redis_backoff.delay_ms);
@@ -74,9 +88,15 @@ static int ensure_pg(sync_lane_t *l)
             return -1;
         if ((l->pg = sync_db_connect(l->cfg->database_url, err, sizeof(err))) != NULL) {
             ig_info("msg=\"connected to postgresql\" lane=%u server_version=%d", l->id, PQserverVersion(l->pg));
+            set_waiting(l, SYNC_LANE_WAIT_NONE);
+            if (l->pg_was_up)
+                atomic_fetch_add(&sync_metrics.reconnects[SYNC_STORE_POSTGRESQL], 1);
+            l->pg_was_up = 1;
             sync_backoff_reset(&l->pg_backoff);
             return 0;
         }
+        set_waiting(l, SYNC_LANE_WAIT_POSTGRESQL);
+        atomic_fetch_add(&sync_metrics.connect_failures[SYNC_STORE_POSTGRESQL], 1);
         if (sync_backoff_should_log(&l->pg_backoff))
             ig_warn("msg=\"postgresql connection failed\" lane=%u %s attempt=%u retry_ms=%u", l->id, err,
                     l->pg_backoff.failures + 1, l->pg_backoff.delay_ms);
@@ -100,9 +120,12 @@ static void drop_pg(sync_lane_t *l)
     if (l->pg != NULL)
         PQfinish(l->pg);
     l->pg = NULL;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
-        if (l->progress.held[b])
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        if (l->progress.held[b]) {
             sync_stream_stop(&l->stream, b);
+            sync_metrics_mark(b, 0, l->progress.applied[b]);
+        }
+    }
     if (sync_progress_held(&l->progress) != 0)
         ig_warn("msg=\"leases released with the postgresql connection\" lane=%u leases=%u", l->id,
                 sync_progress_held(&l->progress));
@@ -114,6 +137,7 @@ static void drop_pg(sync_lane_t *l)
 static void redis_failed(sync_lane_t *l, const char *what)
 {
     ig_warn("msg=\"redis %s failed, reconnecting\" lane=%u reason=\"%s\"", what, l->id, l->stream.errstr);
+    atomic_fetch_add(&sync_metrics.errors[SYNC_STORE_REDIS], 1);
     sync_stream_disconnect(&l->stream);
     rewind_streams(l);
 }
@@ -135,6 +159,7 @@ static int take_leases(sync_lane_t *l)
         snprintf(mark, sizeof(mark), "%" PRIu64 "-%" PRIu64, l->progress.applied[b][0], l->progress.applied[b][1]);
         ig_info("msg=\"lease taken, reading the stream from its mark\" lane=%u stream=%s mark=%s", l->id, l->stream.keys[b], mark);
         sync_stream_seek(&l->stream, b, l->progress.applied[b]);
+        sync_metrics_mark(b, 1, l->progress.applied[b]);
     }
     return 0;
 }
@@ -175,9 +200,15 @@ static int apply_batch(sync_lane_t *l)
         if (stats.malformed != 0)
             log_malformed(l, b);
         sync_summary_add(l->summary, &stats, started);
+        sync_metrics_batch(b, &stats);
+        for (unsigned k = 0; k != IG_BUCKETS; ++k)
+            if (b->has[k])
+                sync_metrics_mark(k, 1, l->progress.applied[k]);
         sync_batch_clear(b);
         return 1;
     }
+    atomic_fetch_add(&sync_metrics.batch_failures, 1);
+    atomic_fetch_add(&sync_metrics.errors[SYNC_STORE_POSTGRESQL], 1);
     if (conflict || sync_backoff_should_log(&l->pg_backoff))
         ig_error("msg=\"batch not applied, reading it again\" lane=%u batch=%llu events=%zu %s attempt=%u retry_ms=%u", l->id,
                  (unsigned long long)b->seq, b->num_events, l->apply.errstr, l->pg_backoff.failures + 1, l->pg_backoff.delay_ms);
@@ -222,7 +253,11 @@ static void between_batches(sync_lane_t *l, int committed)
 void *sync_lane_main(void *arg)
 {
     sync_lane_t *l = arg;
+    char name[16];
 
+    /* Named, so that an operator (or a test) can tell the lanes from the other threads. */
+    snprintf(name, sizeof(name), "sync-lane-%u", l->id);
+    pthread_setname_np(pthread_self(), name);
     sync_heartbeat_attach(&l->beat_ms);
     while (!sync_stop_requested()) {
         int committed = 0;

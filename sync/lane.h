@@ -32,6 +32,13 @@
 #include "stream.h"
 #include "summary.h"
 
+/** What a lane waits for (sync_metrics.waiting[lane]), for the systemd STATUS and the metrics. */
+typedef enum sync_lane_wait_t {
+    SYNC_LANE_WAIT_NONE,       /**< both stores answer */
+    SYNC_LANE_WAIT_POSTGRESQL, /**< PostgreSQL does not accept the connection */
+    SYNC_LANE_WAIT_REDIS,      /**< Redis does not accept the connection */
+} sync_lane_wait_t;
+
 typedef struct sync_lane_t {
     const ig_config_t *cfg;       /**< borrowed */
     sync_summary_t *summary;      /**< borrowed; shared by every lane */
@@ -48,6 +55,8 @@ typedef struct sync_lane_t {
     uint64_t next_trim_ms;        /**< when the streams are next trimmed */
     _Atomic uint64_t beat_ms;     /**< heartbeat: the lane's loop or sleeps ran at this time */
     _Atomic int ready;            /**< both stores were reached once */
+    int redis_was_up;             /**< a Redis connection was made before (the next one is a reconnect) */
+    int pg_was_up;                /**< a PostgreSQL connection was made before */
     pthread_t thread;             /**< set by whoever starts the lane */
 } sync_lane_t;
 

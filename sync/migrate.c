@@ -59,8 +59,8 @@ static int parse_name(const char *name)
     return version > INT_MAX ? -1 : (int)version;
 }
 
-/* Reads path whole into m->sql and computes its checksum. */
-static int load_file(migration_t *m, const char *path)
+/* Reads path whole into m->sql and computes its checksum. Returns 0, or -1 with the reason in err. */
+static int load_file(migration_t *m, const char *path, char *err, size_t err_len)
 {
     unsigned char hash[crypto_hash_sha256_BYTES];
     FILE *fp = fopen(path, "rb");
@@ -68,7 +68,7 @@ static int load_file(migration_t *m, const char *path)
     int ret = -1;
 
     if (fp == NULL) {
-        ig_error("msg=\"cannot open migration\" file=%s reason=\"%s\"", m->name, strerror(errno));
+        snprintf(err, err_len, "msg=\"cannot open migration\" file=%s reason=\"%s\"", m->name, strerror(errno));
         return -1;
     }
     if ((m->sql = malloc(cap)) == NULL)
@@ -76,19 +76,19 @@ static int load_file(migration_t *m, const char *path)
     while ((n = fread(m->sql + len, 1, cap - len - 1, fp)) != 0) {
         len += n;
         if (len > SYNC_MIGRATION_MAX_BYTES) {
-            ig_error("msg=\"migration too large\" file=%s max_bytes=%u", m->name, SYNC_MIGRATION_MAX_BYTES);
+            snprintf(err, err_len, "msg=\"migration too large\" file=%s max_bytes=%u", m->name, SYNC_MIGRATION_MAX_BYTES);
             goto Exit;
         }
         if (cap - len - 1 == 0 && (m->sql = realloc(m->sql, cap *= 2)) == NULL)
             abort();
     }
     if (ferror(fp)) {
-        ig_error("msg=\"cannot read migration\" file=%s reason=\"%s\"", m->name, strerror(errno));
+        snprintf(err, err_len, "msg=\"cannot read migration\" file=%s reason=\"%s\"", m->name, strerror(errno));
         goto Exit;
     }
     /* The checksum covers every byte, so every byte must reach the server. */
     if (memchr(m->sql, '\0', len) != NULL) {
-        ig_error("msg=\"migration contains a NUL byte\" file=%s", m->name);
+        snprintf(err, err_len, "msg=\"migration contains a NUL byte\" file=%s", m->name);
         goto Exit;
     }
     m->sql[len] = '\0';
@@ -107,8 +107,12 @@ static int compare_version(const void *x, const void *y)
     return (a->version > b->version) - (a->version < b->version);
 }
 
-/* Loads every NNN_name.sql of dir, sorted by version; duplicate versions are an error. */
-static int load_dir(migration_list_t *list, const char *dir)
+/*
+ * Loads every NNN_name.sql of dir, sorted by version; duplicate versions are
+ * an error. Returns 0, or -1 with the reason in err (what list holds then is
+ * for list_dispose only).
+ */
+static int load_dir(migration_list_t *list, const char *dir, char *err, size_t err_len)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -116,7 +120,7 @@ static int load_dir(migration_list_t *list, const char *dir)
     int ret = -1;
 
     if (d == NULL) {
-        ig_error("msg=\"cannot open migrations directory\" dir=%s reason=\"%s\"", dir, strerror(errno));
+        snprintf(err, err_len, "msg=\"cannot open migrations directory\" dir=%s reason=\"%s\"", dir, strerror(errno));
         return -1;
     }
     while ((de = readdir(d)) != NULL) {
@@ -135,13 +139,13 @@ static int load_dir(migration_list_t *list, const char *dir)
         memset(m, 0, sizeof(*m));
         m->version = version;
         strcpy(m->name, de->d_name);
-        if (load_file(m, path) != 0)
+        if (load_file(m, path, err, err_len) != 0)
             goto Exit;
     }
     qsort(list->items, list->count, sizeof(*list->items), compare_version);
     for (size_t i = 1; i < list->count; ++i) {
         if (list->items[i].version == list->items[i - 1].version) {
-            ig_error("msg=\"two migrations share a version\" version=%d file=%s other=%s", list->items[i].version,
+            snprintf(err, err_len, "msg=\"two migrations share a version\" version=%d file=%s other=%s", list->items[i].version,
                      list->items[i - 1].name, list->items[i].name);
             goto Exit;
         }
@@ -282,8 +286,10 @@ int sync_migrate_run(const ig_config_t *cfg, const char *dir)
     size_t applied = 0;
     int ret = -1;
 
-    if (load_dir(&list, dir) != 0)
+    if (load_dir(&list, dir, err, sizeof(err)) != 0) {
+        ig_error("%s", err);
         goto Exit;
+    }
     if ((conn = sync_db_connect(cfg->database_url, err, sizeof(err))) == NULL) {
         ig_error("msg=\"cannot connect to postgresql\" %s", err);
         goto Exit;
@@ -316,4 +322,48 @@ Exit:
         PQfinish(conn);
     list_dispose(&list);
     return ret;
+}
+
+int sync_migrate_pending(PGconn *conn, const char *dir, char *first, size_t first_len, char *err, size_t err_len)
+{
+    migration_list_t list = {0};
+    char desc[SYNC_DB_DESC_BYTES];
+    PGresult *res = NULL;
+    int pending = -1;
+
+    first[0] = '\0';
+    if (load_dir(&list, dir, err, err_len) != 0)
+        goto Exit;
+    res = PQexec(conn, "SELECT version, checksum FROM schema_migrations");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state == NULL || strcmp(state, "42P01") != 0) { /* 42P01: no schema_migrations yet, nothing applied */
+            sync_db_describe(desc, sizeof(desc), conn, res, 0);
+            snprintf(err, err_len, "msg=\"cannot read schema_migrations\" %s", desc);
+            goto Exit;
+        }
+    } else {
+        for (int i = 0; i != PQntuples(res); ++i) {
+            migration_t *m = find_version(&list, atoi(PQgetvalue(res, i, 0)));
+            if (m == NULL)
+                continue;
+            if (strcmp(m->checksum, PQgetvalue(res, i, 1)) != 0) {
+                snprintf(err, err_len, "msg=\"applied migration was changed afterwards\" file=%s", m->name);
+                goto Exit;
+            }
+            m->applied = 1;
+        }
+    }
+    pending = 0;
+    for (size_t i = 0; i != list.count; ++i) {
+        if (list.items[i].applied)
+            continue;
+        if (pending++ == 0)
+            snprintf(first, first_len, "%s", list.items[i].name);
+    }
+
+Exit:
+    PQclear(res);
+    list_dispose(&list);
+    return pending;
 }

@@ -17,6 +17,8 @@
 #ifndef SYNC_MIGRATE_H
 #define SYNC_MIGRATE_H
 
+#include <stddef.h>
+#include <libpq-fe.h>
 #include "ig_config.h"
 
 /**
@@ -25,5 +27,15 @@
  * (also when there was nothing to do) or -1 (reason logged).
  */
 int sync_migrate_run(const ig_config_t *cfg, const char *dir);
+
+/**
+ * Whether the database of conn holds every migration of dir, unchanged (what
+ * the daemon waits for before it tells systemd it is ready). Returns the
+ * number of migrations not applied yet (0: the schema is current), with the
+ * first one's file name in first; or -1 with the reason in err (dir
+ * unreadable, an applied file changed since, PostgreSQL failed). Logs
+ * nothing, so it may be called again and again while waiting.
+ */
+int sync_migrate_pending(PGconn *conn, const char *dir, char *first, size_t first_len, char *err, size_t err_len);
 
 #endif

@@ -34,6 +34,20 @@ void sync_signals_install(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+int sync_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+    int err;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    err = pthread_create(thread, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
 int sync_stop_requested(void)
 {
     return atomic_load_explicit(&stop_flag, memory_order_relaxed) != 0;

@@ -12,6 +12,7 @@
 #ifndef SYNC_RUNTIME_H
 #define SYNC_RUNTIME_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -26,6 +27,13 @@ typedef struct sync_backoff_t {
 
 /** Installs the SIGTERM/SIGINT handlers (no SA_RESTART) and ignores SIGPIPE. */
 void sync_signals_install(void);
+
+/**
+ * Starts a thread running fn(arg) with SIGTERM and SIGINT blocked in it, so
+ * that the main thread takes the signals and its sleeps end at once. Returns
+ * 0, or the error of pthread_create.
+ */
+int sync_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /** Non-zero once SIGTERM or SIGINT arrived. Async-signal-safe. */
 int sync_stop_requested(void);

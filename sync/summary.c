@@ -1,7 +1,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "ig_log.h"
-#include "notify.h"
 #include "runtime.h"
 #include "summary.h"
 
@@ -42,7 +41,6 @@ void sync_summary_flush(sync_summary_t *s, int force)
 {
     uint64_t now = sync_now_ms(), elapsed;
     sync_summary_t w;
-    char status[160];
 
     pthread_mutex_lock(&s->lock);
     elapsed = now - s->since_ms;
@@ -57,15 +55,15 @@ void sync_summary_flush(sync_summary_t *s, int force)
     s->batches = s->events = s->redeemed = s->product = s->max_batch = 0;
     s->txn_ms_sum = s->txn_ms_max = 0;
     s->last_flush_ms = now;
+    double secs = (double)(elapsed < 1 ? 1 : elapsed) / 1000.0;
+    s->rate = (double)w.events / secs;
+    s->rate_ms = now;
     pthread_mutex_unlock(&s->lock);
 
-    double secs = (double)(elapsed < 1 ? 1 : elapsed) / 1000.0;
     ig_info("msg=\"batches committed\" events=%zu redeemed=%zu product=%zu events_per_sec=%.0f batches=%zu avg_batch=%.1f "
             "max_batch=%zu avg_commit_ms=%.2f max_commit_ms=%.2f",
             w.events, w.redeemed, w.product, (double)w.events / secs, w.batches, (double)w.events / (double)w.batches, w.max_batch,
             w.txn_ms_sum / (double)w.batches, w.txn_ms_max);
-    snprintf(status, sizeof(status), "STATUS=%.0f events/s, %llu batches committed", (double)w.events / secs, w.total_batches);
-    sync_notify(status);
 }
 
 unsigned long long sync_summary_total(sync_summary_t *s)
@@ -76,4 +74,14 @@ unsigned long long sync_summary_total(sync_summary_t *s)
     n = s->total_batches;
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+double sync_summary_rate(sync_summary_t *s)
+{
+    double rate;
+
+    pthread_mutex_lock(&s->lock);
+    rate = s->rate_ms != 0 && sync_now_ms() - s->rate_ms <= 2 * SYNC_SUMMARY_INTERVAL_MS ? s->rate : 0;
+    pthread_mutex_unlock(&s->lock);
+    return rate;
 }

@@ -1,6 +1,6 @@
 /*
- * The once-a-second "batches committed" log line (and the systemd STATUS),
- * summed over every lane of the daemon. Lanes add their committed batches
+ * The once-a-second "batches committed" log line (and the rate the systemd
+ * STATUS shows), summed over every lane of the daemon. Lanes add their committed batches
  * from their own threads; the main thread writes the line.
  */
 #ifndef SYNC_SUMMARY_H
@@ -24,6 +24,8 @@ typedef struct sync_summary_t {
     double txn_ms_sum;                /**< sum of transaction times */
     double txn_ms_max;                /**< longest transaction */
     unsigned long long total_batches; /**< batches committed since start */
+    double rate;                      /**< events per second of the last window logged */
+    uint64_t rate_ms;                 /**< when it was logged */
 } sync_summary_t;
 
 /** Starts s empty. */
@@ -36,12 +38,15 @@ void sync_summary_dispose(sync_summary_t *s);
 void sync_summary_add(sync_summary_t *s, const sync_apply_stats_t *stats, uint64_t started_ms);
 
 /**
- * Logs the summary line and updates the systemd STATUS once the window is a
- * second old (or now, with force), then starts a new window. Main thread.
+ * Logs the summary line once the window is a second old (or now, with
+ * force), then starts a new window. Main thread.
  */
 void sync_summary_flush(sync_summary_t *s, int force);
 
 /** Batches committed since start. Any thread. */
 unsigned long long sync_summary_total(sync_summary_t *s);
+
+/** Events per second of the last line logged, or 0 when no batch was committed for two windows. Any thread. */
+double sync_summary_rate(sync_summary_t *s);
 
 #endif

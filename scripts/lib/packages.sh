@@ -6,6 +6,10 @@ IG_PACKAGES=(
     libh2o-evloop-dev libssl-dev libhiredis-dev libsodium-dev libjansson-dev
     libcmocka-dev redis-server redis-tools pkg-config libpq-dev cmake gcc
     clang-format postgresql-15 python3 procps
+    # sd_notify for the Type=notify units; systemd-analyze checks the units;
+    # cpack's Debian package reads the binaries' dependencies with
+    # dpkg-shlibdeps (dpkg-dev) after finding them with file.
+    libsystemd-dev systemd dpkg-dev file
 )
 
 # missing_packages: prints the packages of IG_PACKAGES that are not installed.

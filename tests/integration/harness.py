@@ -483,6 +483,7 @@ class Harness:
         self.redis_client = RedisClient(self.redis_port)
         self._start_postgres()
         self.gateway_port = free_port()
+        self.sync_metrics_port = free_port()
         self.conf_path = self.write_config("invitegate.conf", {"listen": "%s:%d" % (HOST, self.gateway_port)})
         self.sync_log = os.path.join(self.tmp, "sync.log")
         self.run_migrations()
@@ -752,6 +753,7 @@ class Harness:
             "migrations_dir": os.path.join(SOURCE_DIR, "migrations"),
             "sync_consumer": "test",
             "sync_block_ms": "200",
+            "sync_metrics_listen": "%s:%d" % (HOST, self.sync_metrics_port),
         }
         conf.update(self.overrides)
         conf.update(extra or {})

@@ -34,7 +34,42 @@ static int teardown(void **state)
     unsetenv("IG_REDIS_URL");
     unsetenv("IG_THREADS");
     unsetenv("IG_MAX_CONNECTIONS_PER_ADDRESS");
+    unsetenv("IG_SYNC_METRICS_LISTEN");
     return 0;
+}
+
+/* sync_metrics_listen: loopback by default, IPv4 or [IPv6]:PORT, off when empty or "off", errors name the key. */
+static void sync_metrics_listen_key(void **state)
+{
+    ig_config_t cfg;
+
+    assert_int_equal(ig_config_load(&cfg, NULL), 0);
+    assert_string_equal(cfg.sync_metrics_listen, "127.0.0.1:9465");
+    assert_string_equal(cfg.sync_metrics_host, "127.0.0.1");
+    assert_int_equal(cfg.sync_metrics_port, 9465);
+
+    write_file("sync_metrics_listen = [::1]:9100\n");
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_string_equal(cfg.sync_metrics_host, "::1");
+    assert_int_equal(cfg.sync_metrics_port, 9100);
+    unlink(path);
+
+    write_file("sync_metrics_listen =\n");
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_string_equal(cfg.sync_metrics_listen, "");
+    assert_int_equal(cfg.sync_metrics_port, 0);
+    unlink(path);
+
+    setenv("IG_SYNC_METRICS_LISTEN", "off", 1);
+    assert_int_equal(ig_config_load(&cfg, NULL), 0);
+    assert_string_equal(cfg.sync_metrics_listen, "");
+    setenv("IG_SYNC_METRICS_LISTEN", "127.0.0.1:99999", 1);
+    assert_int_equal(ig_config_load(&cfg, NULL), -1);
+    assert_non_null(strstr(cfg.errstr, "sync_metrics_listen"));
+    setenv("IG_SYNC_METRICS_LISTEN", "9465", 1);
+    assert_int_equal(ig_config_load(&cfg, NULL), -1);
+    assert_non_null(strstr(cfg.errstr, "expected HOST:PORT"));
+    unsetenv("IG_SYNC_METRICS_LISTEN");
 }
 
 static void defaults_without_a_file(void **state)
@@ -405,6 +440,7 @@ int main(void)
         cmocka_unit_test_teardown(waitlist_and_gate_keys, teardown),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
+        cmocka_unit_test_teardown(sync_metrics_listen_key, teardown),
         cmocka_unit_test_teardown(file_values_and_comments, teardown),
         cmocka_unit_test_teardown(environment_overrides_the_file, teardown),
         cmocka_unit_test_teardown(connection_limits, teardown),

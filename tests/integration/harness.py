@@ -323,6 +323,24 @@ class HttpClient:
             return Response(resp.status, resp.msg, data)
 
 
+def read_until_close(s):
+    """Everything s receives until the peer closes (a reset counts as a
+    close); raises AssertionError when the socket's timeout passes first."""
+    chunks = []
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise AssertionError("connection neither answered nor closed within %.0fs (hang); got %r"
+                             % (s.gettimeout(), b"".join(chunks)[:200]))
+    return b"".join(chunks)
+
+
 def raw_exchange(port, data, timeout=10.0):
     """Sends bytes on a fresh connection, half-closes, returns what came back."""
     with socket.create_connection((HOST, port), timeout=timeout) as s:
@@ -331,19 +349,7 @@ def raw_exchange(port, data, timeout=10.0):
             s.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        chunks = []
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except ConnectionResetError:
-            pass
-        except socket.timeout:
-            raise AssertionError("connection neither answered nor closed within %.0fs (hang); got %r"
-                                 % (timeout, b"".join(chunks)[:200]))
-        return b"".join(chunks)
+        return read_until_close(s)
 
 
 # --------------------------------------------------------------------------

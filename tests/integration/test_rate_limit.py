@@ -73,15 +73,7 @@ def proxy_request(port, proxy_line, path, source=HOST):
     when the connection closed without an answer."""
     with socket.create_connection((HOST, port), timeout=10, source_address=(source, 0)) as s:
         s.sendall(proxy_line + ("GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n" % path).encode())
-        data = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except ConnectionResetError:
-            pass
+        data = harness.read_until_close(s)
     if not data:
         return None, {}
     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")

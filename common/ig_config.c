@@ -489,15 +489,13 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(ig_config_t *cfg, const char *path)
+/* Reads key = value lines from fp, over cfg; name (a path) is for messages. */
+static int load_stream(ig_config_t *cfg, FILE *fp, const char *name)
 {
     char line[LINE_MAX_BYTES], where[IG_CONFIG_ERR_BYTES / 2];
     unsigned lineno = 0;
     int ret = -1;
-    FILE *fp = fopen(path, "r");
 
-    if (fp == NULL)
-        return fail(cfg, "cannot open %s: %s", path, strerror(errno));
     while (fgets(line, sizeof(line), fp) != NULL) {
         ++lineno;
         char *hash = strchr(line, '#'), *s, *eq;
@@ -507,12 +505,12 @@ static int load_file(ig_config_t *cfg, const char *path)
         if (*s == '\0')
             continue;
         if ((eq = strchr(s, '=')) == NULL) {
-            fail(cfg, "%s:%u: expected key = value", path, lineno);
+            fail(cfg, "%s:%u: expected key = value", name, lineno);
             goto Exit;
         }
         *eq = '\0';
         if (ig_config_set(cfg, trim(s), trim(eq + 1)) != 0) {
-            snprintf(where, sizeof(where), "%s:%u", path, lineno);
+            snprintf(where, sizeof(where), "%s:%u", name, lineno);
             prefix_error(cfg, where);
             goto Exit;
         }
@@ -520,6 +518,28 @@ static int load_file(ig_config_t *cfg, const char *path)
     ret = 0;
 Exit:
     sodium_memzero(line, sizeof(line));
+    return ret;
+}
+
+static int load_file(ig_config_t *cfg, const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return fail(cfg, "cannot open %s: %s", path, strerror(errno));
+    int ret = load_stream(cfg, fp, path);
+    fclose(fp);
+    return ret;
+}
+
+int ig_config_parse(ig_config_t *cfg, const char *text, size_t len, const char *name)
+{
+    if (len == 0)
+        return 0;
+    /* Read-only: fmemopen writes nothing to the buffer in mode "r". */
+    FILE *fp = fmemopen((void *)text, len, "r");
+    if (fp == NULL)
+        return fail(cfg, "%s: cannot read: %s", name, strerror(errno));
+    int ret = load_stream(cfg, fp, name);
     fclose(fp);
     return ret;
 }
@@ -600,6 +620,11 @@ int ig_config_load(ig_config_t *cfg, const char *path)
         return -1;
     if (load_env(cfg) != 0)
         return -1;
+    return ig_config_check(cfg);
+}
+
+int ig_config_check(ig_config_t *cfg)
+{
     if (cfg->rate_limit_per_sec != 0 && cfg->rate_limit_burst == 0)
         return fail(cfg, "rate_limit_burst: must be at least 1 when rate_limit_per_sec is set");
     if (cfg->public_body_bytes == 0 || cfg->admin_body_bytes < cfg->public_body_bytes)

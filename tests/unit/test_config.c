@@ -274,6 +274,27 @@ static void errors_name_the_key_and_line(void **state)
     assert_int_equal(ig_config_load(&cfg, "/nonexistent/invitegate.conf"), -1);
 }
 
+/* The text of a file, from a buffer: what ig_config_load reads, without the environment. */
+static void parse_from_a_buffer(void **state)
+{
+    static const char text[] = "listen = [::1]:9191\nthreads = 3 # comment\r\nredis_url = unix:///run/redis.sock";
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+    setenv("IG_THREADS", "7", 1);
+    assert_int_equal(ig_config_parse(&cfg, text, sizeof(text) - 1, "buf.conf"), 0);
+    assert_int_equal(ig_config_check(&cfg), 0);
+    assert_string_equal(cfg.listen_host, "::1");
+    assert_int_equal(cfg.listen_port, 9191);
+    assert_int_equal(cfg.threads, 3);
+    assert_string_equal(cfg.redis_unix, "/run/redis.sock");
+    assert_string_equal(cfg.redis_host, "");
+    assert_int_equal(ig_config_parse(&cfg, "", 0, "empty.conf"), 0);
+    assert_int_equal(ig_config_parse(&cfg, "threads = x\n", 12, "bad.conf"), -1);
+    assert_non_null(strstr(cfg.errstr, "bad.conf:1: threads"));
+    cfg.public_body_bytes = 0;
+    assert_int_equal(ig_config_check(&cfg), -1);
+}
+
 static void waitlist_and_gate_keys(void **state)
 {
     ig_config_t cfg;
@@ -375,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(waitlist_and_gate_keys, teardown),
+        cmocka_unit_test_teardown(parse_from_a_buffer, teardown),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(file_values_and_comments, teardown),

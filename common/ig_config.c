@@ -8,7 +8,8 @@
 #include <sodium.h>
 #include "ig_config.h"
 
-#define LINE_MAX_BYTES 1024
+/* Longest line, its newline included: room for disposable_domains given inline at its longest. */
+#define LINE_MAX_BYTES (IG_DOMAINS_BYTES + 1024)
 
 /* Throwaway-address services refused by default; `disposable_domains` replaces the list. */
 #define DEFAULT_DISPOSABLE                                                                                                         \
@@ -234,8 +235,11 @@ static int set_redis_url(ig_config_t *cfg, const char *value)
     if (copy_str(cfg, cfg->redis_url, sizeof(cfg->redis_url), "redis_url", value) != 0)
         return -1;
     cfg->redis_host[0] = cfg->redis_unix[0] = '\0';
-    if (strncmp(value, "unix://", 7) == 0)
+    if (strncmp(value, "unix://", 7) == 0) {
+        if (value[7] == '\0')
+            return fail(cfg, "redis_url: unix:// needs the path of the socket (unix:///path/to/socket)");
         return copy_str(cfg, cfg->redis_unix, sizeof(cfg->redis_unix), "redis_url", value + 7);
+    }
     if (strncmp(value, "redis://", 8) != 0)
         return fail(cfg, "redis_url: expected redis://IP:PORT or unix:///path, got \"%s\"", value);
     const char *hostport = value + 8, *colon = strrchr(hostport, ':');
@@ -489,15 +493,45 @@ static char *trim(char *s)
     return s;
 }
 
+/*
+ * Reads the next line of fp, without its newline, into line (cap bytes) and
+ * its length into *len. Returns 1, 0 at the end of fp, or -1 when the line
+ * does not fit: the whole of a line is read or none of it, so that the tail
+ * of a long line is never taken for a line of its own.
+ */
+static int read_line(char *line, size_t cap, size_t *len, FILE *fp)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(fp)) != EOF && c != '\n') {
+        if (n == cap - 1)
+            return -1;
+        line[n++] = (char)c;
+    }
+    line[n] = '\0';
+    *len = n;
+    return c != EOF || n != 0;
+}
+
 /* Reads key = value lines from fp, over cfg; name (a path) is for messages. */
 static int load_stream(ig_config_t *cfg, FILE *fp, const char *name)
 {
     char line[LINE_MAX_BYTES], where[IG_CONFIG_ERR_BYTES / 2];
     unsigned lineno = 0;
-    int ret = -1;
+    size_t len;
+    int ret = -1, got;
 
-    while (fgets(line, sizeof(line), fp) != NULL) {
+    while ((got = read_line(line, sizeof(line), &len, fp)) != 0) {
         ++lineno;
+        if (got < 0) {
+            fail(cfg, "%s:%u: line longer than %d bytes", name, lineno, LINE_MAX_BYTES - 1);
+            goto Exit;
+        }
+        /* A NUL would end the value where the line goes on: what follows it would be ignored unseen. */
+        if (memchr(line, '\0', len) != NULL) {
+            fail(cfg, "%s:%u: NUL byte in the line", name, lineno);
+            goto Exit;
+        }
         char *hash = strchr(line, '#'), *s, *eq;
         if (hash != NULL)
             *hash = '\0';
@@ -514,6 +548,10 @@ static int load_stream(ig_config_t *cfg, FILE *fp, const char *name)
             prefix_error(cfg, where);
             goto Exit;
         }
+    }
+    if (ferror(fp)) {
+        fail(cfg, "%s: read error after line %u", name, lineno);
+        goto Exit;
     }
     ret = 0;
 Exit:

@@ -295,6 +295,47 @@ static void parse_from_a_buffer(void **state)
     assert_int_equal(ig_config_check(&cfg), -1);
 }
 
+/*
+ * A line is read whole or refused: the tail of a long line was once read as
+ * a line of its own, so that a long comment could end in a setting.
+ */
+static void lines_are_read_whole(void **state)
+{
+    char text[16384], domains[4000];
+    ig_config_t cfg;
+    size_t n;
+
+    n = (size_t)snprintf(text, sizeof(text), "# %01021d", 0);
+    snprintf(text + n, sizeof(text) - n, "listen = 10.9.9.9:1\n");
+    write_file(text);
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8080);
+
+    /* disposable_domains fits on one line at the length it may have. */
+    n = 0;
+    for (int i = 0; n + 16 < sizeof(domains); ++i)
+        n += (size_t)snprintf(domains + n, sizeof(domains) - n, "%sd%05d.example", i ? "," : "", i);
+    snprintf(text, sizeof(text), "disposable_domains = %s\n", domains);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_parse(&cfg, text, strlen(text), "domains.conf"), 0);
+    assert_string_equal(cfg.disposable_domains, domains);
+
+    memset(text, 'x', sizeof(text));
+    memcpy(text, "database_url = ", 15);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_parse(&cfg, text, sizeof(text), "long.conf"), -1);
+    assert_non_null(strstr(cfg.errstr, "long.conf:1: line longer than"));
+
+    /* Nothing after a NUL byte would be seen: the line is refused. */
+    static const char nul[] = "threads = 2\nredis_url = unix://\0/run/redis.sock\n";
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_parse(&cfg, nul, sizeof(nul) - 1, "nul.conf"), -1);
+    assert_non_null(strstr(cfg.errstr, "nul.conf:2: NUL byte"));
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "unix://"), -1);
+    assert_non_null(strstr(cfg.errstr, "socket"));
+}
+
 static void waitlist_and_gate_keys(void **state)
 {
     ig_config_t cfg;
@@ -397,6 +438,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(waitlist_and_gate_keys, teardown),
         cmocka_unit_test_teardown(parse_from_a_buffer, teardown),
+        cmocka_unit_test_teardown(lines_are_read_whole, teardown),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(file_values_and_comments, teardown),

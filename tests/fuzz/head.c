@@ -8,8 +8,9 @@
  * headers), the checker gets the method and version h2o found and must
  * read the same head: never "unreadable", and a refusal exactly when the
  * headers h2o parsed hold a Content-Length that is not one decimal number,
- * two Content-Lengths of different values, or (HTTP/1.1) no Host. Any
- * other input only runs the checker, for the sanitizers.
+ * two Content-Lengths of different values, Transfer-Encoding beside
+ * Content-Length, more than one Host, or (HTTP/1.1) none. Any other input
+ * only runs the checker, for the sanitizers.
  */
 #include <strings.h>
 #include "fuzz.h"
@@ -62,12 +63,15 @@ static int must_refuse(const struct phr_header *headers, size_t num_headers, int
 {
     const char *length = NULL;
     size_t length_len = 0, hosts = 0;
+    int transfer_encoding = 0;
 
     for (size_t i = 0; i != num_headers; ++i) {
         const char *v;
         size_t n;
         if (named(&headers[i], "host")) {
             ++hosts;
+        } else if (named(&headers[i], "transfer-encoding")) {
+            transfer_encoding = 1;
         } else if (named(&headers[i], "content-length")) {
             if ((v = stated_length(&headers[i], &n)) == NULL)
                 return 1;
@@ -76,7 +80,7 @@ static int must_refuse(const struct phr_header *headers, size_t num_headers, int
             length = v, length_len = n;
         }
     }
-    return host_required && hosts == 0;
+    return (length != NULL && transfer_encoding) || hosts > 1 || (host_required && hosts == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -158,27 +158,62 @@ static int set_domains(ig_config_t *cfg, const char *value)
     return 0;
 }
 
+/*
+ * Reads the next line of fp, without its newline, into line (cap bytes);
+ * *lineno counts the lines. Returns 1, 0 at the end of fp, or -1 with
+ * cfg->errstr set (name:line) when the line does not fit, holds a NUL byte
+ * or cannot be read. A line is taken whole or not at all: the tail of a long
+ * line is never taken for a line of its own, and no NUL hides the rest of a
+ * line.
+ */
+static int read_line(ig_config_t *cfg, char *line, size_t cap, unsigned *lineno, FILE *fp, const char *name)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(fp)) != EOF && c != '\n') {
+        if (n == cap - 1)
+            return fail(cfg, "%s:%u: line longer than %zu bytes", name, *lineno + 1, cap - 1);
+        line[n++] = (char)c;
+    }
+    line[n] = '\0';
+    if (ferror(fp))
+        return fail(cfg, "%s: read error after line %u", name, *lineno);
+    if (c == EOF && n == 0)
+        return 0;
+    ++*lineno;
+    if (memchr(line, '\0', n) != NULL)
+        return fail(cfg, "%s:%u: NUL byte in the line", name, *lineno);
+    return 1;
+}
+
 /* One domain per line; '#' comments. */
 static int read_domains_file(ig_config_t *cfg, const char *path)
 {
     char buf[IG_DOMAINS_BYTES], line[256];
     size_t n = 0;
+    unsigned lineno = 0;
+    int got;
     FILE *fp = fopen(path, "r");
     if (fp == NULL)
         return fail(cfg, "disposable_domains_file: cannot open %s: %s", path, strerror(errno));
     buf[0] = '\0';
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "#\r\n")] = '\0';
+    while ((got = read_line(cfg, line, sizeof(line), &lineno, fp, path)) > 0) {
+        line[strcspn(line, "#\r")] = '\0';
         size_t len = strlen(line);
         if (len == 0)
             continue;
         if (n + len + 2 >= sizeof(buf)) {
-            fclose(fp);
-            return fail(cfg, "disposable_domains_file: %s is too long (at most %zu bytes)", path, sizeof(buf) - 2);
+            fail(cfg, "%s is too long (at most %zu bytes)", path, sizeof(buf) - 2);
+            got = -1;
+            break;
         }
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", line);
     }
     fclose(fp);
+    if (got < 0) {
+        prefix_error(cfg, "disposable_domains_file");
+        return -1;
+    }
     return set_domains(cfg, buf);
 }
 
@@ -493,45 +528,14 @@ static char *trim(char *s)
     return s;
 }
 
-/*
- * Reads the next line of fp, without its newline, into line (cap bytes) and
- * its length into *len. Returns 1, 0 at the end of fp, or -1 when the line
- * does not fit: the whole of a line is read or none of it, so that the tail
- * of a long line is never taken for a line of its own.
- */
-static int read_line(char *line, size_t cap, size_t *len, FILE *fp)
-{
-    size_t n = 0;
-    int c;
-    while ((c = getc(fp)) != EOF && c != '\n') {
-        if (n == cap - 1)
-            return -1;
-        line[n++] = (char)c;
-    }
-    line[n] = '\0';
-    *len = n;
-    return c != EOF || n != 0;
-}
-
 /* Reads key = value lines from fp, over cfg; name (a path) is for messages. */
 static int load_stream(ig_config_t *cfg, FILE *fp, const char *name)
 {
     char line[LINE_MAX_BYTES], where[IG_CONFIG_ERR_BYTES / 2];
     unsigned lineno = 0;
-    size_t len;
-    int ret = -1, got;
+    int got;
 
-    while ((got = read_line(line, sizeof(line), &len, fp)) != 0) {
-        ++lineno;
-        if (got < 0) {
-            fail(cfg, "%s:%u: line longer than %d bytes", name, lineno, LINE_MAX_BYTES - 1);
-            goto Exit;
-        }
-        /* A NUL would end the value where the line goes on: what follows it would be ignored unseen. */
-        if (memchr(line, '\0', len) != NULL) {
-            fail(cfg, "%s:%u: NUL byte in the line", name, lineno);
-            goto Exit;
-        }
+    while ((got = read_line(cfg, line, sizeof(line), &lineno, fp, name)) > 0) {
         char *hash = strchr(line, '#'), *s, *eq;
         if (hash != NULL)
             *hash = '\0';
@@ -539,24 +543,18 @@ static int load_stream(ig_config_t *cfg, FILE *fp, const char *name)
         if (*s == '\0')
             continue;
         if ((eq = strchr(s, '=')) == NULL) {
-            fail(cfg, "%s:%u: expected key = value", name, lineno);
-            goto Exit;
+            got = fail(cfg, "%s:%u: expected key = value", name, lineno);
+            break;
         }
         *eq = '\0';
-        if (ig_config_set(cfg, trim(s), trim(eq + 1)) != 0) {
+        if ((got = ig_config_set(cfg, trim(s), trim(eq + 1))) != 0) {
             snprintf(where, sizeof(where), "%s:%u", name, lineno);
             prefix_error(cfg, where);
-            goto Exit;
+            break;
         }
     }
-    if (ferror(fp)) {
-        fail(cfg, "%s: read error after line %u", name, lineno);
-        goto Exit;
-    }
-    ret = 0;
-Exit:
     sodium_memzero(line, sizeof(line));
-    return ret;
+    return got;
 }
 
 static int load_file(ig_config_t *cfg, const char *path)

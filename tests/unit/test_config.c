@@ -336,6 +336,27 @@ static void lines_are_read_whole(void **state)
     assert_non_null(strstr(cfg.errstr, "socket"));
 }
 
+/* The same for a file of disposable domains: the tail of a long line was once a domain of its own. */
+static void domain_lines_are_read_whole(void **state)
+{
+    char text[600];
+    ig_config_t cfg;
+
+    snprintf(text, sizeof(text), "trash.example # one a line\n\n%0300dgmail.com\n", 0);
+    write_file(text);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "disposable_domains_file", path), -1);
+    assert_non_null(strstr(cfg.errstr, "disposable_domains_file"));
+    assert_non_null(strstr(cfg.errstr, ":3: line longer than 255 bytes"));
+    assert_false(ig_config_is_disposable(&cfg, "ann@gmail.com"));
+    unlink(path);
+
+    write_file("trash.example # one a line\n\nSpam.example\r\nx.example");
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "disposable_domains_file", path), 0);
+    assert_string_equal(cfg.disposable_domains, "trash.example,spam.example,x.example");
+}
+
 static void waitlist_and_gate_keys(void **state)
 {
     ig_config_t cfg;
@@ -439,6 +460,7 @@ int main(void)
         cmocka_unit_test_teardown(waitlist_and_gate_keys, teardown),
         cmocka_unit_test_teardown(parse_from_a_buffer, teardown),
         cmocka_unit_test_teardown(lines_are_read_whole, teardown),
+        cmocka_unit_test_teardown(domain_lines_are_read_whole, teardown),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(file_values_and_comments, teardown),

@@ -71,23 +71,15 @@ static void put_element(resp_t *r, const char *s, size_t n)
 /* The entry of data (the format above) as a reply; NULL when hiredis refuses it. */
 static redisReply *entry_of(const uint8_t *data, size_t size)
 {
-    const char *p = (const char *)data, *end = p + size;
     const char *lines[4096];
-    size_t lens[4096], n = 0;
+    size_t lens[4096], n;
     resp_t r = {NULL, 0, 0};
     redisReply *reply = NULL;
 
     /* A final newline ends the last line; it opens no empty one. */
-    if (size != 0 && end[-1] == '\n')
-        --end;
-    while (n != sizeof(lines) / sizeof(lines[0])) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        lines[n] = p;
-        lens[n++] = (size_t)((nl != NULL ? nl : end) - p);
-        if (nl == NULL)
-            break;
-        p = nl + 1;
-    }
+    if (size != 0 && data[size - 1] == '\n')
+        --size;
+    n = fuzz_lines(lines, lens, sizeof(lines) / sizeof(lines[0]), data, size);
     put_header(&r, '*', 2);
     put_element(&r, lines[0], lens[0]);
     if (n == 2 && lens[1] == 5 && memcmp(lines[1], "(nil)", 5) == 0) {

@@ -54,4 +54,23 @@ static inline void fuzz_code_key(unsigned char key[IG_CODE_KEY_BYTES])
         key[i] = (unsigned char)i;
 }
 
+/*
+ * Cuts data[0..size) at each '\n' into at most max lines (the last takes
+ * the rest), lines[i] of lens[i] bytes without the newline. Returns their
+ * number, at least 1 (an empty input is one empty line).
+ */
+static inline size_t fuzz_lines(const char **lines, size_t *lens, size_t max, const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data, *end = p + size;
+    size_t n = 0;
+    for (;;) {
+        const char *nl = n + 1 != max ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        lines[n] = p;
+        lens[n++] = (size_t)((nl != NULL ? nl : end) - p);
+        if (nl == NULL)
+            return n;
+        p = nl + 1;
+    }
+}
+
 #endif

@@ -8,7 +8,8 @@
 #include <sodium.h>
 #include "ig_config.h"
 
-#define LINE_MAX_BYTES 1024
+/* Longest line, its newline included: room for disposable_domains given inline at its longest. */
+#define LINE_MAX_BYTES (IG_DOMAINS_BYTES + 1024)
 
 /* Throwaway-address services refused by default; `disposable_domains` replaces the list. */
 #define DEFAULT_DISPOSABLE                                                                                                         \
@@ -163,27 +164,62 @@ static int set_domains(ig_config_t *cfg, const char *value)
     return 0;
 }
 
+/*
+ * Reads the next line of fp, without its newline, into line (cap bytes);
+ * *lineno counts the lines. Returns 1, 0 at the end of fp, or -1 with
+ * cfg->errstr set (name:line) when the line does not fit, holds a NUL byte
+ * or cannot be read. A line is taken whole or not at all: the tail of a long
+ * line is never taken for a line of its own, and no NUL hides the rest of a
+ * line.
+ */
+static int read_line(ig_config_t *cfg, char *line, size_t cap, unsigned *lineno, FILE *fp, const char *name)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(fp)) != EOF && c != '\n') {
+        if (n == cap - 1)
+            return fail(cfg, "%s:%u: line longer than %zu bytes", name, *lineno + 1, cap - 1);
+        line[n++] = (char)c;
+    }
+    line[n] = '\0';
+    if (ferror(fp))
+        return fail(cfg, "%s: read error after line %u", name, *lineno);
+    if (c == EOF && n == 0)
+        return 0;
+    ++*lineno;
+    if (memchr(line, '\0', n) != NULL)
+        return fail(cfg, "%s:%u: NUL byte in the line", name, *lineno);
+    return 1;
+}
+
 /* One domain per line; '#' comments. */
 static int read_domains_file(ig_config_t *cfg, const char *path)
 {
     char buf[IG_DOMAINS_BYTES], line[256];
     size_t n = 0;
+    unsigned lineno = 0;
+    int got;
     FILE *fp = fopen(path, "r");
     if (fp == NULL)
         return fail(cfg, "disposable_domains_file: cannot open %s: %s", path, strerror(errno));
     buf[0] = '\0';
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        line[strcspn(line, "#\r\n")] = '\0';
+    while ((got = read_line(cfg, line, sizeof(line), &lineno, fp, path)) > 0) {
+        line[strcspn(line, "#\r")] = '\0';
         size_t len = strlen(line);
         if (len == 0)
             continue;
         if (n + len + 2 >= sizeof(buf)) {
-            fclose(fp);
-            return fail(cfg, "disposable_domains_file: %s is too long (at most %zu bytes)", path, sizeof(buf) - 2);
+            fail(cfg, "%s is too long (at most %zu bytes)", path, sizeof(buf) - 2);
+            got = -1;
+            break;
         }
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", line);
     }
     fclose(fp);
+    if (got < 0) {
+        prefix_error(cfg, "disposable_domains_file");
+        return -1;
+    }
     return set_domains(cfg, buf);
 }
 
@@ -260,8 +296,11 @@ static int set_redis_url(ig_config_t *cfg, const char *value)
     if (copy_str(cfg, cfg->redis_url, sizeof(cfg->redis_url), "redis_url", value) != 0)
         return -1;
     cfg->redis_host[0] = cfg->redis_unix[0] = '\0';
-    if (strncmp(value, "unix://", 7) == 0)
+    if (strncmp(value, "unix://", 7) == 0) {
+        if (value[7] == '\0')
+            return fail(cfg, "redis_url: unix:// needs the path of the socket (unix:///path/to/socket)");
         return copy_str(cfg, cfg->redis_unix, sizeof(cfg->redis_unix), "redis_url", value + 7);
+    }
     if (strncmp(value, "redis://", 8) != 0)
         return fail(cfg, "redis_url: expected redis://IP:PORT or unix:///path, got \"%s\"", value);
     const char *hostport = value + 8, *colon = strrchr(hostport, ':');
@@ -519,17 +558,14 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(ig_config_t *cfg, const char *path)
+/* Reads key = value lines from fp, over cfg; name (a path) is for messages. */
+static int load_stream(ig_config_t *cfg, FILE *fp, const char *name)
 {
     char line[LINE_MAX_BYTES], where[IG_CONFIG_ERR_BYTES / 2];
     unsigned lineno = 0;
-    int ret = -1;
-    FILE *fp = fopen(path, "r");
+    int got;
 
-    if (fp == NULL)
-        return fail(cfg, "cannot open %s: %s", path, strerror(errno));
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        ++lineno;
+    while ((got = read_line(cfg, line, sizeof(line), &lineno, fp, name)) > 0) {
         char *hash = strchr(line, '#'), *s, *eq;
         if (hash != NULL)
             *hash = '\0';
@@ -537,19 +573,39 @@ static int load_file(ig_config_t *cfg, const char *path)
         if (*s == '\0')
             continue;
         if ((eq = strchr(s, '=')) == NULL) {
-            fail(cfg, "%s:%u: expected key = value", path, lineno);
-            goto Exit;
+            got = fail(cfg, "%s:%u: expected key = value", name, lineno);
+            break;
         }
         *eq = '\0';
-        if (ig_config_set(cfg, trim(s), trim(eq + 1)) != 0) {
-            snprintf(where, sizeof(where), "%s:%u", path, lineno);
+        if ((got = ig_config_set(cfg, trim(s), trim(eq + 1))) != 0) {
+            snprintf(where, sizeof(where), "%s:%u", name, lineno);
             prefix_error(cfg, where);
-            goto Exit;
+            break;
         }
     }
-    ret = 0;
-Exit:
     sodium_memzero(line, sizeof(line));
+    return got;
+}
+
+static int load_file(ig_config_t *cfg, const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return fail(cfg, "cannot open %s: %s", path, strerror(errno));
+    int ret = load_stream(cfg, fp, path);
+    fclose(fp);
+    return ret;
+}
+
+int ig_config_parse(ig_config_t *cfg, const char *text, size_t len, const char *name)
+{
+    if (len == 0)
+        return 0;
+    /* Read-only: fmemopen writes nothing to the buffer in mode "r". */
+    FILE *fp = fmemopen((void *)text, len, "r");
+    if (fp == NULL)
+        return fail(cfg, "%s: cannot read: %s", name, strerror(errno));
+    int ret = load_stream(cfg, fp, name);
     fclose(fp);
     return ret;
 }
@@ -633,6 +689,11 @@ int ig_config_load(ig_config_t *cfg, const char *path)
         return -1;
     if (load_env(cfg) != 0)
         return -1;
+    return ig_config_check(cfg);
+}
+
+int ig_config_check(ig_config_t *cfg)
+{
     if (cfg->rate_limit_per_sec != 0 && cfg->rate_limit_burst == 0)
         return fail(cfg, "rate_limit_burst: must be at least 1 when rate_limit_per_sec is set");
     if (cfg->public_body_bytes == 0 || cfg->admin_body_bytes < cfg->public_body_bytes)

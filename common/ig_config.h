@@ -126,6 +126,17 @@ void ig_config_defaults(ig_config_t *cfg);
  */
 __attribute__((warn_unused_result)) int ig_config_load(ig_config_t *cfg, const char *path);
 
+/**
+ * Reads `key = value` lines from text[0..len) over the values cfg holds, as
+ * ig_config_load reads a file; name (the file's path, say) starts the error
+ * messages. Takes neither the environment nor the checks across keys
+ * (ig_config_check). Returns 0, or -1 with cfg->errstr set.
+ */
+__attribute__((warn_unused_result)) int ig_config_parse(ig_config_t *cfg, const char *text, size_t len, const char *name);
+
+/** The checks across keys that ig_config_load makes last. Returns 0, or -1 with cfg->errstr set. */
+__attribute__((warn_unused_result)) int ig_config_check(ig_config_t *cfg);
+
 /** Sets one key from its text form. Returns 0, or -1 with cfg->errstr set. */
 __attribute__((warn_unused_result)) int ig_config_set(ig_config_t *cfg, const char *key, const char *value);
 

@@ -97,7 +97,14 @@ int ig_email_normalise(char *out, const char *in, size_t in_len)
             continue;
         out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
-    if (n == 0)
+    /*
+     * The normal form must itself be acceptable: the sync daemon takes only
+     * e-mails that normalise to themselves. Cutting the tag of
+     * "a.+x@outlook.com" leaves the local part "a.", which no mailbox can
+     * have, so such an address is refused (with dots dropped, as for Gmail,
+     * none is left at the end).
+     */
+    if (n == 0 || out[n - 1] == '.')
         return -1;
     out[n++] = '@';
     memcpy(out + n, domain, domain_len);

@@ -20,7 +20,8 @@
 /**
  * Validates in (in_len bytes, not NUL-terminated) and writes its normal form
  * to out (at least IG_EMAIL_MAX_BYTES + 1 bytes). Returns the length of the
- * normal form, or -1 when the address is not acceptable.
+ * normal form, or -1 when the address is not acceptable. The normal form is
+ * itself acceptable, and its own normal form.
  */
 int ig_email_normalise(char *out, const char *in, size_t in_len);
 

@@ -12,6 +12,10 @@ IG_PACKAGES=(
     libsystemd-dev systemd dpkg-dev file
 )
 
+# What scripts/fuzz adds to IG_PACKAGES: clang and its libFuzzer runtime.
+# shellcheck disable=SC2034  # used by scripts/fuzz
+IG_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
+
 # missing_packages: prints the packages of IG_PACKAGES that are not installed.
 missing_packages() {
     local p

@@ -337,6 +337,89 @@ static void errors_name_the_key_and_line(void **state)
     assert_int_equal(ig_config_load(&cfg, "/nonexistent/invitegate.conf"), -1);
 }
 
+/* The text of a file, from a buffer: what ig_config_load reads, without the environment. */
+static void parse_from_a_buffer(void **state)
+{
+    static const char text[] = "listen = [::1]:9191\nthreads = 3 # comment\r\nredis_url = unix:///run/redis.sock";
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+    setenv("IG_THREADS", "7", 1);
+    assert_int_equal(ig_config_parse(&cfg, text, sizeof(text) - 1, "buf.conf"), 0);
+    assert_int_equal(ig_config_check(&cfg), 0);
+    assert_string_equal(cfg.listen_host, "::1");
+    assert_int_equal(cfg.listen_port, 9191);
+    assert_int_equal(cfg.threads, 3);
+    assert_string_equal(cfg.redis_unix, "/run/redis.sock");
+    assert_string_equal(cfg.redis_host, "");
+    assert_int_equal(ig_config_parse(&cfg, "", 0, "empty.conf"), 0);
+    assert_int_equal(ig_config_parse(&cfg, "threads = x\n", 12, "bad.conf"), -1);
+    assert_non_null(strstr(cfg.errstr, "bad.conf:1: threads"));
+    cfg.public_body_bytes = 0;
+    assert_int_equal(ig_config_check(&cfg), -1);
+}
+
+/*
+ * A line is read whole or refused: the tail of a long line was once read as
+ * a line of its own, so that a long comment could end in a setting.
+ */
+static void lines_are_read_whole(void **state)
+{
+    char text[16384], domains[4000];
+    ig_config_t cfg;
+    size_t n;
+
+    n = (size_t)snprintf(text, sizeof(text), "# %01021d", 0);
+    snprintf(text + n, sizeof(text) - n, "listen = 10.9.9.9:1\n");
+    write_file(text);
+    assert_int_equal(ig_config_load(&cfg, path), 0);
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8080);
+
+    /* disposable_domains fits on one line at the length it may have. */
+    n = 0;
+    for (int i = 0; n + 16 < sizeof(domains); ++i)
+        n += (size_t)snprintf(domains + n, sizeof(domains) - n, "%sd%05d.example", i ? "," : "", i);
+    snprintf(text, sizeof(text), "disposable_domains = %s\n", domains);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_parse(&cfg, text, strlen(text), "domains.conf"), 0);
+    assert_string_equal(cfg.disposable_domains, domains);
+
+    memset(text, 'x', sizeof(text));
+    memcpy(text, "database_url = ", 15);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_parse(&cfg, text, sizeof(text), "long.conf"), -1);
+    assert_non_null(strstr(cfg.errstr, "long.conf:1: line longer than"));
+
+    /* Nothing after a NUL byte would be seen: the line is refused. */
+    static const char nul[] = "threads = 2\nredis_url = unix://\0/run/redis.sock\n";
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_parse(&cfg, nul, sizeof(nul) - 1, "nul.conf"), -1);
+    assert_non_null(strstr(cfg.errstr, "nul.conf:2: NUL byte"));
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "unix://"), -1);
+    assert_non_null(strstr(cfg.errstr, "socket"));
+}
+
+/* The same for a file of disposable domains: the tail of a long line was once a domain of its own. */
+static void domain_lines_are_read_whole(void **state)
+{
+    char text[600];
+    ig_config_t cfg;
+
+    snprintf(text, sizeof(text), "trash.example # one a line\n\n%0300dgmail.com\n", 0);
+    write_file(text);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "disposable_domains_file", path), -1);
+    assert_non_null(strstr(cfg.errstr, "disposable_domains_file"));
+    assert_non_null(strstr(cfg.errstr, ":3: line longer than 255 bytes"));
+    assert_false(ig_config_is_disposable(&cfg, "ann@gmail.com"));
+    unlink(path);
+
+    write_file("trash.example # one a line\n\nSpam.example\r\nx.example");
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "disposable_domains_file", path), 0);
+    assert_string_equal(cfg.disposable_domains, "trash.example,spam.example,x.example");
+}
+
 static void waitlist_and_gate_keys(void **state)
 {
     ig_config_t cfg;
@@ -438,6 +521,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(waitlist_and_gate_keys, teardown),
+        cmocka_unit_test_teardown(parse_from_a_buffer, teardown),
+        cmocka_unit_test_teardown(lines_are_read_whole, teardown),
+        cmocka_unit_test_teardown(domain_lines_are_read_whole, teardown),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(sync_metrics_listen_key, teardown),

@@ -42,6 +42,17 @@ static void plus_tags_dropped_where_providers_ignore_them(void **state)
     check("jane.doe+x@icloud.com", "jane.doe@icloud.com");
 }
 
+/* The normal form is itself a valid address that normalises to itself (the sync daemon refuses any other). */
+static void a_tag_cut_after_a_dot_is_refused(void **state)
+{
+    check("mail.+shop@outlook.com", NULL);
+    check("a.+%40@proton.me", NULL);
+    check("jane.+@yahoo.com", NULL);
+    check("john.+x@gmail.com", "john@gmail.com");
+    check("jane.doe+x.y@icloud.com", "jane.doe@icloud.com");
+    check("jane.+x@example.org", "jane.+x@example.org");
+}
+
 static void other_providers_keep_dots_and_tags(void **state)
 {
     check("first.last+tag@example.org", "first.last+tag@example.org");
@@ -98,6 +109,7 @@ int main(void)
         cmocka_unit_test(case_is_folded),
         cmocka_unit_test(gmail_ignores_dots_and_plus_tags),
         cmocka_unit_test(plus_tags_dropped_where_providers_ignore_them),
+        cmocka_unit_test(a_tag_cut_after_a_dot_is_refused),
         cmocka_unit_test(other_providers_keep_dots_and_tags),
         cmocka_unit_test(invalid_addresses_are_refused),
         cmocka_unit_test(length_limits),

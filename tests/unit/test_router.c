@@ -7,18 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "router.h"
-
-typedef struct listed_t {
-    gw_route_id_t id;
-    const char *method, *pattern;
-    gw_idem_mode_t idem;
-} listed_t;
-
-static const listed_t listed[] = {
-#define LISTED(id, label, method, pattern, handler, idem) {GW_ROUTE_##id, method, pattern, GW_IDEM_##idem},
-    GW_ROUTE_LIST(LISTED)
-#undef LISTED
-};
+#include "route_listed.h"
 
 static gw_route_match_t find(const char *method, const char *path)
 {

@@ -202,7 +202,7 @@ static const char *name_of(size_t n)
 
 static void token_names_up_to_the_limit(void **state)
 {
-    char after[256];
+    char after[300]; /* room for the longest name_of() and its fields */
     ig_config_t cfg;
 
     /* At the limit: kept whole, scopes from their own field. */

@@ -24,9 +24,6 @@
 #define SYNC_EXIT_USAGE 2
 /* The built-in sync_metrics_listen (common/ig_config.c), for the help text. */
 #define SYNC_METRICS_LISTEN_DEFAULT "127.0.0.1:9465"
-/* The built-in migrations_dir (common/ig_config.c) and where an installation keeps them, from PREFIX/bin. */
-#define SYNC_MIGRATIONS_DEFAULT "migrations"
-#define SYNC_MIGRATIONS_INSTALLED "/../share/invitegate/migrations"
 
 static void usage(FILE *out)
 {
@@ -55,30 +52,6 @@ static void help(void)
            "Exit status: 0 after SIGTERM or SIGINT (or a migrate run that applied or found everything), 1 on a\n"
            "failure (configuration, migration, start), 2 on a usage error.\n",
            SYNC_METRICS_LISTEN_DEFAULT);
-}
-
-/*
- * migrations_dir at its built-in default means the migrations installed with
- * this binary when there are some (PREFIX/share/invitegate/migrations beside
- * PREFIX/bin, wherever the installation was moved), else `migrations` in the
- * working directory (a source tree).
- */
-static void default_migrations_dir(ig_config_t *cfg)
-{
-    char exe[PATH_MAX], dir[PATH_MAX + sizeof(SYNC_MIGRATIONS_INSTALLED)];
-    struct stat st;
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    char *slash;
-
-    if (strcmp(cfg->migrations_dir, SYNC_MIGRATIONS_DEFAULT) != 0 || n <= 0)
-        return;
-    exe[n] = '\0';
-    if ((slash = strrchr(exe, '/')) == NULL)
-        return;
-    *slash = '\0';
-    snprintf(dir, sizeof(dir), "%s%s", exe, SYNC_MIGRATIONS_INSTALLED);
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && realpath(dir, exe) != NULL && strlen(exe) < sizeof(cfg->migrations_dir))
-        strcpy(cfg->migrations_dir, exe);
 }
 
 /*
@@ -141,7 +114,7 @@ int main(int argc, char **argv)
         ig_config_wipe(&cfg);
         return 1;
     }
-    default_migrations_dir(&cfg);
+    sync_migrate_default_dir(&cfg);
     init_log(&cfg);
     sync_keys_derive(&keys, cfg.secret_key);
     /* Neither command needs the master key any more: subkeys are derived. */

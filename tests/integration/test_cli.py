@@ -69,6 +69,18 @@ class CliBasicsTest(unittest.TestCase):
         self.assertEqual(rc, 64)
 
 
+def cohort_csv(path, rows, header="email,cohort"):
+    with open(path, "w") as f:
+        f.write(header + "\n" + "".join("%s,%s\n" % r for r in rows))
+    return path
+
+
+def valid_rows(tag, n=50, creators=5):
+    """n recipients over 3 labels, creators of them in creator-*."""
+    labels = ["listener-jazz", "press-local"]
+    return [("%s-%d@example.org" % (tag, i), "creator-vinyl" if i < creators else labels[i % 2]) for i in range(n)]
+
+
 class CliServersTest(harness.HarnessTestCase):
     """Commands against the harness's servers."""
 
@@ -99,6 +111,69 @@ class CliServersTest(harness.HarnessTestCase):
         self.assertEqual(out, "")
         rc, _, err = run_cli(["migrate"], conf=self.h.conf_path, env={"IG_DATABASE_URL": url + "_missing"})
         self.assertEqual(rc, 1, err)
+
+    # -- cohort validate -------------------------------------------------------
+
+    def validate(self, path, *extra, json_out=True):
+        rc, out, err = run_cli((["--json"] if json_out else []) + ["cohort", "validate", path] + list(extra), conf=self.h.conf_path)
+        return rc, (json.loads(out) if json_out and out else out), err
+
+    def test_validate_ok(self):
+        path = cohort_csv(os.path.join(self.h.tmp, "ok.csv"), valid_rows("ok"))
+        rc, doc, err = self.validate(path)
+        self.assertEqual(rc, 0, (doc, err))
+        self.assertEqual(doc["status"], "ok")
+        self.assertEqual(doc["rows"], 50)
+        self.assertEqual(doc["labels"], {"creator-vinyl": 5, "listener-jazz": 22, "press-local": 23})
+        rc, out, _ = self.validate(path, json_out=False)
+        self.assertEqual(rc, 0)
+        self.assertIn("OK.", out)
+        self.assertNotIn("@", out)
+
+    def test_validate_errors_with_line_numbers(self):
+        rows = valid_rows("err")
+        rows[3] = ("not-an-address", "creator-vinyl")         # line 5
+        rows[10] = ("ERR-2@Example.org", "press-local")       # line 12, same as line 4 once normalised
+        rows[20] = ("err-20@example.org", "bad label")        # line 22
+        path = cohort_csv(os.path.join(self.h.tmp, "err.csv"), rows)
+        with open(path, "a") as f:
+            f.write("lonely@example.org\n")                  # line 52
+        rc, doc, err = self.validate(path)
+        self.assertEqual(rc, 1, (doc, err))
+        self.assertEqual(doc["status"], "blocking")
+        found = {(p["line"], p["kind"]) for p in doc["problems"] if p["severity"] == "error"}
+        self.assertEqual(found, {(5, "malformed_email"), (12, "duplicate"), (22, "cohort_label"), (52, "fields")})
+        dup = [p for p in doc["problems"] if p["kind"] == "duplicate"][0]
+        self.assertIn("line 4", dup["message"])
+        self.assertNotIn("@", json.dumps(doc))
+        rc, doc, err = self.validate(path, "--min-rows", "1")
+        self.assertEqual(rc, 1)
+        # A wrong header blocks at line 1.
+        bad = cohort_csv(os.path.join(self.h.tmp, "hdr.csv"), valid_rows("hdr"), header="mail;cohort")
+        rc, doc, err = self.validate(bad)
+        self.assertEqual(rc, 1)
+        self.assertEqual([(p["line"], p["kind"]) for p in doc["problems"]], [(1, "header")])
+
+    def test_validate_warnings(self):
+        # Distribution: too few rows, creators, labels -> exit 2; the flags lower the bar.
+        few = cohort_csv(os.path.join(self.h.tmp, "few.csv"), [("few-%d@example.org" % i, "listener-a") for i in range(10)])
+        rc, doc, err = self.validate(few)
+        self.assertEqual(rc, 2, (doc, err))
+        self.assertEqual({p["kind"] for p in doc["problems"]}, {"too_few_rows", "too_few_creators", "too_few_labels"})
+        rc, doc, err = self.validate(few, "--min-rows", "10", "--min-creators", "0", "--min-labels", "1")
+        self.assertEqual(rc, 0, doc)
+        # Collisions with PostgreSQL: an invite bound to the address, a member, a waitlist entry.
+        rows = valid_rows("col")
+        self.h.psql("INSERT INTO invites (code, batch_id, issued_to, max_uses, expires_at) VALUES "
+                    "('CLICOLLISION0001', 'B-old', 'col-7@example.org', 1, now() + interval '1 day')")
+        self.h.psql("INSERT INTO waitlist (id, email, use_case, persona) VALUES "
+                    "(gen_random_uuid(), 'col-9@example.org', 'x', 'other')")
+        path = cohort_csv(os.path.join(self.h.tmp, "col.csv"), rows)
+        rc, doc, err = self.validate(path)
+        self.assertEqual(rc, 2, (doc, err))
+        self.assertEqual({(p["line"], p["kind"]) for p in doc["problems"]}, {(9, "existing_invite"), (11, "on_waitlist")})
+        rc, doc, err = self.validate(path, "--offline")
+        self.assertEqual(rc, 0, (doc, err))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 PostgreSQL, gateway and sync daemon: tokens, migrations, cohort validation,
 issuing and sending invitations."""
 
+import email
+import email.policy
+import glob
 import json
 import os
 import subprocess
@@ -174,6 +177,119 @@ class CliServersTest(harness.HarnessTestCase):
         self.assertEqual({(p["line"], p["kind"]) for p in doc["problems"]}, {(9, "existing_invite"), (11, "on_waitlist")})
         rc, doc, err = self.validate(path, "--offline")
         self.assertEqual(rc, 0, (doc, err))
+
+    # -- invites issue, invites send -----------------------------------------
+
+    def issue(self, csv_path, out, *extra, gateway=None):
+        env = {"INVITEGATE_TOKEN": self.h.admin_token,
+               "INVITEGATE_GATEWAY": gateway or "http://%s:%d" % (harness.HOST, self.h.gateway_port)}
+        return run_cli(["--json", "invites", "issue", csv_path, "--out", out] + list(extra), conf=self.h.conf_path, env=env)
+
+    def read_issued(self, out):
+        with open(os.path.join(out, "issued.csv")) as f:
+            lines = f.read().splitlines()[1:]
+        return {l.split(",")[1]: l.split(",") for l in lines}
+
+    def test_issue_then_send(self):
+        rows = valid_rows("send", n=6, creators=2)
+        csv_path = cohort_csv(os.path.join(self.h.tmp, "send.csv"), rows)
+        out = os.path.join(self.h.tmp, "out-send")
+        link = "https://example.org/join?code={{code}}&src=mail"
+        # A dead gateway: every recipient fails, each reported with its line; nothing is issued.
+        dead = "http://127.0.0.1:%d" % harness.free_port()
+        rc, o, err = self.issue(csv_path, out, "--batch", "LAUNCH-A", "--link", link, gateway=dead)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(json.loads(o)["failed"], 6)
+        self.assertIn("line 2 ", err)
+        self.assertNotIn("@", err)
+        with open(os.path.join(out, "failed.csv")) as f:
+            self.assertEqual(f.read().splitlines(), ["email,cohort"] + ["%s,%s" % r for r in rows])
+        # Half the recipients first, then all: the rerun creates only what is missing.
+        half = cohort_csv(os.path.join(self.h.tmp, "half.csv"), rows[:3])
+        rc, o, err = self.issue(half, out, "--batch", "LAUNCH-A", "--link", link, "--expires-in-days", "10")
+        self.assertEqual(rc, 0, err)
+        first = self.read_issued(out)
+        self.assertFalse(os.path.exists(os.path.join(out, "failed.csv")))
+        rc, o, err = self.issue(csv_path, out, "--batch", "LAUNCH-A", "--link", link, "--expires-in-days", "10")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(o)["issued"], 6)
+        issued = self.read_issued(out)
+        self.assertEqual(set(issued), {r[0] for r in rows})
+        for addr in first:
+            self.assertEqual(issued[addr][3], first[addr][3], "a rerun gives the same code back")
+        self.assertEqual(len({v[3] for v in issued.values()}), 6)
+        harness.wait_until(lambda: self.h.psql_value("SELECT count(*) FROM invites WHERE batch_id LIKE 'LAUNCH-A-%'") == "6",
+                           message="6 invites of batch LAUNCH-A in PostgreSQL")
+        for addr, (line, _, cohort, code, _, _) in issued.items():
+            body = code[len(harness.CODE_PREFIX):]
+            self.assertEqual(self.h.psql("SELECT issued_to, cohort FROM invites WHERE code = '%s'" % body), [[addr, cohort]])
+        # The code is bound: another address cannot redeem it.
+        some = next(iter(issued.values()))
+        self.assertEqual(self.h.redeem(some[3], "someone-else@example.org").status, 403)
+
+        # Send with a SEND_CMD that records each message and fails for one recipient the first time.
+        sink = os.path.join(self.h.tmp, "sink")
+        os.mkdir(sink)
+        flaky = issued[rows[4][0]][5]
+        script = os.path.join(self.h.tmp, "record.sh")
+        with open(script, "w") as f:
+            f.write('#!/bin/sh\nset -e\nf=$(mktemp "%s/msg.XXXXXX")\ncat > "$f"\n'
+                    'if grep -q "Message-ID: <LAUNCH-A-%s@" "$f" && [ ! -e "%s/flaked" ]; then touch "%s/flaked"; rm "$f"; exit 75; fi\n'
+                    % (sink, flaky[:-4], sink, sink))
+        os.chmod(script, 0o755)
+        rc, o, err = run_cli(["--json", "invites", "send", out, "--dry-run"], env={"SEND_CMD": script}, check_rc=0)
+        self.assertEqual(json.loads(o)["would_send"], 6)
+        self.assertEqual(glob.glob(os.path.join(sink, "msg.*")), [])
+        rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": script})
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(json.loads(o), {"dry_run": False, "sent": 5, "already_sent": 0, "failed": 1, "stopped": False})
+        rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": script}, check_rc=0)
+        self.assertEqual(json.loads(o)["sent"], 1)
+        self.assertEqual(json.loads(o)["already_sent"], 5)
+        msgs = sorted(glob.glob(os.path.join(sink, "msg.*")))
+        self.assertEqual(len(msgs), 6, "each message sent exactly once")
+        seen = set()
+        for m in msgs:
+            with open(m, "rb") as f:
+                msg = email.message_from_binary_file(f, policy=email.policy.default)
+            self.assertEqual(msg.get_content_type(), "multipart/alternative")
+            to = str(msg["To"])
+            seen.add(to)
+            code = issued[to][3]
+            text = msg.get_body(("plain",)).get_content()
+            html = msg.get_body(("html",)).get_content()
+            self.assertIn(code, text)
+            self.assertIn("https://example.org/join?code=%s&src=mail" % code, text)
+            self.assertIn("https://example.org/join?code=%s&amp;src=mail" % code, html)
+            self.assertIn(code, html)
+            self.assertIn("invitation", str(msg["Subject"]))
+        self.assertEqual(seen, {r[0] for r in rows})
+        # A relay that refuses everything stops the run after 3 consecutive failures.
+        for name in glob.glob(os.path.join(out, "sent.log")):
+            os.unlink(name)
+        rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": "exit 1"})
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(o)["failed"], 3)
+        self.assertTrue(json.loads(o)["stopped"])
+
+    def test_issue_refuses_bad_cohorts(self):
+        rows = valid_rows("refuse", n=4)
+        rows[1] = ("broken", "press-local")
+        path = cohort_csv(os.path.join(self.h.tmp, "refuse.csv"), rows)
+        out = os.path.join(self.h.tmp, "out-refuse")
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-R")
+        self.assertEqual(rc, 1, err)
+        self.assertFalse(os.path.exists(out))
+        # A collision is a warning: refused without --force, issued with it.
+        self.h.psql("INSERT INTO waitlist (id, email, use_case, persona) VALUES (gen_random_uuid(), 'refuse-0@example.org', 'x', 'other')")
+        rows[1] = ("refuse-1@example.org", "press-local")
+        path = cohort_csv(os.path.join(self.h.tmp, "refuse.csv"), rows)
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-R")
+        self.assertEqual(rc, 2, err)
+        self.assertFalse(os.path.exists(out))
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-R", "--force")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(glob.glob(os.path.join(out, "*.eml"))), 4)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,6 @@
 #include "ig_log.h"
 #include "cli.h"
 
-#ifndef IG_VERSION
-#define IG_VERSION "unknown"
-#endif
-
 #define CLI_ROW(group, sub, dflt, synopsis, help)                                                                                  \
     {#group, #sub, dflt, synopsis, help, cli_##group##_##sub##_help, cli_##group##_##sub},
 static const cli_command_t commands[] = {CLI_COMMAND_LIST(CLI_ROW)};

@@ -6,31 +6,8 @@
 #include <sodium.h>
 #include "message.h"
 
-static const char default_subject[] = "Votre invitation à la bêta";
-static const char default_text[] = "Bonjour,\n"
-                                   "\n"
-                                   "Vous faites partie des premières personnes invitées à essayer la bêta.\n"
-                                   "Votre code d'invitation, réservé à cette adresse : {{code}}\n"
-                                   "\n"
-                                   "Pour créer votre compte : {{link}}\n"
-                                   "\n"
-                                   "Le code est valable jusqu'au {{expires}}. Rien ne presse : prenez le temps\n"
-                                   "qu'il vous faut, et dites-nous franchement ce qui marche et ce qui ne marche pas.\n"
-                                   "\n"
-                                   "Merci,\n"
-                                   "L'équipe\n";
-static const char default_html[] =
-    "<!DOCTYPE html>\n"
-    "<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Votre invitation</title></head>\n"
-    "<body>\n"
-    "<p>Bonjour,</p>\n"
-    "<p>Vous faites partie des premières personnes invitées à essayer la bêta.\n"
-    "Votre code d'invitation, réservé à cette adresse : <strong>{{code}}</strong></p>\n"
-    "<p><a href=\"{{link}}\">Créer mon compte</a></p>\n"
-    "<p>Le code est valable jusqu'au {{expires}}. Rien ne presse : prenez le temps qu'il vous faut,\n"
-    "et dites-nous franchement ce qui marche et ce qui ne marche pas.</p>\n"
-    "<p>Merci,<br>L'équipe</p>\n"
-    "</body></html>\n";
+/* templates/invite/, compiled in (cmake/embed.cmake; each file ends with an added newline). */
+extern const char cli_template_subject[], cli_template_text[], cli_template_html[];
 
 static char *read_file(const char *dir, const char *name, char *err, size_t err_len)
 {
@@ -58,9 +35,10 @@ int cli_template_load(cli_template_t *t, const char *dir, char *err, size_t err_
 {
     memset(t, 0, sizeof(*t));
     if (dir == NULL) {
-        t->subject = strdup(default_subject);
-        t->text = strdup(default_text);
-        t->html = strdup(default_html);
+        t->subject = strdup(cli_template_subject);
+        t->text = strdup(cli_template_text);
+        t->html = strdup(cli_template_html);
+        t->subject[strcspn(t->subject, "\r\n")] = '\0';
         return 0;
     }
     if ((t->subject = read_file(dir, "subject.txt", err, err_len)) == NULL ||

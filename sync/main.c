@@ -30,7 +30,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: invitegate-sync [-c FILE]                 run the sync daemon\n"
             "       invitegate-sync [-c FILE] migrate [DIR]   apply the migrations of DIR (default: migrations_dir), then exit\n"
-            "       invitegate-sync -h | --help               show this help\n");
+            "       invitegate-sync -h | --help | --version   show this help, or the version\n");
 }
 
 static void help(void)
@@ -43,6 +43,7 @@ static void help(void)
            "  -c, --config FILE  the configuration file (key = value lines; each key may also come from the\n"
            "                     environment as IG_<KEY>, e.g. IG_DATABASE_URL); without it, defaults and IG_*\n"
            "  -h, --help         show this help\n"
+           "  --version          print the version\n"
            "\n"
            "migrations_dir defaults to the migrations installed with this binary (PREFIX/share/invitegate/migrations),\n"
            "else ./migrations. The daemon is ready once every lane reached Redis and PostgreSQL and every migration\n"
@@ -78,7 +79,8 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     int opt, ret = 1;
 
-    static const struct option options[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL}};
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL}};
 
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (opt) {
@@ -87,6 +89,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             help();
+            return 0;
+        case 'V':
+            printf("invitegate-sync %s\n", IG_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -40,9 +40,15 @@ class CliBasicsTest(unittest.TestCase):
         self.assertIn("64 bad usage", out)
         rc, out, _ = run_cli(["--version"], check_rc=0)
         self.assertRegex(out, r"^invitegate \d+\.\d+\.\d+\n$")
+        version = out.split()[1]
         for cmd in (["token", "new"], ["migrate"], ["cohort", "validate"], ["invites", "issue"], ["invites", "send"]):
             rc, out, _ = run_cli(cmd + ["--help"], check_rc=0)
             self.assertTrue(out.startswith("usage: invitegate %s" % cmd[0]), out)
+        for binary in (harness.GATEWAY_BIN, harness.SYNC_BIN):
+            p = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "%s %s" % (os.path.basename(binary), version) + "\n")
+            self.assertIn("--version", subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30).stdout)
         rc, out, _ = run_cli(["invites", "--help"], check_rc=0)
         self.assertIn("issue", out)
         self.assertIn("send", out)

@@ -37,7 +37,7 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "usage: invitegate-gateway -c CONFIG\n"
                 "       invitegate-gateway --hash-token < token   (prints the hash admin_token takes)\n"
-                "       invitegate-gateway -h | --help\n");
+                "       invitegate-gateway -h | --help | --version\n");
 }
 
 static void help(void)
@@ -51,6 +51,7 @@ static void help(void)
            "                     environment as IG_<KEY>, e.g. IG_REDIS_URL); secret_key (or secret_key_file) is required\n"
            "  --hash-token       read an admin token on standard input, print its hash for admin_token, exit\n"
            "  -h, --help         show this help\n"
+           "  --version          print the version\n"
            "\n"
            "GET /health answers while the process runs, GET /ready once this gateway's Redis connections answer a call\n"
            "into the function library, GET /metrics in Prometheus text. Under systemd (Type=notify) READY=1 follows the\n"
@@ -60,8 +61,11 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"hash-token", no_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL}};
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"hash-token", no_argument, NULL, 't'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {NULL}};
     const char *config_path = NULL;
     unsigned char log_key[32];
     int opt;
@@ -77,6 +81,9 @@ int main(int argc, char **argv)
             return hash_token_from_stdin();
         case 'h':
             help();
+            return 0;
+        case 'V':
+            printf("invitegate-gateway %s\n", IG_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -103,8 +103,7 @@ Exit:
     return ret;
 }
 
-/* Batch ids and cohorts become keys and report labels: a conservative alphabet. */
-static int label_ok(const char *s, size_t len)
+int gw_parse_label_ok(const char *s, size_t len)
 {
     for (size_t i = 0; i != len; ++i) {
         char c = s[i];
@@ -131,7 +130,7 @@ int gw_parse_generate(gw_generate_req_t *out, gw_error_t *err, const char *body,
         goto Exit;
     if (get_string(&s, &slen, err, root, "batch_id", GW_BATCH_ID_MAX_BYTES) != 0)
         goto Exit;
-    if (slen == 0 || !label_ok(s, slen)) {
+    if (slen == 0 || !gw_parse_label_ok(s, slen)) {
         gw_error_set(err, 400, "invalid_field", "batch_id must be 1 to %d letters, digits or -_.:", GW_BATCH_ID_MAX_BYTES);
         goto Exit;
     }
@@ -149,7 +148,7 @@ int gw_parse_generate(gw_generate_req_t *out, gw_error_t *err, const char *body,
     if ((v = json_object_get(root, "cohort")) != NULL && !json_is_null(v)) {
         if (get_string(&s, &slen, err, root, "cohort", GW_COHORT_MAX_BYTES) != 0)
             goto Exit;
-        if (!label_ok(s, slen)) {
+        if (!gw_parse_label_ok(s, slen)) {
             gw_error_set(err, 400, "invalid_field", "cohort must be letters, digits or -_.:");
             goto Exit;
         }

@@ -58,6 +58,12 @@ int gw_parse_code(char out[IG_CODE_BODY_LEN + 1], gw_error_t *err, const char *i
                   const unsigned char code_key[IG_CODE_KEY_BYTES]);
 
 /**
+ * Whether s[0..len) is made of the conservative alphabet of batch ids and
+ * cohorts (letters, digits, -_.:), which become keys and report labels.
+ */
+int gw_parse_label_ok(const char *s, size_t len);
+
+/**
  * Parses a generate request. expires_in_days defaults to default_days.
  * Returns 0, or -1 with err filled; on success the caller owns out and must
  * call gw_generate_req_dispose.

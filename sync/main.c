@@ -24,16 +24,13 @@
 #define SYNC_EXIT_USAGE 2
 /* The built-in sync_metrics_listen (common/ig_config.c), for the help text. */
 #define SYNC_METRICS_LISTEN_DEFAULT "127.0.0.1:9465"
-/* The built-in migrations_dir (common/ig_config.c) and where an installation keeps them, from PREFIX/bin. */
-#define SYNC_MIGRATIONS_DEFAULT "migrations"
-#define SYNC_MIGRATIONS_INSTALLED "/../share/invitegate/migrations"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: invitegate-sync [-c FILE]                 run the sync daemon\n"
             "       invitegate-sync [-c FILE] migrate [DIR]   apply the migrations of DIR (default: migrations_dir), then exit\n"
-            "       invitegate-sync -h | --help               show this help\n");
+            "       invitegate-sync -h | --help | --version   show this help, or the version\n");
 }
 
 static void help(void)
@@ -46,6 +43,7 @@ static void help(void)
            "  -c, --config FILE  the configuration file (key = value lines; each key may also come from the\n"
            "                     environment as IG_<KEY>, e.g. IG_DATABASE_URL); without it, defaults and IG_*\n"
            "  -h, --help         show this help\n"
+           "  --version          print the version\n"
            "\n"
            "migrations_dir defaults to the migrations installed with this binary (PREFIX/share/invitegate/migrations),\n"
            "else ./migrations. The daemon is ready once every lane reached Redis and PostgreSQL and every migration\n"
@@ -55,30 +53,6 @@ static void help(void)
            "Exit status: 0 after SIGTERM or SIGINT (or a migrate run that applied or found everything), 1 on a\n"
            "failure (configuration, migration, start), 2 on a usage error.\n",
            SYNC_METRICS_LISTEN_DEFAULT);
-}
-
-/*
- * migrations_dir at its built-in default means the migrations installed with
- * this binary when there are some (PREFIX/share/invitegate/migrations beside
- * PREFIX/bin, wherever the installation was moved), else `migrations` in the
- * working directory (a source tree).
- */
-static void default_migrations_dir(ig_config_t *cfg)
-{
-    char exe[PATH_MAX], dir[PATH_MAX + sizeof(SYNC_MIGRATIONS_INSTALLED)];
-    struct stat st;
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    char *slash;
-
-    if (strcmp(cfg->migrations_dir, SYNC_MIGRATIONS_DEFAULT) != 0 || n <= 0)
-        return;
-    exe[n] = '\0';
-    if ((slash = strrchr(exe, '/')) == NULL)
-        return;
-    *slash = '\0';
-    snprintf(dir, sizeof(dir), "%s%s", exe, SYNC_MIGRATIONS_INSTALLED);
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && realpath(dir, exe) != NULL && strlen(exe) < sizeof(cfg->migrations_dir))
-        strcpy(cfg->migrations_dir, exe);
 }
 
 /*
@@ -105,7 +79,8 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     int opt, ret = 1;
 
-    static const struct option options[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL}};
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL}};
 
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (opt) {
@@ -114,6 +89,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             help();
+            return 0;
+        case 'V':
+            printf("invitegate-sync %s\n", IG_VERSION);
             return 0;
         default:
             usage(stderr);
@@ -141,7 +119,7 @@ int main(int argc, char **argv)
         ig_config_wipe(&cfg);
         return 1;
     }
-    default_migrations_dir(&cfg);
+    sync_migrate_default_dir(&cfg);
     init_log(&cfg);
     sync_keys_derive(&keys, cfg.secret_key);
     /* Neither command needs the master key any more: subkeys are derived. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sodium.h>
 #include "ig_log.h"
 #include "db.h"
@@ -17,6 +18,10 @@
 #define SYNC_MIGRATION_MAX_BYTES (16u << 20)
 #define SYNC_CHECKSUM_HEX_BYTES (crypto_hash_sha256_BYTES * 2 + 1)
 #define SYNC_MIGRATION_NAME_BYTES 256
+
+/* The built-in migrations_dir (common/ig_config.c) and where an installation keeps them, from PREFIX/bin. */
+#define SYNC_MIGRATIONS_DEFAULT "migrations"
+#define SYNC_MIGRATIONS_INSTALLED "/../share/invitegate/migrations"
 
 static const char SQL_CREATE_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                        "version INT PRIMARY KEY, "
@@ -276,6 +281,30 @@ Error:
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         PQclear(PQexec(conn, "ROLLBACK"));
     return -1;
+}
+
+/*
+ * migrations_dir at its built-in default means the migrations installed with
+ * this binary when there are some (PREFIX/share/invitegate/migrations beside
+ * PREFIX/bin, wherever the installation was moved), else `migrations` in the
+ * working directory (a source tree).
+ */
+void sync_migrate_default_dir(ig_config_t *cfg)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + sizeof(SYNC_MIGRATIONS_INSTALLED)];
+    struct stat st;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+
+    if (strcmp(cfg->migrations_dir, SYNC_MIGRATIONS_DEFAULT) != 0 || n <= 0)
+        return;
+    exe[n] = '\0';
+    if ((slash = strrchr(exe, '/')) == NULL)
+        return;
+    *slash = '\0';
+    snprintf(dir, sizeof(dir), "%s%s", exe, SYNC_MIGRATIONS_INSTALLED);
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && realpath(dir, exe) != NULL && strlen(exe) < sizeof(cfg->migrations_dir))
+        strcpy(cfg->migrations_dir, exe);
 }
 
 int sync_migrate_run(const ig_config_t *cfg, const char *dir)

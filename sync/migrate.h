@@ -38,4 +38,13 @@ int sync_migrate_run(const ig_config_t *cfg, const char *dir);
  */
 int sync_migrate_pending(PGconn *conn, const char *dir, char *first, size_t first_len, char *err, size_t err_len);
 
+/**
+ * migrations_dir left at its built-in default means the migrations installed
+ * with the running binary when there are some (PREFIX/share/invitegate/
+ * migrations beside PREFIX/bin, wherever the installation was moved), else
+ * `migrations` in the working directory (a source tree). Rewrites
+ * cfg->migrations_dir accordingly; any other value is kept.
+ */
+void sync_migrate_default_dir(ig_config_t *cfg);
+
 #endif

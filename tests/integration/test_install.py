@@ -174,11 +174,12 @@ class InstallTest(unittest.TestCase):
         for lib in ("libh2o-evloop", "libhiredis", "libpq5", "libsodium", "libjansson", "libsystemd0", "libc6"):
             self.assertIn(lib, depends.group(1))
         _, contents = run(["dpkg-deb", "-c", deb])
-        for path in ("./usr/bin/invitegate-gateway", "./usr/bin/invitegate-sync",
+        for path in ("./usr/bin/invitegate-gateway", "./usr/bin/invitegate-sync", "./usr/bin/invitegate",
                      "./usr/lib/systemd/system/invitegate-gateway.service",
                      "./usr/lib/systemd/system/invitegate-sync.service",
                      "./usr/share/invitegate/migrations/001_invites.sql", "./etc/invitegate/invitegate.conf.example",
-                     "./usr/share/doc/invitegate/README.md"):
+                     "./usr/share/doc/invitegate/README.md", "./usr/share/doc/invitegate/LAUNCH.md",
+                     "./usr/share/invitegate/templates/invite/body.html"):
             self.assertRegex(contents, r"(?m) %s$" % re.escape(path))
         control = os.path.join(self.tmp, "control")
         run(["dpkg-deb", "-e", deb, control])

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tests/lint/check-format.sh — fails if any C source or header under common/,
-# gateway/, sync/, bench/, tests/unit/ or tests/fuzz/ differs from what
+# gateway/, sync/, cli/, bench/, tests/unit/ or tests/fuzz/ differs from what
 # clang-format makes of it with the repository's .clang-format. Prints the
 # offending lines.
 #
 # Fix the tree with:
-#   find common gateway sync bench tests/unit tests/fuzz -name '*.[ch]' -exec clang-format -i {} +
+#   find common gateway sync cli bench tests/unit tests/fuzz -name '*.[ch]' -exec clang-format -i {} +
 #
 # CLANG_FORMAT picks the binary (default: clang-format).
 set -euo pipefail
@@ -19,7 +19,7 @@ command -v "$clang_format" >/dev/null || {
 }
 
 dirs=()
-for d in common gateway sync bench tests/unit tests/fuzz; do
+for d in common gateway sync cli bench tests/unit tests/fuzz; do
     [ -d "$d" ] && dirs+=("$d")
 done
 files=()

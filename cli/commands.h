@@ -1,0 +1,23 @@
+/*
+ * The commands of `invitegate`: the one list the dispatcher (main.c), the
+ * handler prototypes (cli.h) and the help texts are generated from.
+ *
+ * X(group, sub, dflt, synopsis, help): the command `invitegate GROUP SUB` is
+ * handled by cli_GROUP_SUB (cli/cmd_GROUP.c), whose longer help is the string
+ * cli_GROUP_SUB_help beside it. dflt 1 makes SUB what `invitegate GROUP` runs
+ * alone (a group of one command, such as `migrate`). synopsis follows the
+ * command's name in usage lines; help is its one-line description.
+ */
+#ifndef CLI_COMMANDS_H
+#define CLI_COMMANDS_H
+
+#define CLI_COMMAND_LIST(X)                                                                                                        \
+    X(token, new, 0, "--name NAME --scopes SCOPE[,SCOPE...]", "create a random admin token and its admin_token line")              \
+    X(migrate, apply, 1, "[DIR]", "apply the PostgreSQL migrations (as invitegate-sync migrate does)")                             \
+    X(cohort, validate, 0, "FILE.csv [--min-rows N] [--min-creators N] [--min-labels N] [--creator-prefix P] [--offline]",         \
+      "check a cohort CSV before issuing invites (exit 0 ok, 1 blocking, 2 warnings)")                                             \
+    X(invites, issue, 0, "FILE.csv --batch ID --out DIR [--expires-in-days N] [--template DIR] [--force]",                         \
+      "issue one bound code per recipient and render one .eml each")                                                               \
+    X(invites, send, 0, "DIR [--dry-run] [--max-failures N]", "pipe each rendered .eml to $SEND_CMD, once")
+
+#endif

@@ -20,6 +20,7 @@
       "issue one bound code per recipient and render one .eml each")                                                               \
     X(invites, send, 0, "DIR [--dry-run] [--max-failures N]", "pipe each rendered .eml to $SEND_CMD, once")                        \
     X(monitor, run, 1, "[--target-redemptions N] [--target-signups N] [--gateway URL] [--watch SECONDS] ...",                      \
-      "check the launch's acceptance gates (exit 0 green, 1 red, 2 unknowns only)")
+      "check the launch's acceptance gates (exit 0 green, 1 red, 2 unknowns only)")                                                \
+    X(report, cohorts, 0, "[--format table|csv|json]", "redemption, activation, payment and fraud by cohort and batch")
 
 #endif

@@ -136,5 +136,55 @@ class MonitorGateTest(MonitorTest):
         self.assertEqual((rc, gate["status"], gate["invites_paused"], gate["mode"]), (1, "red", True, "closed"), gate)
 
 
+class ReportTest(OpsTestCase):
+
+    def test_cohorts_exact_numbers(self):
+        h = self.h
+        press = h.generate(4, batch_id="P1", cohort="press")
+        c1 = h.generate(2, batch_id="C1", cohort="creator")
+        c2 = h.generate(1, batch_id="C2", cohort="creator", max_uses=3)
+        h.generate(1, batch_id="N1")
+        who = {k: unique_email(k) for k in "abcdef"}
+        uses = [(press[0], "a", 60), (press[1], "b", 120), (press[2], "c", 600), (c1[0], "d", 300), (c2[0], "e", 30),
+                (c2[0], "f", None)]
+        for code, k, _ in uses:
+            self.assertEqual(h.redeem(code, who[k]).status, 200)
+        for k, kind in (("a", "activated"), ("a", "paid"), ("b", "activated"), ("c", "fraud_flagged"), ("d", "activated"),
+                        ("e", "activated"), ("e", "paid"), ("e", "activated")):
+            self.event(who[k], kind)
+        h.wait_synced()
+        # Known times from issue to first use.
+        for code, _, seconds in uses:
+            if seconds is not None:
+                h.psql("UPDATE invites SET created_at = used_at - interval '%d seconds' WHERE code = '%s'"
+                       % (seconds, harness.code_body(code)))
+
+        rc, doc = self.cli_json(["report", "cohorts"], check_rc=0)
+        rows = [(r["level"], r["cohort"], r["batch"], r["sent"], r["redeemed"], round(r["rate"], 4), r["redemptions"],
+                 r["median_redeem_s"], r["activated"], r["paid"], r["fraud_flagged"]) for r in doc["cohorts"]]
+        self.assertEqual(rows, [
+            ("cohort", "creator", None, 3, 2, 0.6667, 3, 165.0, 2, 1, 0),
+            ("batch", "creator", "C1", 2, 1, 0.5, 1, 300.0, 1, 0, 0),
+            ("batch", "creator", "C2", 1, 1, 1.0, 2, 30.0, 1, 1, 0),
+            ("cohort", "press", None, 4, 3, 0.75, 3, 120.0, 2, 1, 1),
+            ("batch", "press", "P1", 4, 3, 0.75, 3, 120.0, 2, 1, 1),
+            ("cohort", None, None, 1, 0, 0.0, 0, None, 0, 0, 0),
+            ("batch", None, "N1", 1, 0, 0.0, 0, None, 0, 0, 0),
+            ("total", None, None, 8, 5, 0.625, 6, 120.0, 4, 2, 1),
+        ])
+
+        rc, out, _ = self.cli(["report", "cohorts", "--format", "csv"], check_rc=0)
+        table = list(csv.reader(io.StringIO(out)))
+        self.assertEqual(table[0], ["cohort", "batch", "sent", "redeemed", "rate", "redemptions", "median_redeem_s", "activated",
+                                    "paid", "fraud_flagged"])
+        self.assertEqual(table[2], ["creator", "C1", "2", "1", "0.5000", "1", "300", "1", "0", "0"])
+        self.assertEqual(table[6], ["(none)", "*", "1", "0", "0.0000", "0", "", "0", "0", "0"])
+        self.assertEqual(table[8], ["*", "*", "8", "5", "0.6250", "6", "120", "4", "2", "1"])
+
+        rc, out, _ = self.cli(["report", "cohorts"], check_rc=0)
+        self.assertRegex(out, r"press +P1 +4 +3 +75\.0% +3 +2m 00s +2 +1 +1")
+        self.assertEqual(self.cli(["report", "cohorts", "--format", "xml"])[0], 64)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -186,5 +186,65 @@ class ReportTest(OpsTestCase):
         self.assertEqual(self.cli(["report", "cohorts", "--format", "xml"])[0], 64)
 
 
+# Adds ARGV[2] to the use count of the code record ARGV[1] of hash KEYS[1] (a drift injected by hand).
+BUMP_USES = ("local a, b, c, d, e, f = cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) "
+             "redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(a, b + tonumber(ARGV[2]), c, d, e, f))")
+
+
+class ReconcileTest(OpsTestCase):
+
+    def test_clean_then_injected_drift(self):
+        h = self.h
+        codes = h.generate(5, max_uses=2)
+        for i, code in enumerate(codes[:3]):
+            self.assertEqual(h.redeem(code, unique_email("r%d" % i)).status, 200)
+        joiners = [unique_email("w%d" % i) for i in range(3)]
+        for e in joiners:
+            self.join(e)
+        h.wait_synced()
+
+        rc, doc = self.cli_json(["reconcile"], check_rc=0)
+        self.assertEqual(doc["drift"], 0, doc)
+        self.assertEqual(doc["codes"]["checked"], 5, doc)
+        self.assertEqual(doc["waitlist"]["checked"], 3, doc)
+
+        # A use count changed in Redis behind the daemon's back.
+        key, field = harness.code_location(harness.code_body(codes[4]))
+        h.redis("EVAL", BUMP_USES, "1", key, field, "1")
+        rc, doc = self.cli_json(["reconcile"], check_rc=1)
+        self.assertEqual(doc["drift"], 1, doc)
+        self.assertEqual(doc["codes"]["use_count"], 1, doc)
+        item = doc["codes"]["items"][0]
+        self.assertEqual((item["kind"], item["redis_uses"], item["postgresql_uses"]), ("use_count", 1, 0), item)
+        self.assertEqual(item["code"], harness.code_body(codes[4])[:6])
+        rc, out, _ = self.cli(["reconcile"], check_rc=1)
+        self.assertIn("drift: 1", out)
+        self.assertNotIn(harness.code_body(codes[4]), out)
+        h.redis("EVAL", BUMP_USES, "1", key, field, "-1")
+        self.cli(["reconcile"], check_rc=0)
+
+        # A person admitted in PostgreSQL only: still waiting in Redis.
+        h.psql("UPDATE waitlist SET invited_at = now() WHERE email = '%s'" % joiners[1])
+        rc, doc = self.cli_json(["reconcile"], check_rc=1)
+        self.assertEqual((doc["drift"], doc["waitlist"].get("waiting_only_in_redis")), (1, 1), doc)
+        self.assertNotIn(joiners[1], json.dumps(doc))
+        h.psql("UPDATE waitlist SET invited_at = NULL WHERE email = '%s'" % joiners[1])
+
+        # A code in Redis that PostgreSQL lacks.
+        h.psql("DELETE FROM invites WHERE code = '%s'" % harness.code_body(codes[3]))
+        rc, doc = self.cli_json(["reconcile"], check_rc=1)
+        self.assertEqual((doc["drift"], doc["codes"].get("missing_in_postgresql")), (1, 1), doc)
+
+    def test_sync_behind_is_not_drift(self):
+        self.h.kill_sync()
+        try:
+            self.h.generate(2)
+            rc, out, err = self.cli(["reconcile", "--wait", "1"], check_rc=1)
+            self.assertIn("did not catch up", err)
+        finally:
+            self.h.start_sync()
+        self.h.wait_synced()
+
+
 if __name__ == "__main__":
     harness.main()

@@ -238,20 +238,29 @@ static PGresult *query(cli_ctx_t *ctx, PGconn *pg, const char *sql)
     return NULL;
 }
 
+/*
+ * Reads one side from each store: the records of the keys matching pattern
+ * (sorted by cmp into v), then the rows of sql. Returns the rows, or NULL
+ * after printing why.
+ */
+static PGresult *load_sides(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const char *pattern, const char *mode, rc_take_fn take,
+                            rc_vec_t *v, int (*cmp)(const void *, const void *), const char *sql)
+{
+    if (scan_unpack(ctx, redis, pattern, mode, take, v) != 0)
+        return NULL;
+    vec_sort(v, cmp);
+    return query(ctx, pg, sql);
+}
+
 static int check_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, rc_report_t *rep)
 {
     rc_vec_t v = {NULL, 0, 0, sizeof(rc_code_t)};
     PGresult *res = NULL;
-    char pattern[IG_KEY_MAX_BYTES];
     int ret = -1;
 
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
-        snprintf(pattern, sizeof(pattern), "ig:{%u}:c:*", b);
-        if (scan_unpack(ctx, redis, pattern, "c", take_codes, &v) != 0)
-            goto Exit;
-    }
-    vec_sort(&v, cmp_code);
-    if ((res = query(ctx, pg, "SELECT code, use_count, max_uses, expires_at < now() FROM invites")) == NULL)
+    /* One SCAN for every bucket: only code hashes have "}:c:" in their names. */
+    if ((res = load_sides(ctx, redis, pg, "ig:{*}:c:*", "c", take_codes, &v, cmp_code,
+                          "SELECT code, use_count, max_uses, expires_at < now() FROM invites")) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
         const char *code = PQgetvalue(res, i, 0);
@@ -316,10 +325,8 @@ static int check_waitlist(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const
     int ret = -1;
 
     snprintf(pattern, sizeof(pattern), "ig:{%d}:u:*", IG_WL_BUCKET);
-    if (scan_unpack(ctx, redis, pattern, "u", take_waiting, &v) != 0)
-        goto Exit;
-    vec_sort(&v, cmp_person);
-    if ((res = query(ctx, pg, "SELECT email FROM waitlist WHERE invited_at IS NULL AND email NOT LIKE 'erased:%'")) == NULL)
+    if ((res = load_sides(ctx, redis, pg, pattern, "u", take_waiting, &v, cmp_person,
+                          "SELECT email FROM waitlist WHERE invited_at IS NULL AND email NOT LIKE 'erased:%'")) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i)
         if (find_person(&v, h, PQgetvalue(res, i, 0), email_key) == NULL) {
@@ -363,14 +370,11 @@ static int check_points(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const u
     res = NULL;
 
     snprintf(pattern, sizeof(pattern), "ig:{%d}:p:*", IG_WL_BUCKET);
-    if (scan_unpack(ctx, redis, pattern, "p", take_points, &v) != 0)
-        goto Exit;
-    vec_sort(&v, cmp_person);
     snprintf(sql, sizeof(sql),
              "SELECT e.email, b.total_earned, -b.total_spent FROM user_point_balances AS b JOIN user_emails AS e "
              "ON e.user_id = b.user_id WHERE e.email IS NOT NULL AND b.updated_at < now() - interval '%d seconds'",
              POINTS_SETTLE_S);
-    if ((res = query(ctx, pg, sql)) == NULL)
+    if ((res = load_sides(ctx, redis, pg, pattern, "p", take_points, &v, cmp_person, sql)) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
         long long earned = atoll(PQgetvalue(res, i, 1)), spent = atoll(PQgetvalue(res, i, 2));

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
-#include "http_get.h"
+#include "http.h"
 #include "lag.h"
 
 #define MONITOR_HTTP_TIMEOUT_MS 3000
@@ -171,22 +171,35 @@ static int redeem_counts(const char *metrics, unsigned long long *all, unsigned 
     return found;
 }
 
+/* GETs path from the gateway: 0 with *status and *body (malloc'ed), or -1 with the reason in err. */
+static int gateway_get(const monitor_opts_t *o, const char *path, int *status, char **body, char *err, size_t err_len)
+{
+    cli_http_target_t t;
+
+    *body = NULL;
+    if (cli_http_target(&t, o->gateway) != 0) {
+        snprintf(err, err_len, "not an http://IP:PORT address");
+        return -1;
+    }
+    return cli_http_get(&t, path, MONITOR_HTTP_TIMEOUT_MS, status, body, err, err_len);
+}
+
 static void check_gateway(monitor_round_t *m, const monitor_opts_t *o)
 {
-    cli_http_reply_t r;
-    char err[CLI_HTTP_ERR_BYTES];
+    char err[MONITOR_DETAIL_BYTES], *body;
     unsigned long long all, errors;
+    int status = 0;
 
     if (o->gateway[0] == '\0') {
         add_gate(m, "error_rate", GATE_UNKNOWN, NULL, "no gateway address (--gateway)");
         add_gate(m, "gateway_ready", GATE_UNKNOWN, NULL, "no gateway address (--gateway)");
         return;
     }
-    if (cli_http_get(&r, o->gateway, "/metrics", MONITOR_HTTP_TIMEOUT_MS, err) != 0 || r.status != 200) {
-        if (r.status != 0)
-            snprintf(err, sizeof(err), "/metrics answered %d", r.status);
+    if (gateway_get(o, "/metrics", &status, &body, err, sizeof(err)) != 0 || status != 200) {
+        if (status != 0)
+            snprintf(err, sizeof(err), "/metrics answered %d", status);
         add_gate(m, "error_rate", GATE_UNKNOWN, NULL, "%s: %s", o->gateway, err);
-    } else if (!redeem_counts(r.body, &all, &errors)) {
+    } else if (!redeem_counts(body, &all, &errors)) {
         add_gate(m, "error_rate", GATE_GREEN,
                  json_pack("{s:i, s:i, s:f}", "requests", 0, "errors", 0, "threshold", o->max_error_rate),
                  "no redemption answered yet");
@@ -197,13 +210,13 @@ static void check_gateway(monitor_round_t *m, const monitor_opts_t *o)
                            "threshold", o->max_error_rate),
                  "%llu of %llu redeem answers were 5xx (%.2f%%, at most %.2f%%)", errors, all, rate * 100, o->max_error_rate * 100);
     }
-    cli_http_reply_free(&r);
-    if (cli_http_get(&r, o->gateway, "/ready", MONITOR_HTTP_TIMEOUT_MS, err) != 0)
+    free(body);
+    if (gateway_get(o, "/ready", &status, &body, err, sizeof(err)) != 0)
         add_gate(m, "gateway_ready", GATE_RED, NULL, "%s: %s", o->gateway, err);
     else
-        add_gate(m, "gateway_ready", r.status == 200 ? GATE_GREEN : GATE_RED, json_pack("{s:i}", "http_status", r.status),
-                 "/ready answered %d", r.status);
-    cli_http_reply_free(&r);
+        add_gate(m, "gateway_ready", status == 200 ? GATE_GREEN : GATE_RED, json_pack("{s:i}", "http_status", status),
+                 "/ready answered %d", status);
+    free(body);
 }
 
 /* GET of a string key: a malloc'ed copy, or NULL when absent; *failed set when Redis did not answer. */

@@ -74,10 +74,11 @@ static long dechunk(char *body, size_t len)
     }
 }
 
-int cli_http_post_json(const cli_http_target_t *t, const char *path, const char *token, const char *body, unsigned timeout_ms,
-                       int *status, char **resp, char *err, size_t err_len)
+/* One request: a POST of a JSON body with a bearer token, or a GET (body and token NULL). */
+static int request(const cli_http_target_t *t, const char *path, const char *token, const char *body, unsigned timeout_ms,
+                   int *status, char **resp, char *err, size_t err_len)
 {
-    size_t body_len = strlen(body), cap = 8192, len = 0, head_len;
+    size_t cap = 8192, len = 0, head_len;
     char *req = NULL, *buf = NULL, *head_end;
     int fd = -1, ret = -1, n;
 
@@ -97,10 +98,13 @@ int cli_http_post_json(const cli_http_target_t *t, const char *path, const char 
         snprintf(err, err_len, "connect to %s: %s", t->host, strerror(soerr));
         goto Exit;
     }
-    n = asprintf(&req,
-                 "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
-                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                 path, t->host, token, body_len, body);
+    if (body == NULL)
+        n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, t->host);
+    else
+        n = asprintf(&req,
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     path, t->host, token, strlen(body), body);
     if (n < 0) {
         req = NULL;
         snprintf(err, err_len, "out of memory");
@@ -176,4 +180,16 @@ Exit:
     free(req);
     free(buf);
     return ret;
+}
+
+int cli_http_post_json(const cli_http_target_t *t, const char *path, const char *token, const char *body, unsigned timeout_ms,
+                       int *status, char **resp, char *err, size_t err_len)
+{
+    return request(t, path, token, body, timeout_ms, status, resp, err, err_len);
+}
+
+int cli_http_get(const cli_http_target_t *t, const char *path, unsigned timeout_ms, int *status, char **resp, char *err,
+                 size_t err_len)
+{
+    return request(t, path, NULL, NULL, timeout_ms, status, resp, err, err_len);
 }

@@ -32,4 +32,8 @@ int cli_http_target(cli_http_target_t *t, const char *url);
 int cli_http_post_json(const cli_http_target_t *t, const char *path, const char *token, const char *body, unsigned timeout_ms,
                        int *status, char **resp, char *err, size_t err_len);
 
+/** GETs path (as cli_http_post_json, without a body or token): the gateway's /ready and /metrics. */
+int cli_http_get(const cli_http_target_t *t, const char *path, unsigned timeout_ms, int *status, char **resp, char *err,
+                 size_t err_len);
+
 #endif

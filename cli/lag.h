@@ -1,0 +1,46 @@
+/*
+ * How far PostgreSQL is behind Redis: each bucket's stream ig:{B}:events
+ * against its high-water mark in sync_progress (ARCHITECTURE.md, "Exactly
+ * once into PostgreSQL"). Entries after the mark are not applied yet; the
+ * oldest of them gives the lag's age by the millisecond part of its id,
+ * measured against Redis's clock (TIME), which wrote that id.
+ */
+#ifndef CLI_LAG_H
+#define CLI_LAG_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include "ig_keys.h"
+
+/** Entries counted past a mark per bucket; beyond, the count is a lower bound. */
+#define CLI_LAG_COUNT_CAP 10000
+#define CLI_LAG_ERR_BYTES 256
+
+typedef struct cli_lag_t {
+    uint64_t mark[IG_BUCKETS][2];           /**< sync_progress (ms, seq); 0-0 when no row */
+    uint64_t tip[IG_BUCKETS][2];            /**< last stream entry (ms, seq); 0-0 for an empty stream */
+    unsigned long long pending[IG_BUCKETS]; /**< entries after the mark (at most CLI_LAG_COUNT_CAP) */
+    int capped;                             /**< some bucket had more than CLI_LAG_COUNT_CAP */
+    unsigned long long backlog;             /**< sum of pending */
+    unsigned behind;                        /**< buckets with an entry after the mark */
+    uint64_t oldest_ms;                     /**< ms part of the oldest entry not applied; 0 when none */
+    uint64_t now_ms;                        /**< Redis's clock */
+} cli_lag_t;
+
+/** Measures the lag. Returns 0, or -1 with the reason in err. */
+__attribute__((warn_unused_result)) int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg,
+                                                        char err[CLI_LAG_ERR_BYTES]);
+
+/** Whether every bucket's mark has reached the tip recorded in then. */
+int cli_lag_reached(const cli_lag_t *now, const cli_lag_t *then);
+
+/**
+ * Waits up to timeout_ms for PostgreSQL to apply every entry the streams
+ * held when it was called. Returns 1 when it did, 0 when it did not in
+ * time (out then holds the last measure), -1 on an error (err).
+ */
+__attribute__((warn_unused_result)) int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned timeout_ms,
+                                                     char err[CLI_LAG_ERR_BYTES]);
+
+#endif

@@ -525,16 +525,20 @@ end
 -- A referrer's figures.
 -- KEYS[1] ig:{0}:wl. ARGV[1] hash8.
 -- Reply: {'ok', referrals, tranches_earned, referrals_active,
--- referrals_fraud}.
+-- referrals_fraud}; {'not_found'} for an address nobody ever gave (no
+-- user record: never joined, shared, referred or redeemed).
 local function ig_quality(keys, args)
     local u = get_user(args[1])
+    if not u then
+        return {'not_found'}
+    end
     local p = redis.call('HGET', user_key('p', args[1]), args[1])
     local active, fraud = 0, 0
     if p then
         local _e, _s, _t
         _e, _s, _t, active, fraud = cmsgpack.unpack(p)
     end
-    return {'ok', u and u.refs or 0, u and u.tranches or 0, active, fraud}
+    return {'ok', u.refs, u.tranches, active, fraud}
 end
 
 redis.register_function('ig_join', ig_join)

@@ -247,6 +247,15 @@ class WaitlistApiTest(harness.HarnessTestCase):
         self.assertEqual(quality["referred_count"], 3)
         self.assertEqual(quality["rewards"], [{"type": "invite_codes", "amount": 3, "reason": "First 3 referrals"}])
 
+    def test_quality_of_an_unknown_address_is_404(self):
+        # API.md: 404 for an unknown e-mail; a person who joined (no referrals yet) is known.
+        self.assertError(self.h.http("GET", "/api/referrals/%s/quality" % path_email(unique_email("nobody"))), 404,
+                         "not_found")
+        known = unique_email("known")
+        self.assertEqual(self.join(known).status, 201)
+        q = self.assertJson(self.h.http("GET", "/api/referrals/%s/quality" % path_email(known)), 200)
+        self.assertEqual((q["referred_count"], q["quality_score"], q["rewards"]), (0, 0, []))
+
     def test_share_attributes_a_later_join(self):
         inviter, friend = unique_email("inv"), unique_email("fr")
         self.assertEqual(self.join(inviter).status, 201)

@@ -250,31 +250,33 @@ static void on_flag_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 /*
  * ig_gate set the mode and bucket 0's flag and read the gate back; the other
- * buckets' flags follow here, before the answer, so a force takes effect on
- * every gateway at once. A replay writes no flag: the operator may have
- * changed the gate since. (Should a flag write fail, the answer is 503 and
- * the sync daemon writes every flag from the mode at its next evaluation.)
+ * buckets' flags follow here, alike (closed, or deleted), before the answer,
+ * so a force of any mode takes effect on every gateway at once. A replay
+ * writes no flag: the operator may have changed the gate since. (Should a
+ * flag write fail, the answer is 503 and the sync daemon writes every flag
+ * from the mode at its next evaluation.)
  */
 static void on_gate_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     trust_state_t *st = rq->state;
     if (gw_take_verdict(rq, reply, err) == NULL)
         return;
-    st->body = render_trust(st, string_at(reply, 1), string_at(reply, 2), string_at(reply, 3));
+    const redisReply *flag = string_at(reply, 2);
+    int closing = flag != NULL && strcmp(flag->str, "closed") == 0;
+    st->body = render_trust(st, string_at(reply, 1), flag, string_at(reply, 3));
     if (st->force == NULL || gw_idem_replayed(rq)) {
         gw_req_json(rq, 200, st->body, strlen(st->body));
         return;
     }
-    ig_info("msg=\"trust gate forced\" mode=%s by=%s", st->force, st->token->name);
+    ig_info("msg=\"trust gate forced\" mode=%s gate=%s by=%s", st->force, closing ? "closed" : "open", st->token->name);
     rq->on_reply = on_flag_reply;
-    for (unsigned b = 0; strcmp(st->force, "auto") != 0 && b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         char key[IG_KEY_MAX_BYTES];
         size_t lens[3];
         if (b == IG_WL_BUCKET)
             continue;
         snprintf(key, sizeof(key), "ig:{%u}:gate", b);
         const char *set[] = {"SET", key, "closed"}, *del[] = {"DEL", key};
-        int closing = strcmp(st->force, "closed") == 0;
         gw_str_lens(lens, closing ? set : del, closing ? 3 : 2);
         if (gw_req_redis(rq, closing ? 3 : 2, closing ? set : del, lens) != 0) {
             gw_req_unavailable(rq);
@@ -304,6 +306,7 @@ void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param)
     }
     if (gw_idem_begin(rq, token, NULL) != 0)
         return;
-    const char *argv[] = {"FCALL", "ig_gate", "3", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE, st->force ? st->force : ""};
+    const char *argv[] = {
+        "FCALL", "ig_gate", "4", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE, GW_WL_GATE_AUTO, st->force ? st->force : ""};
     gw_call(rq, on_gate_reply, argv, sizeof(argv) / sizeof(argv[0]), NULL, NULL);
 }

@@ -104,19 +104,23 @@ end
 
 -- The trust gate as POST /api/quality/evaluate-gate answers it, after the
 -- operator's override if one is given: the mode, and bucket 0's flag at once
--- (the gateway then writes the other buckets' flags; the sync daemon agrees
--- from its next evaluation).
+-- (the gateway then writes the other buckets' flags alike, so every gateway
+-- obeys before the answer; the sync daemon agrees from its next evaluation).
+-- 'open' and 'closed' set the flag; 'auto' sets it to the automatic state of
+-- the daemon's last evaluation (ig:{0}:gate:auto; open before the first).
 -- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:trust, KEYS[2] ig:{0}:gate, KEYS[3] ig:{0}:gate:mode.
+-- KEYS[1] ig:{0}:trust, KEYS[2] ig:{0}:gate, KEYS[3] ig:{0}:gate:mode,
+-- KEYS[4] ig:{0}:gate:auto.
 -- ARGV[1] force: 'open', 'closed', 'auto' or '' (none).
 -- Reply: {'ok', evaluation (JSON) or nil, flag or nil, mode or nil}.
 local function ig_gate(keys, args)
     local force = args[1]
     if force ~= '' then
         redis.call('SET', keys[3], force)
-        if force == 'closed' then
+        local closed = force == 'closed' or (force == 'auto' and redis.call('GET', keys[4]) == 'closed')
+        if closed then
             redis.call('SET', keys[2], 'closed')
-        elseif force == 'open' then
+        else
             redis.call('DEL', keys[2])
         end
     end

@@ -524,7 +524,11 @@ static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
     return ret;
 }
 
-/* The flags of every bucket and the trust document, pipelined. */
+/*
+ * The flags of every bucket, the automatic state (what a force back to auto
+ * sets the flags to at once, lua/points.lua ig_gate) and the trust document,
+ * pipelined.
+ */
 static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char *json)
 {
     int ret = 0;
@@ -535,8 +539,12 @@ static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char
         else
             redisAppendCommand(j->redis, "DEL ig:{%u}:gate", b);
     }
+    if (d->auto_closed)
+        redisAppendCommand(j->redis, "SET ig:{%d}:gate:auto closed", IG_WL_BUCKET);
+    else
+        redisAppendCommand(j->redis, "DEL ig:{%d}:gate:auto", IG_WL_BUCKET);
     redisAppendCommand(j->redis, "SET ig:{%d}:trust %s", IG_WL_BUCKET, json);
-    for (unsigned i = 0; i != IG_BUCKETS + 1; ++i) {
+    for (unsigned i = 0; i != IG_BUCKETS + 2; ++i) {
         void *r = NULL;
         redisReply *reply;
         if (redisGetReply(j->redis, &r) != REDIS_OK) {
@@ -616,11 +624,23 @@ int sync_gate_job_evaluate(sync_gate_job_t *j)
     if (count_window(j, &c, end) != 0)
         return -1;
 
-    sync_gate_decide(&d, &c, j->auto_closed, mode, j->cfg);
-    if (sync_gate_trust_json(json, sizeof(json), &d, &c, j->cfg, end_ms) != 0)
-        return fail(j, "step=publish reason=\"trust document does not fit\"");
-    if (publish(j, &d, json) != 0)
-        return -1;
+    /*
+     * An operator's force between reading the mode and publishing wrote its
+     * flags before this publication overwrote them: the mode is read again
+     * after publishing and, when it changed, the decision is published anew
+     * for it. A force after that second read writes its flags after ours.
+     */
+    for (unsigned round = 0;; ++round) {
+        sync_gate_mode_t now_mode;
+        sync_gate_decide(&d, &c, j->auto_closed, mode, j->cfg);
+        if (sync_gate_trust_json(json, sizeof(json), &d, &c, j->cfg, end_ms) != 0)
+            return fail(j, "step=publish reason=\"trust document does not fit\"");
+        if (publish(j, &d, json) != 0 || read_mode(j, &now_mode) != 0)
+            return -1;
+        if (now_mode == mode || round == SYNC_GATE_REPUBLISH_ROUNDS)
+            break;
+        mode = now_mode;
+    }
     sync_metrics_gate(&d, (uint64_t)sync_clock_ms(0));
     j->auto_closed = d.auto_closed;
     log_change(j, &d, &c);

@@ -5,6 +5,8 @@ over simulated months with the exact rows the referral rules give, expiry
 with the daemon's clock moved forward, and a randomised run after which every
 balance still equals its ledger (SPEC invariant 5)."""
 
+import calendar
+import datetime
 import hashlib
 import os
 import random
@@ -21,6 +23,14 @@ DAY = 86400
 # The defaults of common/ig_config.c, set here so the expected rows do not drift.
 POINTS = {"points_welcome": "50", "points_first_payment": "500", "points_recurring": "100",
           "points_recurring_months": "12", "points_l2": "50", "points_l2_months": "6", "referral_expire_days": "90"}
+
+
+def add_months(ts, k):
+    """Unix time ts plus k calendar months (UTC; a month end clamps, as PostgreSQL's interval arithmetic does)."""
+    t = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
+    y, m = divmod(t.month - 1 + k, 12)
+    y, m = t.year + y, m + 1
+    return int(t.replace(year=y, month=m, day=min(t.day, calendar.monthrange(y, m)[1])).timestamp())
 
 
 def path_email(email):
@@ -136,7 +146,7 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.event(e, "activated", t0 + 100 * DAY)  # past referral_expire_days: nothing
         self.event(b, "paid", t0 + 3 * DAY, 1999)  # ann's first payment reward
         for k in range(14):  # cy pays monthly: bob first + 12 recurring, ann 6 level-2
-            self.event(c, "paid", t0 + (5 + 30 * k) * DAY, 1999)
+            self.event(c, "paid", add_months(t0 + 5 * DAY, k), 1999)
         self.event(c, "churned", t0 + 430 * DAY)
         self.event(c, "paid", t0 + 431 * DAY, 1999)  # after churn: nobody earns
         n += 3 + 1 + 14 + 2
@@ -200,6 +210,35 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.restart_sync(0)
 
     # -- erasure -------------------------------------------------------------
+
+    def test_monthly_caps_count_billing_months_not_payments(self):
+        a, b, c = (unique_email(n) for n in ("mia", "max", "mo"))
+        code_a = self.join(a)
+        self.join(c, ref=self.join(b, ref=code_a))
+        for x in (a, b, c):
+            self.wait_uid(x)
+        wait_until(lambda: self.relationship(c) == "PENDING", 20, 0.1, "relationships")
+        t0 = int(self.h.psql_value("SELECT extract(epoch FROM max(created_at))::bigint FROM waitlist")) + DAY
+        n = self.lifecycle_count()
+        # Sixteen payments within one minute: one billing month, the first payment's.
+        for k in range(16):
+            self.event(c, "paid", t0 + 3 * k, 1999)
+        self.wait_lifecycle(n + 16)
+        self.assertEqual(self.ledger(b), [("REFERRAL_FIRST_PAYMENT", 500)])
+        self.assertEqual(self.ledger(a), [("REFERRAL_L2", 50)])
+        # The next billing month starts a calendar month after the first payment: one reward each, however many
+        # payments fall in it; a payment a day before it is still in the first month.
+        self.event(c, "paid", add_months(t0, 1) - DAY, 1999)
+        for k in range(3):
+            self.event(c, "paid", add_months(t0, 1) + k * DAY, 1999)
+        self.wait_lifecycle(n + 20)
+        self.assertEqual(self.ledger(b), [("REFERRAL_FIRST_PAYMENT", 500), ("REFERRAL_RECURRING", 100)])
+        self.assertEqual(self.ledger(a), [("REFERRAL_L2", 50)] * 2)
+        self.assertEqual(self.h.psql("SELECT type, period FROM user_point_transactions WHERE user_id IN (%s, %s) "
+                                     "AND type <> 'REFERRAL_FIRST_PAYMENT' ORDER BY type, period"
+                                     % (sql_str(self.uid(a)), sql_str(self.uid(b)))),
+                         [["REFERRAL_L2", "1"], ["REFERRAL_L2", "2"], ["REFERRAL_RECURRING", "1"]])
+        self.assert_balances_match_ledger()
 
     def test_erasure_keeps_user_ids_and_rewards(self):
         h = self.h

@@ -176,15 +176,15 @@ static const char SQL_LIFECYCLE[] = "SELECT count(DISTINCT user_id) FILTER (WHER
  * Users referred in the window ($1, $2) who sit on a referral cycle: x is
  * "A referred B"; p is who referred A, q who referred that one. B on a cycle
  * of length 1 (A = B), 2 (p's referrer is B) or 3 (q's referrer is B). Each
- * user has one referrer at most (referred_user_id is unique), so the joins
- * follow one chain. Users the host application flagged in the window are
+ * user has one direct (level 1) referrer at most (referred_user_id and level
+ * are unique together), so the joins follow one chain. Users the host application flagged in the window are
  * left out: they count as flagged already.
  */
 static const char SQL_RINGS[] =
     "SELECT count(DISTINCT x.referred_user_id) FROM user_referral_relationships x"
-    " LEFT JOIN user_referral_relationships p ON p.referred_user_id = x.referrer_user_id"
-    " LEFT JOIN user_referral_relationships q ON q.referred_user_id = p.referrer_user_id"
-    " WHERE x.created_at > $1::timestamptz - $2::int * interval '1 day' AND x.created_at <= $1::timestamptz"
+    " LEFT JOIN user_referral_relationships p ON p.referred_user_id = x.referrer_user_id AND p.level = 1"
+    " LEFT JOIN user_referral_relationships q ON q.referred_user_id = p.referrer_user_id AND q.level = 1"
+    " WHERE x.level = 1 AND x.created_at > $1::timestamptz - $2::int * interval '1 day' AND x.created_at <= $1::timestamptz"
     " AND (x.referrer_user_id = x.referred_user_id OR p.referrer_user_id = x.referred_user_id"
     " OR q.referrer_user_id = x.referred_user_id)"
     " AND NOT EXISTS (SELECT 1 FROM user_lifecycle_events f WHERE f.user_id = x.referred_user_id"

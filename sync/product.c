@@ -40,8 +40,9 @@ static const char SQL_BLOCKED[] = "SELECT EXISTS (SELECT 1 FROM user_lifecycle_e
                                   "AND kind IN ('churned', 'fraud_flagged'))";
 
 /*
- * Activation of a PENDING relationship: ACTIVE, or EXPIRED when it was
- * older than referral_expire_days ($3) at the event's time.
+ * Activation of the PENDING relationships of $1 (both levels): ACTIVE, or
+ * EXPIRED when they were older than referral_expire_days ($3) at the
+ * event's time.
  */
 static const char SQL_ACTIVATE[] =
     "UPDATE user_referral_relationships SET "
@@ -49,17 +50,18 @@ static const char SQL_ACTIVATE[] =
         2) " - $3::int * interval '1 day' THEN 'ACTIVE' ELSE 'EXPIRED' END, "
            "activated_at = CASE WHEN created_at >= " AT(2) " - $3::int * interval '1 day' THEN " AT(
                2) " END "
-                  "WHERE referred_user_id = $1 AND status = 'PENDING' RETURNING id, status, referrer_user_id";
+                  "WHERE referred_user_id = $1 AND status = 'PENDING' RETURNING id, status, referrer_user_id, level";
 
-/* The payer's relationship, its referrer's own referrer, and whether it is past its expiry. */
+/* The payer's direct relationship, their level-2 referrer, and whether the relationship is past its expiry. */
 static const char SQL_PAYER[] = "SELECT r.id, r.status, r.referrer_user_id, r.created_at < " AT(
     2) " - $3::int * interval '1 day', "
-       "(SELECT up.referrer_user_id FROM user_referral_relationships AS up WHERE up.referred_user_id = r.referrer_user_id "
-       "AND up.referrer_user_id <> $1) FROM user_referral_relationships AS r WHERE r.referred_user_id = $1 FOR UPDATE OF r";
+       "(SELECT l2.referrer_user_id FROM user_referral_relationships AS l2 WHERE l2.referred_user_id = $1 AND l2.level = 2) "
+       "FROM user_referral_relationships AS r WHERE r.referred_user_id = $1 AND r.level = 1 FOR UPDATE OF r";
 
+/* The status of $1's relationships, both levels alike. */
 static const char SQL_SET_STATUS[] = "UPDATE user_referral_relationships SET status = $2::text, "
                                      "rewarded_at = CASE WHEN $2::text = 'REWARDED' THEN " AT(3) " ELSE rewarded_at END "
-                                                                                                 "WHERE id = $1";
+                                                                                                 "WHERE referred_user_id = $1";
 
 /*
  * A referral reward paid once per relationship, type and user (the welcome,
@@ -98,7 +100,8 @@ static const char SQL_SPEND[] = "INSERT INTO user_point_transactions (user_id, d
                                 "VALUES ($1, $2, $3, $4, " AT(5) ", $6) ON CONFLICT DO NOTHING";
 
 /* The referrer whose referral counts a lifecycle event of $1 changes. */
-static const char SQL_REFERRER[] = "SELECT referrer_user_id FROM user_referral_relationships WHERE referred_user_id = $1";
+static const char SQL_REFERRER[] =
+    "SELECT referrer_user_id FROM user_referral_relationships WHERE referred_user_id = $1 AND level = 1";
 
 /*
  * Erasure: the address becomes 'erased:<user_id>' wherever a column holds
@@ -265,11 +268,13 @@ static int apply_activated(sync_product_t *p, PGconn *conn, const sync_event_t *
     const char *v[] = {uid, at, days};
     if ((res = run(p, conn, ev, "activate", SQL_ACTIVATE, 3, v)) == NULL)
         return -1;
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "ACTIVE") == 0) {
+    for (int i = 0; i != PQntuples(res) && ret == 0; ++i) {
+        if (strcmp(PQgetvalue(res, i, 3), "1") != 0 || strcmp(PQgetvalue(res, i, 1), "ACTIVE") != 0)
+            continue;
         /* The referrer's count of active referrals changed too. */
-        touch(p, PQgetvalue(res, 0, 2));
+        touch(p, PQgetvalue(res, i, 2));
         ret =
-            reward(p, conn, ev, uid, p->cfg->points_welcome, "REFERRAL_WELCOME", PQgetvalue(res, 0, 0), "Welcome bonus", at, 0, 0);
+            reward(p, conn, ev, uid, p->cfg->points_welcome, "REFERRAL_WELCOME", PQgetvalue(res, i, 0), "Welcome bonus", at, 0, 0);
     }
     PQclear(res);
     return ret;
@@ -294,12 +299,12 @@ static int apply_paid(sync_product_t *p, PGconn *conn, const sync_event_t *ev, c
     const char *grand = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
     int past_expiry = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     if (strcmp(status, "EXPIRED") == 0 || (strcmp(status, "PENDING") == 0 && past_expiry)) {
-        const char *set[] = {rel, "EXPIRED", at};
+        const char *set[] = {uid, "EXPIRED", at};
         ret = strcmp(status, "EXPIRED") == 0 ? 0 : exec(p, conn, ev, "expire", SQL_SET_STATUS, 3, set);
         goto Exit;
     }
     if (strcmp(status, "REWARDED") != 0) {
-        const char *set[] = {rel, "REWARDED", at};
+        const char *set[] = {uid, "REWARDED", at};
         if (exec(p, conn, ev, "rewarded", SQL_SET_STATUS, 3, set) != 0 ||
             reward(p, conn, ev, referrer, cfg->points_first_payment, "REFERRAL_FIRST_PAYMENT", rel,
                    "First payment of a referred user", at, 0, 0) != 0)

@@ -94,9 +94,17 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         wait_until(lambda: self.lifecycle_count() >= n, 30, 0.1,
                    lambda: "lifecycle events in PostgreSQL: %d of %d" % (self.lifecycle_count(), n))
 
-    def relationship(self, referred_email):
+    def relationship(self, referred_email, level=1):
         return self.h.psql_value("SELECT r.status FROM user_referral_relationships r JOIN user_emails e "
-                                 "ON e.user_id = r.referred_user_id WHERE e.email = %s" % sql_str(referred_email))
+                                 "ON e.user_id = r.referred_user_id WHERE e.email = %s AND r.level = %d"
+                                 % (sql_str(referred_email), level))
+
+    def referrers(self, referred_email):
+        """(referrer's e-mail, level, status) of every relationship row of a referred user, by level."""
+        return [(e, int(lv), st) for e, lv, st in self.h.psql(
+            "SELECT f.email, r.level, r.status FROM user_referral_relationships r JOIN user_emails e "
+            "ON e.user_id = r.referred_user_id JOIN user_emails f ON f.user_id = r.referrer_user_id "
+            "WHERE e.email = %s ORDER BY r.level" % sql_str(referred_email))]
 
     def assert_balances_match_ledger(self):
         bad = self.h.psql(
@@ -135,7 +143,7 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.assertIsNone(self.relationship(a))
         self.assertEqual(h.psql_value(
             "SELECT count(*) FROM user_referral_relationships r JOIN user_emails e ON e.user_id = r.referrer_user_id "
-            "WHERE e.email = %s" % sql_str(a)), "3")
+            "WHERE e.email = %s AND r.level = 1" % sql_str(a)), "3")
         self.assertEqual(h.psql_value("SELECT code FROM user_referral_codes WHERE user_id = %s" % sql_str(self.uid(a))),
                          code_a)
 
@@ -210,6 +218,38 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.restart_sync(0)
 
     # -- erasure -------------------------------------------------------------
+
+    def test_level_two_relationships_are_rows(self):
+        a, b, c, d = (unique_email(n) for n in ("lia", "leo", "lou", "lex"))
+        code_a = self.join(a)
+        code_b = self.join(b, ref=code_a)
+        self.join(c, ref=code_b)
+        # dee is referred by a share from an inviter who joins (referred by lia) only afterwards.
+        x = unique_email("late")
+        self.assertJson(self.h.http("POST", "/api/referrals/share", {"inviter_email": x, "recipient_email": d}), 201)
+        self.join(d)
+        self.h.wait_synced()
+        self.join(x, ref=code_a)
+        self.h.wait_synced()
+        self.assertEqual(self.referrers(b), [(a, 1, "PENDING")])
+        self.assertEqual(self.referrers(c), [(b, 1, "PENDING"), (a, 2, "PENDING")])
+        self.assertEqual(self.referrers(d), [(x, 1, "PENDING"), (a, 2, "PENDING")])
+        self.assertEqual(self.referrers(a), [])
+        # Both levels move together; the level-2 row is what pays lia REFERRAL_L2.
+        t0 = int(self.h.psql_value("SELECT extract(epoch FROM max(created_at))::bigint FROM waitlist")) + DAY
+        n = self.lifecycle_count()
+        self.event(c, "activated", t0)
+        self.event(c, "paid", t0 + DAY, 1999)
+        self.wait_lifecycle(n + 2)
+        self.assertEqual(self.referrers(c), [(b, 1, "REWARDED"), (a, 2, "REWARDED")])
+        self.assertEqual(self.ledger(a), [("REFERRAL_L2", 50)])
+        self.assertEqual(self.ledger(b), [("REFERRAL_FIRST_PAYMENT", 500)])
+        # Referral counts (quality, points) stay direct: lia referred leo and the late inviter only.
+        self.assertEqual(self.h.psql_value(
+            "SELECT count(*) FROM user_referral_relationships r JOIN user_emails e ON e.user_id = r.referrer_user_id "
+            "WHERE e.email = %s AND r.level = 1" % sql_str(a)), "2")
+        self.assertEqual(self.assertJson(self.h.http("GET", "/api/referrals/%s/quality" % path_email(a)), 200)
+                         ["referred_count"], 2)
 
     def test_monthly_caps_count_billing_months_not_payments(self):
         a, b, c = (unique_email(n) for n in ("mia", "max", "mo"))
@@ -336,9 +376,14 @@ class ReferralsPointsTest(harness.HarnessTestCase):
 
         rel = dict((r[1], (r[0], r[2])) for r in h.psql(
             "SELECT referrer_user_id, referred_user_id, referral_code FROM user_referral_relationships "
-            "WHERE referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
+            "WHERE level = 1 AND referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
         self.assertEqual(rel, {ua: (ub, self.ids(b)[1]), uc: (ua, self.ids(a)[1]), ue: (ud, self.ids(d)[1]),
                                ud: (ua, self.ids(a)[1]), ux: (uc, self.ids(c)[1]), uz: (ua, self.ids(a)[1])})
+        # Level 2: the referrer's referrer, also where the link above came later in the batch (a -> d, then d -> e).
+        rel2 = dict((r[1], r[0]) for r in h.psql(
+            "SELECT referrer_user_id, referred_user_id FROM user_referral_relationships "
+            "WHERE level = 2 AND referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
+        self.assertEqual(rel2, {uc: ub, ud: ub, ue: ua, ux: ua, uz: ub})
         # The referrer known only by their code got a user_emails row and a referral code row.
         self.assertEqual(h.psql_value("SELECT code FROM user_referral_codes WHERE user_id = %s" % sql_str(ub)), self.ids(b)[1])
         self.assertEqual(h.psql_value("SELECT click_count FROM user_referral_codes WHERE code = %s" % sql_str(code_f)), "2")

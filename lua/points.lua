@@ -58,6 +58,34 @@ local function ig_spend(keys, args)
     return {'ok', p.earned - p.spent, p.earned, p.spent}
 end
 
+-- An operator's grant (points > 0) or taking back (points < 0), ledger type
+-- ADMIN_GRANT: given points count as earned at once (the sync daemon's
+-- write-back of earned then includes the ledger row), taken ones as spent,
+-- refused like a spend when they exceed the balance. The event is a spend
+-- of kind ADMIN_GRANT whose amount is the points deducted (negative when
+-- given), with the reason as its note.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
+-- ARGV[3] points (nonzero), ARGV[4] reason.
+-- Reply: {'ok', balance_after, earned, spent}; {'insufficient_points', balance}.
+local function ig_grant(keys, args)
+    local p = get_points(args[1])
+    local points = tonumber(args[3])
+    if -points > p.earned - p.spent then
+        return {'insufficient_points', p.earned - p.spent}
+    end
+    if points > 0 then
+        p.earned = p.earned + points
+    else
+        p.spent = p.spent - points
+    end
+    put_points(args[1], p)
+    local now_s, now_us = now()
+    redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', tostring(-points), 'kind', 'ADMIN_GRANT',
+        'note', args[4], 'at', int(math.floor(now_us / 1000)))
+    return {'ok', p.earned - p.spent, p.earned, p.spent}
+end
+
 -- A lifecycle event of the host application, for the sync daemon.
 -- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] e-mail, ARGV[2] kind,
@@ -131,6 +159,7 @@ end
 redis.register_function('ig_points_sync', ig_points_sync)
 redis.register_function{function_name = 'ig_points', callback = ig_points, flags = {'no-writes'}}
 redis.register_function('ig_spend', idempotent(ig_spend))
+redis.register_function('ig_grant', idempotent(ig_grant))
 redis.register_function('ig_lifecycle', idempotent(ig_lifecycle))
 redis.register_function('ig_erase', ig_erase)
 redis.register_function('ig_gate', idempotent(ig_gate))

@@ -280,6 +280,36 @@ class ReferralsPointsTest(harness.HarnessTestCase):
                          [["REFERRAL_L2", "1"], ["REFERRAL_L2", "2"], ["REFERRAL_RECURRING", "1"]])
         self.assert_balances_match_ledger()
 
+    def grant(self, email, points, reason, key=None):
+        headers = {"Idempotency-Key": key} if key else None
+        return self.h.http("POST", "/api/points/%s/grant" % path_email(email), {"points": points, "reason": reason},
+                           token=self.h.admin_token, headers=headers)
+
+    def test_admin_grant_gives_and_takes_back_with_a_reason(self):
+        a = unique_email("gr")
+        self.join(a)
+        r = self.grant(a, 300, "launch-day apology", key="grant-1")
+        self.assertEqual(self.assertJson(r, 200), {"status": "success", "granted": 300, "type": "ADMIN_GRANT", "balance": 300})
+        # A retry with the same key is answered alike and counted once.
+        self.assertEqual(self.assertJson(self.grant(a, 300, "launch-day apology", key="grant-1"), 200)["balance"], 300)
+        self.assertEqual(self.spend(a, 100).status, 200)
+        self.assertEqual(self.assertJson(self.grant(a, -150, "reward given twice"), 200)["balance"], 50)
+        self.assertError(self.grant(a, -51, "too much"), 409, "insufficient_points")
+        for bad in ({"points": 0, "reason": "x"}, {"points": 5}, {"points": 5, "reason": ""}):
+            self.assertError(self.h.http("POST", "/api/points/%s/grant" % path_email(a), bad, token=self.h.admin_token),
+                             400, "invalid_field")
+        self.assertError(self.h.http("POST", "/api/points/%s/grant" % path_email(a), {"points": 5, "reason": "x"}), 401,
+                         "unauthorized")
+        wait_until(lambda: self.balance(a) == (50, 300, -250), 20, 0.1, lambda: "balance %r" % (self.balance(a),))
+        self.assertEqual(sorted(self.h.psql("SELECT type, delta, note FROM user_point_transactions WHERE user_id = %s"
+                                            % sql_str(self.uid(a)))),
+                         [["ADMIN_GRANT", "-150", "reward given twice"], ["ADMIN_GRANT", "300", "launch-day apology"],
+                          ["REDEMPTION_QUOTA", "-100", ""]])
+        body = wait_until(lambda: (lambda p: p if len(p["transactions"]) == 3 else None)(self.points(a)), 20, 0.2,
+                          "transactions in Redis")
+        self.assertEqual((body["balance"], body["total_earned"], body["total_spent"]), (50, 300, -250))
+        self.assert_balances_match_ledger()
+
     def test_erasure_keeps_user_ids_and_rewards(self):
         h = self.h
         a, b = unique_email("era"), unique_email("erb")

@@ -86,6 +86,31 @@ local function ig_grant(keys, args)
     return {'ok', p.earned - p.spent, p.earned, p.spent}
 end
 
+-- Expiry of points (ledger type EXPIRY), called by the sync daemon: points
+-- are used oldest first, so of the points earned before the cut-off
+-- (earned_old, from PostgreSQL's ledger) those not covered by everything
+-- deducted so far (spent: spends, points taken back and earlier expiries,
+-- Redis's running total, ahead of the ledger) expire, never more than the
+-- balance; the ledger's own deductions (deducted) count too, should Redis
+-- know fewer. A second call with the same figures expires nothing. The
+-- event is a spend of kind EXPIRY.
+-- KEYS[1] ig:{0}:p:S, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
+-- ARGV[3] earned_old, ARGV[4] deducted, ARGV[5] note.
+-- Reply: the points expired (0 = none).
+local function ig_expire(keys, args)
+    local p = get_points(args[1])
+    local amount = math.min(tonumber(args[3]) - math.max(p.spent, tonumber(args[4])), p.earned - p.spent)
+    if amount <= 0 then
+        return 0
+    end
+    p.spent = p.spent + amount
+    put_points(args[1], p)
+    local now_s, now_us = now()
+    redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', tostring(amount), 'kind', 'EXPIRY', 'note',
+        args[5], 'at', int(math.floor(now_us / 1000)))
+    return amount
+end
+
 -- A lifecycle event of the host application, for the sync daemon.
 -- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] e-mail, ARGV[2] kind,
@@ -160,6 +185,7 @@ redis.register_function('ig_points_sync', ig_points_sync)
 redis.register_function{function_name = 'ig_points', callback = ig_points, flags = {'no-writes'}}
 redis.register_function('ig_spend', idempotent(ig_spend))
 redis.register_function('ig_grant', idempotent(ig_grant))
+redis.register_function('ig_expire', ig_expire)
 redis.register_function('ig_lifecycle', idempotent(ig_lifecycle))
 redis.register_function('ig_erase', ig_erase)
 redis.register_function('ig_gate', idempotent(ig_gate))

@@ -488,5 +488,43 @@ class ReferralsPointsTest(harness.HarnessTestCase):
                        20, 0.2, lambda: "points of a user: redis %r, postgresql %r" % (self.points(u), want))
 
 
+class PointsExpiryTest(harness.HarnessTestCase):
+    """points_expire_days: points unused that long expire (ledger type EXPIRY), oldest first, by the sync daemon."""
+
+    HARNESS_OVERRIDES = {"points_expire_days": "30"}
+
+    def test_unused_points_expire_oldest_first(self):
+        h = self.h
+        a = unique_email("exp")
+        self.assertEqual(h.http("POST", "/api/waitlist/join", {"email": a, "persona": "other", "use_case": "x"}).status, 201)
+        grant = lambda n: h.http("POST", "/api/points/%s/grant" % path_email(a),  # noqa: E731
+                                 {"points": n, "reason": "test"}, token=h.admin_token)
+        points = lambda: self.assertJson(h.http("GET", "/api/points/%s" % path_email(a), token=h.admin_token), 200)  # noqa: E731
+        self.assertEqual(grant(300).status, 200)
+        r = h.http("POST", "/api/points/%s/spend" % path_email(a), {"amount": 100, "type": "REDEMPTION_QUOTA"},
+                   token=h.admin_token)
+        self.assertEqual(r.status, 200, r)
+        q = "SELECT count(*) FROM user_point_transactions"
+        wait_until(lambda: h.psql_value(q) == "2", 20, 0.1, "ledger rows")
+        # Nothing is 30 days old yet.
+        self.assertEqual(h.psql_value("SELECT count(*) FROM user_point_transactions WHERE type = 'EXPIRY'"), "0")
+        # 31 days on (the daemon's clock): the 200 points left of the grant expire, once.
+        h.kill_sync(signal.SIGTERM)
+        env = h._child_env()
+        env["IG_SYNC_CLOCK_OFFSET_S"] = str(31 * DAY)
+        h.sync_proc = h._spawn([harness.SYNC_BIN, "-c", h.conf_path], h.sync_log, env=env)
+        wait_until(lambda: h.psql_value(q) == "3", 30, 0.1, "the EXPIRY row")
+        self.assertEqual(h.psql("SELECT type, delta FROM user_point_transactions WHERE type = 'EXPIRY'"), [["EXPIRY", "-200"]])
+        self.assertEqual(wait_until(lambda: (lambda p: p if p["balance"] == 0 else None)(points()), 20, 0.2,
+                                    "balance in Redis")["total_spent"], -300)
+        # Points granted now are not old: they stay.
+        self.assertEqual(self.assertJson(grant(50), 200)["balance"], 50)
+        wait_until(lambda: h.psql_value(q) == "4", 20, 0.1, "the new grant's row")
+        self.assertEqual(h.psql_value("SELECT sum(delta) FROM user_point_transactions"), "50")
+        self.assertEqual(h.psql_value("SELECT balance FROM user_point_balances"), "50")
+        h.kill_sync(signal.SIGTERM)
+        h.start_sync()
+
+
 if __name__ == "__main__":
     harness.main()

@@ -78,6 +78,7 @@ void ig_config_defaults(ig_config_t *cfg)
     cfg->points_recurring_months = 12;
     cfg->points_l2 = 50;
     cfg->points_l2_months = 6;
+    cfg->points_expire_days = 0;
     cfg->gate_interval_ms = 1000;
     cfg->gate_window_days = 7;
     cfg->gate_min_redemptions = 20;
@@ -494,6 +495,7 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     UINT_KEY(points_recurring_months, 1200)
     UINT_KEY(points_l2, 1000000)
     UINT_KEY(points_l2_months, 1200)
+    UINT_KEY(points_expire_days, 36500)
     UINT_KEY(gate_interval_ms, 3600000)
     UINT_KEY(gate_window_days, 365)
     UINT_KEY(gate_min_redemptions, 100000000)
@@ -648,6 +650,7 @@ static const char *const env_keys[] = {"listen",
                                        "points_recurring_months",
                                        "points_l2",
                                        "points_l2_months",
+                                       "points_expire_days",
                                        "gate_interval_ms",
                                        "gate_window_days",
                                        "gate_min_redemptions",

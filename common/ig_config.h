@@ -91,6 +91,7 @@ typedef struct ig_config_t {
     unsigned points_recurring_months; /**< at most this many REFERRAL_RECURRING per relationship */
     unsigned points_l2;               /**< REFERRAL_L2 to the referrer's referrer per payment */
     unsigned points_l2_months;        /**< at most this many REFERRAL_L2 per relationship */
+    unsigned points_expire_days;      /**< earned points not used within this many days expire (EXPIRY rows); 0 = never */
     /* Trust gate */
     unsigned gate_interval_ms;       /**< how often the sync daemon evaluates the gate */
     unsigned gate_window_days;       /**< trailing window of the rates */

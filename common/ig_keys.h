@@ -90,6 +90,7 @@ static inline unsigned ig_bucket_of(const char *s, size_t len)
  *   ig:{0}:p:S          hash   field = hash8 -> packed points record (earned, spent, ...)
  *   ig:{0}:trust        string last trust-gate evaluation (JSON) written by the sync daemon
  *   ig:{0}:gate:mode    string "open" | "closed" | "auto" (absent = auto)
+ *   ig:{0}:gate:auto    string "closed" while the last evaluation's automatic state is closed
  *   ig:{0}:idem:K:S:H   string an Idempotency-Key's record, 24 h: MessagePack
  *                       (fingerprint, reply); K:S the scope (t:<token name> or
  *                       a:<client address>), H the key's hash (ig_idem_key)

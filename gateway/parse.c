@@ -382,6 +382,19 @@ Exit:
     return ret;
 }
 
+/* A free-text field of at most GW_NOTE_MAX_BYTES without NUL, copied into out (GW_NOTE_MAX_BYTES + 1 bytes). */
+static int get_text(char *out, gw_error_t *err, json_t *obj, const char *name)
+{
+    const char *s = NULL;
+    size_t slen = 0;
+    if (get_string(&s, &slen, err, obj, name, GW_NOTE_MAX_BYTES) != 0)
+        return -1;
+    if (memchr(s, '\0', slen) != NULL)
+        return gw_error_set(err, 400, "invalid_field", "%s must not contain NUL characters", name);
+    memcpy(out, s, slen + 1);
+    return 0;
+}
+
 int gw_parse_spend(gw_spend_req_t *out, gw_error_t *err, const char *body, size_t len)
 {
     static const char *const types[] = {"REDEMPTION_QUOTA", "REDEMPTION_UNLOCK"};
@@ -398,14 +411,33 @@ int gw_parse_spend(gw_spend_req_t *out, gw_error_t *err, const char *body, size_
         gw_error_set(err, 400, "invalid_field", "type must be REDEMPTION_QUOTA or REDEMPTION_UNLOCK");
         goto Exit;
     }
-    if ((v = json_object_get(root, "note")) != NULL && !json_is_null(v)) {
-        if (get_string(&s, &slen, err, root, "note", GW_NOTE_MAX_BYTES) != 0)
-            goto Exit;
-        if (memchr(s, '\0', slen) != NULL) {
-            gw_error_set(err, 400, "invalid_field", "note must not contain NUL characters");
-            goto Exit;
-        }
-        memcpy(out->note, s, slen + 1);
+    if ((v = json_object_get(root, "note")) != NULL && !json_is_null(v) && get_text(out->note, err, root, "note") != 0)
+        goto Exit;
+    ret = 0;
+Exit:
+    json_decref(root);
+    return ret;
+}
+
+int gw_parse_grant(gw_grant_req_t *out, gw_error_t *err, const char *body, size_t len)
+{
+    json_t *v, *root = load_object(err, body, len);
+    int ret = -1;
+    if (root == NULL)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    v = json_object_get(root, "points");
+    if (v == NULL || !json_is_integer(v) || json_integer_value(v) == 0 || json_integer_value(v) < -(json_int_t)GW_SPEND_MAX ||
+        json_integer_value(v) > (json_int_t)GW_SPEND_MAX) {
+        gw_error_set(err, 400, "invalid_field", "points must be a nonzero integer from -%u to %u", GW_SPEND_MAX, GW_SPEND_MAX);
+        goto Exit;
+    }
+    out->points = (int)json_integer_value(v);
+    if (get_text(out->reason, err, root, "reason") != 0)
+        goto Exit;
+    if (out->reason[0] == '\0') {
+        gw_error_set(err, 400, "invalid_field", "reason must not be empty");
+        goto Exit;
     }
     ret = 0;
 Exit:

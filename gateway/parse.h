@@ -117,6 +117,14 @@ typedef struct gw_spend_req_t {
 /** Parses {"amount","type","note"?}. */
 int gw_parse_spend(gw_spend_req_t *out, gw_error_t *err, const char *body, size_t len);
 
+typedef struct gw_grant_req_t {
+    int points;                         /**< nonzero, within +-GW_SPEND_MAX: > 0 given, < 0 taken back */
+    char reason[GW_NOTE_MAX_BYTES + 1]; /**< required, not empty */
+} gw_grant_req_t;
+
+/** Parses {"points","reason"} (POST /api/points/{email}/grant, ledger type ADMIN_GRANT). */
+int gw_parse_grant(gw_grant_req_t *out, gw_error_t *err, const char *body, size_t len);
+
 /** Parses {"force"?}: "open", "closed", "auto" into a static string, or NULL when absent. An empty body is {}. */
 int gw_parse_force(const char **force, gw_error_t *err, const char *body, size_t len);
 

@@ -16,6 +16,7 @@
 #define GW_WL_GATE "ig:{0}:gate"
 #define GW_WL_TRUST "ig:{0}:trust"
 #define GW_WL_GATE_MODE "ig:{0}:gate:mode"
+#define GW_WL_GATE_AUTO "ig:{0}:gate:auto"
 
 /** A person as the routes need them. */
 typedef struct gw_person_t {

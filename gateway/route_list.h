@@ -45,6 +45,7 @@ typedef enum { GW_IDEM_NO, GW_IDEM_CALL, GW_IDEM_ANSWER } gw_idem_mode_t;
     X(ERASE, "erase", "DELETE", "/api/users/*", gw_route_erase, NO)                                                                \
     X(POINTS, "points", "GET", "/api/points/*", gw_route_points, NO)                                                               \
     X(SPEND, "spend", "POST", "/api/points/*/spend", gw_route_spend, CALL)                                                         \
+    X(GRANT, "grant", "POST", "/api/points/*/grant", gw_route_grant, CALL)                                                         \
     X(TRUST, "trust_score", "GET", "/api/quality/trust-score", gw_route_trust, NO)                                                 \
     X(EVALUATE_GATE, "evaluate_gate", "POST", "/api/quality/evaluate-gate", gw_route_evaluate_gate, CALL)
 

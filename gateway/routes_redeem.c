@@ -11,6 +11,7 @@
 #include <string.h>
 #include "coalesce.h"
 #include "ig_keys.h"
+#include "ig_user.h"
 #include "library.h"
 #include "routes.h"
 
@@ -38,10 +39,13 @@ static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
     const char *verdict = reply->element[base]->str;
     long long a = gw_reply_int(reply, base + 1), b = gw_reply_int(reply, base + 2);
     if (strcmp(verdict, "ok") == 0 || strcmp(verdict, "again") == 0) {
+        /* The redeemer's own referral code (derived; the sync daemon registers it: sync/redeemers.h). */
+        char ref[IG_REFERRAL_CODE_LEN + 1];
+        ig_referral_code(ref, st->in.email, st->in.email_len, &gw.user_keys);
         gw_req_jsonf(rq, 200,
                      "{\"status\":\"success\",\"message\":\"Invite code redeemed successfully\",\"email\":\"%s\","
-                     "\"code\":\"%s%s\",\"uses\":%lld,\"max_uses\":%lld}",
-                     st->in.email, gw.cfg.code_prefix, st->in.code, a, b);
+                     "\"code\":\"%s%s\",\"uses\":%lld,\"max_uses\":%lld,\"referral_code\":\"%s\"}",
+                     st->in.email, gw.cfg.code_prefix, st->in.code, a, b, ref);
         return;
     }
     if (!gw_answer_refusal(rq, verdict))

@@ -148,7 +148,7 @@ void gw_route_earn(gw_req_t *rq, h2o_iovec_t param)
 
 static void on_quality_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
-    if (gw_take_verdict(rq, reply, err) == NULL)
+    if (gw_take_verdict_or_404(rq, reply, err, "no referrer with this e-mail") == NULL)
         return;
     long long refs = gw_reply_int(reply, 1), tranches = gw_reply_int(reply, 2), active = gw_reply_int(reply, 3),
               fraud = gw_reply_int(reply, 4);

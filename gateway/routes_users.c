@@ -90,17 +90,26 @@ typedef struct spend_state_t {
     gw_spend_req_t in;
 } spend_state_t;
 
-static void on_spend_reply(gw_req_t *rq, redisReply *reply, const char *err)
+/*
+ * The verdict of a deduction (ig_spend, ig_grant) of wanted points: NULL
+ * after answering 409 insufficient_points or an error, else the verdict.
+ */
+static const char *take_deduction_verdict(gw_req_t *rq, redisReply *reply, const char *err, long long wanted)
 {
-    const spend_state_t *st = rq->state;
     const char *verdict = err == NULL ? gw_verdict_of(reply) : NULL;
     if (verdict != NULL && strcmp(verdict, "insufficient_points") == 0) {
         gw_error_t e = {409, "insufficient_points", ""};
-        snprintf(e.message, sizeof(e.message), "the balance is %lld points, less than %u", gw_reply_int(reply, 1), st->in.amount);
+        snprintf(e.message, sizeof(e.message), "the balance is %lld points, less than %lld", gw_reply_int(reply, 1), wanted);
         gw_req_error(rq, &e, 0);
-        return;
+        return NULL;
     }
-    if (gw_take_verdict(rq, reply, err) == NULL)
+    return gw_take_verdict(rq, reply, err);
+}
+
+static void on_spend_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const spend_state_t *st = rq->state;
+    if (take_deduction_verdict(rq, reply, err, st->in.amount) == NULL)
         return;
     gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"spent\":%u,\"type\":\"%s\",\"balance\":%lld}", st->in.amount, st->in.type,
                  gw_reply_int(reply, 1));
@@ -125,6 +134,44 @@ void gw_route_spend(gw_req_t *rq, h2o_iovec_t param)
     const char *argv[] = {"FCALL",          "ig_spend", "2",         GW_WL_KEY,  GW_WL_STREAM, (const char *)st->p.hash8,
                           st->p.email.addr, amount,     st->in.type, st->in.note};
     gw_call(rq, on_spend_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+}
+
+/* ---- POST /api/points/{email}/grant ------------------------------------ */
+
+typedef struct grant_state_t {
+    gw_person_t p; /* first: path_person */
+    gw_grant_req_t in;
+} grant_state_t;
+
+static void on_grant_reply(gw_req_t *rq, redisReply *reply, const char *err)
+{
+    const grant_state_t *st = rq->state;
+    if (take_deduction_verdict(rq, reply, err, -(long long)st->in.points) == NULL)
+        return;
+    gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"granted\":%d,\"type\":\"ADMIN_GRANT\",\"balance\":%lld}", st->in.points,
+                 gw_reply_int(reply, 1));
+}
+
+/* An operator gives points (or takes them back) with a reason: ledger type ADMIN_GRANT. */
+void gw_route_grant(gw_req_t *rq, h2o_iovec_t param)
+{
+    gw_error_t err;
+    char points[16];
+    grant_state_t *st;
+    const ig_admin_token_t *token;
+    if ((token = gw_req_authorize(rq, IG_SCOPE_USERS)) == NULL || gw_req_check_body(rq, gw.cfg.public_body_bytes) != 0 ||
+        (st = (grant_state_t *)gw_path_person(rq, param, sizeof(grant_state_t))) == NULL)
+        return;
+    if (gw_parse_grant(&st->in, &err, rq->req->entity.base, rq->req->entity.len) != 0) {
+        gw_req_error(rq, &err, 0);
+        return;
+    }
+    if (gw_idem_begin(rq, token, NULL) != 0)
+        return;
+    snprintf(points, sizeof(points), "%d", st->in.points);
+    const char *argv[] = {"FCALL",          "ig_grant", "2",          GW_WL_KEY, GW_WL_STREAM, (const char *)st->p.hash8,
+                          st->p.email.addr, points,     st->in.reason};
+    gw_call(rq, on_grant_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
 }
 
 /* ---- DELETE /api/users/{email} ----------------------------------------- */
@@ -250,31 +297,33 @@ static void on_flag_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 /*
  * ig_gate set the mode and bucket 0's flag and read the gate back; the other
- * buckets' flags follow here, before the answer, so a force takes effect on
- * every gateway at once. A replay writes no flag: the operator may have
- * changed the gate since. (Should a flag write fail, the answer is 503 and
- * the sync daemon writes every flag from the mode at its next evaluation.)
+ * buckets' flags follow here, alike (closed, or deleted), before the answer,
+ * so a force of any mode takes effect on every gateway at once. A replay
+ * writes no flag: the operator may have changed the gate since. (Should a
+ * flag write fail, the answer is 503 and the sync daemon writes every flag
+ * from the mode at its next evaluation.)
  */
 static void on_gate_reply(gw_req_t *rq, redisReply *reply, const char *err)
 {
     trust_state_t *st = rq->state;
     if (gw_take_verdict(rq, reply, err) == NULL)
         return;
-    st->body = render_trust(st, string_at(reply, 1), string_at(reply, 2), string_at(reply, 3));
+    const redisReply *flag = string_at(reply, 2);
+    int closing = flag != NULL && strcmp(flag->str, "closed") == 0;
+    st->body = render_trust(st, string_at(reply, 1), flag, string_at(reply, 3));
     if (st->force == NULL || gw_idem_replayed(rq)) {
         gw_req_json(rq, 200, st->body, strlen(st->body));
         return;
     }
-    ig_info("msg=\"trust gate forced\" mode=%s by=%s", st->force, st->token->name);
+    ig_info("msg=\"trust gate forced\" mode=%s gate=%s by=%s", st->force, closing ? "closed" : "open", st->token->name);
     rq->on_reply = on_flag_reply;
-    for (unsigned b = 0; strcmp(st->force, "auto") != 0 && b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         char key[IG_KEY_MAX_BYTES];
         size_t lens[3];
         if (b == IG_WL_BUCKET)
             continue;
         snprintf(key, sizeof(key), "ig:{%u}:gate", b);
         const char *set[] = {"SET", key, "closed"}, *del[] = {"DEL", key};
-        int closing = strcmp(st->force, "closed") == 0;
         gw_str_lens(lens, closing ? set : del, closing ? 3 : 2);
         if (gw_req_redis(rq, closing ? 3 : 2, closing ? set : del, lens) != 0) {
             gw_req_unavailable(rq);
@@ -304,6 +353,7 @@ void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param)
     }
     if (gw_idem_begin(rq, token, NULL) != 0)
         return;
-    const char *argv[] = {"FCALL", "ig_gate", "3", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE, st->force ? st->force : ""};
+    const char *argv[] = {
+        "FCALL", "ig_gate", "4", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE, GW_WL_GATE_AUTO, st->force ? st->force : ""};
     gw_call(rq, on_gate_reply, argv, sizeof(argv) / sizeof(argv[0]), NULL, NULL);
 }

@@ -58,6 +58,59 @@ local function ig_spend(keys, args)
     return {'ok', p.earned - p.spent, p.earned, p.spent}
 end
 
+-- An operator's grant (points > 0) or taking back (points < 0), ledger type
+-- ADMIN_GRANT: given points count as earned at once (the sync daemon's
+-- write-back of earned then includes the ledger row), taken ones as spent,
+-- refused like a spend when they exceed the balance. The event is a spend
+-- of kind ADMIN_GRANT whose amount is the points deducted (negative when
+-- given), with the reason as its note.
+-- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
+-- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
+-- ARGV[3] points (nonzero), ARGV[4] reason.
+-- Reply: {'ok', balance_after, earned, spent}; {'insufficient_points', balance}.
+local function ig_grant(keys, args)
+    local p = get_points(args[1])
+    local points = tonumber(args[3])
+    if -points > p.earned - p.spent then
+        return {'insufficient_points', p.earned - p.spent}
+    end
+    if points > 0 then
+        p.earned = p.earned + points
+    else
+        p.spent = p.spent - points
+    end
+    put_points(args[1], p)
+    local now_s, now_us = now()
+    redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', tostring(-points), 'kind', 'ADMIN_GRANT',
+        'note', args[4], 'at', int(math.floor(now_us / 1000)))
+    return {'ok', p.earned - p.spent, p.earned, p.spent}
+end
+
+-- Expiry of points (ledger type EXPIRY), called by the sync daemon: points
+-- are used oldest first, so of the points earned before the cut-off
+-- (earned_old, from PostgreSQL's ledger) those not covered by everything
+-- deducted so far (spent: spends, points taken back and earlier expiries,
+-- Redis's running total, ahead of the ledger) expire, never more than the
+-- balance; the ledger's own deductions (deducted) count too, should Redis
+-- know fewer. A second call with the same figures expires nothing. The
+-- event is a spend of kind EXPIRY.
+-- KEYS[1] ig:{0}:p:S, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
+-- ARGV[3] earned_old, ARGV[4] deducted, ARGV[5] note.
+-- Reply: the points expired (0 = none).
+local function ig_expire(keys, args)
+    local p = get_points(args[1])
+    local amount = math.min(tonumber(args[3]) - math.max(p.spent, tonumber(args[4])), p.earned - p.spent)
+    if amount <= 0 then
+        return 0
+    end
+    p.spent = p.spent + amount
+    put_points(args[1], p)
+    local now_s, now_us = now()
+    redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', tostring(amount), 'kind', 'EXPIRY', 'note',
+        args[5], 'at', int(math.floor(now_us / 1000)))
+    return amount
+end
+
 -- A lifecycle event of the host application, for the sync daemon.
 -- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
 -- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] e-mail, ARGV[2] kind,
@@ -104,19 +157,23 @@ end
 
 -- The trust gate as POST /api/quality/evaluate-gate answers it, after the
 -- operator's override if one is given: the mode, and bucket 0's flag at once
--- (the gateway then writes the other buckets' flags; the sync daemon agrees
--- from its next evaluation).
+-- (the gateway then writes the other buckets' flags alike, so every gateway
+-- obeys before the answer; the sync daemon agrees from its next evaluation).
+-- 'open' and 'closed' set the flag; 'auto' sets it to the automatic state of
+-- the daemon's last evaluation (ig:{0}:gate:auto; open before the first).
 -- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:trust, KEYS[2] ig:{0}:gate, KEYS[3] ig:{0}:gate:mode.
+-- KEYS[1] ig:{0}:trust, KEYS[2] ig:{0}:gate, KEYS[3] ig:{0}:gate:mode,
+-- KEYS[4] ig:{0}:gate:auto.
 -- ARGV[1] force: 'open', 'closed', 'auto' or '' (none).
 -- Reply: {'ok', evaluation (JSON) or nil, flag or nil, mode or nil}.
 local function ig_gate(keys, args)
     local force = args[1]
     if force ~= '' then
         redis.call('SET', keys[3], force)
-        if force == 'closed' then
+        local closed = force == 'closed' or (force == 'auto' and redis.call('GET', keys[4]) == 'closed')
+        if closed then
             redis.call('SET', keys[2], 'closed')
-        elseif force == 'open' then
+        else
             redis.call('DEL', keys[2])
         end
     end
@@ -127,6 +184,8 @@ end
 redis.register_function('ig_points_sync', ig_points_sync)
 redis.register_function{function_name = 'ig_points', callback = ig_points, flags = {'no-writes'}}
 redis.register_function('ig_spend', idempotent(ig_spend))
+redis.register_function('ig_grant', idempotent(ig_grant))
+redis.register_function('ig_expire', ig_expire)
 redis.register_function('ig_lifecycle', idempotent(ig_lifecycle))
 redis.register_function('ig_erase', ig_erase)
 redis.register_function('ig_gate', idempotent(ig_gate))

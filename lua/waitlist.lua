@@ -28,7 +28,8 @@
 -- User record (ig:{0}:u:S, field hash8): cmsgpack(state, seq, priority,
 -- referred_by_code, referrals, tranches_earned, admitted_at_ms, code), the
 -- trailing fields omitted while they are empty; state 'w' waiting, 'a'
--- admitted, 'x' erased, '' known only as a referrer. hash8 is the 8-byte
+-- admitted, 'x' erased, '' known only as a referrer (a sharer, a redeemer:
+-- ig_register). hash8 is the 8-byte
 -- keyed hash of the normalised e-mail (codes are bound to it).
 -- Referral codes: ig:{0}:rc:S, field code -> the owner's sequence number.
 
@@ -442,6 +443,22 @@ local function ig_admit(keys, args)
     return out
 end
 
+-- Makes a person's referral code resolve to them: someone who never joined
+-- (an inviter, a redeemer) gets a sequence number, not a place in the
+-- waitlist; an existing record keeps its own. Returns the record.
+local function register_referrer(hash8, email, code)
+    local u = get_user(hash8)
+    if not u or u.seq == 0 or u.state == 'x' then
+        u = u or new_user()
+        u.seq = redis.call('INCR', WL .. 'wl:seq')
+        u.state = ''
+        redis.call('HSET', seq_key(u.seq), seq_field(u.seq), hash8 .. email)
+        redis.call('HSET', ref_key(code), code, u.seq)
+        put_user(hash8, u)
+    end
+    return u
+end
+
 -- Record that an inviter shared their referral with a recipient: when the
 -- recipient joins without a code, the first sharer is their referrer.
 -- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
@@ -452,21 +469,19 @@ end
 -- Reply: {'ok', referral_code, referral id}.
 local function ig_share(keys, args)
     local now_s, now_us = now()
-    -- An inviter who never joined gets a sequence number (not a place in the
-    -- waitlist), so their referral code resolves to them.
-    local u = get_user(args[1])
-    if not u or u.seq == 0 or u.state == 'x' then
-        u = u or new_user()
-        u.seq = redis.call('INCR', WL .. 'wl:seq')
-        u.state = ''
-        redis.call('HSET', seq_key(u.seq), seq_field(u.seq), args[1] .. args[2])
-        redis.call('HSET', ref_key(args[3]), args[3], u.seq)
-        put_user(args[1], u)
-    end
+    register_referrer(args[1], args[2], args[3])
     redis.call('HSETNX', user_key('sh', args[4]), args[4], args[3])
     redis.call('XADD', keys[2], '*', 't', 'shared', 'id', args[6], 'inviter', args[2], 'recipient', args[5], 'at',
         int(math.floor(now_us / 1000)))
     return {'ok', args[3], args[6]}
+end
+
+-- Register a redeemer's referral code (the sync daemon, for each redemption
+-- it applies: sync/redeemers.h). Idempotent.
+-- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] their referral
+-- code. Reply: the owner's sequence number.
+local function ig_register(keys, args)
+    return register_referrer(args[1], args[2], args[3]).seq
 end
 
 -- Count a click on a referral link (and say whether the code exists).
@@ -525,16 +540,20 @@ end
 -- A referrer's figures.
 -- KEYS[1] ig:{0}:wl. ARGV[1] hash8.
 -- Reply: {'ok', referrals, tranches_earned, referrals_active,
--- referrals_fraud}.
+-- referrals_fraud}; {'not_found'} for an address nobody ever gave (no
+-- user record: never joined, shared, referred or redeemed).
 local function ig_quality(keys, args)
     local u = get_user(args[1])
+    if not u then
+        return {'not_found'}
+    end
     local p = redis.call('HGET', user_key('p', args[1]), args[1])
     local active, fraud = 0, 0
     if p then
         local _e, _s, _t
         _e, _s, _t, active, fraud = cmsgpack.unpack(p)
     end
-    return {'ok', u and u.refs or 0, u and u.tranches or 0, active, fraud}
+    return {'ok', u.refs, u.tranches, active, fraud}
 end
 
 redis.register_function('ig_join', ig_join)
@@ -544,5 +563,6 @@ redis.register_function{function_name = 'ig_stats', callback = ig_stats, flags =
 redis.register_function('ig_admit', idempotent(ig_admit))
 redis.register_function('ig_share', idempotent(ig_share))
 redis.register_function('ig_click', ig_click)
+redis.register_function('ig_register', ig_register)
 redis.register_function('ig_earn', idempotent(ig_earn))
 redis.register_function{function_name = 'ig_quality', callback = ig_quality, flags = {'no-writes'}}

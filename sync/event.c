@@ -70,9 +70,14 @@ static const char *const type_names[] = {
 };
 #define NUM_TYPES (sizeof(type_names) / sizeof(type_names[0]))
 
-/* Lifecycle kinds by sync_lifecycle_kind_t, and the ledger types a spend may take. */
+/*
+ * Lifecycle kinds by sync_lifecycle_kind_t, and the ledger types a spend may
+ * take: a spend, an operator's grant (ADMIN_GRANT, whose amount may be
+ * negative: points given), or an expiry.
+ */
 static const char *const lifecycle_kinds[] = {"activated", "paid", "churned", "fraud_flagged"};
-static const char *const spend_kinds[] = {"REDEMPTION_QUOTA", "REDEMPTION_UNLOCK"};
+static const char *const spend_kinds[] = {"REDEMPTION_QUOTA", "REDEMPTION_UNLOCK", "ADMIN_GRANT", "EXPIRY"};
+#define SPEND_KIND_ADMIN_GRANT 2
 
 const char *sync_event_type_name(sync_event_type_t type)
 {
@@ -134,18 +139,23 @@ static int optional_text(const char **out, const field_t *v, long max_chars)
     return 0;
 }
 
-/* A decimal integer in min..max: digits only, no sign, no spaces. */
+/* A decimal integer in min..max: digits only, a leading '-' where min is negative, no spaces. */
 static int integer(long long *out, const field_t *v, long long min, long long max)
 {
     long long n = 0;
+    size_t i;
+    int negative = min < 0 && v->str != NULL && v->len > 1 && v->str[0] == '-';
 
-    if (v->str == NULL || v->len == 0 || v->len > 18)
+    i = negative ? 1 : 0;
+    if (v->str == NULL || v->len == i || v->len - i > 18)
         return -1;
-    for (size_t i = 0; i != v->len; ++i) {
+    for (; i != v->len; ++i) {
         if (v->str[i] < '0' || v->str[i] > '9')
             return -1;
         n = n * 10 + (v->str[i] - '0');
     }
+    if (negative)
+        n = -n;
     if (n < min || n > max)
         return -1;
     *out = n;
@@ -443,11 +453,11 @@ static const char *decode_spent(sync_event_t *ev, const event_fields_t *f)
     int kind;
     if (reason != NULL)
         return reason;
-    if (integer(&ev->amount, &f->amount, 1, INT_MAX) != 0)
-        return "field amount missing or invalid";
     if ((kind = one_of(&f->kind, spend_kinds, sizeof(spend_kinds) / sizeof(spend_kinds[0]))) < 0)
         return "field kind missing or not a spend type";
     ev->kind = spend_kinds[kind];
+    if (integer(&ev->amount, &f->amount, kind == SPEND_KIND_ADMIN_GRANT ? -(long long)INT_MAX : 1, INT_MAX) != 0 || ev->amount == 0)
+        return "field amount missing or invalid";
     if (optional_text(&ev->note, &f->note, SYNC_FREE_TEXT_CHARS) != 0)
         return "field note invalid";
     return NULL;

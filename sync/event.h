@@ -81,11 +81,12 @@ typedef struct sync_event_t {
     long long score;                    /**< joined: base priority, 0..INT_MAX */
     long long seq;                      /**< joined: join sequence */
     long long tranche;                  /**< earned: 1..INT_MAX */
-    long long amount;                   /**< lifecycle: cents, -1 when none; spent: points, 1..INT_MAX */
-    long long max_uses;                 /**< issued: 1..INT_MAX */
-    long long expires_s;                /**< issued: Unix seconds */
-    long long use_number;               /**< redeemed: use_count after this use, 1..INT_MAX */
-    long long at_ms;                    /**< every type: Unix milliseconds */
+    long long
+        amount; /**< lifecycle: cents, -1 when none; spent: points deducted, 1..INT_MAX (ADMIN_GRANT: nonzero, negative = given) */
+    long long max_uses;   /**< issued: 1..INT_MAX */
+    long long expires_s;  /**< issued: Unix seconds */
+    long long use_number; /**< redeemed: use_count after this use, 1..INT_MAX */
+    long long at_ms;      /**< every type: Unix milliseconds */
 } sync_event_t;
 
 /**

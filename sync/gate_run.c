@@ -176,15 +176,15 @@ static const char SQL_LIFECYCLE[] = "SELECT count(DISTINCT user_id) FILTER (WHER
  * Users referred in the window ($1, $2) who sit on a referral cycle: x is
  * "A referred B"; p is who referred A, q who referred that one. B on a cycle
  * of length 1 (A = B), 2 (p's referrer is B) or 3 (q's referrer is B). Each
- * user has one referrer at most (referred_user_id is unique), so the joins
- * follow one chain. Users the host application flagged in the window are
+ * user has one direct (level 1) referrer at most (referred_user_id and level
+ * are unique together), so the joins follow one chain. Users the host application flagged in the window are
  * left out: they count as flagged already.
  */
 static const char SQL_RINGS[] =
     "SELECT count(DISTINCT x.referred_user_id) FROM user_referral_relationships x"
-    " LEFT JOIN user_referral_relationships p ON p.referred_user_id = x.referrer_user_id"
-    " LEFT JOIN user_referral_relationships q ON q.referred_user_id = p.referrer_user_id"
-    " WHERE x.created_at > $1::timestamptz - $2::int * interval '1 day' AND x.created_at <= $1::timestamptz"
+    " LEFT JOIN user_referral_relationships p ON p.referred_user_id = x.referrer_user_id AND p.level = 1"
+    " LEFT JOIN user_referral_relationships q ON q.referred_user_id = p.referrer_user_id AND q.level = 1"
+    " WHERE x.level = 1 AND x.created_at > $1::timestamptz - $2::int * interval '1 day' AND x.created_at <= $1::timestamptz"
     " AND (x.referrer_user_id = x.referred_user_id OR p.referrer_user_id = x.referred_user_id"
     " OR q.referrer_user_id = x.referred_user_id)"
     " AND NOT EXISTS (SELECT 1 FROM user_lifecycle_events f WHERE f.user_id = x.referred_user_id"
@@ -524,7 +524,11 @@ static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
     return ret;
 }
 
-/* The flags of every bucket and the trust document, pipelined. */
+/*
+ * The flags of every bucket, the automatic state (what a force back to auto
+ * sets the flags to at once, lua/points.lua ig_gate) and the trust document,
+ * pipelined.
+ */
 static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char *json)
 {
     int ret = 0;
@@ -535,8 +539,12 @@ static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char
         else
             redisAppendCommand(j->redis, "DEL ig:{%u}:gate", b);
     }
+    if (d->auto_closed)
+        redisAppendCommand(j->redis, "SET ig:{%d}:gate:auto closed", IG_WL_BUCKET);
+    else
+        redisAppendCommand(j->redis, "DEL ig:{%d}:gate:auto", IG_WL_BUCKET);
     redisAppendCommand(j->redis, "SET ig:{%d}:trust %s", IG_WL_BUCKET, json);
-    for (unsigned i = 0; i != IG_BUCKETS + 1; ++i) {
+    for (unsigned i = 0; i != IG_BUCKETS + 2; ++i) {
         void *r = NULL;
         redisReply *reply;
         if (redisGetReply(j->redis, &r) != REDIS_OK) {
@@ -616,11 +624,23 @@ int sync_gate_job_evaluate(sync_gate_job_t *j)
     if (count_window(j, &c, end) != 0)
         return -1;
 
-    sync_gate_decide(&d, &c, j->auto_closed, mode, j->cfg);
-    if (sync_gate_trust_json(json, sizeof(json), &d, &c, j->cfg, end_ms) != 0)
-        return fail(j, "step=publish reason=\"trust document does not fit\"");
-    if (publish(j, &d, json) != 0)
-        return -1;
+    /*
+     * An operator's force between reading the mode and publishing wrote its
+     * flags before this publication overwrote them: the mode is read again
+     * after publishing and, when it changed, the decision is published anew
+     * for it. A force after that second read writes its flags after ours.
+     */
+    for (unsigned round = 0;; ++round) {
+        sync_gate_mode_t now_mode;
+        sync_gate_decide(&d, &c, j->auto_closed, mode, j->cfg);
+        if (sync_gate_trust_json(json, sizeof(json), &d, &c, j->cfg, end_ms) != 0)
+            return fail(j, "step=publish reason=\"trust document does not fit\"");
+        if (publish(j, &d, json) != 0 || read_mode(j, &now_mode) != 0)
+            return -1;
+        if (now_mode == mode || round == SYNC_GATE_REPUBLISH_ROUNDS)
+            break;
+        mode = now_mode;
+    }
     sync_metrics_gate(&d, (uint64_t)sync_clock_ms(0));
     j->auto_closed = d.auto_closed;
     log_change(j, &d, &c);

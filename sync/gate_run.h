@@ -93,6 +93,13 @@
 #define SYNC_GATE_RINGS_INTERVAL_MS 10000
 
 /**
+ * Publications of one evaluation at most after the first, each for a mode
+ * an operator forced while the previous one was written (one is enough
+ * unless forces follow each other within a round trip).
+ */
+#define SYNC_GATE_REPUBLISH_ROUNDS 3
+
+/**
  * The trailing minutes (the current one included) whose bursts every
  * evaluation recomputes: how late a redemption may be applied and still be
  * examined for bursts before the next start.

@@ -5,6 +5,7 @@
 #include "db.h"
 #include "lane.h"
 #include "metrics.h"
+#include "redeemers.h"
 
 /* How often the streams are trimmed below their marks. */
 #define SYNC_TRIM_INTERVAL_MS 10000
@@ -17,6 +18,7 @@ void sync_lane_init(sync_lane_t *l, const ig_config_t *cfg, const sync_keys_t *k
     memset(l, 0, sizeof(*l));
     l->cfg = cfg;
     l->summary = summary;
+    l->keys = keys;
     l->id = id;
     sync_stream_init(&l->stream, cfg);
     sync_progress_init(&l->progress, first, count);
@@ -193,6 +195,10 @@ static int apply_batch(sync_lane_t *l)
     int conflict = 0;
 
     b->seq = ++l->seq;
+    if (sync_redeemers_register(l->stream.redis, l->keys, b, l->stream.errstr, sizeof(l->stream.errstr)) != 0) {
+        redis_failed(l, "redeemer registration");
+        return 0;
+    }
     if (sync_apply_batch(&l->apply, l->pg, &l->progress, b, &stats, &conflict) == 0) {
         sync_backoff_reset(&l->pg_backoff);
         ig_log(IG_LOG_DEBUG, "msg=\"batch committed\" lane=%u batch=%llu events=%zu redeemed=%zu product=%zu commit_ms=%.2f", l->id,

@@ -41,6 +41,7 @@ typedef enum sync_lane_wait_t {
 
 typedef struct sync_lane_t {
     const ig_config_t *cfg;       /**< borrowed */
+    const sync_keys_t *keys;      /**< borrowed: e-mail hashes and referral codes of the redeemers to register */
     sync_summary_t *summary;      /**< borrowed; shared by every lane */
     unsigned id;                  /**< for logs */
     sync_stream_t stream;         /**< Redis connection and read positions of the streams leased */

@@ -27,10 +27,12 @@ static const char SQL_STATE[] =
     "'[]')::text FROM (SELECT type, delta, note, created_at, seq FROM user_point_transactions WHERE user_id = b.user_id "
     "ORDER BY created_at DESC, seq DESC LIMIT " STR(
         SYNC_POINTS_RECENT_ROWS) ") AS t), "
-                                 "(SELECT count(*) FROM user_referral_relationships AS r WHERE r.referrer_user_id = b.user_id "
+                                 "(SELECT count(*) FROM user_referral_relationships AS r WHERE r.referrer_user_id = b.user_id AND "
+                                 "r.level = 1 "
                                  "AND r.status IN ('ACTIVE', 'REWARDED') AND NOT EXISTS (SELECT 1 FROM user_lifecycle_events AS f "
                                  "WHERE f.user_id = r.referred_user_id AND f.kind = 'fraud_flagged')), "
-                                 "(SELECT count(*) FROM user_referral_relationships AS r WHERE r.referrer_user_id = b.user_id "
+                                 "(SELECT count(*) FROM user_referral_relationships AS r WHERE r.referrer_user_id = b.user_id AND "
+                                 "r.level = 1 "
                                  "AND EXISTS (SELECT 1 FROM user_lifecycle_events AS f WHERE f.user_id = r.referred_user_id AND "
                                  "f.kind = 'fraud_flagged')) "
                                  "FROM user_point_balances AS b JOIN user_emails AS e ON e.user_id = b.user_id "
@@ -45,6 +47,18 @@ static const char SQL_NOW[] = "SELECT (extract(epoch FROM clock_timestamp()) * 1
 static const char SQL_EXPIRE[] = "UPDATE user_referral_relationships SET status = 'EXPIRED' WHERE status = 'PENDING' "
                                  "AND created_at < timestamptz 'epoch' + $1::bigint * interval '1 millisecond' - $2::int * "
                                  "interval '1 day'";
+
+/*
+ * Users whose points earned up to the cut-off ($1 Unix ms minus $2 days)
+ * exceed everything deducted from them in the ledger: candidates for
+ * expiry (ig_expire decides with Redis's deductions, which run ahead).
+ */
+static const char SQL_EXPIRY[] =
+    "SELECT e.email, o.earned_old, o.deducted FROM (SELECT user_id, sum(delta) FILTER (WHERE delta > 0 AND created_at <= "
+    "timestamptz 'epoch' "
+    "+ $1::bigint * interval '1 millisecond' - $2::int * interval '1 day') AS earned_old, "
+    "COALESCE(sum(-delta) FILTER (WHERE delta < 0), 0) AS deducted FROM user_point_transactions GROUP BY user_id) AS o "
+    "JOIN user_emails AS e USING (user_id) WHERE e.email IS NOT NULL AND o.earned_old > o.deducted";
 
 void sync_points_init(sync_points_t *pt, const ig_config_t *cfg, const sync_keys_t *keys)
 {
@@ -62,6 +76,13 @@ static int pg_failed(sync_points_t *pt, PGconn *conn, const PGresult *res, const
     return -1;
 }
 
+/* The e-mail's hash (hash8) and the key of its points record (key, IG_KEY_MAX_BYTES). */
+static void points_key(char *key, unsigned char hash8[IG_EMAIL_HASH_BYTES], const sync_points_t *pt, const char *email)
+{
+    ig_email_hash(hash8, email, strlen(email), pt->keys->email);
+    snprintf(key, IG_KEY_MAX_BYTES, "ig:{%d}:p:%u", IG_WL_BUCKET, ig_user_subhash(hash8));
+}
+
 /* Sends one ig_points_sync per row of res (pipelined) and reads the replies. */
 static int write_rows(sync_points_t *pt, redisContext *redis, const PGresult *res)
 {
@@ -72,8 +93,7 @@ static int write_rows(sync_points_t *pt, redisContext *redis, const PGresult *re
         const char *email = PQgetvalue(res, i, 1);
         unsigned char hash8[IG_EMAIL_HASH_BYTES];
         char key[IG_KEY_MAX_BYTES];
-        ig_email_hash(hash8, email, strlen(email), pt->keys->email);
-        snprintf(key, sizeof(key), "ig:{%d}:p:%u", IG_WL_BUCKET, ig_user_subhash(hash8));
+        points_key(key, hash8, pt, email);
         const char *argv[] = {"FCALL",
                               "ig_points_sync",
                               "1",
@@ -219,6 +239,70 @@ static int expire(sync_points_t *pt, PGconn *conn)
     return 0;
 }
 
+/* Sends ig_expire for each candidate of SQL_EXPIRY (pipelined); returns the points expired, or -1. */
+static long long expire_rows(sync_points_t *pt, redisContext *redis, const PGresult *res)
+{
+    int n = PQntuples(res), sent = 0;
+    long long expired = 0;
+    char note[64];
+
+    snprintf(note, sizeof(note), "Points unused for %u days expired", pt->cfg->points_expire_days);
+    for (int i = 0; i != n; ++i) {
+        const char *email = PQgetvalue(res, i, 0);
+        unsigned char hash8[IG_EMAIL_HASH_BYTES];
+        char key[IG_KEY_MAX_BYTES];
+        points_key(key, hash8, pt, email);
+        const char *argv[] = {"FCALL", "ig_expire",           "2",
+                              key,     "ig:{0}:events",       (const char *)hash8,
+                              email,   PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                              note};
+        size_t lens[10];
+        for (size_t k = 0; k != 10; ++k)
+            lens[k] = k == 5 ? sizeof(hash8) : strlen(argv[k]);
+        if (redisAppendCommandArgv(redis, 10, argv, lens) != REDIS_OK)
+            break;
+        ++sent;
+    }
+    for (int i = 0; i != sent; ++i) {
+        redisReply *reply = NULL;
+        if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
+            snprintf(pt->errstr, sizeof(pt->errstr), "step=points_expiry reason=\"%s\"", redis->errstr);
+            return -1;
+        }
+        if (reply->type == REDIS_REPLY_INTEGER)
+            expired += reply->integer;
+        else if (reply->type == REDIS_REPLY_ERROR)
+            ig_warn("msg=\"points expiry refused\" reason=\"%.*s\"", (int)(reply->len < 100 ? reply->len : 100), reply->str);
+        freeReplyObject(reply);
+    }
+    return sent == n ? expired : -1;
+}
+
+static int expire_points(sync_points_t *pt, PGconn *conn, redisContext *redis)
+{
+    char now[24], days[16];
+    const char *values[] = {now, days};
+    long long expired;
+    PGresult *res;
+
+    snprintf(now, sizeof(now), "%lld", sync_clock_ms(pt->cfg->sync_clock_offset_s));
+    snprintf(days, sizeof(days), "%u", pt->cfg->points_expire_days);
+    res = PQexecParams(conn, SQL_EXPIRY, 2, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pg_failed(pt, conn, res, "points_expiry");
+        PQclear(res);
+        ig_warn("msg=\"points expiry failed, retrying later\" %s", pt->errstr);
+        return -1;
+    }
+    expired = PQntuples(res) == 0 ? 0 : expire_rows(pt, redis, res);
+    if (expired < 0)
+        ig_warn("msg=\"points expiry failed, retrying later\" users=%d %s", PQntuples(res), pt->errstr);
+    else if (expired > 0)
+        ig_info("msg=\"points expired\" users=%d points=%lld expire_days=%u", PQntuples(res), expired, pt->cfg->points_expire_days);
+    PQclear(res);
+    return expired < 0 ? -1 : 0;
+}
+
 int sync_points_tick(sync_points_t *pt, PGconn *conn, redisContext *redis)
 {
     uint64_t now = sync_now_ms();
@@ -231,6 +315,10 @@ int sync_points_tick(sync_points_t *pt, PGconn *conn, redisContext *redis)
     if (redis != NULL && now >= pt->next_refresh_ms) {
         pt->next_refresh_ms = now + SYNC_POINTS_REFRESH_MS;
         ret |= refresh(pt, conn, redis);
+    }
+    if (redis != NULL && pt->cfg->points_expire_days != 0 && now >= pt->next_points_expiry_ms) {
+        pt->next_points_expiry_ms = now + SYNC_POINTS_EXPIRY_MS;
+        ret |= expire_points(pt, conn, redis);
     }
     return ret;
 }

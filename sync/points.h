@@ -21,6 +21,12 @@
  * Expiry: PENDING referral relationships older than referral_expire_days
  * become EXPIRED, every SYNC_POINTS_EXPIRE_MS, measured with the daemon's
  * clock (sync_clock_ms: the wall clock shifted by sync_clock_offset_s).
+ * With points_expire_days set, every SYNC_POINTS_EXPIRY_MS the users whose
+ * ledger holds points earned before the cut-off (that clock minus the days)
+ * beyond all its deductions get `FCALL ig_expire`, which deducts in Redis
+ * what of those points is still unused and appends a spend of kind EXPIRY
+ * to the stream: the ledger's EXPIRY row comes from that event, like a
+ * spend's, so no balance goes negative whatever was spent meanwhile.
  *
  * One lane runs all of this, the one that reads ig:{0}:events, between its
  * batches, on its own connections: a sync_points_t is not shared.
@@ -38,6 +44,8 @@
 #define SYNC_POINTS_REFRESH_MS 5000
 /** How often PENDING relationships are checked for expiry. */
 #define SYNC_POINTS_EXPIRE_MS 10000
+/** How often points are checked for expiry (points_expire_days > 0): each check sums the ledger. */
+#define SYNC_POINTS_EXPIRY_MS 60000
 /** Ledger rows written back per user, newest first. */
 #define SYNC_POINTS_RECENT_ROWS 20
 
@@ -47,6 +55,7 @@ typedef struct sync_points_t {
     long long refreshed_ms;         /**< PostgreSQL clock at the start of the last successful refresh; -1 = never */
     uint64_t next_refresh_ms;       /**< monotonic: when the refresh runs next */
     uint64_t next_expire_ms;        /**< monotonic: when the expiry runs next */
+    uint64_t next_points_expiry_ms; /**< monotonic: when the points expiry runs next */
     unsigned failures;              /**< consecutive failed write-backs, for logs */
     char errstr[SYNC_DB_ERR_BYTES]; /**< why the last call failed */
 } sync_points_t;

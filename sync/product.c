@@ -40,8 +40,9 @@ static const char SQL_BLOCKED[] = "SELECT EXISTS (SELECT 1 FROM user_lifecycle_e
                                   "AND kind IN ('churned', 'fraud_flagged'))";
 
 /*
- * Activation of a PENDING relationship: ACTIVE, or EXPIRED when it was
- * older than referral_expire_days ($3) at the event's time.
+ * Activation of the PENDING relationships of $1 (both levels): ACTIVE, or
+ * EXPIRED when they were older than referral_expire_days ($3) at the
+ * event's time.
  */
 static const char SQL_ACTIVATE[] =
     "UPDATE user_referral_relationships SET "
@@ -49,35 +50,58 @@ static const char SQL_ACTIVATE[] =
         2) " - $3::int * interval '1 day' THEN 'ACTIVE' ELSE 'EXPIRED' END, "
            "activated_at = CASE WHEN created_at >= " AT(2) " - $3::int * interval '1 day' THEN " AT(
                2) " END "
-                  "WHERE referred_user_id = $1 AND status = 'PENDING' RETURNING id, status, referrer_user_id";
+                  "WHERE referred_user_id = $1 AND status = 'PENDING' RETURNING id, status, referrer_user_id, level";
 
-/* The payer's relationship, its referrer's own referrer, and whether it is past its expiry. */
+/* The payer's direct relationship, their level-2 referrer, and whether the relationship is past its expiry. */
 static const char SQL_PAYER[] = "SELECT r.id, r.status, r.referrer_user_id, r.created_at < " AT(
     2) " - $3::int * interval '1 day', "
-       "(SELECT up.referrer_user_id FROM user_referral_relationships AS up WHERE up.referred_user_id = r.referrer_user_id "
-       "AND up.referrer_user_id <> $1) FROM user_referral_relationships AS r WHERE r.referred_user_id = $1 FOR UPDATE OF r";
+       "(SELECT l2.referrer_user_id FROM user_referral_relationships AS l2 WHERE l2.referred_user_id = $1 AND l2.level = 2) "
+       "FROM user_referral_relationships AS r WHERE r.referred_user_id = $1 AND r.level = 1 FOR UPDATE OF r";
 
+/* The status of $1's relationships, both levels alike. */
 static const char SQL_SET_STATUS[] = "UPDATE user_referral_relationships SET status = $2::text, "
                                      "rewarded_at = CASE WHEN $2::text = 'REWARDED' THEN " AT(3) " ELSE rewarded_at END "
-                                                                                                 "WHERE id = $1";
+                                                                                                 "WHERE referred_user_id = $1";
 
 /*
- * A referral reward: the next month ($8 = rows of this relationship, type
- * and user so far + 1), unless the cap ($9) is reached. The unique indexes
- * on (event, type, user) and (relationship, type, user, month) make a
- * second application insert nothing.
+ * A referral reward paid once per relationship, type and user (the welcome,
+ * the first payment): period 1. The unique indexes on (event, type, user)
+ * and (relationship, type, user, period) make a second application insert
+ * nothing.
  */
-static const char SQL_REWARD[] =
+static const char SQL_REWARD_ONCE[] =
+    "INSERT INTO user_point_transactions (user_id, delta, type, ref_id, note, created_at, event_id, period) "
+    "VALUES ($1, $2, $3, $4, $5, " AT(6) ", $7, 1) ON CONFLICT DO NOTHING";
+
+/*
+ * A monthly referral reward (recurring, level 2): its period is the billing
+ * month of the payment: n when the payment falls between the first payment
+ * (the relationship's rewarded_at) plus n calendar months and plus n + 1
+ * (UTC; month ends clamp as in PostgreSQL's interval arithmetic, Jan 31 +
+ * 1 month = Feb 28), plus $9 (0: the first payment's month is 0, so
+ * recurring rewards are months 1..cap; 1: it is 1, so level-2 rewards are
+ * months 1..cap). Only periods 1..$8 (the cap) pay. The unique index on
+ * (relationship, type, user, period) keeps one reward per billing month
+ * however many payments fall in it.
+ */
+static const char SQL_REWARD_MONTHLY[] =
     "INSERT INTO user_point_transactions (user_id, delta, type, ref_id, note, created_at, event_id, period) "
     "SELECT $1, $2, $3, $4, $5, " AT(
-        6) ", $7, c.n + 1 FROM (SELECT count(*) AS n FROM user_point_transactions "
-           "WHERE ref_id = $4 AND type = $3 AND user_id = $1) AS c WHERE c.n < $8 ON CONFLICT DO NOTHING";
+        6) ", $7, m.period "
+           "FROM (SELECT c.n + CASE WHEN c.first + (c.n + 1) * interval '1 month' <= c.at THEN 1 ELSE 0 END + $9::int AS period "
+           "FROM (SELECT f.first, f.at, (12 * extract(year FROM age(f.at, f.first)) + extract(month FROM age(f.at, f.first)))::int "
+           "AS n "
+           "FROM (SELECT r.rewarded_at AT TIME ZONE 'UTC' AS first, " AT(
+               6) " AT TIME ZONE 'UTC' AS at "
+                  "FROM user_referral_relationships AS r WHERE r.id = $4 AND r.rewarded_at IS NOT NULL) AS f) AS c) AS m "
+                  "WHERE m.period BETWEEN 1 AND $8::int ON CONFLICT DO NOTHING";
 
 static const char SQL_SPEND[] = "INSERT INTO user_point_transactions (user_id, delta, type, note, created_at, event_id) "
                                 "VALUES ($1, $2, $3, $4, " AT(5) ", $6) ON CONFLICT DO NOTHING";
 
 /* The referrer whose referral counts a lifecycle event of $1 changes. */
-static const char SQL_REFERRER[] = "SELECT referrer_user_id FROM user_referral_relationships WHERE referred_user_id = $1";
+static const char SQL_REFERRER[] =
+    "SELECT referrer_user_id FROM user_referral_relationships WHERE referred_user_id = $1 AND level = 1";
 
 /*
  * Erasure: the address becomes 'erased:<user_id>' wherever a column holds
@@ -211,20 +235,24 @@ static int apply_shared(sync_product_t *p, PGconn *conn, const sync_event_t *ev,
 }
 
 /*
- * Inserts a referral reward of amount points to uid for relationship rel,
- * unless cap rows of this type already exist for it. Touches uid.
+ * Inserts a referral reward of amount points to uid for relationship rel:
+ * once (cap 0), or for the billing month of the payment at `at` when that
+ * month, counted from month_base at the first payment, is within 1..cap
+ * (SQL_REWARD_MONTHLY). Touches uid.
  */
 static int reward(sync_product_t *p, PGconn *conn, const sync_event_t *ev, const char *uid, unsigned amount, const char *type,
-                  const char *rel, const char *note, const char *at, unsigned cap)
+                  const char *rel, const char *note, const char *at, unsigned cap, unsigned month_base)
 {
-    char delta[16], limit[16];
+    char delta[16], limit[16], base[16];
 
-    if (amount == 0 || cap == 0)
+    if (amount == 0)
         return 0;
     snprintf(delta, sizeof(delta), "%u", amount);
     snprintf(limit, sizeof(limit), "%u", cap);
-    const char *v[] = {uid, delta, type, rel, note, at, ev->event_id, limit};
-    if (exec(p, conn, ev, "reward", SQL_REWARD, 8, v) != 0)
+    snprintf(base, sizeof(base), "%u", month_base);
+    const char *v[] = {uid, delta, type, rel, note, at, ev->event_id, limit, base};
+    if (cap == 0 ? exec(p, conn, ev, "reward", SQL_REWARD_ONCE, 7, v) != 0
+                 : exec(p, conn, ev, "reward_monthly", SQL_REWARD_MONTHLY, 9, v) != 0)
         return -1;
     touch(p, uid);
     return 0;
@@ -240,10 +268,13 @@ static int apply_activated(sync_product_t *p, PGconn *conn, const sync_event_t *
     const char *v[] = {uid, at, days};
     if ((res = run(p, conn, ev, "activate", SQL_ACTIVATE, 3, v)) == NULL)
         return -1;
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "ACTIVE") == 0) {
+    for (int i = 0; i != PQntuples(res) && ret == 0; ++i) {
+        if (strcmp(PQgetvalue(res, i, 3), "1") != 0 || strcmp(PQgetvalue(res, i, 1), "ACTIVE") != 0)
+            continue;
         /* The referrer's count of active referrals changed too. */
-        touch(p, PQgetvalue(res, 0, 2));
-        ret = reward(p, conn, ev, uid, p->cfg->points_welcome, "REFERRAL_WELCOME", PQgetvalue(res, 0, 0), "Welcome bonus", at, 1);
+        touch(p, PQgetvalue(res, i, 2));
+        ret =
+            reward(p, conn, ev, uid, p->cfg->points_welcome, "REFERRAL_WELCOME", PQgetvalue(res, i, 0), "Welcome bonus", at, 0, 0);
     }
     PQclear(res);
     return ret;
@@ -268,24 +299,26 @@ static int apply_paid(sync_product_t *p, PGconn *conn, const sync_event_t *ev, c
     const char *grand = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
     int past_expiry = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     if (strcmp(status, "EXPIRED") == 0 || (strcmp(status, "PENDING") == 0 && past_expiry)) {
-        const char *set[] = {rel, "EXPIRED", at};
+        const char *set[] = {uid, "EXPIRED", at};
         ret = strcmp(status, "EXPIRED") == 0 ? 0 : exec(p, conn, ev, "expire", SQL_SET_STATUS, 3, set);
         goto Exit;
     }
     if (strcmp(status, "REWARDED") != 0) {
-        const char *set[] = {rel, "REWARDED", at};
+        const char *set[] = {uid, "REWARDED", at};
         if (exec(p, conn, ev, "rewarded", SQL_SET_STATUS, 3, set) != 0 ||
             reward(p, conn, ev, referrer, cfg->points_first_payment, "REFERRAL_FIRST_PAYMENT", rel,
-                   "First payment of a referred user", at, 1) != 0)
+                   "First payment of a referred user", at, 0, 0) != 0)
             goto Exit;
         /* REWARDED counts as an active referral even without an activation. */
         touch(p, referrer);
-    } else if (reward(p, conn, ev, referrer, cfg->points_recurring, "REFERRAL_RECURRING", rel, "Monthly payment of a referred user",
-                      at, cfg->points_recurring_months) != 0) {
+    } else if (cfg->points_recurring_months != 0 &&
+               reward(p, conn, ev, referrer, cfg->points_recurring, "REFERRAL_RECURRING", rel, "Monthly payment of a referred user",
+                      at, cfg->points_recurring_months, 0) != 0) {
         goto Exit;
     }
-    if (grand != NULL && reward(p, conn, ev, grand, cfg->points_l2, "REFERRAL_L2", rel, "Payment of a friend's referral", at,
-                                cfg->points_l2_months) != 0)
+    if (grand != NULL && cfg->points_l2_months != 0 &&
+        reward(p, conn, ev, grand, cfg->points_l2, "REFERRAL_L2", rel, "Payment of a friend's referral", at, cfg->points_l2_months,
+               1) != 0)
         goto Exit;
     ret = 0;
 

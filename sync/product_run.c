@@ -62,7 +62,8 @@ static const char SQL_RUN_SHARES[] =
     "SELECT invited_user_id, inviter_user_id, invite_code FROM referrals WHERE invited_user_id = ANY($1::uuid[]) "
     "AND inviter_user_id <> invited_user_id AND invite_code IS NOT NULL ORDER BY invited_user_id, created_at, id";
 static const char SQL_RUN_REFERRERS[] =
-    "SELECT referred_user_id, referrer_user_id FROM user_referral_relationships WHERE referred_user_id = ANY($1::uuid[])";
+    "SELECT referred_user_id, referrer_user_id FROM user_referral_relationships WHERE referred_user_id = ANY($1::uuid[]) "
+    "AND level = 1";
 
 /*
  * The relationships the run decided to create: never a self-referral, nor
@@ -73,6 +74,26 @@ static const char SQL_RUN_REFER[] =
     "SELECT u.r, u.n, u.code, 1, 'PENDING', timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
     "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(r, n, code, at_ms, ord) "
     "ORDER BY u.ord ON CONFLICT DO NOTHING";
+
+/*
+ * The level-2 rows the run's relationships ($1, the referred users) make
+ * (migration 014): for a new X -> Y, X's referrer -> Y, and X -> each person
+ * Y referred before; never from someone to themselves. Read after the run's
+ * level-1 rows are in, so a chain made within the run is found too. The
+ * level-2 row takes the level-1 row's status and times.
+ */
+static const char SQL_RUN_REFER_L2[] =
+    "INSERT INTO user_referral_relationships (referrer_user_id, referred_user_id, referral_code, level, status, activated_at, "
+    "rewarded_at, created_at) "
+    "SELECT up.referrer_user_id, r.referred_user_id, r.referral_code, 2, r.status, r.activated_at, r.rewarded_at, r.created_at "
+    "FROM unnest($1::uuid[]) AS u(n) JOIN user_referral_relationships AS r ON r.referred_user_id = u.n AND r.level = 1 "
+    "JOIN user_referral_relationships AS up ON up.referred_user_id = r.referrer_user_id AND up.level = 1 "
+    "WHERE up.referrer_user_id <> r.referred_user_id "
+    "UNION ALL "
+    "SELECT r.referrer_user_id, d.referred_user_id, d.referral_code, 2, d.status, d.activated_at, d.rewarded_at, d.created_at "
+    "FROM unnest($1::uuid[]) AS u(n) JOIN user_referral_relationships AS r ON r.referred_user_id = u.n AND r.level = 1 "
+    "JOIN user_referral_relationships AS d ON d.referrer_user_id = r.referred_user_id AND d.level = 1 "
+    "WHERE d.referred_user_id <> r.referrer_user_id ON CONFLICT DO NOTHING";
 
 /* Clicks of referral links, counted per code. */
 static const char SQL_RUN_CLICKS[] =
@@ -140,6 +161,7 @@ static const int RUN_CODES[] = {C_CODE_ID, C_CODE_CODE, C_CODE_AT};
 static const int RUN_SHARES[] = {C_SHARED_TO};
 static const int RUN_REFERRERS[] = {C_PEOPLE};
 static const int RUN_REFER[] = {C_REFER_REFERRER, C_REFER_REFERRED, C_REFER_CODE, C_REFER_AT};
+static const int RUN_REFER_L2[] = {C_REFER_REFERRED};
 static const int RUN_CLICKS_BEFORE[] = {C_CLICK_BEFORE};
 static const int RUN_CLICKS_AFTER[] = {C_CLICK_AFTER};
 static const int RUN_ADMIT_BEFORE[] = {C_ADMIT_BEFORE_ID, C_ADMIT_BEFORE_AT, C_ADMIT_BEFORE_CODE};
@@ -467,7 +489,8 @@ static int run_refer(sync_product_t *p, PGconn *conn, const sync_event_t *const 
     }
     run_decide(p, evs, n, &facts, referred, pairs);
     /* The decided rows copied the strings they need into the arrays. */
-    ret = run_exec(p, conn, evs[0], n, "refer", SQL_RUN_REFER, RUN_REFER, NPARAMS(RUN_REFER));
+    if ((ret = run_exec(p, conn, evs[0], n, "refer", SQL_RUN_REFER, RUN_REFER, NPARAMS(RUN_REFER))) == 0)
+        ret = run_exec(p, conn, evs[0], n, "refer_level2", SQL_RUN_REFER_L2, RUN_REFER_L2, NPARAMS(RUN_REFER_L2));
 
 Exit:
     PQclear(shares);

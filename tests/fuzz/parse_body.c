@@ -165,6 +165,18 @@ static void fuzz_spend(const char *body, size_t len)
     FUZZ_CHECK(strnlen(out.note, sizeof(out.note)) <= GW_NOTE_MAX_BYTES);
 }
 
+static void fuzz_grant(const char *body, size_t len)
+{
+    gw_grant_req_t out;
+    gw_error_t err;
+    if (gw_parse_grant(&out, &err, body, len) != 0) {
+        check_error(&err);
+        return;
+    }
+    FUZZ_CHECK(out.points != 0 && out.points >= -GW_SPEND_MAX && out.points <= GW_SPEND_MAX);
+    FUZZ_CHECK(out.reason[0] != '\0' && strnlen(out.reason, sizeof(out.reason)) <= GW_NOTE_MAX_BYTES);
+}
+
 static void fuzz_force(const char *body, size_t len)
 {
     const char *force = "unset";
@@ -187,6 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_emails(body, size);
     fuzz_lifecycle(body, size);
     fuzz_spend(body, size);
+    fuzz_grant(body, size);
     fuzz_force(body, size);
     return 0;
 }

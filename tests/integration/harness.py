@@ -641,10 +641,15 @@ class Harness:
     def waitlist_members(self):
         """The e-mails the waitlist holds in Redis (its sequence hashes,
         ig:{0}:wl:s:K, map a sequence number to hash8 || e-mail), as a
-        Counter: someone held twice counts 2."""
+        Counter: someone held twice counts 2. People known only as referrers
+        (sharers, redeemers: a sequence number but no place, their user
+        record's state the empty string, packed first as 0xa0) are left out."""
         members = collections.Counter()
         for key in self.redis_scan("ig:{0}:wl:s:*"):
-            members.update(v[8:].decode() for v in self.redis("HGETALL", key, raw=True)[1::2])
+            for v in self.redis("HGETALL", key, raw=True)[1::2]:
+                user = self.redis("HGET", "ig:{0}:u:%d" % ((v[0] * 256 + v[1]) % 32768), v[:8], raw=True)
+                if user is None or user[:1] != b"\xa0":
+                    members[v[8:].decode()] += 1
         return members
 
     def forget_code(self, code):

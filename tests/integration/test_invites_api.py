@@ -108,6 +108,12 @@ class InvitesApiTest(harness.HarnessTestCase):
         self.assertEqual(st.get("max_uses"), 1, st)
         delta = (parse_time(st["expires_at"]) - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
         self.assertAlmostEqual(delta, 30 * 86400, delta=3600)  # default_expires_days = 30
+        # Seed 004's codes expired after 7 days: the README's example asks for that.
+        r = self.h.http("POST", GENERATE, {"batch_size": 1, "batch_id": "B-" + secrets.token_hex(6), "expires_in_days": 7},
+                        token=self.h.admin_token)
+        st = self.assertJson(self.h.status(self.assertJson(r, 201)["codes"][0]), 200)
+        delta = (parse_time(st["expires_at"]) - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        self.assertAlmostEqual(delta, 7 * 86400, delta=3600)
 
     def test_generate_issued_to_persisted(self):
         batch = "B-" + secrets.token_hex(6)

@@ -5,6 +5,8 @@ over simulated months with the exact rows the referral rules give, expiry
 with the daemon's clock moved forward, and a randomised run after which every
 balance still equals its ledger (SPEC invariant 5)."""
 
+import calendar
+import datetime
 import hashlib
 import os
 import random
@@ -21,6 +23,14 @@ DAY = 86400
 # The defaults of common/ig_config.c, set here so the expected rows do not drift.
 POINTS = {"points_welcome": "50", "points_first_payment": "500", "points_recurring": "100",
           "points_recurring_months": "12", "points_l2": "50", "points_l2_months": "6", "referral_expire_days": "90"}
+
+
+def add_months(ts, k):
+    """Unix time ts plus k calendar months (UTC; a month end clamps, as PostgreSQL's interval arithmetic does)."""
+    t = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
+    y, m = divmod(t.month - 1 + k, 12)
+    y, m = t.year + y, m + 1
+    return int(t.replace(year=y, month=m, day=min(t.day, calendar.monthrange(y, m)[1])).timestamp())
 
 
 def path_email(email):
@@ -84,9 +94,17 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         wait_until(lambda: self.lifecycle_count() >= n, 30, 0.1,
                    lambda: "lifecycle events in PostgreSQL: %d of %d" % (self.lifecycle_count(), n))
 
-    def relationship(self, referred_email):
+    def relationship(self, referred_email, level=1):
         return self.h.psql_value("SELECT r.status FROM user_referral_relationships r JOIN user_emails e "
-                                 "ON e.user_id = r.referred_user_id WHERE e.email = %s" % sql_str(referred_email))
+                                 "ON e.user_id = r.referred_user_id WHERE e.email = %s AND r.level = %d"
+                                 % (sql_str(referred_email), level))
+
+    def referrers(self, referred_email):
+        """(referrer's e-mail, level, status) of every relationship row of a referred user, by level."""
+        return [(e, int(lv), st) for e, lv, st in self.h.psql(
+            "SELECT f.email, r.level, r.status FROM user_referral_relationships r JOIN user_emails e "
+            "ON e.user_id = r.referred_user_id JOIN user_emails f ON f.user_id = r.referrer_user_id "
+            "WHERE e.email = %s ORDER BY r.level" % sql_str(referred_email))]
 
     def assert_balances_match_ledger(self):
         bad = self.h.psql(
@@ -125,7 +143,7 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.assertIsNone(self.relationship(a))
         self.assertEqual(h.psql_value(
             "SELECT count(*) FROM user_referral_relationships r JOIN user_emails e ON e.user_id = r.referrer_user_id "
-            "WHERE e.email = %s" % sql_str(a)), "3")
+            "WHERE e.email = %s AND r.level = 1" % sql_str(a)), "3")
         self.assertEqual(h.psql_value("SELECT code FROM user_referral_codes WHERE user_id = %s" % sql_str(self.uid(a))),
                          code_a)
 
@@ -136,7 +154,7 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.event(e, "activated", t0 + 100 * DAY)  # past referral_expire_days: nothing
         self.event(b, "paid", t0 + 3 * DAY, 1999)  # ann's first payment reward
         for k in range(14):  # cy pays monthly: bob first + 12 recurring, ann 6 level-2
-            self.event(c, "paid", t0 + (5 + 30 * k) * DAY, 1999)
+            self.event(c, "paid", add_months(t0 + 5 * DAY, k), 1999)
         self.event(c, "churned", t0 + 430 * DAY)
         self.event(c, "paid", t0 + 431 * DAY, 1999)  # after churn: nobody earns
         n += 3 + 1 + 14 + 2
@@ -200,6 +218,97 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         self.restart_sync(0)
 
     # -- erasure -------------------------------------------------------------
+
+    def test_level_two_relationships_are_rows(self):
+        a, b, c, d = (unique_email(n) for n in ("lia", "leo", "lou", "lex"))
+        code_a = self.join(a)
+        code_b = self.join(b, ref=code_a)
+        self.join(c, ref=code_b)
+        # dee is referred by a share from an inviter who joins (referred by lia) only afterwards.
+        x = unique_email("late")
+        self.assertJson(self.h.http("POST", "/api/referrals/share", {"inviter_email": x, "recipient_email": d}), 201)
+        self.join(d)
+        self.h.wait_synced()
+        self.join(x, ref=code_a)
+        self.h.wait_synced()
+        self.assertEqual(self.referrers(b), [(a, 1, "PENDING")])
+        self.assertEqual(self.referrers(c), [(b, 1, "PENDING"), (a, 2, "PENDING")])
+        self.assertEqual(self.referrers(d), [(x, 1, "PENDING"), (a, 2, "PENDING")])
+        self.assertEqual(self.referrers(a), [])
+        # Both levels move together; the level-2 row is what pays lia REFERRAL_L2.
+        t0 = int(self.h.psql_value("SELECT extract(epoch FROM max(created_at))::bigint FROM waitlist")) + DAY
+        n = self.lifecycle_count()
+        self.event(c, "activated", t0)
+        self.event(c, "paid", t0 + DAY, 1999)
+        self.wait_lifecycle(n + 2)
+        self.assertEqual(self.referrers(c), [(b, 1, "REWARDED"), (a, 2, "REWARDED")])
+        self.assertEqual(self.ledger(a), [("REFERRAL_L2", 50)])
+        self.assertEqual(self.ledger(b), [("REFERRAL_FIRST_PAYMENT", 500)])
+        # Referral counts (quality, points) stay direct: lia referred leo and the late inviter only.
+        self.assertEqual(self.h.psql_value(
+            "SELECT count(*) FROM user_referral_relationships r JOIN user_emails e ON e.user_id = r.referrer_user_id "
+            "WHERE e.email = %s AND r.level = 1" % sql_str(a)), "2")
+        self.assertEqual(self.assertJson(self.h.http("GET", "/api/referrals/%s/quality" % path_email(a)), 200)
+                         ["referred_count"], 2)
+
+    def test_monthly_caps_count_billing_months_not_payments(self):
+        a, b, c = (unique_email(n) for n in ("mia", "max", "mo"))
+        code_a = self.join(a)
+        self.join(c, ref=self.join(b, ref=code_a))
+        for x in (a, b, c):
+            self.wait_uid(x)
+        wait_until(lambda: self.relationship(c) == "PENDING", 20, 0.1, "relationships")
+        t0 = int(self.h.psql_value("SELECT extract(epoch FROM max(created_at))::bigint FROM waitlist")) + DAY
+        n = self.lifecycle_count()
+        # Sixteen payments within one minute: one billing month, the first payment's.
+        for k in range(16):
+            self.event(c, "paid", t0 + 3 * k, 1999)
+        self.wait_lifecycle(n + 16)
+        self.assertEqual(self.ledger(b), [("REFERRAL_FIRST_PAYMENT", 500)])
+        self.assertEqual(self.ledger(a), [("REFERRAL_L2", 50)])
+        # The next billing month starts a calendar month after the first payment: one reward each, however many
+        # payments fall in it; a payment a day before it is still in the first month.
+        self.event(c, "paid", add_months(t0, 1) - DAY, 1999)
+        for k in range(3):
+            self.event(c, "paid", add_months(t0, 1) + k * DAY, 1999)
+        self.wait_lifecycle(n + 20)
+        self.assertEqual(self.ledger(b), [("REFERRAL_FIRST_PAYMENT", 500), ("REFERRAL_RECURRING", 100)])
+        self.assertEqual(self.ledger(a), [("REFERRAL_L2", 50)] * 2)
+        self.assertEqual(self.h.psql("SELECT type, period FROM user_point_transactions WHERE user_id IN (%s, %s) "
+                                     "AND type <> 'REFERRAL_FIRST_PAYMENT' ORDER BY type, period"
+                                     % (sql_str(self.uid(a)), sql_str(self.uid(b)))),
+                         [["REFERRAL_L2", "1"], ["REFERRAL_L2", "2"], ["REFERRAL_RECURRING", "1"]])
+        self.assert_balances_match_ledger()
+
+    def grant(self, email, points, reason, key=None):
+        headers = {"Idempotency-Key": key} if key else None
+        return self.h.http("POST", "/api/points/%s/grant" % path_email(email), {"points": points, "reason": reason},
+                           token=self.h.admin_token, headers=headers)
+
+    def test_admin_grant_gives_and_takes_back_with_a_reason(self):
+        a = unique_email("gr")
+        self.join(a)
+        r = self.grant(a, 300, "launch-day apology", key="grant-1")
+        self.assertEqual(self.assertJson(r, 200), {"status": "success", "granted": 300, "type": "ADMIN_GRANT", "balance": 300})
+        # A retry with the same key is answered alike and counted once.
+        self.assertEqual(self.assertJson(self.grant(a, 300, "launch-day apology", key="grant-1"), 200)["balance"], 300)
+        self.assertEqual(self.spend(a, 100).status, 200)
+        self.assertEqual(self.assertJson(self.grant(a, -150, "reward given twice"), 200)["balance"], 50)
+        self.assertError(self.grant(a, -51, "too much"), 409, "insufficient_points")
+        for bad in ({"points": 0, "reason": "x"}, {"points": 5}, {"points": 5, "reason": ""}):
+            self.assertError(self.h.http("POST", "/api/points/%s/grant" % path_email(a), bad, token=self.h.admin_token),
+                             400, "invalid_field")
+        self.assertError(self.h.http("POST", "/api/points/%s/grant" % path_email(a), {"points": 5, "reason": "x"}), 401,
+                         "unauthorized")
+        wait_until(lambda: self.balance(a) == (50, 300, -250), 20, 0.1, lambda: "balance %r" % (self.balance(a),))
+        self.assertEqual(sorted(self.h.psql("SELECT type, delta, note FROM user_point_transactions WHERE user_id = %s"
+                                            % sql_str(self.uid(a)))),
+                         [["ADMIN_GRANT", "-150", "reward given twice"], ["ADMIN_GRANT", "300", "launch-day apology"],
+                          ["REDEMPTION_QUOTA", "-100", ""]])
+        body = wait_until(lambda: (lambda p: p if len(p["transactions"]) == 3 else None)(self.points(a)), 20, 0.2,
+                          "transactions in Redis")
+        self.assertEqual((body["balance"], body["total_earned"], body["total_spent"]), (50, 300, -250))
+        self.assert_balances_match_ledger()
 
     def test_erasure_keeps_user_ids_and_rewards(self):
         h = self.h
@@ -297,9 +406,14 @@ class ReferralsPointsTest(harness.HarnessTestCase):
 
         rel = dict((r[1], (r[0], r[2])) for r in h.psql(
             "SELECT referrer_user_id, referred_user_id, referral_code FROM user_referral_relationships "
-            "WHERE referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
+            "WHERE level = 1 AND referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
         self.assertEqual(rel, {ua: (ub, self.ids(b)[1]), uc: (ua, self.ids(a)[1]), ue: (ud, self.ids(d)[1]),
                                ud: (ua, self.ids(a)[1]), ux: (uc, self.ids(c)[1]), uz: (ua, self.ids(a)[1])})
+        # Level 2: the referrer's referrer, also where the link above came later in the batch (a -> d, then d -> e).
+        rel2 = dict((r[1], r[0]) for r in h.psql(
+            "SELECT referrer_user_id, referred_user_id FROM user_referral_relationships "
+            "WHERE level = 2 AND referred_user_id IN (%s)" % ", ".join(sql_str(u) for u in (ua, ub, uc, ud, ue, uf, ug, ux, uz))))
+        self.assertEqual(rel2, {uc: ub, ud: ub, ue: ua, ux: ua, uz: ub})
         # The referrer known only by their code got a user_emails row and a referral code row.
         self.assertEqual(h.psql_value("SELECT code FROM user_referral_codes WHERE user_id = %s" % sql_str(ub)), self.ids(b)[1])
         self.assertEqual(h.psql_value("SELECT click_count FROM user_referral_codes WHERE code = %s" % sql_str(code_f)), "2")
@@ -372,6 +486,44 @@ class ReferralsPointsTest(harness.HarnessTestCase):
             want = self.balance(u)
             wait_until(lambda: (lambda p: (p["balance"], p["total_earned"], p["total_spent"]) == want)(self.points(u)),
                        20, 0.2, lambda: "points of a user: redis %r, postgresql %r" % (self.points(u), want))
+
+
+class PointsExpiryTest(harness.HarnessTestCase):
+    """points_expire_days: points unused that long expire (ledger type EXPIRY), oldest first, by the sync daemon."""
+
+    HARNESS_OVERRIDES = {"points_expire_days": "30"}
+
+    def test_unused_points_expire_oldest_first(self):
+        h = self.h
+        a = unique_email("exp")
+        self.assertEqual(h.http("POST", "/api/waitlist/join", {"email": a, "persona": "other", "use_case": "x"}).status, 201)
+        grant = lambda n: h.http("POST", "/api/points/%s/grant" % path_email(a),  # noqa: E731
+                                 {"points": n, "reason": "test"}, token=h.admin_token)
+        points = lambda: self.assertJson(h.http("GET", "/api/points/%s" % path_email(a), token=h.admin_token), 200)  # noqa: E731
+        self.assertEqual(grant(300).status, 200)
+        r = h.http("POST", "/api/points/%s/spend" % path_email(a), {"amount": 100, "type": "REDEMPTION_QUOTA"},
+                   token=h.admin_token)
+        self.assertEqual(r.status, 200, r)
+        q = "SELECT count(*) FROM user_point_transactions"
+        wait_until(lambda: h.psql_value(q) == "2", 20, 0.1, "ledger rows")
+        # Nothing is 30 days old yet.
+        self.assertEqual(h.psql_value("SELECT count(*) FROM user_point_transactions WHERE type = 'EXPIRY'"), "0")
+        # 31 days on (the daemon's clock): the 200 points left of the grant expire, once.
+        h.kill_sync(signal.SIGTERM)
+        env = h._child_env()
+        env["IG_SYNC_CLOCK_OFFSET_S"] = str(31 * DAY)
+        h.sync_proc = h._spawn([harness.SYNC_BIN, "-c", h.conf_path], h.sync_log, env=env)
+        wait_until(lambda: h.psql_value(q) == "3", 30, 0.1, "the EXPIRY row")
+        self.assertEqual(h.psql("SELECT type, delta FROM user_point_transactions WHERE type = 'EXPIRY'"), [["EXPIRY", "-200"]])
+        self.assertEqual(wait_until(lambda: (lambda p: p if p["balance"] == 0 else None)(points()), 20, 0.2,
+                                    "balance in Redis")["total_spent"], -300)
+        # Points granted now are not old: they stay.
+        self.assertEqual(self.assertJson(grant(50), 200)["balance"], 50)
+        wait_until(lambda: h.psql_value(q) == "4", 20, 0.1, "the new grant's row")
+        self.assertEqual(h.psql_value("SELECT sum(delta) FROM user_point_transactions"), "50")
+        self.assertEqual(h.psql_value("SELECT balance FROM user_point_balances"), "50")
+        h.kill_sync(signal.SIGTERM)
+        h.start_sync()
 
 
 if __name__ == "__main__":

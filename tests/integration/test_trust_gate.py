@@ -492,5 +492,73 @@ class GateCountsTest(GateTestCase):
         self.assertEqual(doc["metrics"]["signals"]["disposable_domain"], before["signals"]["disposable_domain"] + 2, doc)
 
 
+class ForcedGateTest(GateTestCase):
+    """POST /api/quality/evaluate-gate {"force": ...} takes effect on every bucket before it answers, whatever the
+    mode, without waiting for the daemon's next evaluation (an hour away here), and a force made while the daemon
+    was evaluating is not undone by that evaluation."""
+
+    HARNESS_OVERRIDES = {"gate_interval_ms": "3600000"}
+
+    def force(self, mode):
+        return self.assertJson(self.h.http("POST", "/api/quality/evaluate-gate", {"force": mode}, token=self.h.admin_token),
+                               200)
+
+    def test_1_auto_takes_effect_at_once(self):
+        self.wait_trust(lambda d: True, "no evaluation written")
+        code = self.h.generate(1, max_uses=100)[0]
+        closed = self.force("closed")
+        self.assertTrue(closed["invites_paused"], closed)
+        self.assertError(self.h.redeem(code, unique_email()), 503, "invites_paused")
+        # Back to auto: the daemon's last evaluation found the gate open, so it opens now.
+        back = self.force("auto")
+        self.assertEqual((back["mode"], back["invites_paused"], back["invites_allowed"]), ("auto", False, True), back)
+        self.assertEqual(self.flags(), [None] * harness.BUCKETS)
+        self.assertEqual(self.h.redeem(code, unique_email()).status, 200)
+        # Auto when the last evaluation's automatic state was closed (as the daemon writes it): closed at once.
+        self.h.redis("SET", "ig:{0}:gate:auto", "closed")
+        try:
+            self.assertFalse(self.force("open")["invites_paused"])
+            self.assertEqual(self.h.redeem(code, unique_email()).status, 200)
+            back = self.force("auto")
+            self.assertTrue(back["invites_paused"], back)
+            self.assertEqual(self.flags(), ["closed"] * harness.BUCKETS)
+            self.assertError(self.h.redeem(code, unique_email()), 503, "invites_paused")
+        finally:
+            self.h.redis("DEL", "ig:{0}:gate:auto")
+            self.force("auto")
+
+    def test_2_open_during_an_evaluation_stays_open(self):
+        h = self.h
+        self.wait_trust(lambda d: True, "no evaluation written")
+        self.force("open")
+        code = h.generate(1, max_uses=100)[0]
+        self.force("closed")
+        before = self.trust()["evaluated_at"]
+        h.kill_sync(signal.SIGTERM)
+        # The restarted daemon evaluates at once; it reads the mode (closed), then waits for this lock.
+        lock = subprocess.Popen(["psql", "-X", "-q", "-h", harness.HOST, "-p", str(h.pg_port), "-U", "postgres", "-d",
+                                 "invitegate"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=h._child_env())
+        try:
+            lock.stdin.write(b"BEGIN; LOCK TABLE user_lifecycle_events IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+            lock.stdin.flush()
+            wait_until(lambda: h.psql_value("SELECT count(*) FROM pg_locks WHERE relation = 'user_lifecycle_events'::regclass"
+                                            " AND mode = 'AccessExclusiveLock' AND granted") == "1", 15, 0.05, "the lock")
+            h.start_sync()
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%kind = %activated%'"
+            wait_until(lambda: h.psql_value(waiting) != "0", 30, 0.05, "the gate's evaluation waiting for the lock")
+            opened = self.force("open")
+            self.assertFalse(opened["invites_paused"], opened)
+            self.assertEqual(self.flags(), [None] * harness.BUCKETS)
+        finally:
+            lock.stdin.write(b"COMMIT;\n")
+            lock.stdin.close()
+            lock.wait(30)
+        # The evaluation that read "closed" publishes, sees the mode changed, and publishes for "open".
+        doc = self.wait_trust(lambda d: d["evaluated_at"] > before and d["mode"] == "open", "no evaluation for the open mode")
+        self.assertOpen(doc)
+        self.assertEqual(h.redeem(code, unique_email()).status, 200)
+        self.force("auto")
+
+
 if __name__ == "__main__":
     harness.main()

@@ -19,18 +19,24 @@ CODE_B = "23456789ABCDEFGH"
 
 class UpgradeTest(harness.HarnessTestCase):
 
+    def old_database(self, db, last):
+        """Creates database db with the migrations up to number last (a 3-digit string) applied; returns its URL."""
+        h = self.h
+        h.psql("CREATE DATABASE %s" % db)
+        url = "postgresql://postgres@%s:%d/%s" % (harness.HOST, h.pg_port, db)
+        old_dir = os.path.join(h.tmp, "migrations-" + last)
+        os.mkdir(old_dir)
+        for name in sorted(os.listdir(os.path.join(harness.SOURCE_DIR, "migrations"))):
+            if name[:3] <= last:
+                shutil.copy(os.path.join(harness.SOURCE_DIR, "migrations", name), old_dir)
+        h._run([harness.SYNC_BIN, "-c", h.write_config(db + "-old.conf", {"database_url": url, "migrations_dir": old_dir}),
+                "migrate"])
+        return url
+
     def test_marks_carry_the_old_record_forward(self):
         h = self.h
         h.kill_sync(signal.SIGTERM)
-        h.psql("CREATE DATABASE upgrade")
-        url = "postgresql://postgres@%s:%d/upgrade" % (harness.HOST, h.pg_port)
-        old_dir = os.path.join(h.tmp, "migrations-009")
-        os.mkdir(old_dir)
-        for name in sorted(os.listdir(os.path.join(harness.SOURCE_DIR, "migrations"))):
-            if name[:3] <= "009":
-                shutil.copy(os.path.join(harness.SOURCE_DIR, "migrations", name), old_dir)
-        old_conf = h.write_config("upgrade-old.conf", {"database_url": url, "migrations_dir": old_dir})
-        h._run([harness.SYNC_BIN, "-c", old_conf, "migrate"])
+        url = self.old_database("upgrade", "009")
 
         def sql(q):
             return h.psql_db("upgrade", q)
@@ -71,6 +77,25 @@ class UpgradeTest(harness.HarnessTestCase):
                           ["3-1700000000010-0/0", CODE_A, "bob@example.com", "2"],
                           ["3-1700000000010-0/1", CODE_B, "cy@example.com", "1"]])
         self.assertEqual(sql("SELECT code, use_count FROM invites ORDER BY code"), [[CODE_B, "1"], [CODE_A, "2"]])
+
+    def test_level_two_rows_are_added_for_existing_relationships(self):
+        """Migration 014 writes the level-2 row of every chain of two direct relationships already there."""
+        h = self.h
+        url = self.old_database("upgrade14", "013")
+
+        def sql(q):
+            return h.psql_db("upgrade14", q)
+
+        uid = lambda n: "00000000-0000-4000-8000-%012d" % n  # noqa: E731
+        # 1 -> 2 -> 3 (ACTIVE), 2 -> 4, and a two-person ring 5 -> 6 -> 5.
+        sql("INSERT INTO user_referral_relationships (referrer_user_id, referred_user_id, referral_code, status) VALUES "
+            "('%s', '%s', 'C1', 'PENDING'), ('%s', '%s', 'C2', 'ACTIVE'), ('%s', '%s', 'C2', 'PENDING'), "
+            "('%s', '%s', 'C5', 'PENDING'), ('%s', '%s', 'C6', 'PENDING')"
+            % (uid(1), uid(2), uid(2), uid(3), uid(2), uid(4), uid(5), uid(6), uid(6), uid(5)))
+        h._run([harness.SYNC_BIN, "-c", h.write_config("upgrade14.conf", {"database_url": url}), "migrate"])
+        self.assertEqual(sql("SELECT referrer_user_id, referred_user_id, referral_code, status FROM user_referral_relationships "
+                             "WHERE level = 2 ORDER BY referred_user_id"),
+                         [[uid(1), uid(3), "C2", "ACTIVE"], [uid(1), uid(4), "C2", "PENDING"]])
 
 
 if __name__ == "__main__":

@@ -247,6 +247,31 @@ class WaitlistApiTest(harness.HarnessTestCase):
         self.assertEqual(quality["referred_count"], 3)
         self.assertEqual(quality["rewards"], [{"type": "invite_codes", "amount": 3, "reason": "First 3 referrals"}])
 
+    def test_quality_of_an_unknown_address_is_404(self):
+        # API.md: 404 for an unknown e-mail; a person who joined (no referrals yet) is known.
+        self.assertError(self.h.http("GET", "/api/referrals/%s/quality" % path_email(unique_email("nobody"))), 404,
+                         "not_found")
+        known = unique_email("known")
+        self.assertEqual(self.join(known).status, 201)
+        q = self.assertJson(self.h.http("GET", "/api/referrals/%s/quality" % path_email(known)), 200)
+        self.assertEqual((q["referred_count"], q["quality_score"], q["rewards"]), (0, 0, []))
+
+    def test_a_redeemer_gets_a_working_referral_code(self):
+        redeemer, friend = unique_email("redeemer"), unique_email("their-friend")
+        code = self.h.generate(1)[0]
+        r = self.assertJson(self.h.redeem(code, redeemer), 200)
+        ref = r["referral_code"]
+        self.assertRegex(ref, r"^[2-9A-HJKMN-Z]{8}$")
+        # The sync daemon registers the redeemer's code as it applies the redemption.
+        self.h.wait_synced()
+        r = self.h.http("GET", "/r/%s" % ref)
+        self.assertEqual((r.status, r.headers.get("Location")), (302, "https://app.example.com/signup?ref=%s" % ref))
+        self.assertEqual(self.join(friend, referral_code=ref).status, 201)
+        q = self.assertJson(self.h.http("GET", "/api/referrals/%s/quality" % path_email(redeemer)), 200)
+        self.assertEqual(q["referred_count"], 1)
+        # The redeemer is not put on the waitlist by it.
+        self.assertError(self.h.http("GET", "/api/waitlist/%s/position" % path_email(redeemer)), 404, "not_found")
+
     def test_share_attributes_a_later_join(self):
         inviter, friend = unique_email("inv"), unique_email("fr")
         self.assertEqual(self.join(inviter).status, 201)

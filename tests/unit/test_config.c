@@ -424,7 +424,7 @@ static void waitlist_and_gate_keys(void **state)
 {
     ig_config_t cfg;
     write_file("disposable_domains = Trash.example, spam.example\ngate_close_below = 0.4\ngate_reopen_above = 0.7\n"
-               "gate_weight_fraud = 2.5\nsync_clock_offset_s = -86400\nreferral_earn_after = 5\n");
+               "gate_weight_fraud = 2.5\nsync_clock_offset_s = -86400\nreferral_earn_after = 5\npoints_expire_days = 365\n");
     assert_int_equal(ig_config_load(&cfg, path), 0);
     assert_true(ig_config_is_disposable(&cfg, "a@trash.example"));
     assert_true(ig_config_is_disposable(&cfg, "a@spam.example"));
@@ -433,9 +433,12 @@ static void waitlist_and_gate_keys(void **state)
     assert_true(cfg.gate_close_below == 0.4 && cfg.gate_reopen_above == 0.7 && cfg.gate_weight_fraud == 2.5);
     assert_true(cfg.sync_clock_offset_s == -86400);
     assert_int_equal(cfg.referral_earn_after, 5);
+    assert_int_equal(cfg.points_expire_days, 365);
     unlink(path);
 
     ig_config_defaults(&cfg);
+    assert_int_equal(cfg.points_expire_days, 0); /* points never expire unless configured */
+    assert_int_equal(ig_config_set(&cfg, "points_expire_days", "36501"), -1);
     assert_true(ig_config_is_disposable(&cfg, "x@mailinator.com"));
     assert_false(ig_config_is_disposable(&cfg, "x@gmail.com"));
     assert_int_equal(ig_config_set(&cfg, "gate_close_below", "1.5"), -1);

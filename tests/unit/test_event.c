@@ -1108,7 +1108,24 @@ static void spent_needs_a_positive_amount_and_a_spend_type(void **state)
     assert_null(ev.note);
     WITH(&ev, spent, "note", "\xff");
     assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
-    const char *bad_kinds[] = {"", "ADMIN_GRANT", "REFERRAL_WELCOME", "redemption_quota", "EXPIRY"};
+    /* An operator's grant gives (negative amount) or takes back; an expiry only takes. */
+    WITH(&ev, spent, "kind", "ADMIN_GRANT");
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+    assert_string_equal(ev.kind, "ADMIN_GRANT");
+    assert_int_equal(ev.amount, 300);
+    WITH(&ev, spent, "kind", "EXPIRY");
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+    assert_string_equal(ev.kind, "EXPIRY");
+    static const field_t grant[] = {F("t", "spent"), F("email", "ann@example.com"), F("amount", "-250"), F("kind", "ADMIN_GRANT"),
+                                    F("at", AT)};
+    DECODE(&ev, grant);
+    assert_int_equal(ev.type, SYNC_EVENT_SPENT);
+    assert_int_equal(ev.amount, -250);
+    WITH(&ev, grant, "kind", "EXPIRY");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    WITH(&ev, grant, "amount", "0");
+    assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);
+    const char *bad_kinds[] = {"", "admin_grant", "REFERRAL_WELCOME", "redemption_quota", "EXPIRED"};
     for (size_t i = 0; i != COUNT(bad_kinds); ++i) {
         WITH(&ev, spent, "kind", bad_kinds[i]);
         assert_int_equal(ev.type, SYNC_EVENT_MALFORMED);

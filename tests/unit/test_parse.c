@@ -348,6 +348,29 @@ static void spend_and_force(void **state)
     assert_int_equal(err.status, 400);
 }
 
+static void grant(void **state)
+{
+    gw_grant_req_t in;
+    gw_error_t err;
+    const char *body = "{\"points\": -40, \"reason\": \"refund of a duplicate reward\"}";
+    (void)state;
+    assert_int_equal(gw_parse_grant(&in, &err, body, strlen(body)), 0);
+    assert_int_equal(in.points, -40);
+    assert_string_equal(in.reason, "refund of a duplicate reward");
+    const char *bad[] = {"{\"points\": 0, \"reason\": \"x\"}",
+                         "{\"points\": 1.5, \"reason\": \"x\"}",
+                         "{\"points\": 100000001, \"reason\": \"x\"}",
+                         "{\"points\": 5}",
+                         "{\"points\": 5, \"reason\": \"\"}",
+                         "{\"points\": \"5\", \"reason\": \"x\"}",
+                         "{\"points\": 5, \"reason\": 7}"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        assert_int_equal(gw_parse_grant(&in, &err, bad[i], strlen(bad[i])), -1);
+        assert_int_equal(err.status, 400);
+        assert_string_equal(err.reason, "invalid_field");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +383,7 @@ int main(void)
         cmocka_unit_test(lifecycle_times),
         cmocka_unit_test(path_emails_are_decoded),
         cmocka_unit_test(spend_and_force),
+        cmocka_unit_test(grant),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

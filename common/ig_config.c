@@ -79,6 +79,7 @@ void ig_config_defaults(ig_config_t *cfg)
     cfg->points_l2 = 50;
     cfg->points_l2_months = 6;
     cfg->points_expire_days = 0;
+    cfg->retention_days = 30;
     cfg->gate_interval_ms = 1000;
     cfg->gate_window_days = 7;
     cfg->gate_min_redemptions = 20;
@@ -496,6 +497,7 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     UINT_KEY(points_l2, 1000000)
     UINT_KEY(points_l2_months, 1200)
     UINT_KEY(points_expire_days, 36500)
+    UINT_KEY(retention_days, 36500)
     UINT_KEY(gate_interval_ms, 3600000)
     UINT_KEY(gate_window_days, 365)
     UINT_KEY(gate_min_redemptions, 100000000)
@@ -651,6 +653,7 @@ static const char *const env_keys[] = {"listen",
                                        "points_l2",
                                        "points_l2_months",
                                        "points_expire_days",
+                                       "retention_days",
                                        "gate_interval_ms",
                                        "gate_window_days",
                                        "gate_min_redemptions",

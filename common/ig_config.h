@@ -77,6 +77,7 @@ typedef struct ig_config_t {
     unsigned sync_batch_max_events; /**< and at most this many */
     char sync_consumer[64];         /**< this daemon's name, for logs */
     long long sync_clock_offset_s;  /**< shifts the sync daemon's clock (rehearsals, tests); 0 in production */
+    unsigned retention_days;        /**< addresses of invites unredeemable and older than this are anonymised; 0 = off */
     /* Waitlist and referrals */
     char signup_url[256];                      /**< where GET /r/{code} redirects (?ref=CODE is appended) */
     char disposable_domains[IG_DOMAINS_BYTES]; /**< comma-separated domains refused with 422 disposable_email */

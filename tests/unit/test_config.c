@@ -439,6 +439,10 @@ static void waitlist_and_gate_keys(void **state)
     ig_config_defaults(&cfg);
     assert_int_equal(cfg.points_expire_days, 0); /* points never expire unless configured */
     assert_int_equal(ig_config_set(&cfg, "points_expire_days", "36501"), -1);
+    assert_int_equal(cfg.retention_days, 30); /* seed 000: unredeemed invites' addresses go after 30 days */
+    assert_int_equal(ig_config_set(&cfg, "retention_days", "0"), 0);
+    assert_int_equal(cfg.retention_days, 0);
+    assert_int_equal(ig_config_set(&cfg, "retention_days", "36501"), -1);
     assert_true(ig_config_is_disposable(&cfg, "x@mailinator.com"));
     assert_false(ig_config_is_disposable(&cfg, "x@gmail.com"));
     assert_int_equal(ig_config_set(&cfg, "gate_close_below", "1.5"), -1);

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <sodium.h>
 #include "db.h"
+#include "redis_connect.h"
 #include "ig_email.h"
 #include "ig_log.h"
 #include "cli.h"
@@ -39,21 +40,11 @@ int cli_usage(const cli_ctx_t *ctx)
 redisContext *cli_redis(cli_ctx_t *ctx)
 {
     unsigned ms = ctx->cfg.redis_timeout_ms < CLI_REDIS_MIN_TIMEOUT_MS ? CLI_REDIS_MIN_TIMEOUT_MS : ctx->cfg.redis_timeout_ms;
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    redisContext *c;
+    char err[256];
 
-    if (ctx->redis != NULL)
-        return ctx->redis;
-    c = ctx->cfg.redis_unix[0] != '\0' ? redisConnectUnixWithTimeout(ctx->cfg.redis_unix, tv)
-                                       : redisConnectWithTimeout(ctx->cfg.redis_host, ctx->cfg.redis_port, tv);
-    if (c == NULL || c->err) {
-        cli_error(ctx, "cannot connect to Redis at %s: %s", ctx->cfg.redis_url, c != NULL ? c->errstr : "out of memory");
-        if (c != NULL)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    return ctx->redis = c;
+    if (ctx->redis == NULL && (ctx->redis = sync_redis_connect(&ctx->cfg, ms, err, sizeof(err))) == NULL)
+        cli_error(ctx, "cannot connect to Redis at %s: %s", ctx->cfg.redis_url, err);
+    return ctx->redis;
 }
 
 PGconn *cli_pg(cli_ctx_t *ctx)

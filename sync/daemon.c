@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "gate_run.h"
+#include "retention_run.h"
 #include "lane.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -174,6 +175,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_lane_t lanes[SYNC_LANES];
     sync_summary_t summary;
     sync_gate_job_t gate;
+    sync_retention_job_t retention;
     sync_readiness_t readiness;
     sync_metrics_server_t metrics_server;
     uint64_t period_ms = ig_notify_watchdog_period_ms();
@@ -184,6 +186,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
         return -1;
     sync_summary_init(&summary);
     memset(&readiness, 0, sizeof(readiness));
+    memset(&retention, 0, sizeof(retention));
     for (unsigned i = 0; i != SYNC_LANES; ++i)
         sync_lane_init(&lanes[i], cfg, keys, &summary, i, i * (IG_BUCKETS / SYNC_LANES), IG_BUCKETS / SYNC_LANES);
     ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d batch_size=%u block_ms=%u batch_window_ms=%u "
@@ -193,7 +196,8 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
 
     sync_gate_job_init(&gate, cfg);
     sync_metrics.lanes = SYNC_LANES;
-    if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0) {
+    if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0 ||
+        sync_retention_job_start(&retention, cfg) != 0) {
         /* Without every lane some streams would never be read (nor the gate evaluated): stop the others. */
         raise(SIGTERM);
         ret = -1;
@@ -220,6 +224,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     for (unsigned i = 0; i != started; ++i)
         pthread_join(lanes[i].thread, NULL);
     sync_gate_job_stop(&gate);
+    sync_retention_job_stop(&retention);
     sync_metrics_server_stop(&metrics_server);
     sync_summary_flush(&summary, 1);
     ig_info("msg=\"sync daemon stopping\" consumer=%s batches=%llu", cfg->sync_consumer, sync_summary_total(&summary));

@@ -9,6 +9,7 @@
 #include "ig_log.h"
 #include "db.h"
 #include "gate_run.h"
+#include "redis_connect.h"
 #include "metrics.h"
 
 #define SYNC_GATE_REDIS_TIMEOUT_MS 2000
@@ -249,20 +250,12 @@ static int connect_pg(sync_gate_job_t *j)
 
 static int connect_redis(sync_gate_job_t *j)
 {
-    const ig_config_t *cfg = j->cfg;
-    struct timeval tv = {.tv_sec = SYNC_GATE_REDIS_TIMEOUT_MS / 1000, .tv_usec = SYNC_GATE_REDIS_TIMEOUT_MS % 1000 * 1000};
+    char err[256];
 
     if (j->redis != NULL)
         return 0;
-    j->redis = cfg->redis_unix[0] != '\0' ? redisConnectUnixWithTimeout(cfg->redis_unix, tv)
-                                          : redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    if (j->redis == NULL)
-        return fail(j, "redis connect: out of memory");
-    if (j->redis->err != 0 || redisSetTimeout(j->redis, tv) != REDIS_OK) {
-        fail(j, "redis connect: %s", j->redis->errstr);
-        drop_redis(j);
-        return -1;
-    }
+    if ((j->redis = sync_redis_connect(j->cfg, SYNC_GATE_REDIS_TIMEOUT_MS, err, sizeof(err))) == NULL)
+        return fail(j, "redis connect: %s", err);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "ig_net.h"
+#include "redis_connect.h"
 #include "ig_log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -73,16 +74,10 @@ static void answer(int fd, const char *status, const char *extra_headers, const 
 /* Connects the scrape's Redis connection if needed. */
 static void ensure_redis(sync_metrics_server_t *s)
 {
-    struct timeval tv = {SYNC_METRICS_REDIS_TIMEOUT_MS / 1000, (SYNC_METRICS_REDIS_TIMEOUT_MS % 1000) * 1000};
+    char err[256];
 
-    if (s->redis != NULL)
-        return;
-    s->redis = s->cfg->redis_unix[0] != '\0' ? redisConnectUnixWithTimeout(s->cfg->redis_unix, tv)
-                                             : redisConnectWithTimeout(s->cfg->redis_host, s->cfg->redis_port, tv);
-    if (s->redis != NULL && (s->redis->err != 0 || redisSetTimeout(s->redis, tv) != REDIS_OK)) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
+    if (s->redis == NULL)
+        s->redis = sync_redis_connect(s->cfg, SYNC_METRICS_REDIS_TIMEOUT_MS, err, sizeof(err));
 }
 
 /* Reads one request head from fd and answers it. */

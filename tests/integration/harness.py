@@ -765,6 +765,9 @@ class Harness:
             "sync_consumer": "test",
             "sync_block_ms": "200",
             "sync_metrics_listen": "%s:%d" % (HOST, self.sync_metrics_port),
+            # The daemon's retention schedule would anonymise backdated
+            # fixtures behind a test's back: tests that want it turn it on.
+            "retention_days": "0",
         }
         conf.update(self.overrides)
         conf.update(extra or {})
@@ -802,12 +805,14 @@ class Harness:
     def run_migrations(self):
         self._run([SYNC_BIN, "-c", self.conf_path, "migrate"])
 
-    def start_sync(self, consumer=None):
+    def start_sync(self, consumer=None, env_overrides=None):
         """Starts the sync daemon (consumer: another consumer name, given as
-        the IG_SYNC_CONSUMER environment override)."""
+        the IG_SYNC_CONSUMER environment override; env_overrides: more IG_*
+        variables)."""
         env = self._child_env()
         if consumer is not None:
             env["IG_SYNC_CONSUMER"] = consumer
+        env.update(env_overrides or {})
         self.sync_proc = self._spawn([SYNC_BIN, "-c", self.conf_path], self.sync_log, env=env)
         return self.sync_proc
 

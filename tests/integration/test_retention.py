@@ -5,12 +5,13 @@ nothing else changes."""
 
 import json
 import os
+import signal
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import unique_email  # noqa: E402
+from harness import unique_email, wait_until  # noqa: E402
 from test_cli import run_cli  # noqa: E402
 
 # Sets the expiry (Unix seconds, ARGV[2]) of the code record ARGV[1] of hash KEYS[1].
@@ -86,6 +87,26 @@ class RetentionTest(harness.HarnessTestCase):
         self.assertEqual((doc["anonymised"], doc["swept"]), (0, 0), doc)
         self.assertEqual(self.rows(), after)
         self.assertEqual(self.cli_json(["report", "cohorts"])["cohorts"], report)
+
+    def test_the_sync_daemon_applies_it_on_its_schedule(self):
+        h = self.h
+        email = unique_email("ret-daemon")
+        code = h.generate(1, cohort="press", issued_to=[email])[0]
+        h.wait_synced()
+        self.backdate(code, 40)
+        body = harness.code_body(code)
+        self.assertEqual(self.rows()[body], email)
+        # The harness runs the daemon with retention_days = 0 (off); restarted with 30 it applies the rule on its own.
+        h.kill_sync(signal.SIGTERM)
+        h.start_sync(env_overrides={"IG_RETENTION_DAYS": "30"})
+        try:
+            wait_until(lambda: self.rows()[body].startswith("erased:"), 30, 0.2,
+                       lambda: "not anonymised by the daemon: %r" % self.rows()[body])
+            key, field = harness.code_location(body)
+            wait_until(lambda: h.redis("HGET", key, field) is None, 10, 0.2, "expired record not swept")
+        finally:
+            h.kill_sync(signal.SIGTERM)
+            h.start_sync()
 
     def test_usage(self):
         self.assertEqual(run_cli(["retention", "run", "--days", "0"], conf=self.h.conf_path)[0], 64)

@@ -1,7 +1,8 @@
 /*
- * `invitegate invites issue|send`: one bound code per recipient through the
- * gateway's own POST /api/invites/generate, one rendered message each, then
- * their delivery through $SEND_CMD, each message once.
+ * `invitegate invites issue|send|import`: one bound code per recipient through
+ * the gateway's own POST /api/invites/generate, one rendered message each, then
+ * their delivery through $SEND_CMD, each message once; and the import of an
+ * earlier system's codes through the Redis library's ig_issue.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -11,10 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "cohort.h"
 #include "http.h"
+#include "ig_code.h"
+#include "ig_email.h"
+#include "ig_keys.h"
 #include "message.h"
 #include "parse.h"
 
@@ -473,5 +478,205 @@ Exit:
         free(names[i]);
     free(names);
     free(sent_text);
+    return ret;
+}
+
+/* ---- invites import ------------------------------------------------------ */
+
+#define CLI_IMPORT_HEADER "code,max_uses,expires_at,issued_to,cohort"
+#define CLI_IMPORT_BATCH "import"
+#define CLI_IMPORT_BY "import"
+
+const char cli_invites_import_help[] =
+    "Imports codes of an earlier system so that they redeem as they did: each code is PREFIX + 12 hex digits\n"
+    "(case-insensitive, the prefix optional), an imported code without check characters. FILE.csv has the\n"
+    "header `" CLI_IMPORT_HEADER "` and one code a line, no quoting:\n"
+    "  code        PREFIX + 12 hex digits, once in the file\n"
+    "  max_uses    1 to 1000000\n"
+    "  expires_at  YYYY-MM-DDTHH:MM:SSZ (UTC; a past time imports an expired code), or empty for\n"
+    "              default_expires_days from now\n"
+    "  issued_to   the e-mail the code is bound to, or empty for a code anyone may use\n"
+    "  cohort      attribution label (letters, digits, -_.:, at most 64), or empty\n"
+    "\n"
+    "Every line is checked first; any bad line is reported with its line number and nothing is written\n"
+    "(exit 1). Then each code is written by the Redis library's ig_issue, the API's own atomic path (batch\n"
+    "`" CLI_IMPORT_BATCH "`): a code that exists is left as it is, so a rerun changes nothing. The sync daemon\n"
+    "copies the codes to PostgreSQL, where their rows have imported = true.\n";
+
+typedef struct import_row_t {
+    unsigned line;
+    char code[IG_CODE_BODY_LEN + 1];
+    char max[16], exp[24];
+    char email[IG_EMAIL_MAX_BYTES + 1];
+    size_t email_len;
+    char cohort[GW_COHORT_MAX_BYTES + 1];
+} import_row_t;
+
+/* Splits line at commas into exactly n fields (in place); returns the number found. */
+static size_t split_fields(char *line, char **fields, size_t n)
+{
+    size_t k = 0;
+    for (char *p = line;; ++p) {
+        if (k < n)
+            fields[k] = p;
+        ++k;
+        if ((p = strchr(p, ',')) == NULL)
+            return k;
+        *p = '\0';
+    }
+}
+
+/* Checks one data line into row; returns NULL or what is wrong. */
+static const char *import_parse_line(import_row_t *row, char *line, const cli_ctx_t *ctx, time_t now)
+{
+    char *f[5];
+    unsigned max;
+    if (split_fields(line, f, 5) != 5)
+        return "expected 5 fields: " CLI_IMPORT_HEADER;
+    if (ig_code_normalise(row->code, f[0], strlen(f[0]), ctx->cfg.code_prefix) != IG_CODE_IMPORTED)
+        return "code is not PREFIX + 12 hex digits";
+    if (cli_parse_uint(&max, f[1], 1, GW_MAX_USES_MAX) != 0)
+        return "max_uses must be an integer from 1 to 1000000";
+    snprintf(row->max, sizeof(row->max), "%u", max);
+    time_t exp = now + (time_t)ctx->cfg.default_expires_days * 86400;
+    if (f[2][0] != '\0') {
+        struct tm tm = {0};
+        const char *end = strptime(f[2], "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (end == NULL || *end != '\0' || (exp = timegm(&tm)) <= 0)
+            return "expires_at must be YYYY-MM-DDTHH:MM:SSZ or empty";
+    }
+    snprintf(row->exp, sizeof(row->exp), "%lld", (long long)exp);
+    row->email[0] = '\0', row->email_len = 0;
+    if (f[3][0] != '\0') {
+        int n = ig_email_normalise(row->email, f[3], strlen(f[3]));
+        if (n < 0)
+            return "issued_to is not a valid e-mail address";
+        row->email_len = (size_t)n;
+    }
+    if (strlen(f[4]) > GW_COHORT_MAX_BYTES || !gw_parse_label_ok(f[4], strlen(f[4])))
+        return "cohort must be at most 64 letters, digits or -_.:";
+    memcpy(row->cohort, f[4], strlen(f[4]) + 1);
+    return NULL;
+}
+
+/* Reads and checks the whole file; prints each bad line. Returns the number of bad lines, or -1 when unreadable. */
+static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **rows, size_t *nrows)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0, n = 0, room = 0;
+    ssize_t len;
+    long bad = 0;
+    time_t now = time(NULL);
+
+    if (f == NULL) {
+        cli_error(ctx, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    *rows = NULL;
+    for (unsigned lineno = 1; (len = getline(&line, &cap, f)) >= 0; ++lineno) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        const char *why = NULL;
+        if (lineno == 1) {
+            if (strcmp(line, CLI_IMPORT_HEADER) != 0)
+                why = "header must be " CLI_IMPORT_HEADER;
+        } else if (len == 0) {
+            continue;
+        } else {
+            if (n == room && (*rows = realloc(*rows, (room = room != 0 ? room * 2 : 64) * sizeof(**rows))) == NULL)
+                abort();
+            import_row_t *r = &(*rows)[n];
+            r->line = lineno;
+            if ((why = import_parse_line(r, line, ctx, now)) == NULL) {
+                for (size_t i = 0; i != n && why == NULL; ++i)
+                    if (strcmp((*rows)[i].code, r->code) == 0)
+                        why = "code appears on an earlier line";
+            }
+            if (why == NULL)
+                ++n;
+        }
+        if (why != NULL) {
+            fprintf(stderr, "%s:%u: %s\n", path, lineno, why);
+            ++bad;
+        }
+    }
+    if (ferror(f)) {
+        cli_error(ctx, "%s: %s", path, strerror(errno));
+        bad = -1;
+    }
+    free(line);
+    fclose(f);
+    *nrows = n;
+    return bad;
+}
+
+/* Writes one code through ig_issue; returns 1 created, 0 present already, -1 failed. */
+static int import_one(cli_ctx_t *ctx, redisContext *redis, const import_row_t *r, const unsigned char email_key[IG_EMAIL_KEY_BYTES])
+{
+    ig_code_keys_t k;
+    char stream[IG_KEY_MAX_BYTES];
+    unsigned char hash[IG_EMAIL_HASH_BYTES] = {0};
+    ig_code_keys(&k, r->code);
+    snprintf(stream, sizeof(stream), "ig:{%u}:events", k.bucket);
+    if (r->email_len != 0)
+        ig_email_hash(hash, r->email, r->email_len, email_key);
+    const char *argv[] = {"FCALL", "ig_issue", "2",           stream,  k.hash,  CLI_IMPORT_BATCH, r->cohort,
+                          r->max,  r->exp,     CLI_IMPORT_BY, k.field, r->code, r->email,         (const char *)hash};
+    size_t argvlen[sizeof(argv) / sizeof(argv[0])];
+    for (size_t i = 0; i != 13; ++i)
+        argvlen[i] = strlen(argv[i]);
+    argvlen[13] = r->email_len != 0 ? IG_EMAIL_HASH_BYTES : 0;
+    redisReply *reply = redisCommandArgv(redis, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen);
+    int ret = -1;
+    if (reply == NULL)
+        cli_error(ctx, "line %u: redis: %s", r->line, redis->errstr);
+    else if (reply->type != REDIS_REPLY_INTEGER)
+        cli_error(ctx, "line %u: redis: %s", r->line, reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    else
+        ret = reply->integer == 1;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    return ret;
+}
+
+int cli_invites_import(cli_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option options[] = {{NULL}};
+    import_row_t *rows = NULL;
+    size_t nrows = 0, created = 0, present = 0, failed = 0;
+    unsigned char email_key[IG_EMAIL_KEY_BYTES];
+    redisContext *redis;
+    long bad;
+    int ret = CLI_EXIT_FAIL;
+
+    if (getopt_long(argc, argv, "", options, NULL) != -1 || optind + 1 != argc)
+        return cli_usage(ctx);
+    if ((bad = import_read(ctx, argv[optind], &rows, &nrows)) != 0) {
+        if (bad > 0)
+            cli_error(ctx, "%ld bad line%s: nothing imported", bad, bad == 1 ? "" : "s");
+        goto Exit;
+    }
+    if (!ctx->cfg.has_secret_key) {
+        cli_error(ctx, "secret_key is not configured: e-mail hashes would not match the gateway's");
+        goto Exit;
+    }
+    if ((redis = cli_redis(ctx)) == NULL)
+        goto Exit;
+    crypto_kdf_derive_from_key(email_key, sizeof(email_key), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, ctx->cfg.secret_key);
+    for (size_t i = 0; i != nrows; ++i) {
+        int r = import_one(ctx, redis, &rows[i], email_key);
+        r<0 ? ++failed : r> 0 ? ++created : ++present;
+        cli_progress(ctx, "import", i + 1, nrows);
+    }
+    sodium_memzero(email_key, sizeof(email_key));
+    if (ctx->json)
+        cli_json_print(json_pack("{s:I, s:I, s:I}", "imported", (json_int_t)created, "present", (json_int_t)present, "failed",
+                                 (json_int_t)failed));
+    else
+        printf("imported %zu, already present %zu, failed %zu\n", created, present, failed);
+    ret = failed == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+Exit:
+    free(rows);
     return ret;
 }

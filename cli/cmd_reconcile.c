@@ -267,8 +267,8 @@ static int check_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, rc_repor
         ig_code_keys_t k;
         rc_code_t key = {0}, *c;
         int uses = atoi(PQgetvalue(res, i, 1)), max = atoi(PQgetvalue(res, i, 2));
-        if (strlen(code) != IG_CODE_BODY_LEN)
-            continue; /* not a code of this format: not in Redis's layout */
+        if (ig_code_form(code, strlen(code)) == IG_CODE_INVALID)
+            continue; /* not a code of either form: not in Redis's layout */
         ig_code_keys(&k, code);
         key.slot = k.bucket * IG_SUBHASHES + ig_code_subhash(code);
         memcpy(key.field, k.field, sizeof(key.field));

@@ -18,6 +18,7 @@
       "check a cohort CSV before issuing invites (exit 0 ok, 1 blocking, 2 warnings)")                                             \
     X(invites, issue, 0, "FILE.csv --batch ID --out DIR [--expires-in-days N] [--template DIR] [--force]",                         \
       "issue one bound code per recipient and render one .eml each")                                                               \
+    X(invites, import, 0, "FILE.csv", "import codes of an earlier system (PREFIX + 12 hex digits) as they were")                   \
     X(invites, send, 0, "DIR [--dry-run] [--max-failures N]", "pipe each rendered .eml to $SEND_CMD, once")                        \
     X(monitor, run, 1, "[--target-redemptions N] [--target-signups N] [--gateway URL] [--watch SECONDS] ...",                      \
       "check the launch's acceptance gates (exit 0 green, 1 red, 2 unknowns only)")                                                \

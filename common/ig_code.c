@@ -11,6 +11,31 @@ int ig_code_char_value(char c)
     return (int)(p - alphabet);
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ig_code_digit(ig_code_form_t f, char c)
+{
+    return f == IG_CODE_IMPORTED ? hex_value(c) : ig_code_char_value(c);
+}
+
+ig_code_form_t ig_code_form(const char *s, size_t len)
+{
+    ig_code_form_t f = len == IG_CODE_BODY_LEN ? IG_CODE_ISSUED : len == IG_CODE_IMPORTED_LEN ? IG_CODE_IMPORTED : IG_CODE_INVALID;
+    if (f == IG_CODE_INVALID)
+        return f;
+    for (size_t i = 0; i != len; ++i)
+        if (ig_code_digit(f, s[i]) < 0)
+            return IG_CODE_INVALID;
+    return f;
+}
+
 /* The check characters: a keyed BLAKE2b over the random part, 5 bits each. */
 static void compute_check(char out[IG_CODE_CHECK_LEN], const char random[IG_CODE_RANDOM_LEN],
                           const unsigned char key[IG_CODE_KEY_BYTES])
@@ -59,18 +84,18 @@ int ig_code_normalise(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_
     int n, pn;
 
     if (in_len > IG_CODE_INPUT_MAX_BYTES || (n = squeeze(buf, sizeof(buf), in, in_len)) < 0)
-        return -1;
+        return IG_CODE_INVALID;
     if ((pn = squeeze(pfx, sizeof(pfx), prefix, strlen(prefix))) < 0)
-        return -1;
+        return IG_CODE_INVALID;
+    /* The input as it is, else without the prefix: an issued body that starts with the prefix stays itself. */
     const char *body = buf;
-    if (n == pn + IG_CODE_BODY_LEN && pn > 0 && memcmp(buf, pfx, (size_t)pn) == 0)
-        body += pn;
-    else if (n != IG_CODE_BODY_LEN)
-        return -1;
-    for (size_t i = 0; i != IG_CODE_BODY_LEN; ++i)
-        if (ig_code_char_value(body[i]) < 0)
-            return -1;
-    memcpy(out, body, IG_CODE_BODY_LEN);
-    out[IG_CODE_BODY_LEN] = '\0';
-    return 0;
+    size_t len = (size_t)n;
+    ig_code_form_t f = ig_code_form(body, len);
+    if (f == IG_CODE_INVALID && pn > 0 && n > pn && memcmp(buf, pfx, (size_t)pn) == 0)
+        body += pn, len -= (size_t)pn, f = ig_code_form(body, len);
+    if (f == IG_CODE_INVALID)
+        return f;
+    memcpy(out, body, len);
+    out[len] = '\0';
+    return f;
 }

@@ -6,6 +6,11 @@
  * guessed code is refused without a Redis call (a random guess passes with
  * probability 2^-15). Storage everywhere (Redis, events, PostgreSQL) uses the
  * 16-character body; the prefix is presentation only.
+ *
+ * A second form is accepted: an imported code, PREFIX + exactly 12 hex digits
+ * (codes brought from an earlier system by `invitegate invites import`). It
+ * has no check characters, so it is always looked up in Redis; its body is
+ * the 12 digits in upper case. ig_code_form says which form a body is.
  */
 #ifndef IG_CODE_H
 #define IG_CODE_H
@@ -17,8 +22,22 @@
 #define IG_CODE_RANDOM_LEN 13
 #define IG_CODE_CHECK_LEN (IG_CODE_BODY_LEN - IG_CODE_RANDOM_LEN)
 #define IG_CODE_KEY_BYTES 32
+#define IG_CODE_IMPORTED_LEN 12
 /** Longest accepted raw input (prefix, dashes and spaces included). */
 #define IG_CODE_INPUT_MAX_BYTES 64
+
+/** The two forms of a normalised code body. */
+typedef enum ig_code_form_t {
+    IG_CODE_INVALID = -1,
+    IG_CODE_ISSUED = 0,   /**< 16 alphabet characters, the last three a keyed check */
+    IG_CODE_IMPORTED = 1, /**< 12 upper-case hex digits, no check */
+} ig_code_form_t;
+
+/** Form of the len characters of body: its shape only, the check is not verified. */
+ig_code_form_t ig_code_form(const char *body, size_t len);
+
+/** Value of the i-th character of a body of form f for the key layout: its alphabet value (issued) or hex value (imported). */
+int ig_code_digit(ig_code_form_t f, char c);
 
 /** Writes a new code body (NUL-terminated) checked with key. */
 void ig_code_generate(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES]);
@@ -28,9 +47,10 @@ int ig_code_verify(const char body[IG_CODE_BODY_LEN], const unsigned char key[IG
 
 /**
  * Normalises user input to a code body: upper-cases, drops spaces and
- * dashes, strips prefix (compared the same way) when present. Returns 0 when
- * the result is 16 characters of the alphabet, -1 otherwise. Does not verify
- * the check characters.
+ * dashes, strips prefix (compared the same way) when present. Returns the
+ * form of the result: IG_CODE_ISSUED for 16 characters of the alphabet,
+ * IG_CODE_IMPORTED for 12 hex digits, or -1 (IG_CODE_INVALID) otherwise. Does
+ * not verify the check characters.
  */
 int ig_code_normalise(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_len, const char *prefix);
 

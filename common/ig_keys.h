@@ -7,7 +7,7 @@
  * a million codes cost a few hundred bytes of overhead per small hash, not a
  * key each:
  *
- *   ig:{B}:c:S        hash   field = code body[3..16] -> packed code record
+ *   ig:{B}:c:S        hash   field = code body[3..] -> packed code record
  *   ig:{B}:r:CODE     set    e-mail hashes that redeemed a multi-use code
  *   ig:{B}:gate       string "closed" while the trust gate is closed
  *   ig:{B}:events     stream change events for the sync daemon
@@ -25,32 +25,42 @@
 #define IG_SUBHASHES 1024
 #define IG_KEY_MAX_BYTES 128
 
+/*
+ * A code's bucket and small hash come from its first three characters as
+ * digits of its form (ig_code_digit): alphabet values for an issued body, hex
+ * values for an imported one (which then fill 256 of the small hashes of each
+ * bucket). The field is the rest of the body: 13 characters for an issued
+ * body, 9 for an imported one, so the two forms never share a field.
+ */
+
 /** Bucket of a code body (from its first character). */
 static inline unsigned ig_code_bucket(const char *body)
 {
-    return (unsigned)ig_code_char_value(body[0]) % IG_BUCKETS;
+    return (unsigned)ig_code_digit(ig_code_form(body, strnlen(body, IG_CODE_BODY_LEN + 1)), body[0]) % IG_BUCKETS;
 }
 
 /** Small-hash index of a code body inside its bucket. */
 static inline unsigned ig_code_subhash(const char *body)
 {
-    return (unsigned)(ig_code_char_value(body[1]) * 32 + ig_code_char_value(body[2])) % IG_SUBHASHES;
+    ig_code_form_t f = ig_code_form(body, strnlen(body, IG_CODE_BODY_LEN + 1));
+    return (unsigned)(ig_code_digit(f, body[1]) * 32 + ig_code_digit(f, body[2])) % IG_SUBHASHES;
 }
 
 /** Where a code's record lives: its bucket, small hash and field. */
 typedef struct ig_code_keys_t {
     unsigned bucket;                      /**< hash-tag bucket */
     char hash[IG_KEY_MAX_BYTES];          /**< ig:{B}:c:S */
-    char field[IG_CODE_BODY_LEN - 3 + 1]; /**< body[3..16] */
+    char field[IG_CODE_BODY_LEN - 3 + 1]; /**< body[3..] */
 } ig_code_keys_t;
 
-/** Fills k for a 16-character code body (the gateway's calls and the bench's use the same keys). */
+/** Fills k for a normalised code body of either form (the gateway's calls and the bench's use the same keys). */
 static inline void ig_code_keys(ig_code_keys_t *k, const char *body)
 {
+    size_t len = strnlen(body, IG_CODE_BODY_LEN);
     k->bucket = ig_code_bucket(body);
     snprintf(k->hash, sizeof(k->hash), "ig:{%u}:c:%u", k->bucket, ig_code_subhash(body));
-    memcpy(k->field, body + 3, sizeof(k->field) - 1);
-    k->field[sizeof(k->field) - 1] = '\0';
+    memcpy(k->field, body + 3, len - 3);
+    k->field[len - 3] = '\0';
 }
 
 /** Bucket of an arbitrary identifier (batch ids): FNV-1a. */

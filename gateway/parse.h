@@ -26,7 +26,7 @@ typedef struct gw_error_t {
 int gw_error_set(gw_error_t *err, int status, const char *reason, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 typedef struct gw_redeem_req_t {
-    char code[IG_CODE_BODY_LEN + 1];    /**< normalised, check verified */
+    char code[IG_CODE_BODY_LEN + 1];    /**< normalised; an issued code check verified */
     char email[IG_EMAIL_MAX_BYTES + 1]; /**< normalised */
     size_t email_len;
 } gw_redeem_req_t;

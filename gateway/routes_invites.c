@@ -102,7 +102,7 @@ static void on_revoke_reply(gw_req_t *rq, redisReply *reply, const char *err)
         return;
     }
     gw_format_time(at, gw_reply_int(reply, 1));
-    ig_log_redact(redacted, st->code, IG_CODE_BODY_LEN);
+    ig_log_redact(redacted, st->code, strlen(st->code));
     ig_info("msg=\"code revoked\" code=%s", redacted);
     gw_req_jsonf(rq, 200, "{\"status\":\"success\",\"code\":\"%s%s\",\"revoked_at\":\"%s\"}", gw.cfg.code_prefix, st->code, at);
 }

@@ -72,7 +72,7 @@ static int send_bucket(gw_coalescer_t *c, unsigned bucket, gw_req_t *const *live
     for (size_t i = 0; i != n; ++i) {
         redeem_state_t *st = live[i]->state;
         argv[argc] = st->k.field, argvlen[argc++] = strlen(st->k.field);
-        argv[argc] = st->in.code, argvlen[argc++] = IG_CODE_BODY_LEN;
+        argv[argc] = st->in.code, argvlen[argc++] = strlen(st->in.code);
         argv[argc] = st->in.email, argvlen[argc++] = st->in.email_len;
         argv[argc] = (const char *)st->email_hash, argvlen[argc++] = IG_EMAIL_HASH_BYTES;
         argv[argc] = st->addr, argvlen[argc++] = strlen(st->addr);

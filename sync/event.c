@@ -162,15 +162,10 @@ static int integer(long long *out, const field_t *v, long long min, long long ma
     return 0;
 }
 
-/* A code body as ig_code.h defines it: 16 characters of the alphabet. */
+/* A code body of either form ig_code.h defines (issued or imported). */
 static int code_ok(const field_t *v)
 {
-    if (v->str == NULL || v->len != IG_CODE_BODY_LEN)
-        return 0;
-    for (size_t i = 0; i != v->len; ++i)
-        if (ig_code_char_value(v->str[i]) < 0)
-            return 0;
-    return 1;
+    return v->str != NULL && ig_code_form(v->str, v->len) != IG_CODE_INVALID;
 }
 
 static int is_field(const field_t *name, const char *want)

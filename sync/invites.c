@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "ig_code.h"
 #include "invites.h"
 
 /*
@@ -12,11 +13,11 @@
 
 /* New invites; one that exists already is left as it is. */
 static const char SQL_ISSUED[] =
-    "INSERT INTO invites (code, batch_id, cohort, issued_to, max_uses, expires_at, created_by, created_at) "
+    "INSERT INTO invites (code, batch_id, cohort, issued_to, max_uses, expires_at, created_by, created_at, imported) "
     "SELECT u.code, u.batch_id, u.cohort, u.issued_to, u.max_uses, timestamptz 'epoch' + u.exp_s * interval '1 second', "
-    "u.created_by, timestamptz 'epoch' + u.at_ms * interval '1 millisecond' "
-    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::text[], $8::bigint[]) "
-    "AS u(code, batch_id, cohort, issued_to, max_uses, exp_s, created_by, at_ms) "
+    "u.created_by, timestamptz 'epoch' + u.at_ms * interval '1 millisecond', u.imported::boolean "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::text[], $8::bigint[], "
+    "$9::text[]) AS u(code, batch_id, cohort, issued_to, max_uses, exp_s, created_by, at_ms, imported) "
     "ON CONFLICT (code) DO NOTHING";
 
 /*
@@ -97,6 +98,7 @@ enum {
     COL_ISSUED_EXP,
     COL_ISSUED_BY,
     COL_ISSUED_AT,
+    COL_ISSUED_IMPORTED,
     COL_USED_CODE,
     COL_USED_N,
     COL_USED_AT,
@@ -110,8 +112,8 @@ enum {
 };
 _Static_assert(COL_COUNT == SYNC_INVITES_ARRAYS, "SYNC_INVITES_ARRAYS must match the column list");
 
-static const int PARAMS_ISSUED[] = {COL_ISSUED_CODE, COL_ISSUED_BATCH, COL_ISSUED_COHORT, COL_ISSUED_TO,
-                                    COL_ISSUED_MAX,  COL_ISSUED_EXP,   COL_ISSUED_BY,     COL_ISSUED_AT};
+static const int PARAMS_ISSUED[] = {COL_ISSUED_CODE, COL_ISSUED_BATCH, COL_ISSUED_COHORT, COL_ISSUED_TO,      COL_ISSUED_MAX,
+                                    COL_ISSUED_EXP,  COL_ISSUED_BY,    COL_ISSUED_AT,     COL_ISSUED_IMPORTED};
 static const int PARAMS_USED[] = {COL_USED_CODE, COL_USED_N, COL_USED_AT};
 static const int PARAMS_REVOKED[] = {COL_REVOKED_EVENT_ID, COL_REVOKED_CODE, COL_REVOKED_AT};
 static const int PARAMS_PEOPLE[] = {COL_PERSON_ID, COL_PERSON_EMAIL, COL_PERSON_AT};
@@ -172,6 +174,8 @@ void sync_invites_collect(sync_invites_t *inv, const sync_event_t *ev)
         sync_pgarray_add_int(&c[COL_ISSUED_EXP], ev->expires_s);
         sync_pgarray_add_str(&c[COL_ISSUED_BY], ev->created_by);
         sync_pgarray_add_int(&c[COL_ISSUED_AT], ev->at_ms);
+        /* The form of the code says whether it was imported (ig_code_form). */
+        sync_pgarray_add_str(&c[COL_ISSUED_IMPORTED], ig_code_form(ev->code, strlen(ev->code)) == IG_CODE_IMPORTED ? "t" : "f");
         add_person(inv, ev->issued_to, ev);
         ++inv->stats.issued;
         break;

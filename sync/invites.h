@@ -29,7 +29,7 @@
 #include "pgarray.h"
 
 /** Array parameters of the statements (see invites.c). */
-#define SYNC_INVITES_ARRAYS 17
+#define SYNC_INVITES_ARRAYS 18
 
 /** Counts of what a batch held, by kind. */
 typedef struct sync_invites_stats_t {

@@ -63,7 +63,7 @@ static int sweep(int *verdicts, redisContext *redis, PGresult *rows, int n, int 
     for (int i = 0; i != n; ++i) {
         const char *code = PQgetvalue(rows, i, 0);
         ig_code_keys_t k;
-        if (strlen(code) != IG_CODE_BODY_LEN) {
+        if (ig_code_form(code, strlen(code)) == IG_CODE_INVALID) {
             verdicts[i] = SWEEP_GONE; /* not a body Redis could hold */
             continue;
         }
@@ -73,7 +73,8 @@ static int sweep(int *verdicts, redisContext *redis, PGresult *rows, int n, int 
     }
     for (int i = 0; i != n; ++i) {
         redisReply *r;
-        if (strlen(PQgetvalue(rows, i, 0)) != IG_CODE_BODY_LEN)
+        const char *code = PQgetvalue(rows, i, 0);
+        if (ig_code_form(code, strlen(code)) == IG_CODE_INVALID)
             continue;
         if (redisGetReply(redis, (void **)&r) != REDIS_OK)
             return fail(err, err_len, "step=sweep reason=\"%s\"", redis->errstr[0] != '\0' ? redis->errstr : "connection lost");

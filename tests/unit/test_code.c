@@ -112,6 +112,49 @@ static void normalise_rejects_bad_input(void **state)
     assert_int_equal(ig_code_normalise(out, "A7F3E9D2\0B4C5HJKM", 17, "VOBEE-"), -1);
 }
 
+static void normalise_accepts_imported_codes(void **state)
+{
+    char out[IG_CODE_BODY_LEN + 1];
+    const char *inputs[] = {"VOBEE-A7F3E9D2B1C4", "vobee-a7f3e9d2b1c4", "A7F3E9D2B1C4", "a7f3-e9d2-b1c4", " VOBEE A7F3E9D2B1C4 "};
+    for (size_t i = 0; i != sizeof(inputs) / sizeof(inputs[0]); ++i) {
+        assert_int_equal(ig_code_normalise(out, inputs[i], strlen(inputs[i]), "VOBEE-"), IG_CODE_IMPORTED);
+        assert_string_equal(out, "A7F3E9D2B1C4");
+        assert_int_equal(ig_code_form(out, strlen(out)), IG_CODE_IMPORTED);
+    }
+    /* All digits, 0 and 1 included (not in the alphabet of issued codes). */
+    assert_int_equal(ig_code_normalise(out, "VOBEE-010101010101", 18, "VOBEE-"), IG_CODE_IMPORTED);
+    assert_string_equal(out, "010101010101");
+    /* An issued code is still the issued form. */
+    assert_int_equal(ig_code_normalise(out, "VOBEE-A7F3E9D2B4C5HJKM", 22, "VOBEE-"), IG_CODE_ISSUED);
+    assert_int_equal(ig_code_form(out, strlen(out)), IG_CODE_ISSUED);
+}
+
+static void normalise_rejects_bad_imported_codes(void **state)
+{
+    char out[IG_CODE_BODY_LEN + 1];
+    const char *inputs[] = {"VOBEE-A7F3E9D2B1C",   /* 11 hex digits */
+                            "VOBEE-A7F3E9D2B1C45", /* 13 hex digits */
+                            "VOBEE-A7F3E9D2B1CG",  /* G is not hex */
+                            "VOBEE-A7F3E9D2B1C/",  /* punctuation */
+                            "OTHER-A7F3E9D2B1C4",  /* another prefix */
+                            "A7F3E9D2B1C45678"};   /* 16 characters with a 1: neither form */
+    for (size_t i = 0; i != sizeof(inputs) / sizeof(inputs[0]); ++i)
+        assert_int_equal(ig_code_normalise(out, inputs[i], strlen(inputs[i]), "VOBEE-"), IG_CODE_INVALID);
+    assert_int_equal(ig_code_form("A7F3E9D2B1C", 11), IG_CODE_INVALID);
+    assert_int_equal(ig_code_form("a7f3e9d2b1c4", 12), IG_CODE_INVALID); /* a body is upper case */
+}
+
+static void imported_codes_have_their_own_fields(void **state)
+{
+    ig_code_keys_t k;
+    ig_code_keys(&k, "F7F3E9D2B1C4");
+    assert_int_equal(k.bucket, 15);
+    assert_string_equal(k.hash, "ig:{15}:c:239"); /* 0x7 * 32 + 0xF */
+    assert_string_equal(k.field, "3E9D2B1C4");
+    ig_code_keys(&k, "A7F3E9D2B4C5HJKM");
+    assert_string_equal(k.field, "3E9D2B4C5HJKM");
+}
+
 static void buckets_spread_evenly(void **state)
 {
     char code[IG_CODE_BODY_LEN + 1];
@@ -136,6 +179,9 @@ int main(void)
         cmocka_unit_test(codes_do_not_verify_under_another_key),
         cmocka_unit_test(normalise_accepts_case_dashes_spaces_and_prefix),
         cmocka_unit_test(normalise_rejects_bad_input),
+        cmocka_unit_test(normalise_accepts_imported_codes),
+        cmocka_unit_test(normalise_rejects_bad_imported_codes),
+        cmocka_unit_test(imported_codes_have_their_own_fields),
         cmocka_unit_test(buckets_spread_evenly),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

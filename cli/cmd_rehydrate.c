@@ -8,11 +8,17 @@
  * absent record is written as PostgreSQL has it, a present one only moves
  * forward (use count raised, never lowered; never un-revoked), so running it
  * against a Redis that survived, or twice, changes nothing newer. E-mail
- * hashes are keyed as the gateway keys them (ig_email_key_derive).
+ * hashes are keyed as the gateway keys them (sync_keys_derive, ig_email_key_derive).
  *
- * Not rebuilt: the waitlist, referral codes, points, batches and
- * Idempotency-Key records; redeemers whose address was erased (their hash
- * cannot be computed again).
+ * Points: every user's record (earned, spent, the last ledger rows, referral
+ * counts) through ig_rehydrate_points, with the sync daemon's write-back
+ * (sync_points_rehydrate): an absent record is written, a present one has
+ * earned and spent only raised, so nobody can spend again what PostgreSQL
+ * records as spent.
+ *
+ * Not rebuilt: the waitlist, referral codes and the referral state of user
+ * records, batches and Idempotency-Key records; redeemers whose address was
+ * erased (their hash cannot be computed again).
  *
  * The library is the gateway's; when Redis does not hold this version (no
  * gateway has connected since Redis came back), it is loaded from the copy
@@ -28,6 +34,8 @@
 #include "ig_keys.h"
 #include "cli.h"
 #include "lag.h"
+#include "people.h"
+#include "points.h"
 
 extern const char gw_lua_source[];
 extern const size_t gw_lua_source_len;
@@ -46,7 +54,8 @@ const char cli_rehydrate_run_help[] =
     "erased gets its record (max_uses, use count, expiry, revocation, binding, first redeemer) and, for a multi-use\n"
     "code, its redeemers back. A record Redis still has is only moved forward: its use count raised (never\n"
     "lowered), a revocation or a redeemer added (never removed). Running it twice changes nothing. Waits first for\n"
-    "the sync daemon to apply what the streams hold. Not rebuilt: the waitlist, referral codes, points balances.\n"
+    "the sync daemon to apply what the streams hold. Points records likewise: earned and spent only raised, so\n"
+    "nobody spends again what PostgreSQL records as spent. Not rebuilt: the waitlist and referral codes.\n"
     "\n"
     "options:\n"
     "  --check          compare only: print what would be written, write nothing\n"
@@ -247,17 +256,27 @@ Exit:
     return ret;
 }
 
+/* The points records, with the sync daemon's write-back. Returns 0 or -1. */
+static int rehydrate_points(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, sync_points_t *points, int check)
+{
+    if (sync_points_rehydrate(points, pg, redis, check ? SYNC_POINTS_REHYDRATE_CHECK : SYNC_POINTS_REHYDRATE_WRITE) == 0)
+        return 0;
+    cli_error(ctx, "points: %s", points->errstr);
+    return -1;
+}
+
 int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"check", no_argument, NULL, 'c'}, {"wait", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
     unsigned wait_s = REHYDRATE_DEFAULT_WAIT_S;
-    unsigned char email_key[IG_EMAIL_KEY_BYTES];
     rh_counts_t counts = {0, 0, 0, 0, NULL};
     redisContext *redis;
     PGconn *pg;
     int c, check = 0, ret = CLI_EXIT_FAIL;
     unsigned long long missing;
+    sync_keys_t keys;
+    sync_points_t points;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'c')
@@ -275,21 +294,26 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_FAIL;
     if (cli_lag_settle(ctx, redis, pg, wait_s, "PostgreSQL is behind Redis, its counts are not the newest") != 0)
         return CLI_EXIT_FAIL;
-    ig_email_key_derive(email_key, ctx->cfg.secret_key);
+    sync_keys_derive(&keys, ctx->cfg.secret_key);
+    sync_points_init(&points, &ctx->cfg, &keys);
     counts.items = json_array();
-    if (rehydrate_codes(ctx, redis, pg, email_key, !check, &counts) == 0) {
-        missing = counts.created + counts.updated + counts.redeemers;
+    if (rehydrate_codes(ctx, redis, pg, keys.email, !check, &counts) == 0 &&
+        rehydrate_points(ctx, redis, pg, &points, check) == 0) {
+        missing = counts.created + counts.updated + counts.redeemers + points.rehydrated.created + points.rehydrated.updated;
         ret = check && missing != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
         if (ctx->json)
-            cli_json_print(json_pack("{s:b, s:{s:I, s:I, s:I, s:I, s:O}}", "check", check, "codes", "checked",
+            cli_json_print(json_pack("{s:b, s:{s:I, s:I, s:I, s:I, s:O}, s:{s:I, s:I, s:I}}", "check", check, "codes", "checked",
                                      (json_int_t)counts.checked, "created", (json_int_t)counts.created, "updated",
                                      (json_int_t)counts.updated, "redeemers_added", (json_int_t)counts.redeemers, "items",
-                                     counts.items));
+                                     counts.items, "points", "checked", (json_int_t)points.rehydrated.checked, "created",
+                                     (json_int_t)points.rehydrated.created, "updated", (json_int_t)points.rehydrated.updated));
         else {
             size_t i;
             json_t *item;
             printf("codes     checked %llu, %s %llu records, %llu %s, %llu redeemers\n", counts.checked,
                    check ? "missing" : "created", counts.created, counts.updated, check ? "behind" : "raised", counts.redeemers);
+            printf("points    checked %zu, %s %zu records, %zu %s\n", points.rehydrated.checked, check ? "missing" : "created",
+                   points.rehydrated.created, points.rehydrated.updated, check ? "behind" : "raised");
             json_array_foreach(counts.items, i, item)
             {
                 char *s = json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -299,7 +323,7 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
             printf(missing == 0 ? "nothing to write\n" : check ? "would write: %llu\n" : "written: %llu\n", missing);
         }
     }
-    sodium_memzero(email_key, sizeof(email_key));
+    sync_keys_wipe(&keys);
     json_decref(counts.items);
     return ret;
 }

@@ -6,11 +6,11 @@ newer than PostgreSQL."""
 import json
 import os
 import sys
-import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import unique_email  # noqa: E402
+from harness import unique_email, wait_until  # noqa: E402
 from test_cli import run_cli  # noqa: E402
 
 # The use count and revoked_at of the code record ARGV[1] of hash KEYS[1].
@@ -19,6 +19,10 @@ READ_RECORD = ("local a, b, c, d = cmsgpack.unpack(redis.call('HGET', KEYS[1], A
 # Sets use count ARGV[2] and revoked_at ARGV[3] of the code record ARGV[1] of hash KEYS[1].
 SET_RECORD = ("local a, b, c, d, e, f = cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) "
               "redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(a, tonumber(ARGV[2]), c, tonumber(ARGV[3]), e, f))")
+
+
+def points_path(email, what=""):
+    return "/api/points/%s%s" % (urllib.parse.quote(email, safe=""), what)
 
 
 class RehydrateTest(harness.HarnessTestCase):
@@ -53,7 +57,17 @@ class RehydrateTest(harness.HarnessTestCase):
         codes = (single, fresh, revoked, multi, full, bound)
         before = self.statuses(codes)
         self.assertEqual([before[c]["status"] for c in codes], ["used", "active", "revoked", "active", "exhausted", "active"])
+        # Points: 300 granted, 100 spent.
+        saver = unique_email("saver")
+        r = h.http("POST", points_path(saver, "/grant"), {"points": 300, "reason": "launch"}, token=h.admin_token)
+        self.assertEqual(r.status, 200, r)
+        r = h.http("POST", points_path(saver, "/spend"), {"amount": 100, "type": "REDEMPTION_QUOTA"}, token=h.admin_token)
+        self.assertEqual(r.status, 200, r)
         h.wait_synced()
+        points = lambda: h.http("GET", points_path(saver), token=h.admin_token).body  # noqa: E731
+        wait_until(lambda: len(points().get("transactions", [])) == 2, 20, 0.1, "the ledger written back to Redis")
+        points_before = points()
+        self.assertEqual(points_before["balance"], 200, points_before)
 
         # Redis loses everything, its functions too (a new instance).
         h.redis("FLUSHALL")
@@ -66,6 +80,7 @@ class RehydrateTest(harness.HarnessTestCase):
         self.assertEqual(doc["codes"]["redeemers_added"], 4, doc)  # m1, m2, f1, f2
         self.assertEqual(h.redis_scan("ig:{*}:c:*"), [], "--check wrote")
         self.assertNotIn(harness.code_body(single), json.dumps(doc))
+        self.assertEqual((doc["points"]["checked"], doc["points"]["created"]), (1, 1), doc)
 
         doc, _ = self.cli_json(["rehydrate"], 0)
         self.assertEqual((doc["check"], doc["codes"]["created"], doc["codes"]["updated"], doc["codes"]["redeemers_added"]),
@@ -73,6 +88,8 @@ class RehydrateTest(harness.HarnessTestCase):
         after = self.statuses(codes)
         for c in codes:
             self.assertEqual(after[c], before[c], c)
+        self.assertEqual(doc["points"]["created"], 1, doc)
+        self.assertEqual(points(), points_before)
         run_cli(["reconcile"], conf=h.conf_path, check_rc=0)
 
         # Running it again finds nothing to write.
@@ -80,6 +97,7 @@ class RehydrateTest(harness.HarnessTestCase):
         self.assertEqual((doc["codes"]["created"], doc["codes"]["updated"], doc["codes"]["redeemers_added"]), (0, 0, 0), doc)
         doc, _ = self.cli_json(["rehydrate"], 0)
         self.assertEqual((doc["codes"]["created"], doc["codes"]["updated"], doc["codes"]["redeemers_added"]), (0, 0, 0), doc)
+        self.assertEqual((doc["points"]["created"], doc["points"]["updated"]), (0, 0), doc)
         rc, out, _ = run_cli(["rehydrate"], conf=h.conf_path, check_rc=0)
         self.assertIn("nothing to write", out)
 
@@ -96,6 +114,9 @@ class RehydrateTest(harness.HarnessTestCase):
         self.assertEqual(h.redeem(multi, unique_email("m3")).status, 200)
         self.assertEqual(h.status(multi).body["status"], "exhausted")
         self.assertEqual(h.redeem(bound, owner).status, 200)
+        # What was spent stays spent.
+        r = h.http("POST", points_path(saver, "/spend"), {"amount": 201, "type": "REDEMPTION_QUOTA"}, token=h.admin_token)
+        self.assertError(r, 409, "insufficient_points")
         h.wait_synced()
         run_cli(["reconcile"], conf=h.conf_path, check_rc=0)
 

@@ -58,7 +58,8 @@ const char cli_rehydrate_run_help[] =
     "nobody spends again what PostgreSQL records as spent. Not rebuilt: the waitlist and referral codes.\n"
     "\n"
     "options:\n"
-    "  --check          compare only: print what would be written, write nothing\n"
+    "  --check          compare only: print what would be written, write no record (the library is still loaded\n"
+    "                   when Redis holds none: the comparison runs in it)\n"
     "  --wait SECONDS   how long to wait for the sync daemon to catch up (default 10)\n"
     "\n"
     "exit status: 0 done (--check: nothing missing), 1 --check found something missing, or a store failed.\n";

@@ -427,11 +427,9 @@ int cli_reconcile_run(cli_ctx_t *ctx, int argc, char **argv)
     static const struct option longopts[] = {{"wait", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
     unsigned wait_s = RECONCILE_DEFAULT_WAIT_S;
     unsigned char email_key[IG_EMAIL_KEY_BYTES];
-    char err[CLI_LAG_ERR_BYTES];
     rc_report_t rep = {NULL, 0};
     redisContext *redis;
     PGconn *pg;
-    cli_lag_t lag;
     int c, ret = CLI_EXIT_FAIL;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
@@ -445,18 +443,9 @@ int cli_reconcile_run(cli_ctx_t *ctx, int argc, char **argv)
     }
     if ((redis = cli_redis(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL)
         return CLI_EXIT_FAIL;
-    switch (cli_lag_wait(&lag, redis, pg, wait_s * 1000, err)) {
-    case -1:
-        cli_error(ctx, "%s", err);
+    if (cli_lag_settle(ctx, redis, pg, wait_s, "drift cannot be told from lag") != 0)
         return CLI_EXIT_FAIL;
-    case 0:
-        cli_error(ctx,
-                  "the sync daemon did not catch up within %u s (%llu entries in %u buckets still to apply): drift cannot be told "
-                  "from lag",
-                  wait_s, lag.backlog, lag.behind);
-        return CLI_EXIT_FAIL;
-    }
-    crypto_kdf_derive_from_key(email_key, sizeof(email_key), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, ctx->cfg.secret_key);
+    ig_email_key_derive(email_key, ctx->cfg.secret_key);
     rep.doc = json_pack("{s:{s:i}, s:{s:i}, s:{s:i}}", "codes", "checked", 0, "waitlist", "checked", 0, "points", "checked", 0);
     if (check_codes(ctx, redis, pg, &rep) == 0 && check_waitlist(ctx, redis, pg, email_key, &rep) == 0 &&
         check_points(ctx, redis, pg, email_key, &rep) == 0) {

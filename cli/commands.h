@@ -24,6 +24,8 @@
       "check the launch's acceptance gates (exit 0 green, 1 red, 2 unknowns only)")                                                \
     X(report, cohorts, 0, "[--format table|csv|json]", "redemption, activation, payment and fraud by cohort and batch")            \
     X(reconcile, run, 1, "[--wait SECONDS]", "compare Redis with PostgreSQL and print the drift (exit 1 when any)")                \
+    X(rehydrate, run, 1, "[--check] [--wait SECONDS]",                                                                             \
+      "rebuild Redis's invite codes and points from PostgreSQL, never lowering a count")                                           \
     X(retention, run, 1, "[--dry-run] [--days N]", "anonymise old unredeemable invites' addresses and sweep expired codes")
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "cli.h"
 #include "lag.h"
 
 #define CLI_LAG_POLL_MS 100
@@ -134,4 +135,21 @@ int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned timeo
         if (cli_lag_measure(out, redis, pg, err) != 0)
             return -1;
     }
+}
+
+int cli_lag_settle(const cli_ctx_t *ctx, redisContext *redis, PGconn *pg, unsigned wait_s, const char *why)
+{
+    char err[CLI_LAG_ERR_BYTES];
+    cli_lag_t lag;
+
+    switch (cli_lag_wait(&lag, redis, pg, wait_s * 1000, err)) {
+    case -1:
+        cli_error(ctx, "%s", err);
+        return -1;
+    case 0:
+        cli_error(ctx, "the sync daemon did not catch up within %u s (%llu entries in %u buckets still to apply): %s", wait_s,
+                  lag.backlog, lag.behind, why);
+        return -1;
+    }
+    return 0;
 }

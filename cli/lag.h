@@ -43,4 +43,13 @@ int cli_lag_reached(const cli_lag_t *now, const cli_lag_t *then);
 __attribute__((warn_unused_result)) int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned timeout_ms,
                                                      char err[CLI_LAG_ERR_BYTES]);
 
+struct cli_ctx_t;
+
+/**
+ * cli_lag_wait for a command that must not read PostgreSQL before it caught
+ * up: up to wait_s seconds; when it did not, or on an error, prints why
+ * (what the lag spoils, why) and returns -1. Returns 0 when caught up.
+ */
+int cli_lag_settle(const struct cli_ctx_t *ctx, redisContext *redis, PGconn *pg, unsigned wait_s, const char *why);
+
 #endif

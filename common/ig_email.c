@@ -1,6 +1,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "ig_email.h"
+#include "ig_keys.h"
 
 /* Characters RFC 5322 allows unquoted in a local part ("atext" and dots). */
 static int is_local_char(unsigned char c)
@@ -117,4 +118,9 @@ void ig_email_hash(unsigned char out[IG_EMAIL_HASH_BYTES], const char *email, si
                    const unsigned char key[IG_EMAIL_KEY_BYTES])
 {
     crypto_generichash(out, IG_EMAIL_HASH_BYTES, (const unsigned char *)email, len, key, IG_EMAIL_KEY_BYTES);
+}
+
+void ig_email_key_derive(unsigned char out[IG_EMAIL_KEY_BYTES], const unsigned char secret_key[32])
+{
+    crypto_kdf_derive_from_key(out, IG_EMAIL_KEY_BYTES, IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, secret_key);
 }

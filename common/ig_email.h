@@ -29,4 +29,11 @@ int ig_email_normalise(char *out, const char *in, size_t in_len);
 void ig_email_hash(unsigned char out[IG_EMAIL_HASH_BYTES], const char *email, size_t len,
                    const unsigned char key[IG_EMAIL_KEY_BYTES]);
 
+/**
+ * The key of ig_email_hash, derived from the configured secret_key
+ * (IG_KDF_EMAIL_HASH): the gateway, the sync daemon and the operator's tool
+ * hash the same address alike.
+ */
+void ig_email_key_derive(unsigned char out[IG_EMAIL_KEY_BYTES], const unsigned char secret_key[32]);
+
 #endif

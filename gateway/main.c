@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "ig_email.h"
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "ig_notify.h"
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
         return 2;
     }
     crypto_kdf_derive_from_key(gw.code_key, sizeof(gw.code_key), IG_KDF_CODE_CHECK, IG_KDF_CONTEXT, gw.cfg.secret_key);
-    crypto_kdf_derive_from_key(gw.email_key, sizeof(gw.email_key), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, gw.cfg.secret_key);
+    ig_email_key_derive(gw.email_key, gw.cfg.secret_key);
     ig_user_keys_derive(&gw.user_keys, gw.cfg.secret_key);
     crypto_kdf_derive_from_key(log_key, sizeof(log_key), IG_KDF_LOG_HASH, IG_KDF_CONTEXT, gw.cfg.secret_key);
     ig_log_init(log_key, IG_LOG_INFO);

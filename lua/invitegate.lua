@@ -26,7 +26,7 @@
 -- issued_to_hash, first_redeemer_hash); times in Unix seconds, 0 = none;
 -- hashes are 8-byte keyed hashes of normalised e-mails, '' = none.
 
-local VERSION = '4'
+local VERSION = '5'
 
 -- Integers as plain decimal strings: tostring() would print large doubles in
 -- exponent notation.
@@ -314,6 +314,53 @@ local function ig_idem_put(keys, args)
     return 1
 end
 
+-- Rebuild a code's record from PostgreSQL after Redis lost it (invitegate
+-- rehydrate). A record that is absent is written as PostgreSQL has it; one
+-- that is present is only moved forward: use_count raised, never lowered; a
+-- revocation, the first redeemer and redeemers added, never removed;
+-- max_uses, expires_at and the binding kept. Appends no event: PostgreSQL
+-- has them already.
+-- KEYS[1] code hash, KEYS[2] redeemers set.
+-- ARGV[1] field, ARGV[2] '1' to write, '0' to compare only, ARGV[3]
+-- max_uses, ARGV[4] use_count, ARGV[5] expires_at, ARGV[6] revoked_at,
+-- ARGV[7] bound e-mail hash ('' = none), ARGV[8] first redeemer's hash
+-- ('' = none), ARGV[9..] hashes of the redeemers of a multi-use code.
+-- Reply: {'created' | 'updated' | 'same', redeemers missing from the set}.
+local function ig_rehydrate_code(keys, args)
+    local uses, revoked = tonumber(args[4]), tonumber(args[6])
+    local packed = redis.call('HGET', keys[1], args[1])
+    local verdict, r = 'same', nil
+    if not packed then
+        verdict = 'created'
+        r = {max = tonumber(args[3]), uses = uses, exp = tonumber(args[5]), revoked = revoked, bound = args[7], first = args[8]}
+    else
+        r = unpack_record(packed)
+        if r.uses < uses or (r.revoked == 0 and revoked ~= 0) or (r.first == '' and args[8] ~= '') then
+            verdict = 'updated'
+            r.uses = math.max(r.uses, uses)
+            r.revoked = r.revoked ~= 0 and r.revoked or revoked
+            r.first = r.first ~= '' and r.first or args[8]
+        end
+    end
+    local missing = {}
+    if r.max > 1 then
+        for i = 9, #args do
+            if redis.call('SISMEMBER', keys[2], args[i]) == 0 then
+                missing[#missing + 1] = args[i]
+            end
+        end
+    end
+    if args[2] == '1' then
+        if verdict ~= 'same' then
+            redis.call('HSET', keys[1], args[1], pack_record(r))
+        end
+        if #missing ~= 0 then
+            redis.call('SADD', keys[2], unpack(missing))
+        end
+    end
+    return {verdict, #missing}
+end
+
 redis.register_function{function_name = 'ig_ready', callback = ig_ready, flags = {'no-writes'}}
 redis.register_function('ig_redeem', ig_redeem)
 redis.register_function('ig_redeem_many', ig_redeem_many)
@@ -323,3 +370,4 @@ redis.register_function('ig_batch_claim', ig_batch_claim)
 redis.register_function('ig_issue', ig_issue)
 redis.register_function{function_name = 'ig_idem_get', callback = ig_idem_get, flags = {'no-writes'}}
 redis.register_function('ig_idem_put', ig_idem_put)
+redis.register_function('ig_rehydrate_code', ig_rehydrate_code)

@@ -33,6 +33,31 @@ local function ig_points_sync(keys, args)
     return p.earned - p.spent
 end
 
+-- Rebuild a points record from PostgreSQL after Redis lost it (invitegate
+-- rehydrate, sync/points.h). An absent record is written as PostgreSQL has
+-- it; in a present one earned and spent are only raised (a spend Redis
+-- accepted and PostgreSQL has not applied stays counted), and the rest is
+-- replaced only with them.
+-- KEYS[1] ig:{0}:p:S. ARGV[1..5] as ig_points_sync, ARGV[6] spent
+-- (PostgreSQL's, positive), ARGV[7] '1' to write, '0' to compare only.
+-- Reply: 'created' | 'updated' | 'same'.
+local function ig_rehydrate_points(keys, args)
+    local earned, spent = tonumber(args[2]), tonumber(args[6])
+    local verdict = 'updated'
+    local p = get_points(args[1])
+    if not redis.call('HGET', keys[1], args[1]) then
+        verdict = 'created'
+    elseif p.earned >= earned and p.spent >= spent then
+        return 'same'
+    end
+    p.earned, p.spent = math.max(p.earned, earned), math.max(p.spent, spent)
+    p.tx, p.active, p.fraud = args[3], tonumber(args[4]), tonumber(args[5])
+    if args[7] == '1' then
+        put_points(args[1], p)
+    end
+    return verdict
+end
+
 -- KEYS[1] ig:{0}:wl. ARGV[1] hash8. Reply: {'ok', earned, spent, transactions_json}.
 local function ig_points(keys, args)
     local p = get_points(args[1])
@@ -189,3 +214,4 @@ redis.register_function('ig_expire', ig_expire)
 redis.register_function('ig_lifecycle', idempotent(ig_lifecycle))
 redis.register_function('ig_erase', ig_erase)
 redis.register_function('ig_gate', idempotent(ig_gate))
+redis.register_function('ig_rehydrate_points', ig_rehydrate_points)

@@ -6,7 +6,7 @@
 void sync_keys_derive(sync_keys_t *k, const unsigned char secret_key[IG_SECRET_KEY_BYTES])
 {
     ig_user_keys_derive(&k->user, secret_key);
-    crypto_kdf_derive_from_key(k->email, sizeof(k->email), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, secret_key);
+    ig_email_key_derive(k->email, secret_key);
 }
 
 void sync_keys_wipe(sync_keys_t *k)

@@ -17,7 +17,7 @@
 /*
  * What Redis holds of each user: earned, the last rows (newest first, times
  * in ISO 8601 UTC), active referrals (ACTIVE or REWARDED, referred user not
- * flagged) and flagged ones. Users after $1 in user_id order, changed after
+ * flagged) and flagged ones; then spent, which only rehydrate writes. Users after $1 in user_id order, changed after
  * $2 (Unix ms; negative = any time), among $3 when it is not NULL.
  */
 static const char SQL_STATE[] =
@@ -34,7 +34,7 @@ static const char SQL_STATE[] =
                                  "(SELECT count(*) FROM user_referral_relationships AS r WHERE r.referrer_user_id = b.user_id AND "
                                  "r.level = 1 "
                                  "AND EXISTS (SELECT 1 FROM user_lifecycle_events AS f WHERE f.user_id = r.referred_user_id AND "
-                                 "f.kind = 'fraud_flagged')) "
+                                 "f.kind = 'fraud_flagged')), -b.total_spent "
                                  "FROM user_point_balances AS b JOIN user_emails AS e ON e.user_id = b.user_id "
                                  "WHERE e.email IS NOT NULL AND b.user_id > $1::uuid "
                                  "AND ($2::bigint < 0 OR b.updated_at > timestamptz 'epoch' + $2::bigint * interval '1 "
@@ -83,7 +83,10 @@ static void points_key(char *key, unsigned char hash8[IG_EMAIL_HASH_BYTES], cons
     snprintf(key, IG_KEY_MAX_BYTES, "ig:{%d}:p:%u", IG_WL_BUCKET, ig_user_subhash(hash8));
 }
 
-/* Sends one ig_points_sync per row of res (pipelined) and reads the replies. */
+/*
+ * Sends one ig_points_sync per row of res (pipelined) and reads the replies;
+ * with pt->rehydrate, one ig_rehydrate_points, counting its verdicts.
+ */
 static int write_rows(sync_points_t *pt, redisContext *redis, const PGresult *res)
 {
     int n = PQntuples(res), sent = 0, failed = 0;
@@ -95,18 +98,21 @@ static int write_rows(sync_points_t *pt, redisContext *redis, const PGresult *re
         char key[IG_KEY_MAX_BYTES];
         points_key(key, hash8, pt, email);
         const char *argv[] = {"FCALL",
-                              "ig_points_sync",
+                              pt->rehydrate != 0 ? "ig_rehydrate_points" : "ig_points_sync",
                               "1",
                               key,
                               (const char *)hash8,
                               PQgetvalue(res, i, 2),
                               PQgetvalue(res, i, 3),
                               PQgetvalue(res, i, 4),
-                              PQgetvalue(res, i, 5)};
-        size_t lens[9];
-        for (size_t k = 0; k != 9; ++k)
+                              PQgetvalue(res, i, 5),
+                              PQgetvalue(res, i, 6),
+                              pt->rehydrate == SYNC_POINTS_REHYDRATE_WRITE ? "1" : "0"};
+        size_t lens[11];
+        int argc = pt->rehydrate != 0 ? 11 : 9;
+        for (int k = 0; k != argc; ++k)
             lens[k] = k == 4 ? sizeof(hash8) : strlen(argv[k]);
-        if (redisAppendCommandArgv(redis, 9, argv, lens) != REDIS_OK)
+        if (redisAppendCommandArgv(redis, argc, argv, lens) != REDIS_OK)
             break;
         ++sent;
     }
@@ -118,6 +124,10 @@ static int write_rows(sync_points_t *pt, redisContext *redis, const PGresult *re
         }
         if (reply->type == REDIS_REPLY_ERROR && failed++ == 0)
             snprintf(first_err, sizeof(first_err), "%.*s", (int)(reply->len < 100 ? reply->len : 100), reply->str);
+        else if (pt->rehydrate != 0 && reply->type == REDIS_REPLY_STRING) {
+            pt->rehydrated.created += strcmp(reply->str, "created") == 0;
+            pt->rehydrated.updated += strcmp(reply->str, "updated") == 0;
+        }
         freeReplyObject(reply);
     }
     if (sent != n) {
@@ -320,5 +330,18 @@ int sync_points_tick(sync_points_t *pt, PGconn *conn, redisContext *redis)
         pt->next_points_expiry_ms = now + SYNC_POINTS_EXPIRY_MS;
         ret |= expire_points(pt, conn, redis);
     }
+    return ret;
+}
+
+int sync_points_rehydrate(sync_points_t *pt, PGconn *conn, redisContext *redis, int mode)
+{
+    size_t written;
+    int ret;
+
+    pt->rehydrate = mode;
+    memset(&pt->rehydrated, 0, sizeof(pt->rehydrated));
+    ret = write_back(pt, conn, redis, -1, NULL, &written);
+    pt->rehydrated.checked = written;
+    pt->rehydrate = 0;
     return ret;
 }

@@ -49,6 +49,9 @@
 /** Ledger rows written back per user, newest first. */
 #define SYNC_POINTS_RECENT_ROWS 20
 
+/** sync_points_rehydrate's modes. */
+enum { SYNC_POINTS_REHYDRATE_CHECK = 1, SYNC_POINTS_REHYDRATE_WRITE = 2 };
+
 typedef struct sync_points_t {
     const ig_config_t *cfg;         /**< borrowed */
     const sync_keys_t *keys;        /**< borrowed */
@@ -58,6 +61,10 @@ typedef struct sync_points_t {
     uint64_t next_points_expiry_ms; /**< monotonic: when the points expiry runs next */
     unsigned failures;              /**< consecutive failed write-backs, for logs */
     char errstr[SYNC_DB_ERR_BYTES]; /**< why the last call failed */
+    int rehydrate;                  /**< SYNC_POINTS_REHYDRATE_* while sync_points_rehydrate runs, else 0 */
+    struct {
+        size_t checked, created, updated;
+    } rehydrated; /**< what the last sync_points_rehydrate found (CHECK) or wrote (WRITE) */
 } sync_points_t;
 
 /** Starts pt (cfg and keys borrowed): the first refresh writes back every user. */
@@ -76,5 +83,14 @@ int sync_points_push(sync_points_t *pt, PGconn *conn, redisContext *redis, const
  * refresh then waits). Returns 0, or -1 with pt->errstr set.
  */
 int sync_points_tick(sync_points_t *pt, PGconn *conn, redisContext *redis);
+
+/**
+ * Rebuilds every user's points record after Redis lost it (invitegate
+ * rehydrate): `FCALL ig_rehydrate_points` with what the write-back sends and
+ * PostgreSQL's spent, which writes an absent record and only raises earned
+ * and spent in a present one. mode SYNC_POINTS_REHYDRATE_CHECK compares
+ * only. Counts in pt->rehydrated. Returns 0, or -1 with pt->errstr set.
+ */
+int sync_points_rehydrate(sync_points_t *pt, PGconn *conn, redisContext *redis, int mode);
 
 #endif

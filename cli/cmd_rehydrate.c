@@ -1,0 +1,330 @@
+/*
+ * invitegate rehydrate: rebuilds Redis's invite codes from PostgreSQL after
+ * Redis lost them (a FLUSHALL, a lost append-only file).
+ *
+ * Each invite whose binding is not erased gets its code record and, for a
+ * multi-use code, its redeemers set back, through the library's
+ * ig_rehydrate_code (lua/invitegate.lua), one atomic call per code: an
+ * absent record is written as PostgreSQL has it, a present one only moves
+ * forward (use count raised, never lowered; never un-revoked), so running it
+ * against a Redis that survived, or twice, changes nothing newer. E-mail
+ * hashes are keyed as the gateway keys them (sync_keys_derive, ig_email_key_derive).
+ *
+ * Points: every user's record (earned, spent, the last ledger rows, referral
+ * counts) through ig_rehydrate_points, with the sync daemon's write-back
+ * (sync_points_rehydrate): an absent record is written, a present one has
+ * earned and spent only raised, so nobody can spend again what PostgreSQL
+ * records as spent.
+ *
+ * Not rebuilt: the waitlist, referral codes and the referral state of user
+ * records, batches and Idempotency-Key records; redeemers whose address was
+ * erased (their hash cannot be computed again).
+ *
+ * The library is the gateway's; when Redis does not hold this version (no
+ * gateway has connected since Redis came back), it is loaded from the copy
+ * compiled into this tool.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "ig_code.h"
+#include "ig_email.h"
+#include "ig_keys.h"
+#include "cli.h"
+#include "lag.h"
+#include "people.h"
+#include "points.h"
+
+extern const char gw_lua_source[];
+extern const size_t gw_lua_source_len;
+
+#define REHYDRATE_DEFAULT_WAIT_S 10
+#define REHYDRATE_FETCH 2000
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define REHYDRATE_REDEEMERS_PER_CALL 1000
+#define REHYDRATE_FIXED_ARGS 13 /* FCALL, name, numkeys, 2 keys, field, mode, max, uses, exp, revoked, bound, first */
+#define REHYDRATE_LISTED 50
+#define CODE_SHOWN_CHARS 6
+
+const char cli_rehydrate_run_help[] =
+    "Rebuilds Redis's invite codes from PostgreSQL after Redis lost its data: every invite whose address was not\n"
+    "erased gets its record (max_uses, use count, expiry, revocation, binding, first redeemer) and, for a multi-use\n"
+    "code, its redeemers back. A record Redis still has is only moved forward: its use count raised (never\n"
+    "lowered), a revocation or a redeemer added (never removed). Running it twice changes nothing. Waits first for\n"
+    "the sync daemon to apply what the streams hold. Points records likewise: earned and spent only raised, so\n"
+    "nobody spends again what PostgreSQL records as spent. Not rebuilt: the waitlist and referral codes.\n"
+    "\n"
+    "options:\n"
+    "  --check          compare only: print what would be written, write no record (the library is still loaded\n"
+    "                   when Redis holds none: the comparison runs in it)\n"
+    "  --wait SECONDS   how long to wait for the sync daemon to catch up (default 10)\n"
+    "\n"
+    "exit status: 0 done (--check: nothing missing), 1 --check found something missing, or a store failed.\n";
+
+/* Invites with what Redis's record holds; erased bindings left out (their hash is gone). */
+static const char SQL_CODES[] =
+    "DECLARE rehydrate NO SCROLL CURSOR FOR SELECT i.code, i.max_uses, i.use_count, "
+    "floor(extract(epoch FROM i.expires_at))::bigint, coalesce(floor(extract(epoch FROM i.revoked_at))::bigint, 0), "
+    "coalesce(i.issued_to, ''), "
+    "coalesce((SELECT r.email FROM redemptions AS r WHERE r.code = i.code ORDER BY r.use_number, r.redeemed_at LIMIT 1), ''), "
+    "CASE WHEN i.max_uses > 1 THEN (SELECT string_agg(r.email, ' ') FROM redemptions AS r WHERE r.code = i.code "
+    "AND r.email NOT LIKE 'erased:%') END "
+    "FROM invites AS i WHERE i.issued_to IS NULL OR i.issued_to NOT LIKE 'erased:%'";
+
+typedef struct rh_counts_t {
+    unsigned long long checked, created, updated, redeemers;
+    json_t *items; /* the first REHYDRATE_LISTED codes to write */
+} rh_counts_t;
+
+/* Whether the reply r (any depth) holds the string s. */
+static int reply_has(const redisReply *r, const char *s)
+{
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        return strcmp(r->str, s) == 0;
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i != r->elements; ++i)
+            if (reply_has(r->element[i], s))
+                return 1;
+    return 0;
+}
+
+/* Makes sure Redis holds a library with ig_rehydrate_code; loads the compiled-in one otherwise. Returns 0 or -1. */
+static int ensure_library(cli_ctx_t *ctx, redisContext *redis)
+{
+    redisReply *r = redisCommand(redis, "FUNCTION LIST LIBRARYNAME invitegate");
+    int has = r != NULL && r->type == REDIS_REPLY_ARRAY && reply_has(r, "ig_rehydrate_code");
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        cli_error(ctx, "FUNCTION LIST: %s", r == NULL ? redis->errstr : r->str);
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    if (has)
+        return 0;
+    r = redisCommand(redis, "FUNCTION LOAD REPLACE %b", gw_lua_source, gw_lua_source_len);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        cli_error(ctx, "Redis holds no invitegate library with ig_rehydrate_code and loading this one failed: %s",
+                  r == NULL ? redis->errstr : r->str);
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    fprintf(stderr, "invitegate rehydrate: loaded the Lua library into Redis (it did not hold this version)\n");
+    return 0;
+}
+
+/*
+ * Sends the calls of row i of res (one per REHYDRATE_REDEEMERS_PER_CALL
+ * redeemers, at least one) and returns how many, or -1.
+ */
+static int send_code(redisContext *redis, PGresult *res, int i, const unsigned char *email_key, int write)
+{
+    const char *code = PQgetvalue(res, i, 0), *bound = PQgetvalue(res, i, 5), *first = PQgetvalue(res, i, 6);
+    char *redeemers = strdup(PQgetvalue(res, i, 7)), set_key[IG_KEY_MAX_BYTES], *save = NULL;
+    unsigned char bound_h[IG_EMAIL_HASH_BYTES], first_h[IG_EMAIL_HASH_BYTES];
+    static unsigned char hashes[REHYDRATE_REDEEMERS_PER_CALL][IG_EMAIL_HASH_BYTES];
+    const char *argv[REHYDRATE_FIXED_ARGS + REHYDRATE_REDEEMERS_PER_CALL];
+    size_t lens[REHYDRATE_FIXED_ARGS + REHYDRATE_REDEEMERS_PER_CALL];
+    ig_code_keys_t k;
+    char *e;
+    int calls = 0;
+
+    if (redeemers == NULL)
+        return -1;
+    ig_code_keys(&k, code);
+    snprintf(set_key, sizeof(set_key), "ig:{%u}:r:%s", k.bucket, code);
+    if (bound[0] != '\0')
+        ig_email_hash(bound_h, bound, strlen(bound), email_key);
+    if (first[0] != '\0' && strncmp(first, "erased:", 7) != 0)
+        ig_email_hash(first_h, first, strlen(first), email_key);
+    else
+        first = "";
+    argv[0] = "FCALL", argv[1] = "ig_rehydrate_code", argv[2] = "2", argv[3] = k.hash, argv[4] = set_key, argv[5] = k.field;
+    argv[6] = write ? "1" : "0";
+    for (int c = 1; c != 5; ++c)
+        argv[6 + c] = PQgetvalue(res, i, c);
+    argv[11] = bound[0] != '\0' ? (const char *)bound_h : "";
+    argv[12] = first[0] != '\0' ? (const char *)first_h : "";
+    for (int a = 0; a != REHYDRATE_FIXED_ARGS - 2; ++a)
+        lens[a] = strlen(argv[a]);
+    lens[11] = bound[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0;
+    lens[12] = first[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0;
+    e = strtok_r(redeemers, " ", &save);
+    do {
+        size_t n = 0;
+        for (; e != NULL && n != REHYDRATE_REDEEMERS_PER_CALL; e = strtok_r(NULL, " ", &save), ++n) {
+            ig_email_hash(hashes[n], e, strlen(e), email_key);
+            argv[REHYDRATE_FIXED_ARGS + n] = (const char *)hashes[n];
+            lens[REHYDRATE_FIXED_ARGS + n] = IG_EMAIL_HASH_BYTES;
+        }
+        if (redisAppendCommandArgv(redis, (int)(REHYDRATE_FIXED_ARGS + n), argv, lens) != REDIS_OK) {
+            free(redeemers);
+            return -1;
+        }
+        ++calls;
+    } while (e != NULL);
+    free(redeemers);
+    return calls;
+}
+
+/* Takes the calls' replies for row i; counts them into c. Returns 0 or -1. */
+static int take_replies(cli_ctx_t *ctx, redisContext *redis, PGresult *res, int i, int calls, rh_counts_t *c)
+{
+    const char *code = PQgetvalue(res, i, 0);
+    long long missing = 0;
+    const char *verdict = "same";
+
+    for (int n = 0; n != calls; ++n) {
+        redisReply *r;
+        if (redisGetReply(redis, (void **)&r) != REDIS_OK) {
+            cli_error(ctx, "ig_rehydrate_code: %s", redis->errstr);
+            return -1;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+            cli_error(ctx, "ig_rehydrate_code: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            freeReplyObject(r);
+            return -1;
+        }
+        if (n == 0)
+            verdict = strcmp(r->element[0]->str, "created") == 0   ? "created"
+                      : strcmp(r->element[0]->str, "updated") == 0 ? "updated"
+                                                                   : "same";
+        missing += r->element[1]->integer;
+        freeReplyObject(r);
+    }
+    ++c->checked;
+    c->created += strcmp(verdict, "created") == 0;
+    c->updated += strcmp(verdict, "updated") == 0;
+    c->redeemers += (unsigned long long)missing;
+    if ((strcmp(verdict, "same") != 0 || missing != 0) && json_array_size(c->items) < REHYDRATE_LISTED)
+        json_array_append_new(c->items, json_pack("{s:s%, s:s, s:I, s:i, s:i}", "code", code, (size_t)CODE_SHOWN_CHARS, "record",
+                                                  verdict, "redeemers", (json_int_t)missing, "uses", atoi(PQgetvalue(res, i, 2)),
+                                                  "max_uses", atoi(PQgetvalue(res, i, 1))));
+    return 0;
+}
+
+static PGresult *exec_ok(cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecStatusType want)
+{
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) == want)
+        return res;
+    cli_error(ctx, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return NULL;
+}
+
+/* Walks the invites with a cursor, a pipeline of calls per fetch. Returns 0 or -1. */
+static int rehydrate_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const unsigned char *email_key, int write,
+                           rh_counts_t *c)
+{
+    PGresult *res;
+    int ret = -1;
+
+    if ((res = exec_ok(ctx, pg, "BEGIN READ ONLY", PGRES_COMMAND_OK)) == NULL)
+        return -1;
+    PQclear(res);
+    if ((res = exec_ok(ctx, pg, SQL_CODES, PGRES_COMMAND_OK)) == NULL)
+        goto Exit;
+    PQclear(res);
+    for (;;) {
+        int n, calls[REHYDRATE_FETCH];
+        if ((res = exec_ok(ctx, pg, "FETCH " XSTR(REHYDRATE_FETCH) " FROM rehydrate", PGRES_TUPLES_OK)) == NULL)
+            goto Exit;
+        if ((n = PQntuples(res)) == 0)
+            break;
+        for (int i = 0; i != n; ++i)
+            if (strlen(PQgetvalue(res, i, 0)) != IG_CODE_BODY_LEN)
+                calls[i] = 0; /* not a code of this format: not in Redis's layout */
+            else if ((calls[i] = send_code(redis, res, i, email_key, write)) < 0) {
+                cli_error(ctx, "sending to Redis: %s", redis->errstr);
+                goto Exit;
+            }
+        for (int i = 0; i != n; ++i)
+            if (calls[i] != 0 && take_replies(ctx, redis, res, i, calls[i], c) != 0)
+                goto Exit;
+        PQclear(res);
+    }
+    ret = 0;
+Exit:
+    PQclear(res);
+    PQclear(PQexec(pg, "ROLLBACK"));
+    return ret;
+}
+
+/* The points records, with the sync daemon's write-back. Returns 0 or -1. */
+static int rehydrate_points(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, sync_points_t *points, int check)
+{
+    if (sync_points_rehydrate(points, pg, redis, check ? SYNC_POINTS_REHYDRATE_CHECK : SYNC_POINTS_REHYDRATE_WRITE) == 0)
+        return 0;
+    cli_error(ctx, "points: %s", points->errstr);
+    return -1;
+}
+
+int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"check", no_argument, NULL, 'c'}, {"wait", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+    unsigned wait_s = REHYDRATE_DEFAULT_WAIT_S;
+    rh_counts_t counts = {0, 0, 0, 0, NULL};
+    redisContext *redis;
+    PGconn *pg;
+    int c, check = 0, ret = CLI_EXIT_FAIL;
+    unsigned long long missing;
+    sync_keys_t keys;
+    sync_points_t points;
+
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'c')
+            check = 1;
+        else if (c != 'w' || cli_parse_uint(&wait_s, optarg, 0, 3600) != 0)
+            return cli_usage(ctx);
+    }
+    if (optind != argc)
+        return cli_usage(ctx);
+    if (!ctx->cfg.has_secret_key) {
+        cli_error(ctx, "needs secret_key (bindings and redeemers are keyed hashes in Redis)");
+        return CLI_EXIT_FAIL;
+    }
+    if ((redis = cli_redis(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL || ensure_library(ctx, redis) != 0)
+        return CLI_EXIT_FAIL;
+    if (cli_lag_settle(ctx, redis, pg, wait_s, "PostgreSQL is behind Redis, its counts are not the newest") != 0)
+        return CLI_EXIT_FAIL;
+    sync_keys_derive(&keys, ctx->cfg.secret_key);
+    sync_points_init(&points, &ctx->cfg, &keys);
+    counts.items = json_array();
+    if (rehydrate_codes(ctx, redis, pg, keys.email, !check, &counts) == 0 &&
+        rehydrate_points(ctx, redis, pg, &points, check) == 0) {
+        missing = counts.created + counts.updated + counts.redeemers + points.rehydrated.created + points.rehydrated.updated;
+        ret = check && missing != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+        if (ctx->json)
+            cli_json_print(json_pack("{s:b, s:{s:I, s:I, s:I, s:I, s:O}, s:{s:I, s:I, s:I}}", "check", check, "codes", "checked",
+                                     (json_int_t)counts.checked, "created", (json_int_t)counts.created, "updated",
+                                     (json_int_t)counts.updated, "redeemers_added", (json_int_t)counts.redeemers, "items",
+                                     counts.items, "points", "checked", (json_int_t)points.rehydrated.checked, "created",
+                                     (json_int_t)points.rehydrated.created, "updated", (json_int_t)points.rehydrated.updated));
+        else {
+            size_t i;
+            json_t *item;
+            printf("codes     checked %llu, %s %llu records, %llu %s, %llu redeemers\n", counts.checked,
+                   check ? "missing" : "created", counts.created, counts.updated, check ? "behind" : "raised", counts.redeemers);
+            printf("points    checked %zu, %s %zu records, %zu %s\n", points.rehydrated.checked, check ? "missing" : "created",
+                   points.rehydrated.created, points.rehydrated.updated, check ? "behind" : "raised");
+            json_array_foreach(counts.items, i, item)
+            {
+                char *s = json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                printf("  %s\n", s);
+                free(s);
+            }
+            printf(missing == 0 ? "nothing to write\n" : check ? "would write: %llu\n" : "written: %llu\n", missing);
+        }
+    }
+    sync_keys_wipe(&keys);
+    json_decref(counts.items);
+    return ret;
+}

@@ -52,6 +52,12 @@ int ig_addr_from_sockaddr(ig_addr_t *out, const struct sockaddr *sa)
     return -1;
 }
 
+void ig_addr_client(ig_addr_t *out, const ig_addr_t *a)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(out->b, a->b, ig_addr_is_v4(a) ? sizeof(a->b) : 8);
+}
+
 void ig_addr_format(char out[IG_ADDR_TEXT_BYTES], const ig_addr_t *a)
 {
     const char *ok = ig_addr_is_v4(a) ? inet_ntop(AF_INET, a->b + 12, out, IG_ADDR_TEXT_BYTES)

@@ -33,6 +33,13 @@ typedef struct ig_cidr_t {
 int ig_addr_is_v4(const ig_addr_t *a);
 
 /**
+ * The client an address stands for, as the gateway's limits count clients:
+ * an IPv4 address is itself; an IPv6 address is its /64 (the rest zeroed),
+ * since a host gets a /64 and can use any address in it.
+ */
+void ig_addr_client(ig_addr_t *out, const ig_addr_t *a);
+
+/**
  * Parses a plain IPv4 (dotted decimal) or IPv6 literal of len bytes (not
  * NUL-terminated; no brackets, port or zone). An IPv4-mapped IPv6 literal is
  * the IPv4 address. Returns 0, or -1 when s is not one.

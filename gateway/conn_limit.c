@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "conn_limit.h"
+#include "ig_net.h"
 
 #define SHARD_BITS 4
 #define NIL UINT32_MAX
@@ -101,18 +102,16 @@ void gw_conn_limit_destroy(gw_conn_limit_t *limit)
     free(limit);
 }
 
-/* The key an address is counted under. */
+/* The key an address is counted under: its client (ig_addr_client); zero for a peer that is neither IPv4 nor IPv6. */
 static void address_key(uint8_t key[KEY_BYTES], const struct sockaddr *peer)
 {
+    ig_addr_t addr, client;
     memset(key, 0, KEY_BYTES);
-    if (peer->sa_family == AF_INET) {
-        key[10] = key[11] = 0xff;
-        memcpy(key + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-    } else if (peer->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
-        /* An IPv4 client of a dual-stack listener counts as that IPv4 address. */
-        memcpy(key, a->s6_addr, IN6_IS_ADDR_V4MAPPED(a) ? KEY_BYTES : 8);
-    }
+    /* An IPv4 client of a dual-stack listener arrives mapped and counts as that IPv4 address. */
+    if (ig_addr_from_sockaddr(&addr, peer) != 0)
+        return;
+    ig_addr_client(&client, &addr);
+    memcpy(key, client.b, KEY_BYTES);
 }
 
 gw_conn_verdict_t gw_conn_limit_acquire(gw_conn_limit_t *limit, uint32_t *ticket, const struct sockaddr *peer)

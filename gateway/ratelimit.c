@@ -126,10 +126,11 @@ gw_ratelimit_result_t gw_ratelimit_take(gw_ratelimit_t *rl, const gw_ratelimit_k
 
 void gw_ratelimit_addr_key(gw_ratelimit_key_t *out, const ig_addr_t *addr)
 {
+    ig_addr_t client;
+    ig_addr_client(&client, addr);
     memset(out, 0, sizeof(*out));
     out->bytes[0] = KEY_ADDR;
-    /* One IPv6 subnet is one client: a host gets a /64 and can use any address in it. */
-    memcpy(out->bytes + 1, addr->b, ig_addr_is_v4(addr) ? 16 : 8);
+    memcpy(out->bytes + 1, client.b, sizeof(client.b));
 }
 
 void gw_ratelimit_email_key(gw_ratelimit_key_t *out, const unsigned char hash8[8])

@@ -6,6 +6,7 @@
 #include <time.h>
 #include "bench.h"
 #include "check.h"
+#include "ig_calls.h"
 #include "keys.h"
 #include "rconn.h"
 
@@ -17,8 +18,10 @@ static int append_status(redisContext *c, const bench_code_t *code)
 {
     bench_code_keys_t k;
     bench_code_keys(&k, code->body);
-    const char *argv[] = {"FCALL", "ig_status", "1", k.hash, k.field};
-    if (redisAppendCommandArgv(c, 5, argv, NULL) != REDIS_OK) {
+    IG_FCALL_LOCAL(call, STATUS, 0);
+    ig_fcall_str(&call, k.hash);
+    ig_fcall_str(&call, k.field);
+    if (redisAppendCommandArgv(c, (int)ig_fcall_end(&call), call.argv, call.lens) != REDIS_OK) {
         bench_error("redis FCALL ig_status: %s", c->errstr);
         return -1;
     }
@@ -129,7 +132,7 @@ static int poll_streams(redisContext *c, PGconn *pg)
     PQclear(res);
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         char key[IG_KEY_MAX_BYTES];
-        snprintf(key, sizeof(key), "ig:{%u}:events", b);
+        ig_key_events(key, b);
         redisAppendCommand(c, "XREVRANGE %s + - COUNT 1", key);
     }
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {

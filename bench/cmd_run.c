@@ -59,11 +59,11 @@ static int resolve_rate(double *rate, const bench_opts_t *o)
     return 0;
 }
 
-/* People who joined the waitlist so far (its `joined` counter, ig:{0}:wl:n). Returns 0 or -1 (printed). */
+/* People who joined the waitlist so far (its `joined` counter, IG_KEY_WL_COUNTERS). Returns 0 or -1 (printed). */
 static int waitlist_size(redisContext *c, long long *out)
 {
     char key[IG_KEY_MAX_BYTES];
-    snprintf(key, sizeof(key), "ig:{%u}:wl:n", IG_WL_BUCKET);
+    snprintf(key, sizeof(key), "%s", IG_KEY_WL_COUNTERS);
     const char *argv[] = {"HGET", key, "joined"};
     redisReply *reply = bench_redis_argv(c, "HGET", 3, argv, NULL);
     int ret = reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL) ? 0 : -1;

@@ -15,11 +15,11 @@
 
 typedef struct bench_code_keys_t {
     unsigned bucket;               /**< ig_code_bucket(body) */
-    char hash[IG_KEY_MAX_BYTES];   /**< ig:{B}:c:S, the small hash holding the record */
+    char hash[IG_KEY_MAX_BYTES];   /**< ig_key_code_hash, the small hash holding the record */
     char field[BENCH_FIELD_BYTES]; /**< body[3..16], the record's field */
-    char set[IG_KEY_MAX_BYTES];    /**< ig:{B}:r:CODE, redeemers of a multi-use code */
-    char gate[IG_KEY_MAX_BYTES];   /**< ig:{B}:gate */
-    char stream[IG_KEY_MAX_BYTES]; /**< ig:{B}:events */
+    char set[IG_KEY_MAX_BYTES];    /**< ig_key_redeemers, redeemers of a multi-use code */
+    char gate[IG_KEY_MAX_BYTES];   /**< ig_key_gate */
+    char stream[IG_KEY_MAX_BYTES]; /**< ig_key_events */
 } bench_code_keys_t;
 
 /** Fills k for the code body (16 characters). */
@@ -30,9 +30,9 @@ static inline void bench_code_keys(bench_code_keys_t *k, const char *body)
     k->bucket = ck.bucket;
     memcpy(k->hash, ck.hash, sizeof(k->hash));
     memcpy(k->field, ck.field, sizeof(k->field));
-    snprintf(k->set, sizeof(k->set), "ig:{%u}:r:%.*s", k->bucket, IG_CODE_BODY_LEN, body);
-    snprintf(k->gate, sizeof(k->gate), "ig:{%u}:gate", k->bucket);
-    snprintf(k->stream, sizeof(k->stream), "ig:{%u}:events", k->bucket);
+    ig_key_redeemers(k->set, k->bucket, body);
+    ig_key_gate(k->gate, k->bucket);
+    ig_key_events(k->stream, k->bucket);
 }
 
 #endif

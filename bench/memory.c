@@ -92,7 +92,7 @@ static int trim_streams(redisContext *c)
 {
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         char key[IG_KEY_MAX_BYTES];
-        snprintf(key, sizeof(key), "ig:{%u}:events", b);
+        ig_key_events(key, b);
         const char *argv[] = {"XTRIM", key, "MAXLEN", "0"};
         redisReply *reply = bench_redis_argv(c, "XTRIM", 4, argv, NULL);
         if (reply == NULL)
@@ -196,13 +196,13 @@ static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
         goto Exit;
     /* Where the bytes go (lua/waitlist.lua): class bitmaps, their counters, the sequence map, referral codes, user records. */
     static const struct {
-        const char *pattern, *name, *json;
+        const char *kind, *name, *json;
     } parts[] = {
-        {"ig:{0}:wl:b:*", "class bitmaps", "waitlist_bitmap_bytes_per_entry"},
-        {"ig:{0}:wl:k:*", "block counters", "waitlist_counter_bytes_per_entry"},
-        {"ig:{0}:wl:s:*", "sequence map", "waitlist_sequence_bytes_per_entry"},
-        {"ig:{0}:rc:*", "referral codes", "waitlist_referral_bytes_per_entry"},
-        {"ig:{0}:u:*", "user records", "waitlist_user_bytes_per_entry"},
+        {"wl:b", "class bitmaps", "waitlist_bitmap_bytes_per_entry"},
+        {"wl:k", "block counters", "waitlist_counter_bytes_per_entry"},
+        {"wl:s", "sequence map", "waitlist_sequence_bytes_per_entry"},
+        {"rc", "referral codes", "waitlist_referral_bytes_per_entry"},
+        {"u", "user records", "waitlist_user_bytes_per_entry"},
     };
     double n = (double)(created != 0 ? created : 1), per = (double)(after - before) / n, accounted = 0;
     printf("memory: %zu waitlist entries joined in %.2f s (average e-mail %.1f bytes); Redis used_memory +%lld bytes = %.1f "
@@ -212,7 +212,9 @@ static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
     for (size_t i = 0; i != sizeof(parts) / sizeof(parts[0]); ++i) {
         long long bytes;
         char enc[32];
-        if (usage_of_pattern(c, parts[i].pattern, &bytes, enc) != 0)
+        char pattern[IG_KEY_MAX_BYTES];
+        ig_key_pattern(pattern, IG_WL_BUCKET, parts[i].kind);
+        if (usage_of_pattern(c, pattern, &bytes, enc) != 0)
             goto Exit;
         printf(" %s %.1f (%s),", parts[i].name, (double)bytes / n, enc);
         json_object_set_new(out, parts[i].json, json_real((double)bytes / n));

@@ -2,12 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
+#include "ig_calls.h"
 #include "keys.h"
 #include "redis_load.h"
 
-#define KEYS_PER_ITEM 2
-#define ARGS_PER_ITEM 5
-#define MANY_ARGC_MAX (5 + (KEYS_PER_ITEM + ARGS_PER_ITEM) * BENCH_REDIS_BATCH_MAX)
+#define MANY_ARGC_MAX IG_CALL_ARGC(REDEEM_MANY, BENCH_REDIS_BATCH_MAX)
 
 /* A redemption waiting for its call. */
 typedef struct item_t {
@@ -74,46 +73,34 @@ static int send_group(redis_load_t *l, unsigned b)
 {
     const bench_redis_load_opts_t *o = l->o;
     const char *argv[MANY_ARGC_MAX];
-    size_t argvlen[MANY_ARGC_MAX], argc = 0, n = l->count[b];
-    char numkeys[16];
+    size_t argvlen[MANY_ARGC_MAX], n = l->count[b];
     item_t *g = l->groups[b];
+    ig_fcall_t c;
 
     if (o->batch == 1) {
         item_t *it = &g[0];
-        const char *one[] = {"FCALL",
-                             "ig_redeem",
-                             "4",
-                             it->k.hash,
-                             it->k.set,
-                             it->k.gate,
-                             it->k.stream,
-                             it->k.field,
-                             it->t.code->body,
-                             it->t.email,
-                             (const char *)it->hash,
-                             o->client_addr};
-        for (size_t i = 0; i != sizeof(one) / sizeof(one[0]); ++i) {
-            argv[argc] = one[i];
-            /* argv[10] is the binary e-mail hash. */
-            argvlen[argc++] = i == 10 ? sizeof(it->hash) : strlen(one[i]);
-        }
+        ig_fcall_begin(&c, IG_CALL_REDEEM, 0, argv, argvlen, MANY_ARGC_MAX);
+        const char *keys[] = {it->k.hash, it->k.set, it->k.gate, it->k.stream, it->k.field, it->t.code->body, it->t.email};
+        ig_fcall_strs(&c, keys, sizeof(keys) / sizeof(keys[0]));
+        ig_fcall_bin(&c, it->hash, sizeof(it->hash));
+        ig_fcall_str(&c, o->client_addr);
     } else {
-        snprintf(numkeys, sizeof(numkeys), "%zu", 2 + KEYS_PER_ITEM * n);
-        argv[argc++] = "FCALL", argv[argc++] = "ig_redeem_many", argv[argc++] = numkeys;
-        argv[argc++] = g[0].k.gate, argv[argc++] = g[0].k.stream;
-        for (size_t i = 0; i != n; ++i)
-            argv[argc++] = g[i].k.hash, argv[argc++] = g[i].k.set;
-        for (size_t i = 0; i != argc; ++i)
-            argvlen[i] = strlen(argv[i]);
+        ig_fcall_begin(&c, IG_CALL_REDEEM_MANY, n, argv, argvlen, MANY_ARGC_MAX);
+        ig_fcall_str(&c, g[0].k.gate);
+        ig_fcall_str(&c, g[0].k.stream);
         for (size_t i = 0; i != n; ++i) {
-            argv[argc] = g[i].k.field, argvlen[argc++] = strlen(g[i].k.field);
-            argv[argc] = g[i].t.code->body, argvlen[argc++] = IG_CODE_BODY_LEN;
-            argv[argc] = g[i].t.email, argvlen[argc++] = g[i].t.email_len;
-            argv[argc] = (const char *)g[i].hash, argvlen[argc++] = IG_EMAIL_HASH_BYTES;
-            argv[argc] = o->client_addr, argvlen[argc++] = strlen(o->client_addr);
+            ig_fcall_str(&c, g[i].k.hash);
+            ig_fcall_str(&c, g[i].k.set);
+        }
+        for (size_t i = 0; i != n; ++i) {
+            ig_fcall_str(&c, g[i].k.field);
+            ig_fcall_bin(&c, g[i].t.code->body, IG_CODE_BODY_LEN);
+            ig_fcall_bin(&c, g[i].t.email, g[i].t.email_len);
+            ig_fcall_bin(&c, g[i].hash, IG_EMAIL_HASH_BYTES);
+            ig_fcall_str(&c, o->client_addr);
         }
     }
-    if (redisAppendCommandArgv(l->c, (int)argc, argv, argvlen) != REDIS_OK) {
+    if (redisAppendCommandArgv(l->c, (int)ig_fcall_end(&c), argv, argvlen) != REDIS_OK) {
         bench_error("redis FCALL: %s", l->c->errstr);
         return -1;
     }

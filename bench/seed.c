@@ -3,17 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
+#include "ig_calls.h"
 #include "ig_priority.h"
 #include "keys.h"
 #include "rconn.h"
 #include "seed.h"
 
-#define ISSUE_FIXED_ARGS 9 /* FCALL ig_issue numkeys stream + batch cohort max exp by */
-
 /* One ig_issue call being built. */
 typedef struct issue_call_t {
-    const char *argv[ISSUE_FIXED_ARGS + 5 * BENCH_SEED_CODES_PER_CALL];
-    size_t argvlen[ISSUE_FIXED_ARGS + 5 * BENCH_SEED_CODES_PER_CALL];
+    const char *argv[IG_CALL_ARGC(ISSUE, BENCH_SEED_CODES_PER_CALL)];
+    size_t argvlen[IG_CALL_ARGC(ISSUE, BENCH_SEED_CODES_PER_CALL)];
     char keys[BENCH_SEED_CODES_PER_CALL][IG_KEY_MAX_BYTES];
     char emails[BENCH_SEED_CODES_PER_CALL][BENCH_EMAIL_BYTES];
     unsigned char hashes[BENCH_SEED_CODES_PER_CALL][IG_EMAIL_HASH_BYTES];
@@ -48,23 +47,21 @@ static int read_one(issue_pipe_t *p)
 static int send_call(issue_pipe_t *p, issue_call_t *call, const bench_pool_t *pool, const size_t *idx, size_t n, unsigned bucket,
                      bench_code_kind_t kind, const unsigned char email_key[IG_EMAIL_KEY_BYTES], const char *exp)
 {
-    char numkeys[16], stream[IG_KEY_MAX_BYTES], batch[48], max[16];
-    size_t argc = 0;
+    char stream[IG_KEY_MAX_BYTES], batch[48], max[16];
+    ig_fcall_t c;
 
-    snprintf(numkeys, sizeof(numkeys), "%zu", n + 1);
-    snprintf(stream, sizeof(stream), "ig:{%u}:events", bucket);
+    ig_key_events(stream, bucket);
     snprintf(max, sizeof(max), "%u", kind == BENCH_CODE_MULTI ? pool->multi_max : 1u);
     bench_pool_batch_id(batch, pool, kind);
-    call->argv[argc++] = "FCALL", call->argv[argc++] = "ig_issue", call->argv[argc++] = numkeys, call->argv[argc++] = stream;
+    ig_fcall_begin(&c, IG_CALL_ISSUE, n, call->argv, call->argvlen, IG_CALL_ARGC(ISSUE, BENCH_SEED_CODES_PER_CALL));
+    ig_fcall_str(&c, stream);
     for (size_t i = 0; i != n; ++i) {
         const char *body = pool->codes[idx[i]].body;
-        snprintf(call->keys[i], IG_KEY_MAX_BYTES, "ig:{%u}:c:%u", bucket, ig_code_subhash(body));
-        call->argv[argc++] = call->keys[i];
+        ig_key_code_hash(call->keys[i], bucket, ig_code_subhash(body));
+        ig_fcall_str(&c, call->keys[i]);
     }
-    call->argv[argc++] = batch, call->argv[argc++] = "bench", call->argv[argc++] = max, call->argv[argc++] = exp;
-    call->argv[argc++] = "bench";
-    for (size_t i = 0; i != argc; ++i)
-        call->argvlen[i] = strlen(call->argv[i]);
+    const char *fixed[] = {batch, "bench", max, exp, "bench"};
+    ig_fcall_strs(&c, fixed, 5);
     for (size_t i = 0; i != n; ++i) {
         const char *body = pool->codes[idx[i]].body;
         size_t elen = 0;
@@ -72,12 +69,12 @@ static int send_call(issue_pipe_t *p, issue_call_t *call, const bench_pool_t *po
             elen = bench_pool_bound_email(call->emails[i], body);
             ig_email_hash(call->hashes[i], call->emails[i], elen, email_key);
         }
-        call->argv[argc] = body + 3, call->argvlen[argc++] = IG_CODE_BODY_LEN - 3;
-        call->argv[argc] = body, call->argvlen[argc++] = IG_CODE_BODY_LEN;
-        call->argv[argc] = elen ? call->emails[i] : "", call->argvlen[argc++] = elen;
-        call->argv[argc] = elen ? (const char *)call->hashes[i] : "", call->argvlen[argc++] = elen ? IG_EMAIL_HASH_BYTES : 0;
+        ig_fcall_bin(&c, body + 3, IG_CODE_BODY_LEN - 3);
+        ig_fcall_bin(&c, body, IG_CODE_BODY_LEN);
+        ig_fcall_bin(&c, call->emails[i], elen);
+        ig_fcall_bin(&c, call->hashes[i], elen ? IG_EMAIL_HASH_BYTES : 0);
     }
-    if (redisAppendCommandArgv(p->c, (int)argc, call->argv, call->argvlen) != REDIS_OK) {
+    if (redisAppendCommandArgv(p->c, (int)ig_fcall_end(&c), call->argv, call->argvlen) != REDIS_OK) {
         bench_error("redis FCALL ig_issue: %s", p->c->errstr);
         return -1;
     }
@@ -155,14 +152,13 @@ static int read_join(redisContext *c, size_t *created, size_t *existing)
 int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                         const ig_user_keys_t *user_keys, size_t *created, size_t *existing)
 {
-    char wl_key[IG_KEY_MAX_BYTES], stream[IG_KEY_MAX_BYTES], score[16], ref[IG_REFERRAL_CODE_LEN + 1];
+    char score[16], ref[IG_REFERRAL_CODE_LEN + 1], user_key[IG_KEY_MAX_BYTES], shared_key[IG_KEY_MAX_BYTES];
+    char ref_key[IG_KEY_MAX_BYTES];
     unsigned char hash[IG_EMAIL_HASH_BYTES];
     size_t outstanding = 0;
     bench_person_t p;
 
     *created = *existing = 0;
-    snprintf(wl_key, sizeof(wl_key), "ig:{%u}:wl", IG_WL_BUCKET);
-    snprintf(stream, sizeof(stream), "ig:{%u}:events", IG_WL_BUCKET);
     for (size_t i = 0; i != wl->num; ++i) {
         if (bench_person(&p, i) != 0) {
             bench_error("seed --waitlist: person %zu has an address the gateway would refuse", i);
@@ -171,13 +167,18 @@ int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsig
         ig_email_hash(hash, p.email, p.email_len, email_key);
         ig_referral_code(ref, p.email, p.email_len, user_keys);
         snprintf(score, sizeof(score), "%d", ig_priority_score(p.persona, strlen(p.persona), p.use_case, strlen(p.use_case)));
-        /* As gateway/routes_waitlist.c calls it. */
-        const char *argv[] = {"FCALL",   "ig_join",  "2",   wl_key, stream, (const char *)hash, p.email,
-                              p.persona, p.use_case, score, ref,    "",     "bench-seed",       "0"};
-        size_t argvlen[sizeof(argv) / sizeof(argv[0])];
-        for (size_t a = 0; a != sizeof(argv) / sizeof(argv[0]); ++a)
-            argvlen[a] = a == 5 ? sizeof(hash) : strlen(argv[a]);
-        if (redisAppendCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen) != REDIS_OK) {
+        ig_key_user(user_key, hash);
+        ig_key_shared(shared_key, hash);
+        ig_key_referral(ref_key, ref);
+        /* One item of gateway/routes_waitlist.c's ig_join_many, without a referral code given. */
+        IG_FCALL_LOCAL(call, JOIN, 0);
+        const char *keys[] = {IG_KEY_WL, IG_KEY_WL_EVENTS, IG_KEY_WL_SEQ, IG_KEY_WL_COUNTERS,
+                              user_key,  shared_key,       ref_key,       ref_key};
+        ig_fcall_strs(&call, keys, 8);
+        ig_fcall_bin(&call, hash, sizeof(hash));
+        const char *args[] = {p.email, p.persona, p.use_case, score, ref, "", "bench-seed", "0"};
+        ig_fcall_strs(&call, args, 8);
+        if (redisAppendCommandArgv(c, (int)ig_fcall_end(&call), call.argv, call.lens) != REDIS_OK) {
             bench_error("redis FCALL ig_join: %s", c->errstr);
             return -1;
         }

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "ig_code.h"
 #include "ig_email.h"
+#include "ig_calls.h"
 #include "ig_keys.h"
 #include "message.h"
 #include "parse.h"
@@ -618,16 +619,14 @@ static int import_one(cli_ctx_t *ctx, redisContext *redis, const import_row_t *r
     char stream[IG_KEY_MAX_BYTES];
     unsigned char hash[IG_EMAIL_HASH_BYTES] = {0};
     ig_code_keys(&k, r->code);
-    snprintf(stream, sizeof(stream), "ig:{%u}:events", k.bucket);
+    IG_FCALL_LOCAL(c, ISSUE, 1);
+    ig_key_events(stream, k.bucket);
     if (r->email_len != 0)
         ig_email_hash(hash, r->email, r->email_len, email_key);
-    const char *argv[] = {"FCALL", "ig_issue", "2",           stream,  k.hash,  CLI_IMPORT_BATCH, r->cohort,
-                          r->max,  r->exp,     CLI_IMPORT_BY, k.field, r->code, r->email,         (const char *)hash};
-    size_t argvlen[sizeof(argv) / sizeof(argv[0])];
-    for (size_t i = 0; i != 13; ++i)
-        argvlen[i] = strlen(argv[i]);
-    argvlen[13] = r->email_len != 0 ? IG_EMAIL_HASH_BYTES : 0;
-    redisReply *reply = redisCommandArgv(redis, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen);
+    const char *strs[] = {stream, k.hash, CLI_IMPORT_BATCH, r->cohort, r->max, r->exp, CLI_IMPORT_BY, k.field, r->code, r->email};
+    ig_fcall_strs(&c, strs, sizeof(strs) / sizeof(strs[0]));
+    ig_fcall_bin(&c, hash, r->email_len != 0 ? IG_EMAIL_HASH_BYTES : 0);
+    redisReply *reply = redisCommandArgv(redis, (int)ig_fcall_end(&c), c.argv, c.lens);
     int ret = -1;
     if (reply == NULL)
         cli_error(ctx, "line %u: redis: %s", r->line, redis->errstr);

@@ -8,8 +8,8 @@
  *   signups        waitlist joins in PostgreSQL against --target-signups
  *   error_rate     5xx answers among the gateway's redeem requests
  *                  (its /metrics counters, since the gateway started)
- *   trust_gate     the flag the gateways read (ig:{0}:gate) and the last
- *                  evaluation (ig:{0}:trust, else gate_evaluations)
+ *   trust_gate     the flag the gateways read (IG_KEY_WL_GATE) and the last
+ *                  evaluation (IG_KEY_TRUST, else gate_evaluations)
  *   sync_lag       entries not yet applied to PostgreSQL and the age of the
  *                  oldest (lag.h)
  *   gateway_ready  the gateway's /ready
@@ -238,7 +238,6 @@ static void check_trust(cli_ctx_t *ctx, monitor_round_t *m, json_t *last_eval)
 {
     redisContext *redis = cli_redis(ctx);
     int failed = redis == NULL;
-    char key[IG_KEY_MAX_BYTES];
     char *flag = NULL, *mode = NULL, *trust = NULL;
     json_t *eval = NULL, *data;
     const char *health;
@@ -246,12 +245,9 @@ static void check_trust(cli_ctx_t *ctx, monitor_round_t *m, json_t *last_eval)
     int closed;
 
     if (redis != NULL) {
-        snprintf(key, sizeof(key), "ig:{%d}:gate", IG_WL_BUCKET);
-        flag = redis_get(redis, key, &failed);
-        snprintf(key, sizeof(key), "ig:{%d}:gate:mode", IG_WL_BUCKET);
-        mode = redis_get(redis, key, &failed);
-        snprintf(key, sizeof(key), "ig:{%d}:trust", IG_WL_BUCKET);
-        trust = redis_get(redis, key, &failed);
+        flag = redis_get(redis, IG_KEY_WL_GATE, &failed);
+        mode = redis_get(redis, IG_KEY_GATE_MODE, &failed);
+        trust = redis_get(redis, IG_KEY_TRUST, &failed);
     }
     if (!failed) {
         /* What the gateways obey: the flag; the score from the daemon's last evaluation. */

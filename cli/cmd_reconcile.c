@@ -3,7 +3,7 @@
  * and prints the drift; exit 1 when there is any (or when the comparison
  * could not be made), 0 when the two agree.
  *
- *   codes     every code record in Redis (ig:{B}:c:S) against invites:
+ *   codes     every code record in Redis (ig_key_code_hash) against invites:
  *             use counts and max_uses that differ, codes only in Redis,
  *             and unexpired codes only in PostgreSQL
  *   waitlist  the people waiting in Redis (user records in state 'w')
@@ -184,7 +184,7 @@ static int scan_unpack(cli_ctx_t *ctx, redisContext *redis, const char *pattern,
 static int take_codes(void *arg, const char *key, const redisReply *r)
 {
     unsigned b, sub;
-    if (sscanf(key, "ig:{%u}:c:%u", &b, &sub) != 2 || r->elements % 3 != 0)
+    if (ig_key_parse_code_hash(key, &b, &sub) != 0 || r->elements % 3 != 0)
         return -1;
     for (size_t i = 0; i < r->elements; i += 3) {
         rc_code_t *c = vec_push(arg);
@@ -258,8 +258,10 @@ static int check_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, rc_repor
     PGresult *res = NULL;
     int ret = -1;
 
+    char pattern[IG_KEY_MAX_BYTES];
     /* One SCAN for every bucket: only code hashes have "}:c:" in their names. */
-    if ((res = load_sides(ctx, redis, pg, "ig:{*}:c:*", "c", take_codes, &v, cmp_code,
+    ig_key_pattern(pattern, IG_KEY_ANY_BUCKET, "c");
+    if ((res = load_sides(ctx, redis, pg, pattern, "c", take_codes, &v, cmp_code,
                           "SELECT code, use_count, max_uses, expires_at < now() FROM invites")) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
@@ -324,7 +326,7 @@ static int check_waitlist(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const
     unsigned char h[IG_EMAIL_HASH_BYTES];
     int ret = -1;
 
-    snprintf(pattern, sizeof(pattern), "ig:{%d}:u:*", IG_WL_BUCKET);
+    ig_key_pattern(pattern, IG_WL_BUCKET, "u");
     if ((res = load_sides(ctx, redis, pg, pattern, "u", take_waiting, &v, cmp_person,
                           "SELECT email FROM waitlist WHERE invited_at IS NULL AND email NOT LIKE 'erased:%'")) == NULL)
         goto Exit;
@@ -369,7 +371,7 @@ static int check_points(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const u
     PQclear(res);
     res = NULL;
 
-    snprintf(pattern, sizeof(pattern), "ig:{%d}:p:*", IG_WL_BUCKET);
+    ig_key_pattern(pattern, IG_WL_BUCKET, "p");
     snprintf(sql, sizeof(sql),
              "SELECT e.email, b.total_earned, -b.total_spent FROM user_point_balances AS b JOIN user_emails AS e "
              "ON e.user_id = b.user_id WHERE e.email IS NOT NULL AND b.updated_at < now() - interval '%d seconds'",

@@ -31,6 +31,7 @@
 #include <sodium.h>
 #include "ig_code.h"
 #include "ig_email.h"
+#include "ig_calls.h"
 #include "ig_keys.h"
 #include "cli.h"
 #include "lag.h"
@@ -45,7 +46,6 @@ extern const size_t gw_lua_source_len;
 #define STR(x) #x
 #define XSTR(x) STR(x)
 #define REHYDRATE_REDEEMERS_PER_CALL 1000
-#define REHYDRATE_FIXED_ARGS 13 /* FCALL, name, numkeys, 2 keys, field, mode, max, uses, exp, revoked, bound, first */
 #define REHYDRATE_LISTED 50
 #define CODE_SHOWN_CHARS 6
 
@@ -129,8 +129,8 @@ static int send_code(redisContext *redis, PGresult *res, int i, const unsigned c
     char *redeemers = strdup(PQgetvalue(res, i, 7)), set_key[IG_KEY_MAX_BYTES], *save = NULL;
     unsigned char bound_h[IG_EMAIL_HASH_BYTES], first_h[IG_EMAIL_HASH_BYTES];
     static unsigned char hashes[REHYDRATE_REDEEMERS_PER_CALL][IG_EMAIL_HASH_BYTES];
-    const char *argv[REHYDRATE_FIXED_ARGS + REHYDRATE_REDEEMERS_PER_CALL];
-    size_t lens[REHYDRATE_FIXED_ARGS + REHYDRATE_REDEEMERS_PER_CALL];
+    static const char *argv[IG_CALL_ARGC(REHYDRATE_CODE, REHYDRATE_REDEEMERS_PER_CALL)];
+    static size_t lens[IG_CALL_ARGC(REHYDRATE_CODE, REHYDRATE_REDEEMERS_PER_CALL)];
     ig_code_keys_t k;
     char *e;
     int calls = 0;
@@ -138,32 +138,29 @@ static int send_code(redisContext *redis, PGresult *res, int i, const unsigned c
     if (redeemers == NULL)
         return -1;
     ig_code_keys(&k, code);
-    snprintf(set_key, sizeof(set_key), "ig:{%u}:r:%s", k.bucket, code);
+    ig_key_redeemers(set_key, k.bucket, code);
     if (bound[0] != '\0')
         ig_email_hash(bound_h, bound, strlen(bound), email_key);
     if (first[0] != '\0' && strncmp(first, "erased:", 7) != 0)
         ig_email_hash(first_h, first, strlen(first), email_key);
     else
         first = "";
-    argv[0] = "FCALL", argv[1] = "ig_rehydrate_code", argv[2] = "2", argv[3] = k.hash, argv[4] = set_key, argv[5] = k.field;
-    argv[6] = write ? "1" : "0";
-    for (int c = 1; c != 5; ++c)
-        argv[6 + c] = PQgetvalue(res, i, c);
-    argv[11] = bound[0] != '\0' ? (const char *)bound_h : "";
-    argv[12] = first[0] != '\0' ? (const char *)first_h : "";
-    for (int a = 0; a != REHYDRATE_FIXED_ARGS - 2; ++a)
-        lens[a] = strlen(argv[a]);
-    lens[11] = bound[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0;
-    lens[12] = first[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0;
     e = strtok_r(redeemers, " ", &save);
     do {
         size_t n = 0;
-        for (; e != NULL && n != REHYDRATE_REDEEMERS_PER_CALL; e = strtok_r(NULL, " ", &save), ++n) {
+        ig_fcall_t c;
+        for (; e != NULL && n != REHYDRATE_REDEEMERS_PER_CALL; e = strtok_r(NULL, " ", &save), ++n)
             ig_email_hash(hashes[n], e, strlen(e), email_key);
-            argv[REHYDRATE_FIXED_ARGS + n] = (const char *)hashes[n];
-            lens[REHYDRATE_FIXED_ARGS + n] = IG_EMAIL_HASH_BYTES;
-        }
-        if (redisAppendCommandArgv(redis, (int)(REHYDRATE_FIXED_ARGS + n), argv, lens) != REDIS_OK) {
+        ig_fcall_begin(&c, IG_CALL_REHYDRATE_CODE, n, argv, lens, IG_CALL_ARGC(REHYDRATE_CODE, REHYDRATE_REDEEMERS_PER_CALL));
+        const char *strs[] = {k.hash, set_key, k.field, write ? "1" : "0"};
+        ig_fcall_strs(&c, strs, 4);
+        for (int col = 1; col != 5; ++col)
+            ig_fcall_str(&c, PQgetvalue(res, i, col));
+        ig_fcall_bin(&c, bound_h, bound[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0);
+        ig_fcall_bin(&c, first_h, first[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0);
+        for (size_t r = 0; r != n; ++r)
+            ig_fcall_bin(&c, hashes[r], IG_EMAIL_HASH_BYTES);
+        if (redisAppendCommandArgv(redis, (int)ig_fcall_end(&c), argv, lens) != REDIS_OK) {
             free(redeemers);
             return -1;
         }

@@ -51,7 +51,7 @@ static int load_stream(cli_lag_t *out, redisContext *redis, unsigned b, char err
     redisReply *r;
     int ret = -1;
 
-    snprintf(key, sizeof(key), "ig:{%u}:events", b);
+    ig_key_events(key, b);
     if ((r = redisCommand(redis, "XREVRANGE %s + - COUNT 1", key)) == NULL || r->type != REDIS_REPLY_ARRAY)
         goto Exit;
     if (r->elements == 1 && (r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1 ||

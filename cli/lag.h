@@ -1,5 +1,5 @@
 /*
- * How far PostgreSQL is behind Redis: each bucket's stream ig:{B}:events
+ * How far PostgreSQL is behind Redis: each bucket's stream ig_key_events(B)
  * against its high-water mark in sync_progress (ARCHITECTURE.md, "Exactly
  * once into PostgreSQL"). Entries after the mark are not applied yet; the
  * oldest of them gives the lag's age by the millisecond part of its id,

@@ -64,16 +64,6 @@ static void on_lookup_reply(gw_req_t *rq, redisReply *reply, const char *err)
     idem->proceed(rq);
 }
 
-/* Sends a command of NUL-terminated arguments, except the last, of last_len bytes; returns what gw_req_redis returns. */
-static int send_command(gw_req_t *rq, const char **argv, size_t argc, size_t last_len)
-{
-    size_t lens[8];
-    assert(argc <= sizeof(lens) / sizeof(lens[0]));
-    gw_str_lens(lens, argv, argc - 1);
-    lens[argc - 1] = last_len;
-    return gw_req_redis(rq, (int)argc, argv, lens);
-}
-
 int gw_idem_begin(gw_req_t *rq, const ig_admin_token_t *token, void (*proceed)(gw_req_t *rq))
 {
     gw_idem_t *idem = rq->idem;
@@ -101,20 +91,26 @@ int gw_idem_begin(gw_req_t *rq, const ig_admin_token_t *token, void (*proceed)(g
     if (idem->mode == GW_IDEM_CALL)
         return 0;
     idem->proceed = proceed;
-    const char *argv[] = {"FCALL", "ig_idem_get", "1", idem->record, idem->fp};
-    rq->on_reply = on_lookup_reply;
-    if (send_command(rq, argv, 5, strlen(idem->fp)) != 0)
-        gw_req_unavailable(rq);
+    IG_FCALL_LOCAL(c, IDEM_GET, 0);
+    ig_fcall_str(&c, idem->record);
+    ig_fcall_str(&c, idem->fp);
+    gw_fcall(rq, on_lookup_reply, &c);
     return -1;
 }
 
-void gw_idem_call_args(const gw_req_t *rq, const char *out[2])
+const char *gw_idem_call_key(const gw_req_t *rq)
 {
     const gw_idem_t *idem = rq->idem;
     /* A call carries the key only after gw_idem_begin scoped it. */
     assert(idem == NULL || idem->held);
-    out[0] = idem != NULL ? idem->record : "";
-    out[1] = idem != NULL ? idem->fp : "";
+    return idem != NULL ? idem->record : IG_KEY_IDEM_NONE;
+}
+
+const char *gw_idem_call_fp(const gw_req_t *rq)
+{
+    const gw_idem_t *idem = rq->idem;
+    assert(idem == NULL || idem->held);
+    return idem != NULL ? idem->fp : "";
 }
 
 int gw_idem_on_reply(gw_req_t *rq, redisReply **reply)
@@ -183,11 +179,15 @@ int gw_idem_on_answer(gw_req_t *rq, int status, const char *content_type, const 
     if (idem->fresh && status < 500 && status != 429 && strcmp(content_type, "application/json") == 0) {
         char code[16];
         snprintf(code, sizeof(code), "%d", status);
-        const char *argv[] = {"FCALL", "ig_idem_put", "1", idem->record, idem->fp, code, body};
+        IG_FCALL_LOCAL(c, IDEM_PUT, 0);
+        ig_fcall_str(&c, idem->record);
+        ig_fcall_str(&c, idem->fp);
+        ig_fcall_str(&c, code);
+        ig_fcall_bin(&c, body, len);
         idem->fresh = 0;
         /* The answer waits for its record, so that a retry sent after the answer finds the record. */
         rq->on_reply = on_put_reply;
-        if (send_command(rq, argv, 7, len) == 0) {
+        if (gw_req_redis(rq, (int)ig_fcall_end(&c), c.argv, c.lens) == 0) {
             if ((idem->held_body = malloc(len + 1)) == NULL)
                 h2o_fatal("no memory");
             memcpy(idem->held_body, body, len);

@@ -5,7 +5,7 @@
  *
  * - a key is scoped by the admin token's name (admin routes) or by the client
  *   address (public routes); its record lives 24 h in bucket 0 of Redis
- *   (ig_idem_key in ig_keys.h);
+ *   (ig_key_idem in ig_keys.h);
  * - a retry with the same key and the same request (fingerprint: method,
  *   path, body; idem_key.h) gets the first answer's status and body again,
  *   byte for byte, with the header Idempotent-Replayed: true, and the change
@@ -55,8 +55,14 @@ int gw_idem_parse(gw_req_t *rq, gw_idem_mode_t mode);
  */
 int gw_idem_begin(gw_req_t *rq, const ig_admin_token_t *token, void (*proceed)(gw_req_t *rq));
 
-/** The last two arguments of a CALL route's library calls: the record's key and the fingerprint ("" and "" without a key). */
-void gw_idem_call_args(const gw_req_t *rq, const char *out[2]);
+/**
+ * The record's key of a CALL route's library call, its last KEY
+ * (IG_KEY_IDEM_NONE without a key; common/ig_calls.h, "idem").
+ */
+const char *gw_idem_call_key(const gw_req_t *rq);
+
+/** The request's fingerprint, the last ARGV of a CALL route's library call ("" without a key). */
+const char *gw_idem_call_fp(const gw_req_t *rq);
 
 /**
  * For a reply to a request with a key: answers 422 for a reused key or the

@@ -46,7 +46,7 @@ int gw_idem_record_key(char out[IG_KEY_MAX_BYTES], char scope_kind, const char *
     char hex[GW_IDEM_HEX_BYTES];
     crypto_generichash(digest, sizeof(digest), (const unsigned char *)key, key_len, NULL, 0);
     sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
-    return ig_idem_key(out, scope_kind, scope, hex);
+    return ig_key_idem(out, scope_kind, scope, hex) < 0 ? -1 : 0;
 }
 
 /*

@@ -33,7 +33,7 @@ void gw_idem_fingerprint(char out[GW_IDEM_HEX_BYTES], const char *method, size_t
                          const char *body, size_t body_len);
 
 /**
- * The Redis key of the record of key in scope (ig_idem_key, ig_keys.h):
+ * The Redis key of the record of key in scope (ig_key_idem, ig_keys.h):
  * scope_kind 't' with a token name, 'a' with a client address. The key is
  * hashed, so that no client bytes go into key names. Returns 0, or -1 when
  * the name would not fit.

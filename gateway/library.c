@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ig_email.h"
-#include "idem.h"
 #include "ig_log.h"
 #include "library.h"
 
@@ -18,12 +16,6 @@ void gw_str_lens(size_t *lens, const char *const *argv, size_t n)
 {
     for (size_t i = 0; i != n; ++i)
         lens[i] = strlen(argv[i]);
-}
-
-/* Sends a command of NUL-terminated arguments for rq; answers 503 when Redis is not connected. */
-void gw_send_strings(gw_req_t *rq, const char *const *argv, size_t argc)
-{
-    gw_call(rq, rq->on_reply, argv, argc, NULL, NULL);
 }
 
 /* A reply of the library is an array whose first element names the verdict. */
@@ -87,27 +79,12 @@ const char *gw_take_verdict(gw_req_t *rq, redisReply *reply, const char *err)
     return gw_answer_refusal(rq, verdict) ? NULL : verdict;
 }
 
-void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
-             const unsigned char *hash8_2)
+void gw_fcall(gw_req_t *rq, gw_req_reply_cb on_reply, const ig_fcall_t *c)
 {
-    /* A CALL route's library functions take the Idempotency-Key's record and the fingerprint last (route_list.h). */
-    size_t idem_args = rq->idem_mode == GW_IDEM_CALL ? 2 : 0, n = argc + idem_args;
-    size_t small_lens[32] = {0}, *lens = n <= 32 ? small_lens : malloc(n * sizeof(*lens));
-    const char *small_argv[32], **all = n <= 32 ? small_argv : malloc(n * sizeof(*all));
-    if (lens == NULL || all == NULL)
-        h2o_fatal("no memory");
-    memcpy(all, argv, argc * sizeof(*all));
-    if (idem_args != 0)
-        gw_idem_call_args(rq, all + argc);
-    for (size_t i = 0; i != n; ++i)
-        lens[i] = all[i] == (const char *)hash8 || all[i] == (const char *)hash8_2 ? IG_EMAIL_HASH_BYTES : strlen(all[i]);
+    size_t argc = ig_fcall_end(c);
     rq->on_reply = on_reply;
-    if (gw_req_redis(rq, (int)n, all, lens) != 0)
+    if (gw_req_redis(rq, (int)argc, c->argv, c->lens) != 0)
         gw_req_unavailable(rq);
-    if (lens != small_lens)
-        free(lens);
-    if (all != small_argv)
-        free(all);
 }
 
 const char *gw_reply_str(redisReply *reply, size_t i, size_t *len)

@@ -6,24 +6,18 @@
 #define GW_LIBRARY_H
 
 #include <hiredis/hiredis.h>
+#include "ig_calls.h"
 #include "request.h"
 
 /** Lengths of NUL-terminated arguments. */
 void gw_str_lens(size_t *lens, const char *const *argv, size_t n);
 
-/** gw_call with rq->on_reply and NUL-terminated arguments only. */
-void gw_send_strings(gw_req_t *rq, const char *const *argv, size_t argc);
-
 /**
- * Calls the library for rq with on_reply: the arguments are NUL-terminated
- * strings, except those that are the pointers hash8 or hash8_2 (NULL =
- * none), which are 8-byte e-mail hashes. On a route whose idem column is
- * CALL (route_list.h) the Idempotency-Key's record and the request's
- * fingerprint follow them ("" and "" without a key; idem.h). Answers 503
- * when Redis is not connected.
+ * Sends the library call c (built with ig_fcall_*, common/ig_calls.h; its
+ * strings only need to live until this returns) for rq with on_reply.
+ * Answers 503 when Redis is not connected.
  */
-void gw_call(gw_req_t *rq, gw_req_reply_cb on_reply, const char *const *argv, size_t argc, const unsigned char *hash8,
-             const unsigned char *hash8_2);
+void gw_fcall(gw_req_t *rq, gw_req_reply_cb on_reply, const ig_fcall_t *c);
 
 /** The verdict (first element) of a library reply, or NULL when the reply is not one. */
 const char *gw_verdict_of(redisReply *reply);

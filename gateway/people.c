@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include "idem.h"
 #include "ig_keys.h"
 #include "people.h"
 
@@ -7,35 +8,42 @@ void gw_person_derive(gw_person_t *p)
 {
     ig_email_hash(p->hash8, p->email.addr, p->email.len, gw.email_key);
     ig_referral_code(p->referral_code, p->email.addr, p->email.len, &gw.user_keys);
+    ig_key_user(p->user_key, p->hash8);
+    ig_key_shared(p->shared_key, p->hash8);
+    ig_key_points(p->points_key, p->hash8);
+    ig_key_referral(p->referral_key, p->referral_code);
 }
 
-void gw_call_issuing(gw_req_t *rq, gw_req_reply_cb on_reply, const char *fn, size_t count, const char *const *args, size_t nargs,
-                     const unsigned char *hash8)
+void gw_call_issuing(gw_req_t *rq, gw_req_reply_cb on_reply, ig_call_id_t id, size_t count, const char *const *keys, size_t nkeys,
+                     const char *const *args, const size_t *lens, size_t nargs)
 {
     struct fresh_code {
         char body[IG_CODE_BODY_LEN + 1];
         char key[IG_KEY_MAX_BYTES];
     } *codes = malloc(count * sizeof(*codes));
-    size_t argc = 0;
-    const char **argv = malloc((6 + nargs + 2 * count) * sizeof(*argv));
-    char numkeys[24];
-    if (codes == NULL || argv == NULL)
+    size_t cap = 5 + nkeys + nargs + 2 * count;
+    const char **argv = malloc(cap * sizeof(*argv));
+    size_t *argvlen = malloc(cap * sizeof(*argvlen));
+    ig_fcall_t c;
+    if (codes == NULL || argv == NULL || argvlen == NULL)
         h2o_fatal("no memory");
-    snprintf(numkeys, sizeof(numkeys), "%zu", 3 + count);
-    argv[argc++] = "FCALL", argv[argc++] = fn, argv[argc++] = numkeys;
-    argv[argc++] = GW_WL_KEY, argv[argc++] = GW_WL_STREAM, argv[argc++] = GW_WL_GATE;
+    ig_fcall_begin(&c, id, count, argv, argvlen, cap);
+    ig_fcall_strs(&c, keys, nkeys);
     for (size_t i = 0; i != count; ++i) {
         do
             ig_code_generate(codes[i].body, gw.code_key);
         while (ig_code_bucket(codes[i].body) != IG_WL_BUCKET);
-        snprintf(codes[i].key, sizeof(codes[i].key), "ig:{%u}:c:%u", IG_WL_BUCKET, ig_code_subhash(codes[i].body));
-        argv[argc++] = codes[i].key;
+        ig_key_code_hash(codes[i].key, IG_WL_BUCKET, ig_code_subhash(codes[i].body));
+        ig_fcall_str(&c, codes[i].key);
     }
+    ig_fcall_str(&c, gw_idem_call_key(rq));
     for (size_t i = 0; i != nargs; ++i)
-        argv[argc++] = args[i];
+        ig_fcall_bin(&c, args[i], lens[i]);
     for (size_t i = 0; i != count; ++i)
-        argv[argc++] = codes[i].body;
-    gw_call(rq, on_reply, argv, argc, hash8, NULL);
+        ig_fcall_str(&c, codes[i].body);
+    ig_fcall_str(&c, gw_idem_call_fp(rq));
+    gw_fcall(rq, on_reply, &c);
+    free(argvlen);
     free(argv);
     free(codes);
 }

@@ -6,26 +6,25 @@
 #ifndef GW_PEOPLE_H
 #define GW_PEOPLE_H
 
+#include "ig_calls.h"
 #include "ig_email.h"
+#include "ig_keys.h"
 #include "ig_user.h"
 #include "library.h"
 #include "parse.h"
-
-#define GW_WL_KEY "ig:{0}:wl"
-#define GW_WL_STREAM "ig:{0}:events"
-#define GW_WL_GATE "ig:{0}:gate"
-#define GW_WL_TRUST "ig:{0}:trust"
-#define GW_WL_GATE_MODE "ig:{0}:gate:mode"
-#define GW_WL_GATE_AUTO "ig:{0}:gate:auto"
 
 /** A person as the routes need them. */
 typedef struct gw_person_t {
     gw_email_t email;                             /**< normalised */
     unsigned char hash8[IG_EMAIL_HASH_BYTES];     /**< keyed hash: the Redis identity */
     char referral_code[IG_REFERRAL_CODE_LEN + 1]; /**< their own referral code */
+    char user_key[IG_KEY_MAX_BYTES];              /**< ig_key_user: their user record's small hash */
+    char shared_key[IG_KEY_MAX_BYTES];            /**< ig_key_shared */
+    char points_key[IG_KEY_MAX_BYTES];            /**< ig_key_points */
+    char referral_key[IG_KEY_MAX_BYTES];          /**< ig_key_referral of their referral code */
 } gw_person_t;
 
-/** Fills the derived fields of p from p->email. */
+/** Fills the derived fields of p from p->email (its identities and the keys of its records). */
 void gw_person_derive(gw_person_t *p);
 
 /**
@@ -37,12 +36,13 @@ void gw_person_derive(gw_person_t *p);
 gw_person_t *gw_path_person(gw_req_t *rq, h2o_iovec_t param, size_t state_size);
 
 /**
- * Calls a library function that issues codes in bucket 0 (ig_admit,
- * ig_earn): FCALL fn with the keys waitlist, stream, gate and the hash key of
- * each of count fresh codes, then the arguments args (hash8 as in gw_call),
- * then the fresh code bodies.
+ * Calls a library function that issues codes in bucket 0 and is idempotent
+ * (ig_admit, ig_earn; common/ig_calls.h): its fixed keys, the small hash of
+ * each of count fresh codes and the Idempotency-Key's record, then its fixed
+ * arguments (args[i] of lens[i] bytes), the fresh code bodies and the
+ * request's fingerprint.
  */
-void gw_call_issuing(gw_req_t *rq, gw_req_reply_cb on_reply, const char *fn, size_t count, const char *const *args, size_t nargs,
-                     const unsigned char *hash8);
+void gw_call_issuing(gw_req_t *rq, gw_req_reply_cb on_reply, ig_call_id_t id, size_t count, const char *const *keys, size_t nkeys,
+                     const char *const *args, const size_t *lens, size_t nargs);
 
 #endif

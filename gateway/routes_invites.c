@@ -82,10 +82,11 @@ void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
     code_state_t *st = path_code(rq, param);
     if (st == NULL)
         return;
+    IG_FCALL_LOCAL(c, STATUS, 0);
     ig_code_keys(&k, st->code);
-    const char *argv[] = {"FCALL", "ig_status", "1", k.hash, k.field};
-    rq->on_reply = on_status_reply;
-    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    ig_fcall_str(&c, k.hash);
+    ig_fcall_str(&c, k.field);
+    gw_fcall(rq, on_status_reply, &c);
 }
 
 /* ---- POST /api/invites/{code}/revoke ----------------------------------- */
@@ -112,11 +113,14 @@ static void send_revoke(gw_req_t *rq)
     const code_state_t *st = rq->state;
     ig_code_keys_t k;
     char stream_key[IG_KEY_MAX_BYTES];
+    IG_FCALL_LOCAL(c, REVOKE, 0);
     ig_code_keys(&k, st->code);
-    snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", k.bucket);
-    const char *argv[] = {"FCALL", "ig_revoke", "2", k.hash, stream_key, k.field, st->code};
-    rq->on_reply = on_revoke_reply;
-    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    ig_key_events(stream_key, k.bucket);
+    ig_fcall_str(&c, k.hash);
+    ig_fcall_str(&c, stream_key);
+    ig_fcall_str(&c, k.field);
+    ig_fcall_str(&c, st->code);
+    gw_fcall(rq, on_revoke_reply, &c);
 }
 
 void gw_route_revoke(gw_req_t *rq, h2o_iovec_t param)
@@ -208,8 +212,8 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
     char max[16], exp[24], stream_key[IG_KEY_MAX_BYTES];
     unsigned char(*hashes)[IG_EMAIL_HASH_BYTES] = NULL;
     char(*keys)[IG_KEY_MAX_BYTES] = malloc(n * sizeof(*keys));
-    const char **argv = malloc((10 + 5 * n) * sizeof(*argv));
-    size_t *argvlen = malloc((10 + 5 * n) * sizeof(*argvlen));
+    const char **argv = malloc(IG_CALL_ARGC(ISSUE, n) * sizeof(*argv));
+    size_t *argvlen = malloc(IG_CALL_ARGC(ISSUE, n) * sizeof(*argvlen));
     int ret = -1;
 
     if (keys == NULL || argv == NULL || argvlen == NULL)
@@ -228,29 +232,28 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         if (per_bucket[b] == 0)
             continue;
-        char numkeys[16];
-        size_t argc = 0, nkeys = 0;
-        snprintf(numkeys, sizeof(numkeys), "%zu", per_bucket[b] + 1);
-        snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", b);
-        argv[argc++] = "FCALL", argv[argc++] = "ig_issue", argv[argc++] = numkeys, argv[argc++] = stream_key;
+        ig_fcall_t c;
+        size_t nkeys = 0;
+        ig_key_events(stream_key, b);
+        ig_fcall_begin(&c, IG_CALL_ISSUE, per_bucket[b], argv, argvlen, IG_CALL_ARGC(ISSUE, n));
+        ig_fcall_str(&c, stream_key);
         for (size_t i = 0; i != n; ++i) {
             if (ig_code_bucket(st->codes[i]) != b)
                 continue;
-            snprintf(keys[nkeys], IG_KEY_MAX_BYTES, "ig:{%u}:c:%u", b, ig_code_subhash(st->codes[i]));
-            argv[argc++] = keys[nkeys++];
+            ig_key_code_hash(keys[nkeys], b, ig_code_subhash(st->codes[i]));
+            ig_fcall_str(&c, keys[nkeys++]);
         }
-        argv[argc++] = st->in.batch_id, argv[argc++] = st->in.cohort, argv[argc++] = max, argv[argc++] = exp;
-        argv[argc++] = st->token->name;
-        gw_str_lens(argvlen, argv, argc);
+        const char *fixed[] = {st->in.batch_id, st->in.cohort, max, exp, st->token->name};
+        ig_fcall_strs(&c, fixed, sizeof(fixed) / sizeof(fixed[0]));
         for (size_t i = 0; i != n; ++i) {
             if (ig_code_bucket(st->codes[i]) != b)
                 continue;
-            argv[argc] = st->codes[i] + 3, argvlen[argc++] = IG_CODE_BODY_LEN - 3;
-            argv[argc] = st->codes[i], argvlen[argc++] = IG_CODE_BODY_LEN;
-            argv[argc] = hashes ? st->in.issued_to[i].addr : "", argvlen[argc++] = hashes ? st->in.issued_to[i].len : 0;
-            argv[argc] = hashes ? (const char *)hashes[i] : "", argvlen[argc++] = hashes ? IG_EMAIL_HASH_BYTES : 0;
+            ig_fcall_bin(&c, st->codes[i] + 3, IG_CODE_BODY_LEN - 3);
+            ig_fcall_bin(&c, st->codes[i], IG_CODE_BODY_LEN);
+            ig_fcall_bin(&c, hashes ? st->in.issued_to[i].addr : "", hashes ? st->in.issued_to[i].len : 0);
+            ig_fcall_bin(&c, hashes ? (const char *)hashes[i] : "", hashes ? IG_EMAIL_HASH_BYTES : 0);
         }
-        if (gw_req_redis(rq, (int)argc, argv, argvlen) != 0)
+        if (gw_req_redis(rq, (int)ig_fcall_end(&c), argv, argvlen) != 0)
             goto Exit;
         ++st->pending;
     }
@@ -316,20 +319,17 @@ static void send_claim(gw_req_t *rq)
     st->expires_at = (long long)time(NULL) + (long long)llround(st->in.expires_days * 86400.0);
     fingerprint(fp, &st->in);
     unsigned bucket = ig_bucket_of(st->in.batch_id, strlen(st->in.batch_id));
-    snprintf(batch_key, sizeof(batch_key), "ig:{%u}:batch:%s", bucket, st->in.batch_id);
-    snprintf(gate_key, sizeof(gate_key), "ig:{%u}:gate", bucket);
+    ig_key_batch(batch_key, bucket, st->in.batch_id);
+    ig_key_gate(gate_key, bucket);
     snprintf(exp, sizeof(exp), "%lld", st->expires_at);
-    const char *argv[] = {"FCALL", "ig_batch_claim", "2", batch_key, gate_key, fp, joined, exp};
-    size_t argvlen[sizeof(argv) / sizeof(argv[0])];
-    /* joined (argv[6]) is not NUL-terminated. */
-    gw_str_lens(argvlen, argv, 6);
-    argvlen[6] = n * (IG_CODE_BODY_LEN + 1) - 1;
-    gw_str_lens(argvlen + 7, argv + 7, 1);
-    rq->on_reply = on_claim_reply;
-    int sent = gw_req_redis(rq, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen);
+    IG_FCALL_LOCAL(c, BATCH_CLAIM, 0);
+    ig_fcall_str(&c, batch_key);
+    ig_fcall_str(&c, gate_key);
+    ig_fcall_str(&c, fp);
+    ig_fcall_bin(&c, joined, n * (IG_CODE_BODY_LEN + 1) - 1); /* not NUL-terminated */
+    ig_fcall_str(&c, exp);
+    gw_fcall(rq, on_claim_reply, &c);
     free(joined);
-    if (sent != 0)
-        gw_req_unavailable(rq);
 }
 
 void gw_route_generate(gw_req_t *rq, h2o_iovec_t param)

@@ -15,9 +15,6 @@
 #include "library.h"
 #include "routes.h"
 
-#define KEYS_PER_ITEM 2
-#define ARGS_PER_ITEM 5
-
 /* What one queued redemption sends. */
 typedef struct redeem_state_t {
     gw_redeem_req_t in;
@@ -55,29 +52,30 @@ static void on_redeem_reply(gw_req_t *rq, redisReply *reply, const char *err)
 /* Sends the redemptions of one bucket as one ig_redeem_many call. */
 static int send_bucket(gw_coalescer_t *c, unsigned bucket, gw_req_t *const *live, size_t n)
 {
-    const char *argv[5 + KEYS_PER_ITEM * GW_COALESCE_MAX_ITEMS + ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
-    size_t argvlen[sizeof(argv) / sizeof(argv[0])], argc = 0;
-    char numkeys[16], gate_key[IG_KEY_MAX_BYTES], stream_key[IG_KEY_MAX_BYTES];
+    const char *argv[IG_CALL_ARGC(REDEEM_MANY, GW_COALESCE_MAX_ITEMS)];
+    size_t argvlen[IG_CALL_ARGC(REDEEM_MANY, GW_COALESCE_MAX_ITEMS)];
+    char gate_key[IG_KEY_MAX_BYTES], stream_key[IG_KEY_MAX_BYTES];
+    ig_fcall_t call;
 
-    snprintf(numkeys, sizeof(numkeys), "%zu", 2 + KEYS_PER_ITEM * n);
-    snprintf(gate_key, sizeof(gate_key), "ig:{%u}:gate", bucket);
-    snprintf(stream_key, sizeof(stream_key), "ig:{%u}:events", bucket);
-    argv[argc++] = "FCALL", argv[argc++] = "ig_redeem_many", argv[argc++] = numkeys;
-    argv[argc++] = gate_key, argv[argc++] = stream_key;
+    ig_key_gate(gate_key, bucket);
+    ig_key_events(stream_key, bucket);
+    ig_fcall_begin(&call, IG_CALL_REDEEM_MANY, n, argv, argvlen, IG_CALL_ARGC(REDEEM_MANY, GW_COALESCE_MAX_ITEMS));
+    ig_fcall_str(&call, gate_key);
+    ig_fcall_str(&call, stream_key);
     for (size_t i = 0; i != n; ++i) {
         redeem_state_t *st = live[i]->state;
-        argv[argc++] = st->k.hash, argv[argc++] = st->set_key;
+        ig_fcall_str(&call, st->k.hash);
+        ig_fcall_str(&call, st->set_key);
     }
-    gw_str_lens(argvlen, argv, argc);
     for (size_t i = 0; i != n; ++i) {
         redeem_state_t *st = live[i]->state;
-        argv[argc] = st->k.field, argvlen[argc++] = strlen(st->k.field);
-        argv[argc] = st->in.code, argvlen[argc++] = strlen(st->in.code);
-        argv[argc] = st->in.email, argvlen[argc++] = st->in.email_len;
-        argv[argc] = (const char *)st->email_hash, argvlen[argc++] = IG_EMAIL_HASH_BYTES;
-        argv[argc] = st->addr, argvlen[argc++] = strlen(st->addr);
+        ig_fcall_str(&call, st->k.field);
+        ig_fcall_str(&call, st->in.code);
+        ig_fcall_bin(&call, st->in.email, st->in.email_len);
+        ig_fcall_bin(&call, st->email_hash, IG_EMAIL_HASH_BYTES);
+        ig_fcall_str(&call, st->addr);
     }
-    return gw_req_redis_many(live, n, (int)argc, argv, argvlen, gw_coalesce_done, c);
+    return gw_req_redis_many(live, n, (int)ig_fcall_end(&call), argv, argvlen, gw_coalesce_done, c);
 }
 
 void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
@@ -100,7 +98,7 @@ void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
     if (gw_req_limit_email(rq, st->email_hash) != 0)
         return;
     gw_req_client_addr(rq, st->addr, sizeof(st->addr));
-    snprintf(st->set_key, sizeof(st->set_key), "ig:{%u}:r:%s", st->k.bucket, st->in.code);
+    ig_key_redeemers(st->set_key, st->k.bucket, st->in.code);
     rq->on_reply = on_redeem_reply;
     if (rq->thread->redeem_coalescer == NULL)
         rq->thread->redeem_coalescer = gw_coalescer_new(rq->thread, IG_BUCKETS, send_bucket);

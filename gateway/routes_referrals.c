@@ -75,18 +75,19 @@ void gw_route_share(gw_req_t *rq, h2o_iovec_t param)
     if (gw_req_limit_email(rq, st->inviter.hash8) != 0)
         return;
     random_uuid(st->id);
-    const char *argv[] = {"FCALL",
-                          "ig_share",
-                          "2",
-                          GW_WL_KEY,
-                          GW_WL_STREAM,
-                          (char *)st->inviter.hash8,
-                          st->inviter.email.addr,
-                          st->inviter.referral_code,
-                          (char *)st->recipient.hash8,
-                          st->recipient.email.addr,
-                          st->id};
-    gw_call(rq, on_share_reply, argv, sizeof(argv) / sizeof(argv[0]), st->inviter.hash8, st->recipient.hash8);
+    IG_FCALL_LOCAL(c, SHARE, 0);
+    const char *keys[] = {
+        IG_KEY_WL_SEQ,       IG_KEY_WL_EVENTS, st->inviter.user_key, st->inviter.referral_key, st->recipient.shared_key,
+        gw_idem_call_key(rq)};
+    ig_fcall_strs(&c, keys, sizeof(keys) / sizeof(keys[0]));
+    ig_fcall_bin(&c, st->inviter.hash8, IG_EMAIL_HASH_BYTES);
+    ig_fcall_str(&c, st->inviter.email.addr);
+    ig_fcall_str(&c, st->inviter.referral_code);
+    ig_fcall_bin(&c, st->recipient.hash8, IG_EMAIL_HASH_BYTES);
+    ig_fcall_str(&c, st->recipient.email.addr);
+    ig_fcall_str(&c, st->id);
+    ig_fcall_str(&c, gw_idem_call_fp(rq));
+    gw_fcall(rq, on_share_reply, &c);
 }
 
 /* ---- POST /api/referrals/earn ------------------------------------------ */
@@ -140,8 +141,10 @@ void gw_route_earn(gw_req_t *rq, h2o_iovec_t param)
         return;
     snprintf(per, sizeof(per), "%u", gw.cfg.referral_earn_after);
     snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + (long long)gw.cfg.default_expires_days * 86400);
+    const char *keys[] = {p.user_key, IG_KEY_WL_EVENTS, IG_KEY_WL_GATE};
     const char *args[] = {(const char *)p.hash8, p.email.addr, per, exp};
-    gw_call_issuing(rq, on_earn_reply, "ig_earn", gw.cfg.referral_earn_codes, args, sizeof(args) / sizeof(args[0]), p.hash8);
+    size_t lens[] = {IG_EMAIL_HASH_BYTES, p.email.len, strlen(per), strlen(exp)};
+    gw_call_issuing(rq, on_earn_reply, IG_CALL_EARN, gw.cfg.referral_earn_codes, keys, 3, args, lens, 4);
 }
 
 /* ---- GET /api/referrals/{email}/quality -------------------------------- */
@@ -168,8 +171,11 @@ void gw_route_quality(gw_req_t *rq, h2o_iovec_t param)
     gw_person_t *p = gw_path_person(rq, param, sizeof(*p));
     if (p == NULL)
         return;
-    const char *argv[] = {"FCALL", "ig_quality", "1", GW_WL_KEY, (char *)p->hash8};
-    gw_call(rq, on_quality_reply, argv, sizeof(argv) / sizeof(argv[0]), p->hash8, NULL);
+    IG_FCALL_LOCAL(c, QUALITY, 0);
+    ig_fcall_str(&c, p->user_key);
+    ig_fcall_str(&c, p->points_key);
+    ig_fcall_bin(&c, p->hash8, IG_EMAIL_HASH_BYTES);
+    gw_fcall(rq, on_quality_reply, &c);
 }
 
 /* ---- GET /r/{referral_code} (and HEAD, which counts nothing) ------------ */
@@ -211,7 +217,12 @@ void gw_route_click(gw_req_t *rq, h2o_iovec_t param)
     }
     /* HEAD is safe: it gets GET's redirect, but counts no click (link previews and checkers send it). */
     const char *count = h2o_memis(rq->req->method.base, rq->req->method.len, H2O_STRLIT("HEAD")) ? "0" : "1";
-    const char *argv[] = {"FCALL", "ig_click", "2", GW_WL_KEY, GW_WL_STREAM, st->code, count};
-    rq->on_reply = on_click_reply;
-    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    char referral_key[IG_KEY_MAX_BYTES];
+    IG_FCALL_LOCAL(c, CLICK, 0);
+    ig_key_referral(referral_key, st->code);
+    ig_fcall_str(&c, referral_key);
+    ig_fcall_str(&c, IG_KEY_WL_EVENTS);
+    ig_fcall_str(&c, st->code);
+    ig_fcall_str(&c, count);
+    gw_fcall(rq, on_click_reply, &c);
 }

@@ -4,7 +4,7 @@
  * (public) and evaluate-gate (admin). State changes are one call into the
  * Lua library on bucket 0 (lua/points.lua); the trust gate itself is
  * evaluated by the sync daemon, which writes its decision and figures to
- * Redis (ig:{B}:gate, ig:{0}:trust).
+ * Redis (ig_key_gate, IG_KEY_TRUST).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +53,10 @@ void gw_route_user_event(gw_req_t *rq, h2o_iovec_t param)
         snprintf(amount, sizeof(amount), "%lld", st->in.amount);
     if (st->in.at_ms >= 0)
         snprintf(at, sizeof(at), "%lld", st->in.at_ms);
-    const char *argv[] = {"FCALL", "ig_lifecycle", "2", GW_WL_KEY, GW_WL_STREAM, st->p.email.addr, st->in.kind, amount, at};
-    rq->on_reply = on_lifecycle_reply;
-    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    IG_FCALL_LOCAL(c, LIFECYCLE, 0);
+    const char *strs[] = {IG_KEY_WL_EVENTS, gw_idem_call_key(rq), st->p.email.addr, st->in.kind, amount, at, gw_idem_call_fp(rq)};
+    ig_fcall_strs(&c, strs, sizeof(strs) / sizeof(strs[0]));
+    gw_fcall(rq, on_lifecycle_reply, &c);
 }
 
 /* ---- GET /api/points/{email} ------------------------------------------- */
@@ -79,8 +80,10 @@ void gw_route_points(gw_req_t *rq, h2o_iovec_t param)
     gw_person_t *p;
     if (gw_req_authorize(rq, IG_SCOPE_READ) == NULL || (p = gw_path_person(rq, param, sizeof(*p))) == NULL)
         return;
-    const char *argv[] = {"FCALL", "ig_points", "1", GW_WL_KEY, (const char *)p->hash8};
-    gw_call(rq, on_points_reply, argv, 5, p->hash8, NULL);
+    IG_FCALL_LOCAL(c, POINTS, 0);
+    ig_fcall_str(&c, p->points_key);
+    ig_fcall_bin(&c, p->hash8, IG_EMAIL_HASH_BYTES);
+    gw_fcall(rq, on_points_reply, &c);
 }
 
 /* ---- POST /api/points/{email}/spend ------------------------------------ */
@@ -89,6 +92,28 @@ typedef struct spend_state_t {
     gw_person_t p; /* first: path_person */
     gw_spend_req_t in;
 } spend_state_t;
+
+/*
+ * Calls a deduction (ig_spend, ig_grant: common/ig_calls.h) for the person
+ * p: their points record and the stream, the Idempotency-Key's record, then
+ * p's hash and e-mail, the n arguments args and the fingerprint.
+ */
+static void call_deduction(gw_req_t *rq, gw_req_reply_cb on_reply, ig_call_id_t id, const gw_person_t *p, const char *const *args,
+                           size_t n)
+{
+    const char *argv[IG_CALL_ARGC(SPEND, 0)];
+    size_t lens[IG_CALL_ARGC(SPEND, 0)];
+    ig_fcall_t c;
+    ig_fcall_begin(&c, id, 0, argv, lens, IG_CALL_ARGC(SPEND, 0));
+    ig_fcall_str(&c, p->points_key);
+    ig_fcall_str(&c, IG_KEY_WL_EVENTS);
+    ig_fcall_str(&c, gw_idem_call_key(rq));
+    ig_fcall_bin(&c, p->hash8, IG_EMAIL_HASH_BYTES);
+    ig_fcall_str(&c, p->email.addr);
+    ig_fcall_strs(&c, args, n);
+    ig_fcall_str(&c, gw_idem_call_fp(rq));
+    gw_fcall(rq, on_reply, &c);
+}
 
 /*
  * The verdict of a deduction (ig_spend, ig_grant) of wanted points: NULL
@@ -131,9 +156,8 @@ void gw_route_spend(gw_req_t *rq, h2o_iovec_t param)
     if (gw_idem_begin(rq, token, NULL) != 0)
         return;
     snprintf(amount, sizeof(amount), "%u", st->in.amount);
-    const char *argv[] = {"FCALL",          "ig_spend", "2",         GW_WL_KEY,  GW_WL_STREAM, (const char *)st->p.hash8,
-                          st->p.email.addr, amount,     st->in.type, st->in.note};
-    gw_call(rq, on_spend_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+    const char *args[] = {amount, st->in.type, st->in.note};
+    call_deduction(rq, on_spend_reply, IG_CALL_SPEND, &st->p, args, 3);
 }
 
 /* ---- POST /api/points/{email}/grant ------------------------------------ */
@@ -169,9 +193,8 @@ void gw_route_grant(gw_req_t *rq, h2o_iovec_t param)
     if (gw_idem_begin(rq, token, NULL) != 0)
         return;
     snprintf(points, sizeof(points), "%d", st->in.points);
-    const char *argv[] = {"FCALL",          "ig_grant", "2",          GW_WL_KEY, GW_WL_STREAM, (const char *)st->p.hash8,
-                          st->p.email.addr, points,     st->in.reason};
-    gw_call(rq, on_grant_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+    const char *args[] = {points, st->in.reason};
+    call_deduction(rq, on_grant_reply, IG_CALL_GRANT, &st->p, args, 2);
 }
 
 /* ---- DELETE /api/users/{email} ----------------------------------------- */
@@ -198,9 +221,13 @@ void gw_route_erase(gw_req_t *rq, h2o_iovec_t param)
         (st = (erase_state_t *)gw_path_person(rq, param, sizeof(erase_state_t))) == NULL)
         return;
     ig_user_id(st->uid, st->p.email.addr, st->p.email.len, &gw.user_keys);
-    const char *argv[] = {"FCALL",          "ig_erase",          "2",    GW_WL_KEY, GW_WL_STREAM, (const char *)st->p.hash8,
-                          st->p.email.addr, st->p.referral_code, st->uid};
-    gw_call(rq, on_erase_reply, argv, sizeof(argv) / sizeof(argv[0]), st->p.hash8, NULL);
+    IG_FCALL_LOCAL(c, ERASE, 0);
+    const char *keys[] = {IG_KEY_WL, IG_KEY_WL_EVENTS, st->p.user_key, st->p.referral_key, st->p.shared_key};
+    ig_fcall_strs(&c, keys, sizeof(keys) / sizeof(keys[0]));
+    ig_fcall_bin(&c, st->p.hash8, IG_EMAIL_HASH_BYTES);
+    const char *args[] = {st->p.email.addr, st->p.referral_code, st->uid};
+    ig_fcall_strs(&c, args, sizeof(args) / sizeof(args[0]));
+    gw_fcall(rq, on_erase_reply, &c);
 }
 
 /* ---- GET /api/quality/trust-score, POST /api/quality/evaluate-gate ----- */
@@ -277,11 +304,14 @@ static void on_trust_reply(gw_req_t *rq, redisReply *reply, const char *err)
 
 void gw_route_trust(gw_req_t *rq, h2o_iovec_t param)
 {
-    const char *argv[] = {"MGET", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE};
+    const char *argv[] = {"MGET", IG_KEY_TRUST, IG_KEY_WL_GATE, IG_KEY_GATE_MODE};
+    size_t lens[4];
     (void)param;
     new_trust_state(rq);
     rq->on_reply = on_trust_reply;
-    gw_send_strings(rq, argv, 4);
+    gw_str_lens(lens, argv, 4);
+    if (gw_req_redis(rq, 4, argv, lens) != 0)
+        gw_req_unavailable(rq);
 }
 
 static void on_flag_reply(gw_req_t *rq, redisReply *reply, const char *err)
@@ -322,7 +352,7 @@ static void on_gate_reply(gw_req_t *rq, redisReply *reply, const char *err)
         size_t lens[3];
         if (b == IG_WL_BUCKET)
             continue;
-        snprintf(key, sizeof(key), "ig:{%u}:gate", b);
+        ig_key_gate(key, b);
         const char *set[] = {"SET", key, "closed"}, *del[] = {"DEL", key};
         gw_str_lens(lens, closing ? set : del, closing ? 3 : 2);
         if (gw_req_redis(rq, closing ? 3 : 2, closing ? set : del, lens) != 0) {
@@ -353,7 +383,10 @@ void gw_route_evaluate_gate(gw_req_t *rq, h2o_iovec_t param)
     }
     if (gw_idem_begin(rq, token, NULL) != 0)
         return;
-    const char *argv[] = {
-        "FCALL", "ig_gate", "4", GW_WL_TRUST, GW_WL_GATE, GW_WL_GATE_MODE, GW_WL_GATE_AUTO, st->force ? st->force : ""};
-    gw_call(rq, on_gate_reply, argv, sizeof(argv) / sizeof(argv[0]), NULL, NULL);
+    IG_FCALL_LOCAL(c, GATE, 0);
+    const char *strs[] = {IG_KEY_TRUST,       IG_KEY_WL_GATE,       IG_KEY_GATE_MODE,
+                          IG_KEY_GATE_AUTO,   gw_idem_call_key(rq), st->force ? st->force : "",
+                          gw_idem_call_fp(rq)};
+    ig_fcall_strs(&c, strs, sizeof(strs) / sizeof(strs[0]));
+    gw_fcall(rq, on_gate_reply, &c);
 }

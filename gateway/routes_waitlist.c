@@ -24,13 +24,12 @@
  * one bucket, so one lane.
  */
 
-#define JOIN_ARGS_PER_ITEM 8
-
 typedef struct join_state_t {
     gw_join_req_t in;
     gw_person_t p;
     char score[16];
     char addr[GW_ADDR_MAX_BYTES];
+    char given_key[IG_KEY_MAX_BYTES]; /* ig_key_referral of the code given (the joiner's own without one) */
 } join_state_t;
 
 static void on_join_reply(gw_req_t *rq, redisReply *reply, const char *err)
@@ -66,27 +65,38 @@ static void on_join_reply(gw_req_t *rq, redisReply *reply, const char *err)
 /* Sends the queued joins as one ig_join_many call. */
 static int send_joins(gw_coalescer_t *c, unsigned lane, gw_req_t *const *live, size_t n)
 {
-    const char *argv[5 + JOIN_ARGS_PER_ITEM * GW_COALESCE_MAX_ITEMS];
-    size_t argvlen[sizeof(argv) / sizeof(argv[0])], argc = 0;
+    const char *argv[IG_CALL_ARGC(JOIN_MANY, GW_COALESCE_MAX_ITEMS)];
+    size_t argvlen[IG_CALL_ARGC(JOIN_MANY, GW_COALESCE_MAX_ITEMS)];
     char boost[16];
+    ig_fcall_t call;
     (void)lane;
 
     snprintf(boost, sizeof(boost), "%u", gw.cfg.waitlist_referral_boost);
-    argv[argc++] = "FCALL", argv[argc++] = "ig_join_many", argv[argc++] = "2", argv[argc++] = GW_WL_KEY;
-    argv[argc++] = GW_WL_STREAM, argv[argc++] = boost;
-    gw_str_lens(argvlen, argv, argc);
+    ig_fcall_begin(&call, IG_CALL_JOIN_MANY, n, argv, argvlen, IG_CALL_ARGC(JOIN_MANY, GW_COALESCE_MAX_ITEMS));
+    ig_fcall_str(&call, IG_KEY_WL);
+    ig_fcall_str(&call, IG_KEY_WL_EVENTS);
+    ig_fcall_str(&call, IG_KEY_WL_SEQ);
+    ig_fcall_str(&call, IG_KEY_WL_COUNTERS);
     for (size_t i = 0; i != n; ++i) {
         const join_state_t *st = live[i]->state;
-        const char *item[JOIN_ARGS_PER_ITEM] = {(const char *)st->p.hash8, st->p.email.addr, st->in.persona,
-                                                st->in.use_case,           st->score,        st->p.referral_code,
-                                                st->in.referral_code,      st->addr};
-        gw_str_lens(argvlen + argc, item, JOIN_ARGS_PER_ITEM);
-        argvlen[argc] = IG_EMAIL_HASH_BYTES;
-        argvlen[argc + 3] = st->in.use_case_len;
-        for (size_t k = 0; k != JOIN_ARGS_PER_ITEM; ++k)
-            argv[argc++] = item[k];
+        ig_fcall_str(&call, st->p.user_key);
+        ig_fcall_str(&call, st->p.shared_key);
+        ig_fcall_str(&call, st->p.referral_key);
+        ig_fcall_str(&call, st->given_key);
     }
-    return gw_req_redis_many(live, n, (int)argc, argv, argvlen, gw_coalesce_done, c);
+    ig_fcall_str(&call, boost);
+    for (size_t i = 0; i != n; ++i) {
+        const join_state_t *st = live[i]->state;
+        ig_fcall_bin(&call, st->p.hash8, IG_EMAIL_HASH_BYTES);
+        ig_fcall_str(&call, st->p.email.addr);
+        ig_fcall_str(&call, st->in.persona);
+        ig_fcall_bin(&call, st->in.use_case, st->in.use_case_len);
+        ig_fcall_str(&call, st->score);
+        ig_fcall_str(&call, st->p.referral_code);
+        ig_fcall_str(&call, st->in.referral_code);
+        ig_fcall_str(&call, st->addr);
+    }
+    return gw_req_redis_many(live, n, (int)ig_fcall_end(&call), argv, argvlen, gw_coalesce_done, c);
 }
 
 void gw_route_join(gw_req_t *rq, h2o_iovec_t param)
@@ -110,6 +120,10 @@ void gw_route_join(gw_req_t *rq, h2o_iovec_t param)
     if (gw_req_limit_email(rq, st->p.hash8) != 0)
         return;
     snprintf(st->score, sizeof(st->score), "%d", st->in.priority);
+    if (st->in.referral_code[0] != '\0')
+        ig_key_referral(st->given_key, st->in.referral_code);
+    else
+        memcpy(st->given_key, st->p.referral_key, sizeof(st->given_key));
     gw_req_client_addr(rq, st->addr, sizeof(st->addr));
     rq->on_reply = on_join_reply;
     if (rq->thread->join_coalescer == NULL)
@@ -132,9 +146,10 @@ static void on_stats_reply(gw_req_t *rq, redisReply *reply, const char *err)
 void gw_route_wl_stats(gw_req_t *rq, h2o_iovec_t param)
 {
     (void)param;
-    const char *argv[] = {"FCALL", "ig_stats", "1", GW_WL_KEY};
-    rq->on_reply = on_stats_reply;
-    gw_send_strings(rq, argv, sizeof(argv) / sizeof(argv[0]));
+    IG_FCALL_LOCAL(c, STATS, 0);
+    ig_fcall_str(&c, IG_KEY_WL);
+    ig_fcall_str(&c, IG_KEY_WL_COUNTERS);
+    gw_fcall(rq, on_stats_reply, &c);
 }
 
 /* ---- GET /api/waitlist/{email}/position -------------------------------- */
@@ -160,8 +175,12 @@ void gw_route_wl_position(gw_req_t *rq, h2o_iovec_t param)
     gw_person_t *p = gw_path_person(rq, param, sizeof(*p));
     if (p == NULL)
         return;
-    const char *argv[] = {"FCALL", "ig_position", "1", GW_WL_KEY, (char *)p->hash8, p->email.addr};
-    gw_call(rq, on_position_reply, argv, sizeof(argv) / sizeof(argv[0]), p->hash8, NULL);
+    IG_FCALL_LOCAL(c, POSITION, 0);
+    ig_fcall_str(&c, IG_KEY_WL);
+    ig_fcall_str(&c, IG_KEY_WL_COUNTERS);
+    ig_fcall_str(&c, p->user_key);
+    ig_fcall_bin(&c, p->hash8, IG_EMAIL_HASH_BYTES);
+    gw_fcall(rq, on_position_reply, &c);
 }
 
 /* ---- POST /api/waitlist/admit ------------------------------------------ */
@@ -211,6 +230,8 @@ void gw_route_admit(gw_req_t *rq, h2o_iovec_t param)
     admit_state_t *st = gw_req_state(rq, sizeof(*st));
     st->token = token;
     snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + (long long)llround(days * 86400.0));
+    const char *keys[] = {IG_KEY_WL, IG_KEY_WL_EVENTS, IG_KEY_WL_GATE, IG_KEY_WL_COUNTERS};
     const char *args[] = {exp, token->name};
-    gw_call_issuing(rq, on_admit_reply, "ig_admit", count, args, 2, NULL);
+    size_t lens[] = {strlen(exp), strlen(token->name)};
+    gw_call_issuing(rq, on_admit_reply, IG_CALL_ADMIT, count, keys, 4, args, lens, 2);
 }

@@ -10,23 +10,34 @@
 -- Rate limits are not kept here: the gateway limits each client address and
 -- e-mail in its own memory before it calls Redis (gateway/ratelimit.h).
 --
--- Key layout (common/ig_keys.h):
---   ig:{B}:c:S       hash: field = code body[4..16], value = packed record
---   ig:{B}:r:CODE    set of e-mail hashes that redeemed a multi-use code
---   ig:{B}:gate      "closed" while the trust gate is closed
---   ig:{B}:events    stream read by the sync daemon; redeemed, joined and
---                    issued events are appended in the items form, one
---                    entry per call (append_items)
---   ig:{B}:batch:ID  hash: fp (request fingerprint), codes (space-separated)
---   ig:{0}:idem:K:S:H  an Idempotency-Key's record for 24 h (idem_check):
---                    cmsgpack(fingerprint, reply); K:S the scope (t:<token
---                    name> or a:<client address>), H the key's hash
+-- Keys: every key name is built by common/ig_keys.h, which owns the layout,
+-- and every function receives the keys it touches in KEYS, its first key in
+-- the hash tag of the bucket it works on. A few keys depend on data read
+-- inside the call (lua/waitlist.lua); those are built here with the hash tag
+-- of KEYS[1], so they are in its slot, and each function lists them.
+--
+-- Each function's contract is the comment block right above it, one line
+-- per part (continued on lines that start with '--   '):
+--   KEYS:            the fixed KEYS by role (the builders of common/ig_keys.h)
+--   ARGV:            the fixed ARGV by role
+--   KEYS per item:   then, for a call for many, these KEYS per item
+--   ARGV per item:   and these ARGV per item
+--   Idempotent.      registered idempotent(fn): KEYS ends with the
+--                    Idempotency-Key's record, ARGV with the fingerprint
+--   Inside:          keys found from data read inside the call, same slot
+--                    as KEYS[1]
+--   Reply:           the reply's shape
+-- common/ig_calls.h holds the same description for the callers in C, and
+-- tests/integration/test_library.py checks that the two agree.
 --
 -- A code record is cmsgpack(max_uses, use_count, expires_at, revoked_at,
 -- issued_to_hash, first_redeemer_hash); times in Unix seconds, 0 = none;
 -- hashes are 8-byte keyed hashes of normalised e-mails, '' = none.
 
-local VERSION = '5'
+-- Version 6 moved every key a caller can name into KEYS (and the
+-- Idempotency-Key's record from ARGV to KEYS): a gateway of version 6 must
+-- not share a Redis with one of an earlier version (README, "Upgrades").
+local VERSION = '6'
 
 -- Integers as plain decimal strings: tostring() would print large doubles in
 -- exponent notation.
@@ -62,7 +73,9 @@ local function append_items(stream, kind, shared, items)
 end
 
 -- Ready probe: proves the library is loaded and answers with its version.
--- KEYS: none. ARGV: none. Reply: VERSION.
+-- KEYS:
+-- ARGV:
+-- Reply: VERSION
 local function ig_ready(keys, args)
     return VERSION
 end
@@ -104,14 +117,14 @@ local function redeem_one(items, kh, ks, field, code, email, hash, ip, now_s, pa
     return 'ok', r.uses, r.max
 end
 
--- Redeem one use of a code for one e-mail.
--- KEYS[1] code hash, KEYS[2] redeemers set, KEYS[3] gate, KEYS[4] stream.
--- ARGV[1] field, ARGV[2] code body, ARGV[3] normalised e-mail,
--- ARGV[4] e-mail hash, ARGV[5] client address.
--- Reply: {'ok', use_count, max_uses} on a new redemption; {'again', use_count,
--- max_uses} when this e-mail already redeemed this code (counted once);
--- {'not_found'}, {'revoked'}, {'expired'}, {'wrong_account'}, {'exhausted'},
--- {'invites_paused'}.
+-- Redeem one use of a code for one e-mail: the code's record (its field in
+-- its small hash), code body, normalised e-mail, its hash, client address.
+-- 'ok' is a new redemption, 'again' an e-mail that redeemed this code
+-- already (counted once).
+-- KEYS: code_hash redeemers gate events
+-- ARGV: field code email hash8 addr
+-- Reply: {verdict, use_count, max_uses} for ok | again; {verdict} for not_found | revoked | expired | wrong_account | exhausted |
+--   invites_paused
 local function ig_redeem(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[3]) == 'closed'
@@ -131,12 +144,11 @@ end
 -- the redemptions that arrive in one event-loop turn, which spreads the fixed
 -- cost of a call over all of them. Items are applied in order, exactly as
 -- separate ig_redeem calls would be.
--- KEYS[1] gate, KEYS[2] stream, then per item i (from 0): KEYS[3+2i] code
--- hash, KEYS[4+2i] redeemers set.
--- ARGV, per item i: ARGV[1+5i..5+5i] field, code body, normalised e-mail,
--- e-mail hash, address.
--- Reply: a flat array, three entries per item: verdict, then use_count and
--- max_uses ('ok', 'again'), or 0, 0.
+-- KEYS: gate events
+-- ARGV:
+-- KEYS per item: code_hash redeemers
+-- ARGV per item: field code email hash8 addr
+-- Reply: flat: per item verdict, use_count, max_uses (0, 0 unless ok | again)
 local function ig_redeem_many(keys, args)
     local now_s, now_us = now()
     local paused = redis.call('GET', keys[1]) == 'closed'
@@ -157,9 +169,10 @@ end
 
 -- Read a code's state (the gateway rate-limits it like redeem: no
 -- enumeration oracle).
--- KEYS[1] code hash. ARGV[1] field.
--- Reply: {'ok', max_uses, use_count, expires_at, revoked_at, bound (0/1),
--- now}; {'not_found'}.
+-- bound is 1 for a code bound to an e-mail, else 0.
+-- KEYS: code_hash
+-- ARGV: field
+-- Reply: {ok, max_uses, use_count, expires_at, revoked_at, bound, now} | {not_found}
 local function ig_status(keys, args)
     local now_s = now()
     local packed = redis.call('HGET', keys[1], args[1])
@@ -171,8 +184,9 @@ local function ig_status(keys, args)
 end
 
 -- Revoke a code. Revoking twice answers the first revocation's time.
--- KEYS[1] code hash, KEYS[2] stream. ARGV[1] field, ARGV[2] code body.
--- Reply: {'ok', revoked_at}; {'not_found'}.
+-- KEYS: code_hash events
+-- ARGV: field code
+-- Reply: {ok, revoked_at} | {not_found}
 local function ig_revoke(keys, args)
     local packed = redis.call('HGET', keys[1], args[1])
     if not packed then
@@ -193,11 +207,11 @@ end
 -- the gateway; a retry of the identical request gets the stored codes back
 -- (and re-runs the idempotent ig_issue calls), a different request under the
 -- same id is refused.
--- KEYS[1] batch key, KEYS[2] gate of the batch's bucket.
--- ARGV[1] request fingerprint, ARGV[2] space-separated code bodies,
--- ARGV[3] expires_at (Unix seconds).
--- Reply: {'new'}; {'same', codes, expires_at}; {'conflict'};
--- {'invites_paused'}.
+-- The gate is the one of the batch's bucket; fp the request's fingerprint,
+-- codes the bodies space-separated, exp expires_at (Unix seconds).
+-- KEYS: batch gate
+-- ARGV: fp codes exp
+-- Reply: {new} | {same, codes, expires_at} | {conflict} | {invites_paused}
 local function ig_batch_claim(keys, args)
     local stored = redis.call('HMGET', keys[1], 'fp', 'codes', 'exp')
     if stored[1] then
@@ -216,11 +230,13 @@ end
 
 -- Create the codes of one bucket of a batch; codes that exist are left alone,
 -- so a retry creates nothing twice and appends no second event.
--- KEYS[1] stream, KEYS[2..n+1] the code hash of each code.
--- ARGV[1] batch id, ARGV[2] cohort, ARGV[3] max_uses, ARGV[4] expires_at
--- (Unix seconds), ARGV[5] created_by, then per code i (base 5 + 4(i-1)):
--- field, code body, bound e-mail ('' = none), bound e-mail hash.
--- Reply: the number of codes created.
+-- Per code: its field, body, bound e-mail ('' = none) and its hash;
+-- max is max_uses, exp expires_at (Unix seconds), by created_by.
+-- KEYS: events
+-- ARGV: batch cohort max exp by
+-- KEYS per item: code_hash
+-- ARGV per item: field code email hash8
+-- Reply: codes created
 local function ig_issue(keys, args)
     local now_s, now_us = now()
     local max, exp = tonumber(args[3]), tonumber(args[4])
@@ -242,9 +258,11 @@ local function ig_issue(keys, args)
 end
 
 -- Idempotency keys (the Idempotency-Key header, gateway/idem.h). A
--- function registered as idempotent(fn) takes two more ARGV after its own:
--- the key of the record in bucket 0 (ig:{0}:idem:..., '' when the request
--- has no key) and the request's fingerprint. In the same atomic call, the
+-- function registered as idempotent(fn) takes one more KEY after all its
+-- others, the record in bucket 0 (ig_key_idem; IG_KEY_IDEM_NONE, never
+-- touched, when the request has no key), and one more ARGV after all its
+-- others, the request's fingerprint ('' when the request has no key). In
+-- the same atomic call, the
 -- record is checked before fn runs (a replay returns {'replay', reply}, the
 -- same key with another fingerprint {'idempotency_key_reused'}, and fn does
 -- not run) and fn's reply recorded after it, for IDEM_TTL_MS, unless a retry
@@ -256,7 +274,7 @@ local IDEM_UNRECORDED = {rate_limited = true, invites_paused = true}
 -- Returns (record, answer): answer, when not nil, is what to reply at once;
 -- record is {key, fp} for idem_record (nil when the request has no key).
 local function idem_check(key, fp)
-    if key == '' then
+    if fp == '' then
         return nil, nil
     end
     if not string.find(key, ':idem:', 1, true) then
@@ -285,7 +303,7 @@ end
 
 local function idempotent(fn)
     return function(keys, args)
-        local record, answer = idem_check(args[#args - 1], args[#args])
+        local record, answer = idem_check(keys[#keys], args[#args])
         if answer then
             return answer
         end
@@ -299,16 +317,18 @@ end
 
 -- The record of a route that is idempotent by itself (generate, revoke): its
 -- answer is recorded after it was made, by ig_idem_put.
--- KEYS[1] the record. ARGV[1] fingerprint.
--- Reply: {'none'}; {'replay', {'answer', status, body}};
--- {'idempotency_key_reused'}.
+-- KEYS: idem
+-- ARGV: fp
+-- Reply: {none} | {replay, {answer, status, body}} | {idempotency_key_reused}
 local function ig_idem_get(keys, args)
     local _, answer = idem_check(keys[1], args[1])
     return answer or {'none'}
 end
 
--- KEYS[1] the record. ARGV[1] fingerprint, ARGV[2] HTTP status, ARGV[3] body.
--- Reply: 1 (a record there already is kept).
+-- A record there already is kept. status is the HTTP status.
+-- KEYS: idem
+-- ARGV: fp status body
+-- Reply: 1
 local function ig_idem_put(keys, args)
     idem_record({keys[1], args[1]}, {'answer', tonumber(args[2]), args[3]}, true)
     return 1
@@ -320,12 +340,13 @@ end
 -- revocation, the first redeemer and redeemers added, never removed;
 -- max_uses, expires_at and the binding kept. Appends no event: PostgreSQL
 -- has them already.
--- KEYS[1] code hash, KEYS[2] redeemers set.
--- ARGV[1] field, ARGV[2] '1' to write, '0' to compare only, ARGV[3]
--- max_uses, ARGV[4] use_count, ARGV[5] expires_at, ARGV[6] revoked_at,
--- ARGV[7] bound e-mail hash ('' = none), ARGV[8] first redeemer's hash
--- ('' = none), ARGV[9..] hashes of the redeemers of a multi-use code.
--- Reply: {'created' | 'updated' | 'same', redeemers missing from the set}.
+-- write is '1' to write, '0' to compare only; bound the bound e-mail's hash
+-- and first the first redeemer's ('' = none); the items are the hashes of
+-- the redeemers of a multi-use code.
+-- KEYS: code_hash redeemers
+-- ARGV: field write max uses exp revoked bound first
+-- ARGV per item: redeemer
+-- Reply: {created | updated | same, redeemers missing}
 local function ig_rehydrate_code(keys, args)
     local uses, revoked = tonumber(args[4]), tonumber(args[6])
     local packed = redis.call('HGET', keys[1], args[1])

@@ -2,15 +2,16 @@
 -- Points, lifecycle events, erasure and the operator's override of the trust
 -- gate (appended to lua/invitegate.lua).
 --
--- Points record (ig:{0}:p:S, field hash8): cmsgpack(earned, spent,
+-- Points record (role points, field hash8): cmsgpack(earned, spent,
 -- transactions_json, referrals_active, referrals_fraud). The sync daemon
 -- writes earned, the transactions and the referral counts from PostgreSQL
 -- (ig_points_sync); spent is Redis's own running total of accepted spends.
 -- A spend is refused when it exceeds earned - spent, so no balance, here or
 -- in PostgreSQL's ledger, ever goes negative.
 
-local function get_points(hash8)
-    local packed = redis.call('HGET', user_key('p', hash8), hash8)
+-- The points record of hash8 in key (its small hash).
+local function get_points(key, hash8)
+    local packed = redis.call('HGET', key, hash8)
     if not packed then
         return {earned = 0, spent = 0, tx = '[]', active = 0, fraud = 0}
     end
@@ -18,18 +19,20 @@ local function get_points(hash8)
     return {earned = earned, spent = spent, tx = tx, active = active, fraud = fraud}
 end
 
-local function put_points(hash8, p)
-    redis.call('HSET', user_key('p', hash8), hash8, cmsgpack.pack(p.earned, p.spent, p.tx, p.active, p.fraud))
+local function put_points(key, hash8, p)
+    redis.call('HSET', key, hash8, cmsgpack.pack(p.earned, p.spent, p.tx, p.active, p.fraud))
 end
 
--- Written by the sync daemon after it committed ledger rows.
--- KEYS[1] ig:{0}:p:S. ARGV[1] hash8, ARGV[2] total earned, ARGV[3] recent
--- transactions (JSON array), ARGV[4] referrals active, ARGV[5] referrals
--- flagged as fraud. Reply: the balance.
+-- Written by the sync daemon after it committed ledger rows: earned is the
+-- total earned, tx the recent transactions (JSON array), active and fraud
+-- the referrals active and flagged as fraud.
+-- KEYS: points
+-- ARGV: hash8 earned tx active fraud
+-- Reply: the balance
 local function ig_points_sync(keys, args)
-    local p = get_points(args[1])
+    local p = get_points(keys[1], args[1])
     p.earned, p.tx, p.active, p.fraud = tonumber(args[2]), args[3], tonumber(args[4]), tonumber(args[5])
-    put_points(args[1], p)
+    put_points(keys[1], args[1], p)
     return p.earned - p.spent
 end
 
@@ -38,13 +41,15 @@ end
 -- it; in a present one earned and spent are only raised (a spend Redis
 -- accepted and PostgreSQL has not applied stays counted), and the rest is
 -- replaced only with them.
--- KEYS[1] ig:{0}:p:S. ARGV[1..5] as ig_points_sync, ARGV[6] spent
--- (PostgreSQL's, positive), ARGV[7] '1' to write, '0' to compare only.
--- Reply: 'created' | 'updated' | 'same'.
+-- The ARGV of ig_points_sync, then spent (PostgreSQL's, positive) and
+-- write ('1' to write, '0' to compare only).
+-- KEYS: points
+-- ARGV: hash8 earned tx active fraud spent write
+-- Reply: created | updated | same
 local function ig_rehydrate_points(keys, args)
     local earned, spent = tonumber(args[2]), tonumber(args[6])
     local verdict = 'updated'
-    local p = get_points(args[1])
+    local p = get_points(keys[1], args[1])
     if not redis.call('HGET', keys[1], args[1]) then
         verdict = 'created'
     elseif p.earned >= earned and p.spent >= spent then
@@ -53,30 +58,33 @@ local function ig_rehydrate_points(keys, args)
     p.earned, p.spent = math.max(p.earned, earned), math.max(p.spent, spent)
     p.tx, p.active, p.fraud = args[3], tonumber(args[4]), tonumber(args[5])
     if args[7] == '1' then
-        put_points(args[1], p)
+        put_points(keys[1], args[1], p)
     end
     return verdict
 end
 
--- KEYS[1] ig:{0}:wl. ARGV[1] hash8. Reply: {'ok', earned, spent, transactions_json}.
+-- A balance.
+-- KEYS: points
+-- ARGV: hash8
+-- Reply: {ok, earned, spent, transactions_json}
 local function ig_points(keys, args)
-    local p = get_points(args[1])
+    local p = get_points(keys[1], args[1])
     return {'ok', p.earned, p.spent, p.tx}
 end
 
--- Spend points.
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
--- ARGV[3] amount (> 0), ARGV[4] type, ARGV[5] note.
--- Reply: {'ok', balance_after, earned, spent}; {'insufficient_points', balance}.
+-- Spend points (amount > 0).
+-- KEYS: points events
+-- ARGV: hash8 email amount type note
+-- Idempotent.
+-- Reply: {ok, balance_after, earned, spent} | {insufficient_points, balance}
 local function ig_spend(keys, args)
-    local p = get_points(args[1])
+    local p = get_points(keys[1], args[1])
     local amount = tonumber(args[3])
     if amount > p.earned - p.spent then
         return {'insufficient_points', p.earned - p.spent}
     end
     p.spent = p.spent + amount
-    put_points(args[1], p)
+    put_points(keys[1], args[1], p)
     local now_s, now_us = now()
     redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', args[3], 'kind', args[4], 'note', args[5],
         'at', int(math.floor(now_us / 1000)))
@@ -89,12 +97,13 @@ end
 -- refused like a spend when they exceed the balance. The event is a spend
 -- of kind ADMIN_GRANT whose amount is the points deducted (negative when
 -- given), with the reason as its note.
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
--- ARGV[3] points (nonzero), ARGV[4] reason.
--- Reply: {'ok', balance_after, earned, spent}; {'insufficient_points', balance}.
+-- points is nonzero.
+-- KEYS: points events
+-- ARGV: hash8 email points reason
+-- Idempotent.
+-- Reply: {ok, balance_after, earned, spent} | {insufficient_points, balance}
 local function ig_grant(keys, args)
-    local p = get_points(args[1])
+    local p = get_points(keys[1], args[1])
     local points = tonumber(args[3])
     if -points > p.earned - p.spent then
         return {'insufficient_points', p.earned - p.spent}
@@ -104,7 +113,7 @@ local function ig_grant(keys, args)
     else
         p.spent = p.spent - points
     end
-    put_points(args[1], p)
+    put_points(keys[1], args[1], p)
     local now_s, now_us = now()
     redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', tostring(-points), 'kind', 'ADMIN_GRANT',
         'note', args[4], 'at', int(math.floor(now_us / 1000)))
@@ -119,35 +128,37 @@ end
 -- balance; the ledger's own deductions (deducted) count too, should Redis
 -- know fewer. A second call with the same figures expires nothing. The
 -- event is a spend of kind EXPIRY.
--- KEYS[1] ig:{0}:p:S, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
--- ARGV[3] earned_old, ARGV[4] deducted, ARGV[5] note.
--- Reply: the points expired (0 = none).
+-- The reply is 0 when nothing expired.
+-- KEYS: points events
+-- ARGV: hash8 email earned_old deducted note
+-- Reply: points expired
 local function ig_expire(keys, args)
-    local p = get_points(args[1])
+    local p = get_points(keys[1], args[1])
     local amount = math.min(tonumber(args[3]) - math.max(p.spent, tonumber(args[4])), p.earned - p.spent)
     if amount <= 0 then
         return 0
     end
     p.spent = p.spent + amount
-    put_points(args[1], p)
+    put_points(keys[1], args[1], p)
     local now_s, now_us = now()
     redis.call('XADD', keys[2], '*', 't', 'spent', 'email', args[2], 'amount', tostring(amount), 'kind', 'EXPIRY', 'note',
         args[5], 'at', int(math.floor(now_us / 1000)))
     return amount
 end
 
--- A lifecycle event of the host application, for the sync daemon.
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] e-mail, ARGV[2] kind,
--- ARGV[3] amount in cents ('' = none), ARGV[4] time in Unix ms ('' = now).
--- Reply: {'ok', at_ms}.
+-- A lifecycle event of the host application, for the sync daemon: amount in
+-- cents ('' = none), at the time in Unix ms ('' = now).
+-- KEYS: events
+-- ARGV: email kind amount at
+-- Idempotent.
+-- Reply: {ok, at_ms}
 local function ig_lifecycle(keys, args)
     local at = args[4]
     if at == '' then
         local now_s, now_us = now()
         at = int(math.floor(now_us / 1000))
     end
-    redis.call('XADD', keys[2], '*', 't', 'lifecycle', 'email', args[1], 'kind', args[2], 'amount', args[3], 'at', at)
+    redis.call('XADD', keys[1], '*', 't', 'lifecycle', 'email', args[1], 'kind', args[2], 'amount', args[3], 'at', at)
     return {'ok', at}
 end
 
@@ -156,11 +167,14 @@ end
 -- hold only the e-mail's hash and stay (state 'x'), so counts and rewards
 -- stay right. The event tells the sync daemon to erase the address from
 -- PostgreSQL by user id.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] hash8, ARGV[2] e-mail,
--- ARGV[3] the person's referral code, ARGV[4] user id.
--- Reply: {'ok', removed_from_waitlist (0/1)}.
+-- The keys: the person's user record, referral code and shared record.
+-- KEYS: wl events user referral shared
+-- ARGV: hash8 email referral_code uid
+-- Inside: wl_class wl_blocks wl_members
+-- Reply: {ok, removed_from_waitlist}
 local function ig_erase(keys, args)
-    local u = get_user(args[1])
+    enter(keys)
+    local u = get_user(keys[3], args[1])
     local removed = 0
     if u and u.state == 'w' then
         local sizes = load_counts(keys[1])
@@ -171,10 +185,10 @@ local function ig_erase(keys, args)
     if u and u.seq ~= 0 then
         redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
         u.state, u.seq = 'x', 0
-        put_user(args[1], u)
+        put_user(keys[3], args[1], u)
     end
-    redis.call('HDEL', ref_key(args[3]), args[3])
-    redis.call('HDEL', user_key('sh', args[1]), args[1])
+    redis.call('HDEL', keys[4], args[3])
+    redis.call('HDEL', keys[5], args[1])
     local now_s, now_us = now()
     redis.call('XADD', keys[2], '*', 't', 'erased', 'uid', args[4], 'at', int(math.floor(now_us / 1000)))
     return {'ok', removed}
@@ -185,12 +199,13 @@ end
 -- (the gateway then writes the other buckets' flags alike, so every gateway
 -- obeys before the answer; the sync daemon agrees from its next evaluation).
 -- 'open' and 'closed' set the flag; 'auto' sets it to the automatic state of
--- the daemon's last evaluation (ig:{0}:gate:auto; open before the first).
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:trust, KEYS[2] ig:{0}:gate, KEYS[3] ig:{0}:gate:mode,
--- KEYS[4] ig:{0}:gate:auto.
--- ARGV[1] force: 'open', 'closed', 'auto' or '' (none).
--- Reply: {'ok', evaluation (JSON) or nil, flag or nil, mode or nil}.
+-- the daemon's last evaluation (gate_auto; open before the first).
+-- force is 'open', 'closed', 'auto' or '' (none); the reply's evaluation
+-- (JSON), flag and mode are nil when absent.
+-- KEYS: trust gate gate_mode gate_auto
+-- ARGV: force
+-- Idempotent.
+-- Reply: {ok, evaluation, flag, mode}
 local function ig_gate(keys, args)
     local force = args[1]
     if force ~= '' then

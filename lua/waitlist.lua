@@ -4,19 +4,28 @@
 -- Everything here lives in bucket 0 (IG_WL_BUCKET): a position is a rank
 -- over the whole waitlist, so it cannot be split, and the user records,
 -- referral codes and the codes issued by admit and earn sit beside it, so
--- every call below is atomic and touches one cluster slot. KEYS[1] is always
--- ig:{0}:wl; the other keys are derived inside the same hash tag (layout in
--- common/ig_keys.h).
+-- every call below is atomic and touches one cluster slot. The layout is
+-- common/ig_keys.h's.
+--
+-- Every key a caller can name is in KEYS (the e-mail's user, shared and
+-- points records, the referral code's, the counters). Some keys depend on
+-- data read inside the call, and no caller can name them: the class of a
+-- stored priority (wl:b:P, wl:k:P), the members of a stored or new sequence
+-- number (wl:s:K), the referral code found in the shared record of the one
+-- joining, and the user records of a referrer or of the people admitted,
+-- found through those. Each function lists them under "Inside"; they are
+-- built (below) with the hash tag of KEYS[1], so they are always in its
+-- slot, and tests/integration/test_library.py runs every function on a
+-- one-node Redis Cluster, which refuses a key of another slot. Naming them
+-- beforehand would cost a read call per join.
 --
 -- The order: a higher priority first, then join order. Priorities take few
 -- values (seed 004's formula gives at most 20, referral boosts add a few
 -- more), so the waitlist is one class per priority, and a class is a bitmap
--- over join sequence numbers (bit set = waiting in that class):
---
---   ig:{0}:wl          string  MessagePack map: priority -> people waiting in that class
---   ig:{0}:wl:b:P      string  bitmap of class P, bit = join sequence
---   ig:{0}:wl:k:P      string  MessagePack map: block (sequence >> 16) + 1 -> people waiting in it
---   ig:{0}:wl:s:K      hash    sequence & 127 -> hash8 .. e-mail (K = sequence >> 7)
+-- over join sequence numbers (bit set = waiting in that class): wl_class
+-- (wl:b:P), with the class sizes in wl and a count per block of 65,536
+-- sequence numbers in wl_blocks (wl:k:P); wl_members (wl:s:K) maps a
+-- sequence number to hash8 .. e-mail (common/ig_keys.h).
 --
 -- A position is the people of higher classes (a sum over the class sizes)
 -- plus, in the person's own class, the full blocks before theirs (a sum over
@@ -25,44 +34,66 @@
 -- costs a bit per class plus three small-hash entries, where a sorted set
 -- would cost a skiplist node, a dict entry and the member itself.
 --
--- User record (ig:{0}:u:S, field hash8): cmsgpack(state, seq, priority,
+-- User record (role user, field hash8): cmsgpack(state, seq, priority,
 -- referred_by_code, referrals, tranches_earned, admitted_at_ms, code), the
 -- trailing fields omitted while they are empty; state 'w' waiting, 'a'
 -- admitted, 'x' erased, '' known only as a referrer (a sharer, a redeemer:
 -- ig_register). hash8 is the 8-byte
 -- keyed hash of the normalised e-mail (codes are bound to it).
--- Referral codes: ig:{0}:rc:S, field code -> the owner's sequence number.
+-- Referral codes (role referral): field code -> the owner's sequence number.
 
-local WL = 'ig:{0}:'
 local BLOCK = 65536 -- join sequences per block counter
 local USER_SUBHASHES = 32768 -- IG_USER_SUBHASHES
 local ALPHABET = '23456789ABCDEFGHJKMNOPQRSTUVWXYZ'
+
+-- The keys found inside a call, as common/ig_keys.h builds them, with the
+-- hash tag of the call's KEYS[1] (set by enter() when a call starts; calls
+-- run one at a time).
+local TAG = nil
+
+local function enter(keys)
+    TAG = string.match(keys[1], '^ig:{[^}]*}:')
+    if not TAG then
+        error('KEYS[1] has no hash tag: ' .. keys[1])
+    end
+end
 
 local function char_value(c)
     return (string.find(ALPHABET, c, 1, true) or 1) - 1
 end
 
--- Small hash of a user record (ig_user_subhash in C).
-local function user_key(kind, hash8)
-    return WL .. kind .. ':' .. ((string.byte(hash8, 1) * 256 + string.byte(hash8, 2)) % USER_SUBHASHES)
+-- ig_key_wl_class, ig_key_wl_blocks.
+local function class_key(prio)
+    return TAG .. 'wl:b:' .. tostring(prio)
 end
 
--- Small hash of a referral code (ig_referral_subhash in C).
-local function ref_key(code)
-    local v = char_value(code:sub(1, 1)) * 1024 + char_value(code:sub(2, 2)) * 32 + char_value(code:sub(3, 3))
-    return WL .. 'rc:' .. (v % USER_SUBHASHES)
+local function blocks_key(prio)
+    return TAG .. 'wl:k:' .. tostring(prio)
 end
 
+-- ig_key_wl_members: the small hash holding the member of sequence seq.
 local function seq_key(seq)
-    return WL .. 'wl:s:' .. tostring(math.floor(seq / 128))
+    return TAG .. 'wl:s:' .. tostring(math.floor(seq / 128))
 end
 
 local function seq_field(seq)
     return tostring(seq % 128)
 end
 
-local function get_user(hash8)
-    local packed = redis.call('HGET', user_key('u', hash8), hash8)
+-- ig_key_user, for a referrer and the people admitted (found inside).
+local function user_key_of(hash8)
+    return TAG .. 'u:' .. ((string.byte(hash8, 1) * 256 + string.byte(hash8, 2)) % USER_SUBHASHES)
+end
+
+-- ig_key_referral, for the referral code found in a shared record.
+local function ref_key_of(code)
+    local v = char_value(code:sub(1, 1)) * 1024 + char_value(code:sub(2, 2)) * 32 + char_value(code:sub(3, 3))
+    return TAG .. 'rc:' .. (v % USER_SUBHASHES)
+end
+
+-- The user record of hash8 in key (its small hash), or nil.
+local function get_user(key, hash8)
+    local packed = redis.call('HGET', key, hash8)
     if not packed then
         return nil
     end
@@ -76,13 +107,13 @@ local function new_user()
 end
 
 -- Packs only up to the last non-empty field: most records are (state, seq, priority).
-local function put_user(hash8, u)
+local function put_user(key, hash8, u)
     local fields = {u.state, u.seq, u.prio, u.ref, u.refs, u.tranches, u.admitted_at, u.code}
     local n = 8
     while n > 3 and (fields[n] == '' or fields[n] == 0) do
         n = n - 1
     end
-    redis.call('HSET', user_key('u', hash8), hash8, cmsgpack.pack(unpack(fields, 1, n)))
+    redis.call('HSET', key, hash8, cmsgpack.pack(unpack(fields, 1, n)))
 end
 
 -- The member (hash8 .. e-mail) of a sequence number, or nil.
@@ -95,9 +126,9 @@ local function utc_day(now_s)
 end
 
 -- Admissions per day over the last 7 days (or since the first admission, if
--- more recent), times 1000; -1 before any admission.
-local function admit_rate_milli(now_s)
-    local first = tonumber(redis.call('HGET', WL .. 'wl:n', 'first_admit_day'))
+-- more recent), times 1000; -1 before any admission. counters is wl:n.
+local function admit_rate_milli(counters, now_s)
+    local first = tonumber(redis.call('HGET', counters, 'first_admit_day'))
     if not first then
         return -1
     end
@@ -108,7 +139,7 @@ local function admit_rate_milli(now_s)
         fields[#fields + 1] = 'a:' .. tostring(d)
     end
     local sum = 0
-    for _, v in ipairs(redis.call('HMGET', WL .. 'wl:n', unpack(fields))) do
+    for _, v in ipairs(redis.call('HMGET', counters, unpack(fields))) do
         sum = sum + (tonumber(v) or 0)
     end
     return math.floor(sum * 1000 / days)
@@ -116,8 +147,8 @@ end
 
 -- The counters are MessagePack maps in one string each (a GET and one
 -- unpack in C, instead of a hash whose fields each become a Lua string and
--- a strtod): ig:{0}:wl maps priority -> people waiting with it, and
--- ig:{0}:wl:k:P maps block + 1 -> people of priority P waiting in it.
+-- a strtod): wl maps priority -> people waiting with it, and wl_blocks
+-- maps block + 1 -> people of its priority waiting in it.
 local function load_counts(key)
     local packed = redis.call('GET', key)
     if packed then
@@ -144,12 +175,11 @@ local function bump(counts, k, delta)
 end
 
 -- Adds (delta 1) or removes (delta -1) a sequence number in class prio;
--- sizes is the loaded map of ig:{0}:wl, saved by the caller.
+-- sizes is the loaded map of wl, saved by the caller.
 local function class_set(sizes, prio, seq, delta)
-    local p = tostring(prio)
-    local kkey = WL .. 'wl:k:' .. p
+    local kkey = blocks_key(prio)
     local blocks = load_counts(kkey)
-    redis.call('SETBIT', WL .. 'wl:b:' .. p, seq, delta > 0 and 1 or 0)
+    redis.call('SETBIT', class_key(prio), seq, delta > 0 and 1 or 0)
     bump(sizes, prio, delta)
     bump(blocks, math.floor(seq / BLOCK) + 1, delta)
     save_counts(kkey, blocks)
@@ -179,14 +209,13 @@ end
 local function position_of(sizes, prio, seq)
     local ahead = ahead_of(sizes, prio, false)
     local blk = math.floor(seq / BLOCK)
-    local p = tostring(prio)
-    for b, n in pairs(load_counts(WL .. 'wl:k:' .. p)) do
+    for b, n in pairs(load_counts(blocks_key(prio))) do
         if b - 1 < blk then
             ahead = ahead + n
         end
     end
     if seq > blk * BLOCK then
-        ahead = ahead + redis.call('BITCOUNT', WL .. 'wl:b:' .. p, blk * BLOCK, seq - 1, 'BIT')
+        ahead = ahead + redis.call('BITCOUNT', class_key(prio), blk * BLOCK, seq - 1, 'BIT')
     end
     return ahead + 1
 end
@@ -206,25 +235,24 @@ local function sorted_keys(counts, descending)
     return keys
 end
 
--- Removes up to n people from the head of the waitlist, in order; returns
--- their members. sizes is the loaded map of ig:{0}:wl, saved by the caller.
-local function pop_head(sizes, n)
+-- The first n people of the waitlist, in order, as {prio, seq, member};
+-- reads only (the caller removes them with class_set once it checked all
+-- it must). sizes is the loaded map of wl.
+local function peek_head(sizes, n)
     local out = {}
     for _, prio in ipairs(sorted_keys(sizes, true)) do
-        local p = tostring(prio)
-        local blocks = load_counts(WL .. 'wl:k:' .. p)
+        local blocks = load_counts(blocks_key(prio))
         for _, b in ipairs(sorted_keys(blocks, false)) do
             local from, last = (b - 1) * BLOCK, b * BLOCK - 1
             for _ = 1, blocks[b] do
                 if #out == n then
                     return out
                 end
-                local seq = redis.call('BITPOS', WL .. 'wl:b:' .. p, 1, from, last, 'BIT')
+                local seq = redis.call('BITPOS', class_key(prio), 1, from, last, 'BIT')
                 if seq < 0 then
-                    error('waitlist: class ' .. p .. ' block ' .. (b - 1) .. ' counter is ahead of its bitmap')
+                    error('waitlist: class ' .. prio .. ' block ' .. (b - 1) .. ' counter is ahead of its bitmap')
                 end
-                class_set(sizes, prio, seq, -1)
-                out[#out + 1] = member_of(seq)
+                out[#out + 1] = {prio = prio, seq = seq, member = member_of(seq)}
                 from = seq + 1
             end
         end
@@ -232,59 +260,62 @@ local function pop_head(sizes, n)
     return out
 end
 
--- The owner of a referral code: their member and user record, or nil.
-local function referrer_of(code)
-    local seq = tonumber(redis.call('HGET', ref_key(code), code))
+-- The owner of a referral code (in its small hash rkey): their member and
+-- user record, or nil.
+local function referrer_of(rkey, code)
+    local seq = tonumber(redis.call('HGET', rkey, code))
     local member = seq and member_of(seq)
     if not member then
         return nil
     end
-    return member, get_user(member:sub(1, 8))
+    return member, get_user(user_key_of(member:sub(1, 8)), member:sub(1, 8))
 end
 
 -- One join, the part shared by ig_join and ig_join_many. sizes is the
--- loaded map of ig:{0}:wl, saved by the caller. a = {hash8, e-mail,
--- persona, use case, base priority, own referral code, referral code given
--- ('' = none), client address}. A new entry adds its joined event's item
--- (e-mail, persona, use case, score, sequence, referral code, referrer's
--- e-mail, address) to items, which the caller appends to the stream.
+-- loaded map of wl, saved by the caller; g = {seq = wl:seq,
+-- counters = wl:n}; k = {user, shared, referral, referral_given}, the
+-- item's keys; a = {hash8, e-mail, persona, use case, base priority, own
+-- referral code, referral code given ('' = none), client address}. A new
+-- entry adds its joined event's item (e-mail, persona, use case, score,
+-- sequence, referral code, referrer's e-mail, address) to items, which the
+-- caller appends to the stream.
 -- Returns verdict, position or admitted time, total, rate_milli.
-local function join_one(items, sizes, a, boost, now_s, now_us)
+local function join_one(items, sizes, g, k, a, boost, now_s, now_us)
     local hash8, email = a[1], a[2]
     local member = hash8 .. email
-    local u = get_user(hash8)
+    local u = get_user(k[1], hash8)
     if u and u.state == 'w' then
-        return 'already', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(now_s)
+        return 'already', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(g.counters, now_s)
     elseif u and u.state == 'a' then
         return 'admitted', u.admitted_at, 0, 0
     end
     -- The referrer: the code given, else whoever shared with this address first.
     local ref, ref_member, r = a[7], nil, nil
     if ref ~= '' then
-        ref_member, r = referrer_of(ref)
+        ref_member, r = referrer_of(k[4], ref)
         if not ref_member then
             return 'unknown_referral', 0, 0, 0
         end
     else
-        ref = redis.call('HGET', user_key('sh', hash8), hash8) or ''
+        ref = redis.call('HGET', k[2], hash8) or ''
         if ref ~= '' then
-            ref_member, r = referrer_of(ref)
+            ref_member, r = referrer_of(ref_key_of(ref), ref)
         end
     end
     if not ref_member or ref_member == member then
         ref, ref_member, r = '', nil, nil
     end
     local base = tonumber(a[5])
-    local seq = redis.call('INCR', WL .. 'wl:seq')
+    local seq = redis.call('INCR', g.seq)
     class_set(sizes, base, seq, 1)
     if u and u.seq ~= 0 then
         redis.call('HDEL', seq_key(u.seq), seq_field(u.seq))
     end
     redis.call('HSET', seq_key(seq), seq_field(seq), member)
-    redis.call('HSET', ref_key(a[6]), a[6], seq)
+    redis.call('HSET', k[3], a[6], seq)
     u = u or new_user()
     u.state, u.seq, u.prio, u.ref = 'w', seq, base, ref
-    put_user(hash8, u)
+    put_user(k[1], hash8, u)
     local ref_email = ''
     if ref_member then
         ref_email = ref_member:sub(9)
@@ -296,31 +327,34 @@ local function join_one(items, sizes, a, boost, now_s, now_us)
             r.prio = r.prio + boost
             class_set(sizes, r.prio, r.seq, 1)
         end
-        put_user(ref_member:sub(1, 8), r)
+        put_user(user_key_of(ref_member:sub(1, 8)), ref_member:sub(1, 8), r)
     end
-    redis.call('HINCRBY', WL .. 'wl:n', 'joined', 1)
-    redis.call('HINCRBY', WL .. 'wl:n', 'j:' .. utc_day(now_s), 1)
+    redis.call('HINCRBY', g.counters, 'joined', 1)
+    redis.call('HINCRBY', g.counters, 'j:' .. utc_day(now_s), 1)
     local n = #items
     items[n + 1], items[n + 2], items[n + 3], items[n + 4] = email, a[3], a[4], a[5]
     items[n + 5], items[n + 6], items[n + 7], items[n + 8] = int(seq), ref, ref_email, a[8]
     -- The newest sequence number is the last of its class: its position is
     -- everybody in this class and the higher ones.
-    return 'new', ahead_of(sizes, base, true), total_of(sizes), admit_rate_milli(now_s)
+    return 'new', ahead_of(sizes, base, true), total_of(sizes), admit_rate_milli(g.counters, now_s)
 end
 
--- Join the waitlist.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
--- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] persona, ARGV[4] use case,
--- ARGV[5] base priority, ARGV[6] the joiner's referral code,
--- ARGV[7] referral code given ('' = none), ARGV[8] client address,
--- ARGV[9] boost per referral.
--- Reply: {'new' | 'already', position, total, rate_milli};
--- {'admitted', admitted_at_ms}; {'unknown_referral'}.
+-- Join the waitlist. The item's keys: the joiner's user and shared records,
+-- their own referral code's small hash and the given code's (the own one's
+-- again when none is given). priority is the base priority, referral_code
+-- the joiner's own, referral_given the code given ('' = none), boost the
+-- boost per referral.
+-- KEYS: wl events wl_seq wl_counters user shared referral referral_given
+-- ARGV: hash8 email persona use_case priority referral_code referral_given addr boost
+-- Inside: wl_class wl_blocks wl_members user_of_referrer referral_of_sharer
+-- Reply: {new | already, position, total, rate_milli} | {admitted, admitted_at_ms} | {unknown_referral}
 local function ig_join(keys, args)
+    enter(keys)
     local now_s, now_us = now()
     local sizes = load_counts(keys[1])
     local items = {}
-    local verdict, a, b, c = join_one(items, sizes, args, tonumber(args[9]), now_s, now_us)
+    local verdict, a, b, c = join_one(items, sizes, {seq = keys[3], counters = keys[4]}, {unpack(keys, 5, 8)}, args,
+        tonumber(args[9]), now_s, now_us)
     save_counts(keys[1], sizes)
     if #items ~= 0 then
         append_items(keys[2], 'joined', {'at', int(math.floor(now_us / 1000))}, items)
@@ -330,22 +364,29 @@ end
 
 -- Joins of many requests in one call: the gateway coalesces the joins that
 -- arrive while a call is out (gateway/coalesce.c). Items are applied in
--- order, exactly as separate ig_join calls would be.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
--- ARGV[1] boost per referral, then 8 per item: ARGV[1..8] of ig_join.
--- Reply: a flat array, four entries per item: the values of ig_join's
--- reply, padded with 0.
+-- order, exactly as separate ig_join calls would be; each item's KEYS and
+-- ARGV are those of ig_join (without boost).
+-- KEYS: wl events wl_seq wl_counters
+-- ARGV: boost
+-- KEYS per item: user shared referral referral_given
+-- ARGV per item: hash8 email persona use_case priority referral_code referral_given addr
+-- Inside: wl_class wl_blocks wl_members user_of_referrer referral_of_sharer
+-- Reply: flat: per item the 4 values of ig_join, padded with 0
 local function ig_join_many(keys, args)
+    enter(keys)
     local now_s, now_us = now()
     local sizes = load_counts(keys[1])
+    local g = {seq = keys[3], counters = keys[4]}
     local boost = tonumber(args[1])
     local out, items = {}, {}
-    for i = 2, #args, 8 do
-        local verdict, a, b, c = join_one(items, sizes, {unpack(args, i, i + 7)}, boost, now_s, now_us)
+    for i = 0, (#args - 1) / 8 - 1 do
+        local k, a = 5 + 4 * i, 2 + 8 * i
+        local verdict, pa, pb, pc = join_one(items, sizes, g, {unpack(keys, k, k + 3)}, {unpack(args, a, a + 7)}, boost,
+            now_s, now_us)
         out[#out + 1] = verdict
-        out[#out + 1] = a
-        out[#out + 1] = b
-        out[#out + 1] = c
+        out[#out + 1] = pa
+        out[#out + 1] = pb
+        out[#out + 1] = pc
     end
     save_counts(keys[1], sizes)
     if #items ~= 0 then
@@ -355,15 +396,17 @@ local function ig_join_many(keys, args)
 end
 
 -- Position of one e-mail.
--- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] e-mail.
--- Reply: {'ok', position, total, rate_milli}; {'admitted', admitted_at_ms};
--- {'not_found'}.
+-- KEYS: wl wl_counters user
+-- ARGV: hash8
+-- Inside: wl_class wl_blocks
+-- Reply: {ok, position, total, rate_milli} | {admitted, admitted_at_ms} | {not_found}
 local function ig_position(keys, args)
+    enter(keys)
     local now_s = now()
-    local u = get_user(args[1])
+    local u = get_user(keys[3], args[1])
     if u and u.state == 'w' then
         local sizes = load_counts(keys[1])
-        return {'ok', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(now_s)}
+        return {'ok', position_of(sizes, u.prio, u.seq), total_of(sizes), admit_rate_milli(keys[2], now_s)}
     elseif u and u.state == 'a' then
         return {'admitted', u.admitted_at}
     end
@@ -371,15 +414,15 @@ local function ig_position(keys, args)
 end
 
 -- Waitlist counters.
--- KEYS[1] ig:{0}:wl. ARGV: none.
--- Reply: {'ok', waiting, processed_today, joined_today, admitted_total,
--- joined_total, rate_milli}.
+-- KEYS: wl wl_counters
+-- ARGV:
+-- Reply: {ok, waiting, processed_today, joined_today, admitted_total, joined_total, rate_milli}
 local function ig_stats(keys, args)
     local now_s = now()
     local day = utc_day(now_s)
-    local n = redis.call('HMGET', WL .. 'wl:n', 'a:' .. day, 'j:' .. day, 'admitted', 'joined')
+    local n = redis.call('HMGET', keys[2], 'a:' .. day, 'j:' .. day, 'admitted', 'joined')
     return {'ok', total_of(load_counts(keys[1])), tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
-        tonumber(n[4]) or 0, admit_rate_milli(now_s)}
+        tonumber(n[4]) or 0, admit_rate_milli(keys[2], now_s)}
 end
 
 -- Issue one code of bucket 0 (record + issued event); the code body's hash
@@ -394,83 +437,101 @@ local function issue_code(key, stream, code, exp, bound, email, batch, cohort, b
 end
 
 -- Admit the head of the waitlist: the top entries leave the waitlist at
--- once and each gets a single-use code bound to their e-mail.
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
--- code hash key per code (ig:{0}:c:S).
--- ARGV[1] expires_at (Unix seconds), ARGV[2] admitted by (token name), then
--- one fresh code body of bucket 0 per possible admission (their number is
--- the count asked for).
--- Reply: {'ok', email, code, email, code, ...}; {'invites_paused'}.
+-- once and each gets a single-use code bound to their e-mail. The items are
+-- the fresh code bodies of bucket 0, one per possible admission (their
+-- number is the count asked for), with their small hashes; exp is
+-- expires_at (Unix seconds), by the token name. Everything is checked
+-- before the first write: who leaves, and a fresh code for each of them (a
+-- body that exists already, never in practice with 65 random bits, is
+-- skipped for the next; with none left the call fails, having written
+-- nothing).
+-- KEYS: wl events gate wl_counters
+-- ARGV: exp by
+-- KEYS per item: code_hash
+-- ARGV per item: code
+-- Idempotent.
+-- Inside: wl_class wl_blocks wl_members user_of_admitted
+-- Reply: {ok, email, code, ...} | {invites_paused}
 local function ig_admit(keys, args)
+    enter(keys)
     if redis.call('GET', keys[3]) == 'closed' then
         return {'invites_paused'}
+    end
+    local ncodes = #keys - 5
+    local sizes = load_counts(keys[1])
+    local heads = peek_head(sizes, ncodes)
+    local picks, taken, n = {}, {}, 0
+    for i = 1, #heads do
+        repeat
+            n = n + 1
+            if n > ncodes then
+                return redis.error_reply('ig_admit: out of fresh codes')
+            end
+            local field = args[2 + n]:sub(4)
+        until not taken[keys[4 + n] .. ' ' .. field] and redis.call('HEXISTS', keys[4 + n], field) == 0
+        taken[keys[4 + n] .. ' ' .. args[2 + n]:sub(4)] = true
+        picks[i] = n
     end
     local now_s, now_us = now()
     local at = int(math.floor(now_us / 1000))
     local exp = tonumber(args[1])
-    local sizes = load_counts(keys[1])
-    local popped = pop_head(sizes, #keys - 3)
+    for _, h in ipairs(heads) do
+        class_set(sizes, h.prio, h.seq, -1)
+    end
     save_counts(keys[1], sizes)
     local out = {'ok'}
-    local n = 0
-    for _, member in ipairs(popped) do
-        local hash8, email = member:sub(1, 8), member:sub(9)
-        -- A code body that exists already (never in practice: 65 random bits)
-        -- is skipped for the next one, so nobody leaves without a code.
-        local code
-        repeat
-            n = n + 1
-            if n > #keys - 3 then
-                return redis.error_reply('ig_admit: out of fresh codes')
-            end
-        until issue_code(keys[3 + n], keys[2], args[2 + n], exp, hash8, email, 'waitlist', 'waitlist', args[2], at)
-        code = args[2 + n]
-        local u = get_user(hash8) or new_user()
+    for i, h in ipairs(heads) do
+        local hash8, email = h.member:sub(1, 8), h.member:sub(9)
+        local code, ukey = args[2 + picks[i]], user_key_of(hash8)
+        issue_code(keys[4 + picks[i]], keys[2], code, exp, hash8, email, 'waitlist', 'waitlist', args[2], at)
+        local u = get_user(ukey, hash8) or new_user()
         u.state, u.admitted_at, u.code = 'a', tonumber(at), code
-        put_user(hash8, u)
+        put_user(ukey, hash8, u)
         redis.call('XADD', keys[2], '*', 't', 'admitted', 'email', email, 'code', code, 'at', at)
         out[#out + 1] = email
         out[#out + 1] = code
     end
-    local admitted = (#out - 1) / 2
-    if admitted > 0 then
+    if #heads > 0 then
         local day = utc_day(now_s)
-        redis.call('HINCRBY', WL .. 'wl:n', 'admitted', admitted)
-        redis.call('HINCRBY', WL .. 'wl:n', 'a:' .. day, admitted)
-        redis.call('HSETNX', WL .. 'wl:n', 'first_admit_day', day)
+        redis.call('HINCRBY', keys[4], 'admitted', #heads)
+        redis.call('HINCRBY', keys[4], 'a:' .. day, #heads)
+        redis.call('HSETNX', keys[4], 'first_admit_day', day)
     end
     return out
 end
 
 -- Makes a person's referral code resolve to them: someone who never joined
 -- (an inviter, a redeemer) gets a sequence number, not a place in the
--- waitlist; an existing record keeps its own. Returns the record.
-local function register_referrer(hash8, email, code)
-    local u = get_user(hash8)
+-- waitlist; an existing record keeps its own. k = {seq = wl:seq, user =
+-- their user record's small hash, referral = their code's}. Returns the
+-- record.
+local function register_referrer(k, hash8, email, code)
+    local u = get_user(k.user, hash8)
     if not u or u.seq == 0 or u.state == 'x' then
         u = u or new_user()
-        u.seq = redis.call('INCR', WL .. 'wl:seq')
+        u.seq = redis.call('INCR', k.seq)
         u.state = ''
         redis.call('HSET', seq_key(u.seq), seq_field(u.seq), hash8 .. email)
-        redis.call('HSET', ref_key(code), code, u.seq)
-        put_user(hash8, u)
+        redis.call('HSET', k.referral, code, u.seq)
+        put_user(k.user, hash8, u)
     end
     return u
 end
 
 -- Record that an inviter shared their referral with a recipient: when the
--- recipient joins without a code, the first sharer is their referrer.
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events.
--- ARGV[1] inviter hash8, ARGV[2] inviter e-mail, ARGV[3] inviter's referral
--- code, ARGV[4] recipient hash8, ARGV[5] recipient e-mail, ARGV[6] referral
--- id.
--- Reply: {'ok', referral_code, referral id}.
+-- recipient joins without a code, the first sharer is their referrer. The
+-- keys: the inviter's user record and referral code, the recipient's shared
+-- record. id is the referral id.
+-- KEYS: wl_seq events user referral shared
+-- ARGV: hash8 email referral_code recipient_hash8 recipient_email id
+-- Idempotent.
+-- Inside: wl_members
+-- Reply: {ok, referral_code, id}
 local function ig_share(keys, args)
+    enter(keys)
     local now_s, now_us = now()
-    register_referrer(args[1], args[2], args[3])
-    redis.call('HSETNX', user_key('sh', args[4]), args[4], args[3])
+    register_referrer({seq = keys[1], user = keys[3], referral = keys[4]}, args[1], args[2], args[3])
+    redis.call('HSETNX', keys[5], args[4], args[3])
     redis.call('XADD', keys[2], '*', 't', 'shared', 'id', args[6], 'inviter', args[2], 'recipient', args[5], 'at',
         int(math.floor(now_us / 1000)))
     return {'ok', args[3], args[6]}
@@ -478,20 +539,24 @@ end
 
 -- Register a redeemer's referral code (the sync daemon, for each redemption
 -- it applies: sync/redeemers.h). Idempotent.
--- KEYS[1] ig:{0}:wl. ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] their referral
--- code. Reply: the owner's sequence number.
+-- KEYS: wl_seq user referral
+-- ARGV: hash8 email referral_code
+-- Inside: wl_members
+-- Reply: the owner's sequence number
 local function ig_register(keys, args)
-    return register_referrer(args[1], args[2], args[3]).seq
+    enter(keys)
+    return register_referrer({seq = keys[1], user = keys[2], referral = keys[3]}, args[1], args[2], args[3]).seq
 end
 
--- Count a click on a referral link (and say whether the code exists).
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events. ARGV[1] referral code,
--- ARGV[2] '1' to count the click, '0' not to (a HEAD request: a safe
--- method, sent by link previews and checkers, not a visit).
--- Reply: {'ok'}; {'not_found'}.
+-- Count a click on a referral link (and say whether the code exists). count
+-- is '1' to count the click, '0' not to (a HEAD request: a safe method,
+-- sent by link previews and checkers, not a visit).
+-- KEYS: referral events
+-- ARGV: referral_code count
+-- Reply: {ok} | {not_found}
 local function ig_click(keys, args)
     local now_s, now_us = now()
-    if redis.call('HEXISTS', ref_key(args[1]), args[1]) == 0 then
+    if redis.call('HEXISTS', keys[1], args[1]) == 0 then
         return {'not_found'}
     end
     if args[2] ~= '0' then
@@ -500,19 +565,19 @@ local function ig_click(keys, args)
     return {'ok'}
 end
 
--- Earn invite codes for referrals: one tranche of codes per `after`
+-- Earn invite codes for referrals: one tranche of codes per `per`
 -- confirmed referrals (joins with the user's code), one tranche per call.
--- Registered idempotent: an Idempotency-Key's two arguments follow the ARGV.
--- KEYS[1] ig:{0}:wl, KEYS[2] ig:{0}:events, KEYS[3] ig:{0}:gate, then one
--- code hash key per code of a tranche.
--- ARGV[1] hash8, ARGV[2] e-mail, ARGV[3] referrals per tranche, ARGV[4]
--- expires_at, then the fresh code bodies of one tranche (ARGV[5] for
--- KEYS[4] on).
--- Reply: {'ok', referrals, tranche, code, ...}; {'not_yet', referrals,
--- still_needed}; {'invites_paused'}.
+-- The items are the fresh code bodies of one tranche with their small
+-- hashes; exp is their expires_at.
+-- KEYS: user events gate
+-- ARGV: hash8 email per exp
+-- KEYS per item: code_hash
+-- ARGV per item: code
+-- Idempotent.
+-- Reply: {ok, referrals, tranche, code, ...} | {not_yet, referrals, still_needed} | {invites_paused}
 local function ig_earn(keys, args)
     local now_s, now_us = now()
-    local u = get_user(args[1]) or new_user()
+    local u = get_user(keys[1], args[1]) or new_user()
     local per = tonumber(args[3])
     if math.floor(u.refs / per) <= u.tranches then
         return {'not_yet', u.refs, per * (u.tranches + 1) - u.refs}
@@ -523,7 +588,7 @@ local function ig_earn(keys, args)
     local at = int(math.floor(now_us / 1000))
     local out = {'ok', u.refs, u.tranches + 1}
     local codes = {}
-    for i = 4, #keys do
+    for i = 4, #keys - 1 do
         local code = args[1 + i]
         if issue_code(keys[i], keys[2], code, tonumber(args[4]), '', '', 'referral', 'referral', 'referral', at) then
             codes[#codes + 1] = code
@@ -531,23 +596,23 @@ local function ig_earn(keys, args)
         end
     end
     u.tranches = u.tranches + 1
-    put_user(args[1], u)
+    put_user(keys[1], args[1], u)
     redis.call('XADD', keys[2], '*', 't', 'earned', 'email', args[2], 'tranche', u.tranches, 'codes',
         table.concat(codes, ' '), 'at', at)
     return out
 end
 
--- A referrer's figures.
--- KEYS[1] ig:{0}:wl. ARGV[1] hash8.
--- Reply: {'ok', referrals, tranches_earned, referrals_active,
--- referrals_fraud}; {'not_found'} for an address nobody ever gave (no
--- user record: never joined, shared, referred or redeemed).
+-- A referrer's figures; not_found for an address nobody ever gave (no user
+-- record: never joined, shared, referred or redeemed).
+-- KEYS: user points
+-- ARGV: hash8
+-- Reply: {ok, referrals, tranches_earned, referrals_active, referrals_fraud} | {not_found}
 local function ig_quality(keys, args)
-    local u = get_user(args[1])
+    local u = get_user(keys[1], args[1])
     if not u then
         return {'not_found'}
     end
-    local p = redis.call('HGET', user_key('p', args[1]), args[1])
+    local p = redis.call('HGET', keys[2], args[1])
     local active, fraud = 0, 0
     if p then
         local _e, _s, _t

@@ -22,7 +22,7 @@ typedef enum {
     SYNC_EVENT_ISSUED,
     SYNC_EVENT_REDEEMED,
     SYNC_EVENT_REVOKED,
-    /* The waitlist, referral and points events of stream ig:{0}:events (product.c applies them). */
+    /* The waitlist, referral and points events of stream IG_KEY_WL_EVENTS (product.c applies them). */
     SYNC_EVENT_JOINED,    /**< a waitlist entry, maybe referred */
     SYNC_EVENT_ADMITTED,  /**< an entry left the waitlist with a bound code */
     SYNC_EVENT_SHARED,    /**< a referral shared by e-mail */
@@ -53,7 +53,7 @@ typedef enum {
  * optional field absent or empty) and NUL-terminated otherwise.
  */
 typedef struct sync_event_t {
-    unsigned bucket;                    /**< stream ig:{bucket}:events */
+    unsigned bucket;                    /**< stream ig_key_events(bucket) */
     uint64_t entry[2];                  /**< the stream entry id (milliseconds, sequence) the event came in */
     unsigned item;                      /**< its place among the entry's items (items form), else 0 */
     char event_id[SYNC_EVENT_ID_BYTES]; /**< "B-<entry id>", or "B-<entry id>/<item>" for an item of the items form */

@@ -56,12 +56,12 @@
 /** Alerts one evaluation can raise (one of each type at most). */
 #define SYNC_GATE_MAX_ALERTS 8
 #define SYNC_GATE_MESSAGE_BYTES 192
-/** Room for the JSON of ig:{0}:trust (and for metrics and alerts alone). */
+/** Room for the JSON of IG_KEY_TRUST (and for metrics and alerts alone). */
 #define SYNC_GATE_JSON_BYTES 4096
 /** "2025-12-20T00:00:00.000Z" and the NUL, with room for any year the format can print. */
 #define SYNC_GATE_TIME_BYTES 64
 
-/** Operator override, from the Redis key ig:{0}:gate:mode. */
+/** Operator override, from the Redis key IG_KEY_GATE_MODE. */
 typedef enum sync_gate_mode_t {
     SYNC_GATE_AUTO,   /**< the metrics decide (also when the key is absent) */
     SYNC_GATE_OPEN,   /**< forced open */
@@ -106,7 +106,7 @@ typedef struct sync_gate_decision_t {
     sync_gate_alert_t alerts[SYNC_GATE_MAX_ALERTS];
 } sync_gate_decision_t;
 
-/** Parses the value of ig:{0}:gate:mode (NULL = absent). Returns 0, or -1 for an unknown value (*mode is then AUTO). */
+/** Parses the value of IG_KEY_GATE_MODE (NULL = absent). Returns 0, or -1 for an unknown value (*mode is then AUTO). */
 int sync_gate_mode_parse(sync_gate_mode_t *mode, const char *value, size_t len);
 
 /** "auto", "open" or "closed". */
@@ -146,7 +146,7 @@ int sync_gate_metrics_json(char *out, size_t cap, const sync_gate_decision_t *d,
 int sync_gate_alerts_json(char *out, size_t cap, const sync_gate_decision_t *d);
 
 /**
- * Writes the document of ig:{0}:trust into out: trust_score, churn_rate,
+ * Writes the document of IG_KEY_TRUST into out: trust_score, churn_rate,
  * fraud_rate, engagement_rate, invites_paused, invites_allowed,
  * health_status, mode, metrics, alerts and evaluated_at (Unix milliseconds
  * at_ms), rates rounded to 4 decimals. Returns 0, or -1 when cap is too small.

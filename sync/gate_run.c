@@ -494,7 +494,7 @@ Error:
 /* Reads the override; an unknown value counts as auto (logged once until a known one is back). */
 static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
-    redisReply *reply = redisCommand(j->redis, "GET ig:{%d}:gate:mode", IG_WL_BUCKET);
+    redisReply *reply = redisCommand(j->redis, "GET %s", IG_KEY_GATE_MODE);
     int ret = 0;
 
     if (reply == NULL) {
@@ -508,7 +508,7 @@ static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
         ret = fail(j, "redis GET gate mode: unexpected reply type %d", reply->type);
     else if (sync_gate_mode_parse(mode, reply->str, reply->len) != 0) {
         if (!j->mode_warned)
-            ig_warn("msg=\"unknown trust gate mode, using auto\" key=ig:{%d}:gate:mode", IG_WL_BUCKET);
+            ig_warn("msg=\"unknown trust gate mode, using auto\" key=%s", IG_KEY_GATE_MODE);
         j->mode_warned = 1;
     } else {
         j->mode_warned = 0;
@@ -527,16 +527,18 @@ static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char
     int ret = 0;
 
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        char key[IG_KEY_MAX_BYTES];
+        ig_key_gate(key, b);
         if (d->closed)
-            redisAppendCommand(j->redis, "SET ig:{%u}:gate closed", b);
+            redisAppendCommand(j->redis, "SET %s closed", key);
         else
-            redisAppendCommand(j->redis, "DEL ig:{%u}:gate", b);
+            redisAppendCommand(j->redis, "DEL %s", key);
     }
     if (d->auto_closed)
-        redisAppendCommand(j->redis, "SET ig:{%d}:gate:auto closed", IG_WL_BUCKET);
+        redisAppendCommand(j->redis, "SET %s closed", IG_KEY_GATE_AUTO);
     else
-        redisAppendCommand(j->redis, "DEL ig:{%d}:gate:auto", IG_WL_BUCKET);
-    redisAppendCommand(j->redis, "SET ig:{%d}:trust %s", IG_WL_BUCKET, json);
+        redisAppendCommand(j->redis, "DEL %s", IG_KEY_GATE_AUTO);
+    redisAppendCommand(j->redis, "SET %s %s", IG_KEY_TRUST, json);
     for (unsigned i = 0; i != IG_BUCKETS + 2; ++i) {
         void *r = NULL;
         redisReply *reply;

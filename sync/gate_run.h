@@ -3,7 +3,7 @@
  * PostgreSQL and Redis connections, so that a slow evaluation never holds up
  * the lanes that persist events. Every gate_interval_ms it
  *
- * 1. reads the operator's override, ig:{0}:gate:mode ("open", "closed",
+ * 1. reads the operator's override, IG_KEY_GATE_MODE ("open", "closed",
  *    "auto"; absent = auto);
  * 2. counts the trailing window (gate_window_days, ending at the wall clock
  *    plus sync_clock_offset_s) in PostgreSQL: redemptions, the users whose
@@ -52,10 +52,10 @@
  *    its first span are deleted once a minute;
  * 3. decides (sync_gate_decide) from those counts and the previous automatic
  *    state;
- * 4. writes the result to Redis in one pipeline: `SET ig:{B}:gate closed` in
+ * 4. writes the result to Redis in one pipeline: `SET ig_key_gate(B) closed` in
  *    every bucket while closed, `DEL` of them while open (the gateways refuse
  *    redeem, generate and admit while their bucket's key says closed), then
- *    the JSON document `ig:{0}:trust` that GET /api/quality/trust-score and
+ *    the JSON document `IG_KEY_TRUST` that GET /api/quality/trust-score and
  *    POST /api/quality/evaluate-gate serve. One command per key, each in one
  *    slot, so the same writes work on a Redis Cluster;
  * 5. records the evaluation in gate_evaluations (migration 007) when the

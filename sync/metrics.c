@@ -146,12 +146,6 @@ static void histogram(text_t *t, const char *name, const char *help, sync_histog
         (double)get(&h->sum) * sum_scale, name, cumulative);
 }
 
-/* Bucket b's stream key (as stream.c names it). */
-static void stream_key(char *out, size_t len, unsigned b)
-{
-    snprintf(out, len, "ig:{%u}:events", b);
-}
-
 /*
  * XLEN of every stream, and the first entry past the mark of those this
  * daemon holds, in one pipeline. Returns 0, or -1 (the connection is then
@@ -166,7 +160,7 @@ static int stream_gauges(text_t *t, redisContext *redis)
     uint64_t now = (uint64_t)sync_clock_ms(0);
 
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
-        stream_key(key, sizeof(key), b);
+        ig_key_events(key, b);
         redisAppendCommand(redis, "XLEN %s", key);
         if ((held[b] = atomic_load(&sync_metrics.held[b])) != 0) {
             snprintf(from, sizeof(from), "(%" PRIu64 "-%" PRIu64, get(&sync_metrics.mark_ms[b]), get(&sync_metrics.mark_seq[b]));

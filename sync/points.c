@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "ig_calls.h"
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "pgarray.h"
@@ -80,7 +81,7 @@ static int pg_failed(sync_points_t *pt, PGconn *conn, const PGresult *res, const
 static void points_key(char *key, unsigned char hash8[IG_EMAIL_HASH_BYTES], const sync_points_t *pt, const char *email)
 {
     ig_email_hash(hash8, email, strlen(email), pt->keys->email);
-    snprintf(key, IG_KEY_MAX_BYTES, "ig:{%d}:p:%u", IG_WL_BUCKET, ig_user_subhash(hash8));
+    ig_key_points(key, hash8);
 }
 
 /*
@@ -97,22 +98,21 @@ static int write_rows(sync_points_t *pt, redisContext *redis, const PGresult *re
         unsigned char hash8[IG_EMAIL_HASH_BYTES];
         char key[IG_KEY_MAX_BYTES];
         points_key(key, hash8, pt, email);
-        const char *argv[] = {"FCALL",
-                              pt->rehydrate != 0 ? "ig_rehydrate_points" : "ig_points_sync",
-                              "1",
-                              key,
-                              (const char *)hash8,
-                              PQgetvalue(res, i, 2),
-                              PQgetvalue(res, i, 3),
-                              PQgetvalue(res, i, 4),
-                              PQgetvalue(res, i, 5),
-                              PQgetvalue(res, i, 6),
-                              pt->rehydrate == SYNC_POINTS_REHYDRATE_WRITE ? "1" : "0"};
-        size_t lens[11];
-        int argc = pt->rehydrate != 0 ? 11 : 9;
-        for (int k = 0; k != argc; ++k)
-            lens[k] = k == 4 ? sizeof(hash8) : strlen(argv[k]);
-        if (redisAppendCommandArgv(redis, argc, argv, lens) != REDIS_OK)
+        const char *argv[IG_CALL_ARGC(REHYDRATE_POINTS, 0)];
+        size_t lens[IG_CALL_ARGC(REHYDRATE_POINTS, 0)];
+        ig_fcall_t c;
+        ig_fcall_begin(&c, pt->rehydrate != 0 ? IG_CALL_REHYDRATE_POINTS : IG_CALL_POINTS_SYNC, 0, argv, lens,
+                       IG_CALL_ARGC(REHYDRATE_POINTS, 0));
+        ig_fcall_str(&c, key);
+        ig_fcall_bin(&c, hash8, sizeof(hash8));
+        for (int k = 2; k != 6; ++k)
+            ig_fcall_str(&c, PQgetvalue(res, i, k));
+        if (pt->rehydrate != 0) {
+            /* ig_rehydrate_points: ig_points_sync's, then spent and write. */
+            ig_fcall_str(&c, PQgetvalue(res, i, 6));
+            ig_fcall_str(&c, pt->rehydrate == SYNC_POINTS_REHYDRATE_WRITE ? "1" : "0");
+        }
+        if (redisAppendCommandArgv(redis, (int)ig_fcall_end(&c), c.argv, c.lens) != REDIS_OK)
             break;
         ++sent;
     }
@@ -262,14 +262,13 @@ static long long expire_rows(sync_points_t *pt, redisContext *redis, const PGres
         unsigned char hash8[IG_EMAIL_HASH_BYTES];
         char key[IG_KEY_MAX_BYTES];
         points_key(key, hash8, pt, email);
-        const char *argv[] = {"FCALL", "ig_expire",           "2",
-                              key,     "ig:{0}:events",       (const char *)hash8,
-                              email,   PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                              note};
-        size_t lens[10];
-        for (size_t k = 0; k != 10; ++k)
-            lens[k] = k == 5 ? sizeof(hash8) : strlen(argv[k]);
-        if (redisAppendCommandArgv(redis, 10, argv, lens) != REDIS_OK)
+        IG_FCALL_LOCAL(c, EXPIRE, 0);
+        ig_fcall_str(&c, key);
+        ig_fcall_str(&c, IG_KEY_WL_EVENTS);
+        ig_fcall_bin(&c, hash8, sizeof(hash8));
+        const char *args[] = {email, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), note};
+        ig_fcall_strs(&c, args, 4);
+        if (redisAppendCommandArgv(redis, (int)ig_fcall_end(&c), c.argv, c.lens) != REDIS_OK)
             break;
         ++sent;
     }

@@ -28,7 +28,7 @@
  * to the stream: the ledger's EXPIRY row comes from that event, like a
  * spend's, so no balance goes negative whatever was spent meanwhile.
  *
- * One lane runs all of this, the one that reads ig:{0}:events, between its
+ * One lane runs all of this, the one that reads IG_KEY_WL_EVENTS, between its
  * batches, on its own connections: a sync_points_t is not shared.
  */
 #ifndef SYNC_POINTS_H

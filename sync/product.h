@@ -1,5 +1,5 @@
 /*
- * Applies the waitlist, referral and points events of stream ig:{0}:events
+ * Applies the waitlist, referral and points events of stream IG_KEY_WL_EVENTS
  * (joined, admitted, shared, clicked, earned, lifecycle, spent, erased) to
  * PostgreSQL, inside the transaction of their batch (apply.c), in stream
  * order, because each depends on what the ones before it did: a

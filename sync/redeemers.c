@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <string.h>
+#include "ig_calls.h"
 #include "ig_keys.h"
 #include "redeemers.h"
 
@@ -16,9 +17,17 @@ int sync_redeemers_register(redisContext *redis, const sync_keys_t *keys, const 
             continue;
         ig_email_hash(hash8, ev->email, strlen(ev->email), keys->email);
         ig_referral_code(code, ev->email, strlen(ev->email), &keys->user);
-        const char *argv[] = {"FCALL", "ig_register", "1", "ig:{0}:wl", (const char *)hash8, ev->email, code};
-        size_t lens[] = {5, 11, 1, 9, sizeof(hash8), strlen(ev->email), strlen(code)};
-        if (redisAppendCommandArgv(redis, 7, argv, lens) != REDIS_OK) {
+        char user_key[IG_KEY_MAX_BYTES], referral_key[IG_KEY_MAX_BYTES];
+        IG_FCALL_LOCAL(c, REGISTER, 0);
+        ig_key_user(user_key, hash8);
+        ig_key_referral(referral_key, code);
+        ig_fcall_str(&c, IG_KEY_WL_SEQ);
+        ig_fcall_str(&c, user_key);
+        ig_fcall_str(&c, referral_key);
+        ig_fcall_bin(&c, hash8, sizeof(hash8));
+        ig_fcall_str(&c, ev->email);
+        ig_fcall_str(&c, code);
+        if (redisAppendCommandArgv(redis, (int)ig_fcall_end(&c), c.argv, c.lens) != REDIS_OK) {
             snprintf(errstr, errstr_len, "step=register_redeemers reason=\"out of memory\"");
             failed = 1;
             break;

@@ -3,7 +3,7 @@
  *
  * Everyone has a referral code (seed 002: one per user), derived from their
  * e-mail (ig_referral_code). For it to work (a join with it, a /r/ link) the
- * code must resolve to its owner in Redis (ig:{0}:rc:S), which joining the
+ * code must resolve to its owner in Redis (ig_key_referral), which joining the
  * waitlist or sharing does. A redemption runs in its code's bucket and
  * cannot touch bucket 0 in the same atomic call, so the sync daemon
  * registers the redeemers of each batch (`FCALL ig_register`, idempotent)

@@ -28,7 +28,7 @@ static const char SQL_ANONYMISE[] =
     "WHERE t.code = u.code AND t.used_at IS NULL AND t.use_count = 0";
 
 /*
- * The Redis side of one code. KEYS[1] its small hash (ig:{B}:c:S), ARGV[1]
+ * The Redis side of one code. KEYS[1] its small hash (ig_key_code_hash), ARGV[1]
  * its field, ARGV[2] '1' to delete. Reads the record as lua/invitegate.lua
  * packs it (max_uses, use_count, expires_at, ...) and writes nothing unless
  * it deletes. Replies SWEEP_*.

@@ -56,7 +56,7 @@ void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg)
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     for (unsigned b = 0; b != IG_BUCKETS; ++b)
-        snprintf(s->keys[b], sizeof(s->keys[b]), "ig:{%u}:events", b);
+        ig_key_events(s->keys[b], b);
 }
 
 void sync_stream_disconnect(sync_stream_t *s)

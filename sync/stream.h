@@ -1,6 +1,6 @@
 /*
  * The Redis side of the sync daemon: one synchronous hiredis connection per
- * lane that reads the per-bucket event streams ig:{B}:events (ARCHITECTURE.md,
+ * lane that reads the per-bucket event streams ig_key_events(B) (ARCHITECTURE.md,
  * "Event streams") with plain XREAD, from a position per stream.
  *
  * No consumer group: where each stream was applied up to is PostgreSQL's
@@ -30,7 +30,7 @@
 typedef struct sync_stream_t {
     const ig_config_t *cfg;                  /**< borrowed; outlives s */
     redisContext *redis;                     /**< owned; NULL while disconnected */
-    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES]; /**< "ig:{B}:events", for every bucket */
+    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES]; /**< ig_key_events(B), for every bucket */
     int reading[IG_BUCKETS];                 /**< the stream is read (its lease is held) */
     uint64_t next[IG_BUCKETS][2];            /**< the entry id the next read follows */
     char errstr[SYNC_STREAM_ERR_BYTES];      /**< last error */

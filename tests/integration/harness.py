@@ -36,6 +36,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keys  # noqa: E402
+
 SOURCE_DIR = os.environ.get("IG_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD_DIR = os.environ.get("IG_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
@@ -47,8 +50,8 @@ CODE_PREFIX = "VOBEE-"
 CODE_ALPHABET = "23456789ABCDEFGHJKMNOPQRSTUVWXYZ"
 CODE_RE = re.compile(r"^VOBEE-[23456789ABCDEFGHJKMNOPQRSTUVWXYZ]{16}$")
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-BUCKETS = 16
-SUBHASHES = 1024
+BUCKETS = keys.BUCKETS
+SUBHASHES = keys.SUBHASHES
 
 HOST = "127.0.0.1"
 
@@ -99,11 +102,8 @@ def tamper_code(code):
 
 
 def code_location(body):
-    """(key, field) of a code record in Redis, per common/ig_keys.h."""
-    v = CODE_ALPHABET.index
-    bucket = v(body[0]) % BUCKETS
-    sub = (v(body[1]) * 32 + v(body[2])) % SUBHASHES
-    return "ig:{%d}:c:%d" % (bucket, sub), body[3:]
+    """(key, field) of a code record in Redis (keys.py, common/ig_keys.h)."""
+    return keys.code_location(body)
 
 
 def tail(path, lines=60):
@@ -640,14 +640,14 @@ class Harness:
 
     def waitlist_members(self):
         """The e-mails the waitlist holds in Redis (its sequence hashes,
-        ig:{0}:wl:s:K, map a sequence number to hash8 || e-mail), as a
+        keys.wl_members, map a sequence number to hash8 || e-mail), as a
         Counter: someone held twice counts 2. People known only as referrers
         (sharers, redeemers: a sequence number but no place, their user
         record's state the empty string, packed first as 0xa0) are left out."""
         members = collections.Counter()
-        for key in self.redis_scan("ig:{0}:wl:s:*"):
+        for key in self.redis_scan(keys.pattern(keys.WL_BUCKET, "wl:s")):
             for v in self.redis("HGETALL", key, raw=True)[1::2]:
-                user = self.redis("HGET", "ig:{0}:u:%d" % ((v[0] * 256 + v[1]) % 32768), v[:8], raw=True)
+                user = self.redis("HGET", keys.user(v[:8]), v[:8], raw=True)
                 if user is None or user[:1] != b"\xa0":
                     members[v[8:].decode()] += 1
         return members
@@ -661,7 +661,7 @@ class Harness:
         if self.redis("HDEL", key, field) == 1:
             return
         removed = 0
-        for k in self.redis_scan("ig:{*}:c:*"):
+        for k in self.redis_scan(keys.pattern(None, "c")):
             removed += self.redis("HDEL", k, field)
             removed += self.redis("HDEL", k, body)
         if removed == 0:
@@ -833,7 +833,7 @@ class Harness:
         """Each bucket's last stream entry as (ms, seq); (0, 0) for an empty stream."""
         tips = {}
         for b in range(BUCKETS):
-            last = self.redis("XREVRANGE", "ig:{%d}:events" % b, "+", "-", "COUNT", "1")
+            last = self.redis("XREVRANGE", keys.events(b), "+", "-", "COUNT", "1")
             tips[b] = tuple(int(x) for x in last[0][0].split("-")) if last else (0, 0)
         return tips
 

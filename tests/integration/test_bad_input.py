@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import code_body, tamper_code, unique_email  # noqa: E402
 
 GENERATE = "/api/invites/generate"
@@ -147,7 +148,7 @@ class BadInputTest(harness.HarnessTestCase):
         total = 0
         for b in range(harness.BUCKETS):
             try:
-                info = self.h.redis("XINFO", "STREAM", "ig:{%d}:events" % b)
+                info = self.h.redis("XINFO", "STREAM", keys.events(b))
             except harness.RedisError:
                 continue  # no event in this bucket yet
             fields = dict(zip(info[::2], info[1::2]))
@@ -326,7 +327,7 @@ class BadInputTest(harness.HarnessTestCase):
         # A time the sync daemon would skip as malformed is refused with 400
         # and reaches no stream: a 202 would tell the host application that
         # an event was accepted which is then never applied.
-        stream = "ig:{0}:events"
+        stream = keys.WL_EVENTS
         last = self.h.redis("XREVRANGE", stream, "+", "-", "COUNT", "1")
         bad = ["-001-01-01T00:00:00Z", "+2025-12-20T00:00:00Z", " 2025-12-20T00:00:00Z", "2025-+1-20T00:00:00Z",
                "2025-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2025-12-20T24:00:00Z", "2025-12-20T23:60:00Z",

@@ -36,7 +36,6 @@ import http.client
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import sys
@@ -45,7 +44,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import HOST, code_body, code_location, wait_until  # noqa: E402
+import keys  # noqa: E402
+from harness import HOST, code_body, wait_until  # noqa: E402
 
 CLIENTS = 6
 CLIENT_TIMEOUT_S = 10.0
@@ -70,8 +70,7 @@ CODE_KINDS = ((40, 1), (40, 4), (20, 100000))
 
 def redeemers_key(code):
     """The set of e-mail hashes that redeemed a multi-use code (lua/invitegate.lua)."""
-    bucket = re.match(r"ig:\{(\d+)\}", code_location(code_body(code))[0]).group(1)
-    return "ig:{%s}:r:%s" % (bucket, code_body(code))
+    return keys.redeemers_of(code_body(code))
 
 
 class Client(threading.Thread):

@@ -17,6 +17,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import HOST, token_hash, unique_email, wait_until  # noqa: E402
 
 SECOND_TOKEN = secrets.token_hex(16)
@@ -25,7 +26,7 @@ DAY_MS = 86400 * 1000
 
 def record_key(scope, key):
     """The Redis key of a record (common/ig_keys.h, ig_idem_key): scope 't:<token name>' or 'a:<address>'."""
-    return "ig:{0}:idem:%s:%s" % (scope, hashlib.blake2b(key.encode(), digest_size=16).hexdigest())
+    return keys.idem(*scope.split(":", 1), hashlib.blake2b(key.encode(), digest_size=16).hexdigest())
 
 
 def path_email(email):
@@ -227,7 +228,7 @@ class IdempotencyTest(harness.HarnessTestCase):
             self.assertError(r, 422, "idempotency_key_reused")
         self.assertEqual(self.admitted_total(), before)
         self.assertFalse(self.assertJson(self.h.http("GET", "/api/quality/trust-score"), 200)["invites_paused"])
-        self.assertEqual(self.h.redis("EXISTS", "ig:{%d}:batch:B-%s" % (harness_bucket("B-" + key), key)), 0)
+        self.assertEqual(self.h.redis("EXISTS", keys.batch("B-" + key)), 0)
         # The first request still replays.
         self.assertReplay(first, self.post("/api/waitlist/admit", {"count": 1}, key=key))
 
@@ -362,19 +363,12 @@ class IdempotencyTest(harness.HarnessTestCase):
             opened = self.post("/api/quality/evaluate-gate", {"force": "open"}, key=k2)
             self.assertFalse(self.assertJson(opened, 200)["invites_paused"])
             self.assertReplay(closed, self.post("/api/quality/evaluate-gate", {"force": "closed"}, key=k1))
-            self.assertEqual([self.h.redis("GET", "ig:{%d}:gate" % b) for b in range(harness.BUCKETS)],
+            self.assertEqual([self.h.redis("GET", keys.gate(b)) for b in range(harness.BUCKETS)],
                              [None] * harness.BUCKETS)
-            self.assertEqual(self.h.redis("GET", "ig:{0}:gate:mode"), "open")
+            self.assertEqual(self.h.redis("GET", keys.GATE_MODE), "open")
         finally:
             self.assertJson(self.post("/api/quality/evaluate-gate", {"force": "auto"}), 200)
 
-
-def harness_bucket(s):
-    """ig_bucket_of (common/ig_keys.h): FNV-1a of the identifier."""
-    h = 2166136261
-    for c in s.encode():
-        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
-    return h % harness.BUCKETS
 
 
 if __name__ == "__main__":

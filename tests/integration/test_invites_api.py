@@ -12,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import CODE_PREFIX, CODE_RE, TIME_RE, code_body, tamper_code, unique_email, wait_until  # noqa: E402
 
 GENERATE = "/api/invites/generate"
@@ -369,12 +370,12 @@ class InvitesApiTest(harness.HarnessTestCase):
 
     def test_gate_closed(self):
         code = self.h.generate(1, max_uses=100)[0]
-        keys = ["ig:{%d}:gate" % b for b in range(harness.BUCKETS)]
+        gates = [keys.gate(b) for b in range(harness.BUCKETS)]
         try:
             # The sync daemon owns the per-bucket flags (it rewrites them on every evaluation): close the gate
             # the operator's way, and wait for its next evaluation.
-            self.h.redis("SET", "ig:{0}:gate:mode", "closed")
-            wait_until(lambda: all(self.h.redis("GET", k) == "closed" for k in keys), 5, 0.05, "gate flags not set")
+            self.h.redis("SET", keys.GATE_MODE, "closed")
+            wait_until(lambda: all(self.h.redis("GET", k) == "closed" for k in gates), 5, 0.05, "gate flags not set")
             # The spec allows one second for every gateway to see it.
             wait_until(lambda: self.h.redeem(code, unique_email()).status == 503, 1.5, 0.1,
                        "redeem still accepted with the gate closed")
@@ -384,8 +385,8 @@ class InvitesApiTest(harness.HarnessTestCase):
             # Status and health are not paused.
             self.assertJson(self.h.status(code), 200)
         finally:
-            self.h.redis("DEL", "ig:{0}:gate:mode")
-        wait_until(lambda: not any(self.h.redis("GET", k) for k in keys), 5, 0.05, "gate flags not cleared")
+            self.h.redis("DEL", keys.GATE_MODE)
+        wait_until(lambda: not any(self.h.redis("GET", k) for k in gates), 5, 0.05, "gate flags not cleared")
         wait_until(lambda: self.h.redeem(code, unique_email()).status == 200, 1.5, 0.1,
                    "redeem still refused after the gate opened")
         self.h.generate(1)

@@ -20,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import BUCKETS, CODE_ALPHABET, CODE_PREFIX, HOST, code_body, unique_email, wait_until  # noqa: E402
 
 REDEEM = "/api/invites/redeem"
@@ -28,7 +29,7 @@ ITEM_RE = re.compile(r'"(\w+)";r=(\d+);t=(\d+)')
 
 
 def bucket_of(code):
-    return CODE_ALPHABET.index(code_body(code)[0]) % BUCKETS
+    return keys.code_bucket(code_body(code))
 
 
 class Client:

@@ -17,6 +17,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import unique_email, wait_until  # noqa: E402
 
 DAY = 86400
@@ -349,7 +350,7 @@ class ReferralsPointsTest(harness.HarnessTestCase):
         return uid, code
 
     def apply_as_one_batch(self, events):
-        """Stops the daemon, appends events to ig:{0}:events, restarts it (so they are read as one
+        """Stops the daemon, appends events to keys.WL_EVENTS, restarts it (so they are read as one
         batch) and waits until every one is applied."""
         h = self.h
         h.kill_sync(signal.SIGTERM)
@@ -358,7 +359,7 @@ class ReferralsPointsTest(harness.HarnessTestCase):
             args = []
             for k, v in dict(fields, at=str(at + i)).items():
                 args += [k, v]
-            h.redis("XADD", "ig:{0}:events", "*", *args)
+            h.redis("XADD", keys.WL_EVENTS, "*", *args)
         h.start_sync()
         h.wait_synced(what="the batch in PostgreSQL")
 

@@ -10,6 +10,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import unique_email, wait_until  # noqa: E402
 from test_cli import run_cli  # noqa: E402
 
@@ -72,13 +73,13 @@ class RehydrateTest(harness.HarnessTestCase):
         # Redis loses everything, its functions too (a new instance).
         h.redis("FLUSHALL")
         h.redis("FUNCTION", "FLUSH")
-        self.assertEqual(h.redis_scan("ig:{*}:c:*"), [])
+        self.assertEqual(h.redis_scan(keys.pattern(None, "c")), [])
 
         doc, err = self.cli_json(["rehydrate", "--check"], 1)
         self.assertIn("loaded the Lua library", err)
         self.assertEqual((doc["check"], doc["codes"]["checked"], doc["codes"]["created"]), (True, 6, 6), doc)
         self.assertEqual(doc["codes"]["redeemers_added"], 4, doc)  # m1, m2, f1, f2
-        self.assertEqual(h.redis_scan("ig:{*}:c:*"), [], "--check wrote")
+        self.assertEqual(h.redis_scan(keys.pattern(None, "c")), [], "--check wrote")
         self.assertNotIn(harness.code_body(single), json.dumps(doc))
         self.assertEqual((doc["points"]["checked"], doc["points"]["created"]), (1, 1), doc)
 

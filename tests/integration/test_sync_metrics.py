@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import HOST, code_body, code_location, unique_email, wait_until  # noqa: E402
 from test_systemd_notify import thread_stopped  # noqa: E402
 
@@ -154,7 +155,7 @@ class SyncMetricsTest(harness.HarnessTestCase):
             self.assertIsNotNone(value(samples, "invitegate_sync_stream_entries", bucket=str(b)))
             self.assertEqual(value(samples, "invitegate_sync_stream_oldest_unapplied_age_seconds", bucket=str(b)), 0)
         self.assertEqual(value(samples, "invitegate_sync_stream_scrape_success"), 1)
-        bucket = code_location(code_body(codes[0]))[0].split("{")[1].split("}")[0]
+        bucket = str(keys.code_bucket(code_body(codes[0])))
         mark = value(samples, "invitegate_sync_mark_timestamp_seconds", bucket=bucket)
         self.assertTrue(mark and abs(time.time() - mark) < 60, mark)
         self.assertEqual(value(samples, "invitegate_sync_trust_gate_closed"), 0)
@@ -170,7 +171,7 @@ class SyncMetricsTest(harness.HarnessTestCase):
         h = self.h
         code = h.generate(1)[0]
         h.wait_synced()
-        bucket = code_location(code_body(code))[0].split("{")[1].split("}")[0]
+        bucket = str(keys.code_bucket(code_body(code)))
         pid = h.sync_proc.pid
         with thread_stopped(pid, "sync-lane-0"), thread_stopped(pid, "sync-lane-1"):
             self.assertEqual(h.redeem(code, unique_email("stuck")).status, 200)

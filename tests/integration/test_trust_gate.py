@@ -17,9 +17,10 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import TIME_RE, unique_email, wait_until  # noqa: E402
 
-GATE_KEYS = ["ig:{%d}:gate" % b for b in range(harness.BUCKETS)]
+GATE_KEYS = [keys.gate(b) for b in range(harness.BUCKETS)]
 # SYNC_GATE_RECHECK_MINUTES of sync/gate_run.h.
 RECHECK_MINUTES = 10
 COLUMNS = "(event_id, code, email, use_number, client_addr, redeemed_at)"
@@ -48,7 +49,7 @@ class GateTestCase(harness.HarnessTestCase):
     """Helpers shared by both classes."""
 
     def trust(self):
-        raw = self.h.redis("GET", "ig:{0}:trust")
+        raw = self.h.redis("GET", keys.TRUST)
         return json.loads(raw) if raw is not None else None
 
     def wait_trust(self, pred, what, timeout=15.0):
@@ -182,7 +183,7 @@ class TrustGateTest(GateTestCase):
         self.assertClosed(doc)
 
     def test_4_override_open(self):
-        self.h.redis("SET", "ig:{0}:gate:mode", "open")
+        self.h.redis("SET", keys.GATE_MODE, "open")
         doc = self.wait_trust(lambda d: d["mode"] == "open", "override not seen")
         self.assertOpen(doc)
         self.assertIn("override", [a["type"] for a in doc["alerts"]], doc)
@@ -195,7 +196,7 @@ class TrustGateTest(GateTestCase):
     def test_5_band_keeps_closed(self):
         # Back to auto. 0.4 * 16/25 + 0.3 * 4/16 + 0.3 * 0.8 = 0.571: inside the band (0.5, 0.6), and the
         # automatic state was closed all along, so the gate closes again and stays closed.
-        self.h.redis("DEL", "ig:{0}:gate:mode")
+        self.h.redis("DEL", keys.GATE_MODE)
         doc = self.wait_trust(lambda d: d["mode"] == "auto", "auto mode not seen")
         self.assertEqual(doc["trust_score"], 0.571, doc)
         self.assertEqual(doc["fraud_rate"], 0.2, doc)
@@ -290,7 +291,7 @@ class TrustSignalsTest(GateTestCase):
         self.assertClosed(doc)
 
         # Forced open to take disposable addresses through the gateway (the gate refuses them while closed).
-        self.h.redis("SET", "ig:{0}:gate:mode", "open")
+        self.h.redis("SET", keys.GATE_MODE, "open")
         self.wait_trust(lambda d: d["mode"] == "open", "override not seen")
         self.redeem_many(3, "mailinator.com")
         self.wait_redemptions(140)
@@ -299,7 +300,7 @@ class TrustSignalsTest(GateTestCase):
         self.assertEqual(doc["metrics"]["signalled"], 69, doc)
         self.assertIn("disposable_domain", [a["type"] for a in doc["alerts"]], doc)
         self.assertOpen(doc)
-        self.h.redis("SET", "ig:{0}:gate:mode", "auto")
+        self.h.redis("SET", keys.GATE_MODE, "auto")
         doc = self.wait_trust(lambda d: d["mode"] == "auto", "auto mode not seen")
         self.assertClosed(doc)
 
@@ -515,7 +516,7 @@ class ForcedGateTest(GateTestCase):
         self.assertEqual(self.flags(), [None] * harness.BUCKETS)
         self.assertEqual(self.h.redeem(code, unique_email()).status, 200)
         # Auto when the last evaluation's automatic state was closed (as the daemon writes it): closed at once.
-        self.h.redis("SET", "ig:{0}:gate:auto", "closed")
+        self.h.redis("SET", keys.GATE_AUTO, "closed")
         try:
             self.assertFalse(self.force("open")["invites_paused"])
             self.assertEqual(self.h.redeem(code, unique_email()).status, 200)
@@ -524,7 +525,7 @@ class ForcedGateTest(GateTestCase):
             self.assertEqual(self.flags(), ["closed"] * harness.BUCKETS)
             self.assertError(self.h.redeem(code, unique_email()), 503, "invites_paused")
         finally:
-            self.h.redis("DEL", "ig:{0}:gate:auto")
+            self.h.redis("DEL", keys.GATE_AUTO)
             self.force("auto")
 
     def test_2_open_during_an_evaluation_stays_open(self):

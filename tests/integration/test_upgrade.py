@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import wait_until  # noqa: E402
 
 CODE_A = "A7F3E9D2B4C5HJKM"
@@ -60,9 +61,9 @@ class UpgradeTest(harness.HarnessTestCase):
 
         # Bucket 3's stream: the entry the old daemon applied, then a new one in the items form.
         items = lambda code, email, n: "%s\x00%s\x00%d\x00198.51.100.7\x00" % (code, email, n)  # noqa: E731
-        h.redis("XADD", "ig:{3}:events", "1700000000009-0", "t", "redeemed", "at", "1700000000009",
+        h.redis("XADD", keys.events(3), "1700000000009-0", "t", "redeemed", "at", "1700000000009",
                 "d", items(CODE_A, "ann@example.com", 1))
-        h.redis("XADD", "ig:{3}:events", "1700000000010-0", "t", "redeemed", "at", "1700000000010",
+        h.redis("XADD", keys.events(3), "1700000000010-0", "t", "redeemed", "at", "1700000000010",
                 "d", items(CODE_A, "bob@example.com", 2) + items(CODE_B, "cy@example.com", 1))
         env = h._child_env()
         daemon = h._spawn([harness.SYNC_BIN, "-c", new_conf], os.path.join(h.tmp, "sync-upgrade.log"), env=env)

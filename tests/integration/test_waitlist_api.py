@@ -13,6 +13,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import CODE_RE, code_body, unique_email  # noqa: E402
 
 JOIN = "/api/waitlist/join"
@@ -41,11 +42,11 @@ class WaitlistApiTest(harness.HarnessTestCase):
 
     def setUp(self):
         # Each test starts from an empty waitlist and an open gate.
-        for key in self.h.redis_scan("ig:{0}:*"):
-            if not key.startswith("ig:{0}:c:") and key != "ig:{0}:events":
+        for key in self.h.redis_scan(keys.WL_PREFIX + "*"):
+            if not key.startswith(keys.WL_PREFIX + "c:") and key != keys.WL_EVENTS:
                 self.h.redis("DEL", key)
         for b in range(harness.BUCKETS):
-            self.h.redis("DEL", "ig:{%d}:gate" % b)
+            self.h.redis("DEL", keys.gate(b))
 
     def join(self, email, persona="other", use_case="a tool", **extra):
         body = {"email": email, "persona": persona, "use_case": use_case}
@@ -357,8 +358,8 @@ class WaitlistApiTest(harness.HarnessTestCase):
         self.assertEqual(self.assertJson(self.h.http("GET", "/api/waitlist/%s/position" % path_email(behind)), 200)["position"],
                          1)
         self.assertEqual(self.h.http("GET", "/r/%s" % code).headers.get("Location"), "https://app.example.com/signup")
-        for key in self.h.redis_scan("ig:{0}:*"):
-            if key == "ig:{0}:events":
+        for key in self.h.redis_scan(keys.WL_PREFIX + "*"):
+            if key == keys.WL_EVENTS:
                 continue
             if self.h.redis("TYPE", key) == "hash":
                 self.assertFalse(any(email.encode() in v for v in self.h.redis("HGETALL", key, raw=True)), key)
@@ -394,8 +395,8 @@ class WaitlistApiTest(harness.HarnessTestCase):
     # -- trust gate ----------------------------------------------------------
 
     def test_trust_score_and_forced_gate(self):
-        # The sync daemon evaluates the gate every second and writes ig:{0}:trust.
-        harness.wait_until(lambda: self.h.redis("EXISTS", "ig:{0}:trust") == 1, message="first gate evaluation")
+        # The sync daemon evaluates the gate every second and writes keys.TRUST.
+        harness.wait_until(lambda: self.h.redis("EXISTS", keys.TRUST) == 1, message="first gate evaluation")
         r = self.h.http("GET", "/api/quality/trust-score")
         body = self.assertJson(r, 200)
         raw = r.raw.decode() if isinstance(r.raw, bytes) else str(r.raw)

@@ -36,7 +36,7 @@ static const field_t redeemed[] = {F("t", "redeemed"), F("code", CODE),      F("
                                    F("n", "2"),        F("ip", "192.0.2.7"), F("at", AT)};
 static const field_t revoked[] = {F("t", "revoked"), F("code", CODE), F("at", AT)};
 
-/* The waitlist, referral and points events of ig:{0}:events. */
+/* The waitlist, referral and points events of IG_KEY_WL_EVENTS. */
 #define UUID "0f1e2d3c-4b5a-8697-a8b9-cadbecfd0e1f"
 #define REF "K7QX9MAB"
 static const field_t joined[] = {F("t", "joined"),

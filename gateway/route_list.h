@@ -13,9 +13,9 @@
  *   NO      ignores it: reads, and changes that are idempotent by themselves
  *           and answer a retry alike on their own (redeem, join, erase);
  *   CALL    the library call that makes the change checks and records the key
- *           in the same atomic call: every call the route makes through
- *           gw_call (library.h) takes the key and the request's fingerprint as
- *           its last two arguments;
+ *           in the same atomic call: every call the route makes takes the
+ *           key's record as its last KEY and the request's fingerprint as its
+ *           last ARGV (gw_idem_call_key, gw_idem_call_fp; common/ig_calls.h);
  *   ANSWER  idempotent by itself but not one call of bucket 0 (generate,
  *           revoke): the key is looked up before and the answer recorded after.
  */

@@ -25,7 +25,7 @@ DAY_MS = 86400 * 1000
 
 
 def record_key(scope, key):
-    """The Redis key of a record (common/ig_keys.h, ig_idem_key): scope 't:<token name>' or 'a:<address>'."""
+    """The Redis key of a record (keys.idem, common/ig_keys.h's ig_key_idem): scope 't:<token name>' or 'a:<address>'."""
     return keys.idem(*scope.split(":", 1), hashlib.blake2b(key.encode(), digest_size=16).hexdigest())
 
 

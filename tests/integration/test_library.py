@@ -155,7 +155,8 @@ class Library:
         try:
             reply = self.r.call("FCALL_RO" if d["ro"] else "FCALL", name, len(all_keys), *all_keys, *all_args)
         except harness.RedisError as e:
-            reply = {"error": str(e).split(" script:")[0]}
+            # Without the script's line numbers, which move with every edit.
+            reply = {"error": re.sub(r"user_function:\d+: ", "", str(e).split(" script:")[0])}
         self.golden.append(json.dumps({"call": label, "reply": normalise(reply)}, sort_keys=True))
         return reply
 
@@ -457,6 +458,12 @@ class LibraryTest(unittest.TestCase):
         spend = [pk, keys.WL_EVENTS]
         lib.call("spend", "ig_spend", spend, [p[1][0], p[1][1], "30", "REDEMPTION_QUOTA", "n"])
         self.unchanged(lib, "spend insufficient", "ig_spend", spend, [p[1][0], p[1][1], "100", "REDEMPTION_QUOTA", "n"])
+        self.unchanged(lib, "spend not a number", "ig_spend", spend, [p[1][0], p[1][1], "x", "REDEMPTION_QUOTA", "n"])
+        prec = keys.idem("t", "ops", "0ee0")
+        lib.call("spend with a key", "ig_spend", spend, [p[1][0], p[1][1], "1", "REDEMPTION_QUOTA", "k"], idem=(prec, "fpP"))
+        self.unchanged(lib, "spend replay", "ig_spend", spend, [p[1][0], p[1][1], "1", "REDEMPTION_QUOTA", "k"],
+                       idem=(prec, "fpP"))
+        self.unchanged(lib, "grant reused", "ig_grant", spend, [p[1][0], p[1][1], "5", "r"], idem=(prec, "fpQ"))
         self.unchanged(lib, "grant insufficient", "ig_grant", spend, [p[1][0], p[1][1], "-200", "r"])
         lib.call("grant", "ig_grant", spend, [p[1][0], p[1][1], "50", "r"])
         lib.call("expire", "ig_expire", spend, [p[1][0], p[1][1], "40", "0", "n"])
@@ -479,6 +486,15 @@ class LibraryTest(unittest.TestCase):
         lib.call("gate force", "ig_gate", gate, ["closed"])
         self.unchanged(lib, "gate read", "ig_gate", gate, [""])
         lib.call("gate auto", "ig_gate", gate, ["auto"])
+        grec = keys.idem("t", "ops", "0ff0")
+        lib.call("gate with a key", "ig_gate", gate, ["open"], idem=(grec, "fpG"))
+        self.unchanged(lib, "gate replay", "ig_gate", gate, ["open"], idem=(grec, "fpG"))
+        self.unchanged(lib, "gate reused", "ig_gate", gate, ["closed"], idem=(grec, "fpH"))
+        erec = keys.idem("a", "192.0.2.1", "0aa0")
+        lib.call("earn with a key", "ig_earn", [keys.user(p[6][0]), keys.WL_EVENTS, keys.WL_GATE],
+                 [p[6][0], p[6][1], "1", FAR], [fresh(9)], idem=(erec, "fpE"))
+        self.unchanged(lib, "earn replay", "ig_earn", [keys.user(p[6][0]), keys.WL_EVENTS, keys.WL_GATE],
+                       [p[6][0], p[6][1], "1", FAR], [fresh(10)], idem=(erec, "fpE"))
         self.unchanged(lib, "stats after", "ig_stats", [keys.WL, keys.WL_COUNTERS], [])
         return lib
 

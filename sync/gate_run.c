@@ -491,6 +491,49 @@ Error:
     return -1;
 }
 
+/*
+ * Redis holds no override and no trust document: it is new, or it lost its
+ * data. The override of the last recorded evaluation is put back (SET NX:
+ * an operator's force since then wins), so a gate an operator forced closed
+ * stays closed through the loss of Redis. Sets *mode when one was put back.
+ */
+static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
+{
+    PGresult *res;
+    redisReply *reply = redisCommand(j->redis, "EXISTS ig:{%d}:trust", IG_WL_BUCKET);
+    char desc[SYNC_DB_DESC_BYTES];
+    int ret = 0, published = reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer != 0;
+
+    if (reply == NULL) {
+        fail(j, "redis EXISTS trust: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        drop_redis(j);
+        return -1;
+    }
+    freeReplyObject(reply);
+    if (published)
+        return 0;
+    res = PQexec(j->pg, "SELECT mode FROM gate_evaluations ORDER BY id DESC LIMIT 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        sync_db_describe(desc, sizeof(desc), j->pg, res, 1);
+        ret = fail(j, "step=restore_mode %s", desc);
+        if (PQstatus(j->pg) != CONNECTION_OK)
+            drop_pg(j);
+    } else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "auto") != 0 &&
+               sync_gate_mode_parse(mode, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)) == 0) {
+        reply = redisCommand(j->redis, "SET ig:{%d}:gate:mode %s NX", IG_WL_BUCKET, PQgetvalue(res, 0, 0));
+        if (reply == NULL) {
+            ret = fail(j, "redis SET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+            drop_redis(j);
+        } else {
+            ig_warn("msg=\"Redis held no trust gate state: the operator's override of the last evaluation put back\" mode=%s",
+                    PQgetvalue(res, 0, 0));
+            freeReplyObject(reply);
+        }
+    }
+    PQclear(res);
+    return ret;
+}
+
 /* Reads the override; an unknown value counts as auto (logged once until a known one is back). */
 static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
@@ -502,9 +545,10 @@ static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
         drop_redis(j);
         return -1;
     }
-    if (reply->type == REDIS_REPLY_NIL)
+    if (reply->type == REDIS_REPLY_NIL) {
         *mode = SYNC_GATE_AUTO;
-    else if (reply->type != REDIS_REPLY_STRING)
+        ret = mode_from_history(j, mode);
+    } else if (reply->type != REDIS_REPLY_STRING)
         ret = fail(j, "redis GET gate mode: unexpected reply type %d", reply->type);
     else if (sync_gate_mode_parse(mode, reply->str, reply->len) != 0) {
         if (!j->mode_warned)

@@ -567,13 +567,13 @@ static size_t split_fields(char *line, char **fields, size_t n)
 }
 
 /* Checks one data line into row; returns NULL or what is wrong. */
-static const char *import_parse_line(import_row_t *row, char *line, const cli_ctx_t *ctx, time_t now)
+static const char *import_parse_line(import_row_t *row, char *line, const cli_ctx_t *ctx, const unsigned char *code_key, time_t now)
 {
     char *f[5];
     unsigned max;
     if (split_fields(line, f, 5) != 5)
         return "expected 5 fields: " CLI_IMPORT_HEADER;
-    if (ig_code_normalise(row->code, f[0], strlen(f[0]), ctx->cfg.code_prefix) != IG_CODE_IMPORTED)
+    if (ig_code_read(row->code, f[0], strlen(f[0]), ctx->cfg.code_prefix, code_key) != IG_CODE_IMPORTED)
         return "code is not PREFIX + 12 hex digits";
     if (cli_parse_uint(&max, f[1], 1, GW_MAX_USES_MAX) != 0)
         return "max_uses must be an integer from 1 to 1000000";
@@ -608,7 +608,9 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
     ssize_t len;
     long bad = 0;
     time_t now = time(NULL);
+    unsigned char code_key[IG_CODE_KEY_BYTES];
 
+    ig_code_key_derive(code_key, ctx->cfg.secret_key);
     if (f == NULL) {
         cli_error(ctx, "%s: %s", path, strerror(errno));
         return -1;
@@ -628,7 +630,7 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
                 abort();
             import_row_t *r = &(*rows)[n];
             r->line = lineno;
-            if ((why = import_parse_line(r, line, ctx, now)) == NULL) {
+            if ((why = import_parse_line(r, line, ctx, code_key, now)) == NULL) {
                 for (size_t i = 0; i != n && why == NULL; ++i)
                     if (strcmp((*rows)[i].code, r->code) == 0)
                         why = "code appears on an earlier line";
@@ -647,6 +649,7 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
     }
     free(line);
     fclose(f);
+    sodium_memzero(code_key, sizeof(code_key));
     *nrows = n;
     return bad;
 }
@@ -703,7 +706,7 @@ int cli_invites_import(cli_ctx_t *ctx, int argc, char **argv)
     }
     if ((redis = cli_redis(ctx)) == NULL)
         goto Exit;
-    crypto_kdf_derive_from_key(email_key, sizeof(email_key), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, ctx->cfg.secret_key);
+    ig_email_key_derive(email_key, ctx->cfg.secret_key);
     for (size_t i = 0; i != nrows; ++i) {
         int r = import_one(ctx, redis, &rows[i], email_key);
         r<0 ? ++failed : r> 0 ? ++created : ++present;

@@ -224,6 +224,37 @@ static void drop_pg(sync_gate_job_t *j)
     if (j->pg != NULL)
         PQfinish(j->pg);
     j->pg = NULL;
+    j->leased = 0; /* the lease died with the session */
+}
+
+/*
+ * The gate job's lease (sync_db_job_lease): one daemon evaluates, the others
+ * wait for it. A daemon that takes the lease over reads the automatic state
+ * the last holder recorded. Returns 1 held, 0 another daemon holds it, -1.
+ */
+static int take_lease(sync_gate_job_t *j)
+{
+    char err[SYNC_DB_ERR_BYTES];
+    int r;
+
+    if (j->leased)
+        return 1;
+    if ((r = sync_db_job_lease(j->pg, SYNC_JOB_GATE, err, sizeof(err))) < 0) {
+        fail(j, "%s", err);
+        drop_pg(j);
+        return -1;
+    }
+    if (r == 0) {
+        if (!j->standby_logged)
+            ig_info("msg=\"trust gate: another daemon evaluates it; standing by\"");
+        j->standby_logged = 1;
+        return 0;
+    }
+    ig_info("msg=\"trust gate: job lease taken, evaluating\"");
+    j->leased = 1;
+    j->standby_logged = 0;
+    j->restored = 0;
+    return 1;
 }
 
 static void drop_redis(sync_gate_job_t *j)
@@ -648,8 +679,13 @@ int sync_gate_job_evaluate(sync_gate_job_t *j)
     char end[SYNC_GATE_TIME_BYTES], json[SYNC_GATE_JSON_BYTES];
     long long end_ms;
     uint64_t now;
+    int lease;
 
-    if (connect_pg(j) != 0 || connect_redis(j) != 0)
+    if (connect_pg(j) != 0)
+        return -1;
+    if ((lease = take_lease(j)) <= 0)
+        return lease;
+    if (connect_redis(j) != 0)
         return -1;
     if (!j->restored && restore(j) != 0)
         return -1;

@@ -24,8 +24,6 @@
 #include "parse.h"
 
 #define CLI_ISSUE_TIMEOUT_MS 15000
-/** Hex digits of the per-recipient suffix of batch ids and message file names. */
-#define CLI_RECIPIENT_ID_HEX 12
 #define CLI_SEND_CMD_DEFAULT "sendmail -t -i"
 #define CLI_SEND_MAX_FAILURES 3
 #define CLI_SENT_LOG "sent.log"

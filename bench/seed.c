@@ -1,4 +1,5 @@
 /* Bulk seeding through ig_issue and ig_join (seed.h). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,36 +150,75 @@ static int read_join(redisContext *c, size_t *created, size_t *existing)
     return ret;
 }
 
+int bench_join_item(bench_join_item_t *it, uint64_t n, uint64_t referrer, const char *addr,
+                    const unsigned char email_key[IG_EMAIL_KEY_BYTES], const ig_user_keys_t *user_keys)
+{
+    if (bench_person(&it->p, n) != 0) {
+        bench_error("waitlist: person %" PRIu64 " has an address the gateway would refuse", n);
+        return -1;
+    }
+    it->given_ref[0] = '\0';
+    if (referrer != UINT64_MAX) {
+        bench_person_t r;
+        if (bench_person(&r, referrer) != 0) {
+            bench_error("waitlist: person %" PRIu64 " has an address the gateway would refuse", referrer);
+            return -1;
+        }
+        ig_referral_code(it->given_ref, r.email, r.email_len, user_keys);
+    }
+    ig_email_hash(it->hash, it->p.email, it->p.email_len, email_key);
+    ig_referral_code(it->own_ref, it->p.email, it->p.email_len, user_keys);
+    snprintf(it->score, sizeof(it->score), "%d",
+             ig_priority_score(it->p.persona, strlen(it->p.persona), it->p.use_case, strlen(it->p.use_case)));
+    ig_key_user(it->user_key, it->hash);
+    ig_key_shared(it->shared_key, it->hash);
+    ig_key_referral(it->own_ref_key, it->own_ref);
+    ig_key_referral(it->given_ref_key, it->given_ref[0] != '\0' ? it->given_ref : it->own_ref);
+    it->addr = addr;
+    return 0;
+}
+
+/* As gateway/routes_waitlist.c builds them. */
+void bench_join_push_keys(ig_fcall_t *c, const bench_join_item_t *it)
+{
+    const char *keys[] = {it->user_key, it->shared_key, it->own_ref_key, it->given_ref_key};
+    ig_fcall_strs(c, keys, 4);
+}
+
+void bench_join_push_args(ig_fcall_t *c, const bench_join_item_t *it)
+{
+    ig_fcall_bin(c, it->hash, sizeof(it->hash));
+    const char *args[] = {it->p.email, it->p.persona, it->p.use_case, it->score, it->own_ref, it->given_ref, it->addr};
+    ig_fcall_strs(c, args, 7);
+}
+
+void bench_join_call(ig_fcall_t *c, const char *argv[BENCH_JOIN_CALL_ARGS], size_t argvlen[BENCH_JOIN_CALL_ARGS],
+                     const bench_join_item_t *it, const char *boost)
+{
+    const char *keys[] = {IG_KEY_WL, IG_KEY_WL_EVENTS, IG_KEY_WL_SEQ, IG_KEY_WL_COUNTERS};
+    ig_fcall_begin(c, IG_CALL_JOIN, 0, argv, argvlen, BENCH_JOIN_CALL_ARGS);
+    ig_fcall_strs(c, keys, 4);
+    bench_join_push_keys(c, it);
+    bench_join_push_args(c, it);
+    ig_fcall_str(c, boost);
+}
+
 int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                         const ig_user_keys_t *user_keys, size_t *created, size_t *existing)
 {
-    char score[16], ref[IG_REFERRAL_CODE_LEN + 1], user_key[IG_KEY_MAX_BYTES], shared_key[IG_KEY_MAX_BYTES];
-    char ref_key[IG_KEY_MAX_BYTES];
-    unsigned char hash[IG_EMAIL_HASH_BYTES];
+    bench_join_item_t it;
     size_t outstanding = 0;
-    bench_person_t p;
 
     *created = *existing = 0;
     for (size_t i = 0; i != wl->num; ++i) {
-        if (bench_person(&p, i) != 0) {
-            bench_error("seed --waitlist: person %zu has an address the gateway would refuse", i);
+        if (bench_join_item(&it, i, UINT64_MAX, "bench-seed", email_key, user_keys) != 0)
             return -1;
-        }
-        ig_email_hash(hash, p.email, p.email_len, email_key);
-        ig_referral_code(ref, p.email, p.email_len, user_keys);
-        snprintf(score, sizeof(score), "%d", ig_priority_score(p.persona, strlen(p.persona), p.use_case, strlen(p.use_case)));
-        ig_key_user(user_key, hash);
-        ig_key_shared(shared_key, hash);
-        ig_key_referral(ref_key, ref);
-        /* One item of gateway/routes_waitlist.c's ig_join_many, without a referral code given. */
-        IG_FCALL_LOCAL(call, JOIN, 0);
-        const char *keys[] = {IG_KEY_WL, IG_KEY_WL_EVENTS, IG_KEY_WL_SEQ, IG_KEY_WL_COUNTERS,
-                              user_key,  shared_key,       ref_key,       ref_key};
-        ig_fcall_strs(&call, keys, 8);
-        ig_fcall_bin(&call, hash, sizeof(hash));
-        const char *args[] = {p.email, p.persona, p.use_case, score, ref, "", "bench-seed", "0"};
-        ig_fcall_strs(&call, args, 8);
-        if (redisAppendCommandArgv(c, (int)ig_fcall_end(&call), call.argv, call.lens) != REDIS_OK) {
+        const char *argv[BENCH_JOIN_CALL_ARGS];
+        size_t argvlen[BENCH_JOIN_CALL_ARGS];
+        ig_fcall_t call;
+        /* No referral boost: none of these joins carries a code. */
+        bench_join_call(&call, argv, argvlen, &it, "0");
+        if (redisAppendCommandArgv(c, (int)ig_fcall_end(&call), argv, argvlen) != REDIS_OK) {
             bench_error("redis FCALL ig_join: %s", c->errstr);
             return -1;
         }

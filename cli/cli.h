@@ -32,6 +32,13 @@ enum {
 
 #define CLI_ERR_BYTES 512
 
+/**
+ * Hex digits of the per-recipient suffix that `invites issue` adds to its
+ * --batch ID (batch id ID-<suffix>, message <suffix>.eml); `report cohorts`
+ * counts such batches as their ID.
+ */
+#define CLI_RECIPIENT_ID_HEX 12
+
 typedef struct cli_command_t cli_command_t;
 
 /** What a command runs with; one per process. */
@@ -74,6 +81,9 @@ redisContext *cli_redis(cli_ctx_t *ctx);
 
 /** The PostgreSQL connection (database_url), opened on first use; NULL after printing the reason. Owned by ctx. */
 PGconn *cli_pg(cli_ctx_t *ctx);
+
+/** Runs sql on pg; returns its result when its status is want, else prints the error and returns NULL. */
+PGresult *cli_pg_exec(const cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecStatusType want);
 
 /** Closes the connections and wipes the secrets of ctx. */
 void cli_ctx_close(cli_ctx_t *ctx);

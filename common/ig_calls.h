@@ -94,6 +94,11 @@
     X(LIFECYCLE, "ig_lifecycle", 0, "events", 1, "email kind amount at", 4, "", 0, "", 0, 1, "", "{ok, at_ms}")                    \
     X(ERASE, "ig_erase", 0, "wl events user referral shared", 5, "hash8 email referral_code uid", 4, "", 0, "", 0, 0,              \
       "wl_class wl_blocks wl_members", "{ok, removed_from_waitlist}")                                                              \
+    X(REHYDRATE_PERSON, "ig_rehydrate_person", 0, "wl user wl_members wl_class wl_blocks referral", 6,                             \
+      "write hash8 email state seq prio referral_given refs tranches admitted_at code referral_code", 12, "", 0, "", 0, 0,         \
+      "", "{created | updated | same | kept | seq_taken}")                                                                         \
+    X(REHYDRATE_WAITLIST, "ig_rehydrate_waitlist", 0, "wl_seq wl_counters", 2, "write floor reserve", 3, "", 0, "field value",     \
+      2, 0, "", "{counters changed, the first reserved sequence number}")                                                          \
     X(GATE, "ig_gate", 0, "trust gate gate_mode gate_auto", 4, "force", 1, "", 0, "", 0, 1, "",                                    \
       "{ok, evaluation, flag, mode}")
 /* clang-format on */

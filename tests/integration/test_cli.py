@@ -248,7 +248,8 @@ class CliServersTest(harness.HarnessTestCase):
         self.assertEqual(glob.glob(os.path.join(sink, "msg.*")), [])
         rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": script})
         self.assertEqual(rc, 1, err)
-        self.assertEqual(json.loads(o), {"dry_run": False, "sent": 5, "already_sent": 0, "failed": 1, "stopped": False})
+        self.assertEqual(json.loads(o), {"dry_run": False, "sent": 5, "already_sent": 0, "failed": 1, "uncertain": 0,
+                                         "stopped": False})
         rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": script}, check_rc=0)
         self.assertEqual(json.loads(o)["sent"], 1)
         self.assertEqual(json.loads(o)["already_sent"], 5)
@@ -270,6 +271,23 @@ class CliServersTest(harness.HarnessTestCase):
             self.assertIn(code, html)
             self.assertIn("invitation", str(msg["Subject"]))
         self.assertEqual(seen, {r[0] for r in rows})
+        # The run killed while the mailer has a message: a rerun does not send it
+        # twice unless told to, after the operator checked the mailer.
+        for name in glob.glob(os.path.join(out, "sent.log")):
+            os.unlink(name)
+        crash = os.path.join(self.h.tmp, "crash")
+        os.mkdir(crash)
+        killer = 'cat > "%s/m.$$"; kill -9 $PPID' % crash
+        rc, o, err = run_cli(["invites", "send", out], env={"SEND_CMD": killer})
+        self.assertEqual(rc, -9, err)
+        self.assertEqual(len(os.listdir(crash)), 1)
+        rc, o, err = run_cli(["--json", "invites", "send", out, "--max-failures", "100"], env={"SEND_CMD": "exit 1"})
+        self.assertEqual(rc, 1)
+        self.assertEqual((json.loads(o)["uncertain"], json.loads(o)["failed"]), (1, 5), o)
+        self.assertIn("--resend-uncertain", err)
+        rc, o, err = run_cli(["--json", "invites", "send", out, "--resend-uncertain"], env={"SEND_CMD": "cat > /dev/null"},
+                             check_rc=0)
+        self.assertEqual((json.loads(o)["sent"], json.loads(o)["uncertain"]), (6, 0), o)
         # A relay that refuses everything stops the run after 3 consecutive failures.
         for name in glob.glob(os.path.join(out, "sent.log")):
             os.unlink(name)
@@ -277,6 +295,30 @@ class CliServersTest(harness.HarnessTestCase):
         self.assertEqual(rc, 1)
         self.assertEqual(json.loads(o)["failed"], 3)
         self.assertTrue(json.loads(o)["stopped"])
+
+    def test_issue_rerun_after_redemptions(self):
+        # A rerun of the same batch once some recipients redeemed their code: their own
+        # redemption is no collision, and the run gives every recipient the same code back.
+        rows = valid_rows("rerun", n=4, creators=2)
+        path = cohort_csv(os.path.join(self.h.tmp, "rerun.csv"), rows)
+        out = os.path.join(self.h.tmp, "out-rerun")
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
+        self.assertEqual(rc, 0, err)
+        first = self.read_issued(out)
+        self.assertEqual(self.h.redeem(first[rows[0][0]][3], rows[0][0]).status, 200)
+        self.h.wait_synced()
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.read_issued(out), first)
+        # Another batch whose name merely begins the same is not this one: its invites collide.
+        rc, doc, err = self.validate(path, "--min-rows", "1", "--min-creators", "1")
+        self.assertEqual(rc, 2, err)
+        self.assertEqual({(p["line"], p["kind"]) for p in doc["problems"]},
+                         {(2, "already_member")} | {(i + 2, "existing_invite") for i in range(4)}, doc)
+        rc, o, err = self.issue(path, os.path.join(self.h.tmp, "out-rerun-l"), "--batch", "LAUNCH")
+        self.assertEqual(rc, 2, err)
+        self.assertEqual({(p["line"], p["kind"]) for p in json.loads(o)["problems"] if p["line"] != 0},
+                         {(2, "already_member")} | {(i + 2, "existing_invite") for i in range(4)}, o)
 
     def test_issue_refuses_bad_cohorts(self):
         rows = valid_rows("refuse", n=4)

@@ -482,6 +482,28 @@ class LibraryTest(unittest.TestCase):
             erase = [keys.WL, keys.WL_EVENTS, keys.user(p[i][0]), keys.referral(ref(i)), keys.shared(p[i][0])]
             lib.call("erase %d" % i, "ig_erase", erase, [p[i][0], p[i][1], ref(i), "uid-%d" % i])
             position("position erased %d" % i, i)
+        def person_keys(i, seq, prio):
+            return [keys.WL, keys.user(p[i][0]), keys.wl_members(seq), keys.wl_class(prio), keys.wl_blocks(prio),
+                    keys.referral(ref(i))]
+
+        def person_args(write, i, state, seq, prio):
+            return [write, p[i][0], p[i][1], state, str(seq), str(prio), "", "0", "0", "0", "", ref(i)]
+
+        self.unchanged(lib, "rehydrate person compare", "ig_rehydrate_person", person_keys(9, 500, 12),
+                       person_args("0", 9, "w", 500, 12))
+        lib.call("rehydrate person", "ig_rehydrate_person", person_keys(9, 500, 12), person_args("1", 9, "w", 500, 12))
+        self.unchanged(lib, "rehydrate person same", "ig_rehydrate_person", person_keys(9, 500, 12),
+                       person_args("1", 9, "w", 500, 12))
+        self.unchanged(lib, "rehydrate person seq taken", "ig_rehydrate_person", person_keys(4, 500, 12),
+                       person_args("1", 4, "w", 500, 12))
+        self.unchanged(lib, "rehydrate person erased", "ig_rehydrate_person", person_keys(7, 600, 12),
+                       person_args("1", 7, "w", 600, 12))
+        position("position rehydrated", 9)
+        rw = [keys.WL_SEQ, keys.WL_COUNTERS]
+        self.unchanged(lib, "rehydrate waitlist compare", "ig_rehydrate_waitlist", rw, ["0", "900", "10"],
+                       [([], ["joined", "99"]), ([], ["first_admit_day", "1"])])
+        lib.call("rehydrate waitlist", "ig_rehydrate_waitlist", rw, ["1", "900", "10"],
+                 [([], ["joined", "99"]), ([], ["first_admit_day", "1"])])
         gate = [keys.TRUST, keys.WL_GATE, keys.GATE_MODE, keys.GATE_AUTO]
         lib.call("gate force", "ig_gate", gate, ["closed"])
         self.unchanged(lib, "gate read", "ig_gate", gate, [""])

@@ -253,7 +253,11 @@ local function peek_head(sizes, n)
                 if seq < 0 then
                     error('waitlist: class ' .. prio .. ' block ' .. (b - 1) .. ' counter is ahead of its bitmap')
                 end
-                out[#out + 1] = {prio = prio, seq = seq, member = member_of(seq)}
+                local member = member_of(seq)
+                if not member then
+                    error('waitlist: sequence ' .. seq .. ' is waiting without a member')
+                end
+                out[#out + 1] = {prio = prio, seq = seq, member = member}
                 from = seq + 1
             end
         end

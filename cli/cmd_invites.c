@@ -169,6 +169,32 @@ Exit:
     return ret;
 }
 
+/*
+ * The code PostgreSQL holds for a recipient's batch: a rerun after Redis lost
+ * its batch records (restored by invitegate rehydrate, all but the batches)
+ * gives the recipient the code they have, not a second one. Returns 1 found
+ * (code with the prefix, expires the date), 0 none, -1 after printing why.
+ */
+static int known_code(const cli_ctx_t *ctx, PGconn *pg, const char *batch_id, char *code, size_t code_len, char *expires,
+                      size_t expires_len)
+{
+    const char *params[] = {batch_id};
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT code, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM invites "
+                                 "WHERE batch_id = $1 ORDER BY code LIMIT 1",
+                                 1, NULL, params, NULL, NULL, 0);
+    int ret = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        cli_error(ctx, "looking up batch %s: %s", batch_id, PQresultErrorMessage(res));
+    else if ((ret = PQntuples(res)) == 1) {
+        snprintf(code, code_len, "%s%s", ctx->cfg.code_prefix, PQgetvalue(res, 0, 0));
+        snprintf(expires, expires_len, "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return ret;
+}
+
 int cli_invites_issue(cli_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option options[] = {{"batch", required_argument, NULL, 'b'},
@@ -289,7 +315,13 @@ int cli_invites_issue(cli_ctx_t *ctx, int argc, char **argv)
             continue;
         recipient_id(id, ctx, r->email);
         snprintf(batch_id, sizeof(batch_id), "%s-%s", batch, id);
-        if (issue_one(&gw, token, batch_id, r, expires_days, code, sizeof(code), expires, sizeof(expires), why, sizeof(why)) == 0) {
+        int known = known_code(ctx, pg, batch_id, code, sizeof(code), expires, sizeof(expires));
+        if (known < 0) {
+            json_decref(failures);
+            goto Exit;
+        }
+        if (known == 1 ||
+            issue_one(&gw, token, batch_id, r, expires_days, code, sizeof(code), expires, sizeof(expires), why, sizeof(why)) == 0) {
             link_for(lnk, sizeof(lnk), link, code);
             snprintf(msgid, sizeof(msgid), "%s@invitegate", batch_id);
             snprintf(file, sizeof(file), "%s/%s.eml", out, id);

@@ -310,6 +310,17 @@ class CliServersTest(harness.HarnessTestCase):
         rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.read_issued(out), first)
+        # Redis lost the batch records (invitegate rehydrate brings back all but those):
+        # a rerun still gives everyone the code they have, from PostgreSQL, and creates none.
+        self.h.wait_synced()
+        invites = self.h.psql_value("SELECT count(*) FROM invites")
+        for key in self.h.redis_scan("ig:{*}:batch:LAUNCH-7-*"):
+            self.h.redis("DEL", key)
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.read_issued(out), first)
+        self.h.wait_synced()
+        self.assertEqual(self.h.psql_value("SELECT count(*) FROM invites"), invites)
         # Another batch whose name merely begins the same is not this one: its invites collide.
         rc, doc, err = self.validate(path, "--min-rows", "1", "--min-creators", "1")
         self.assertEqual(rc, 2, err)

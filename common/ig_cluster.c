@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "ig_cluster.h"
 
 /* CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as Redis Cluster uses. */
@@ -25,6 +26,32 @@ unsigned ig_cluster_keyslot(const char *key, size_t len)
             return crc16(open + 1, (size_t)(close - open - 1)) & (IG_CLUSTER_SLOTS - 1);
     }
     return crc16(key, len) & (IG_CLUSTER_SLOTS - 1);
+}
+
+static int is_word(const char *s, size_t len, const char *word)
+{
+    return strlen(word) == len && strncasecmp(s, word, len) == 0;
+}
+
+int ig_cluster_command_slot(int argc, const char *const *argv, const size_t *argvlen)
+{
+    static const char *const keyless[] = {"CONFIG", "PING", "INFO", "FUNCTION", "CLUSTER", "COMMAND", "ASKING", "READONLY"};
+    if (argc < 2)
+        return -1;
+    if (is_word(argv[0], argvlen[0], "FCALL") || is_word(argv[0], argvlen[0], "FCALL_RO") || is_word(argv[0], argvlen[0], "EVAL") ||
+        is_word(argv[0], argvlen[0], "EVALSHA")) {
+        /* numkeys is a short decimal; "0", a malformed number or no key at all: keyless (Redis answers the error). */
+        if (argc < 4 || argvlen[2] == 0 || argvlen[2] > 5 || (argvlen[2] == 1 && argv[2][0] == '0'))
+            return -1;
+        for (size_t i = 0; i != argvlen[2]; ++i)
+            if (argv[2][i] < '0' || argv[2][i] > '9')
+                return -1;
+        return (int)ig_cluster_keyslot(argv[3], argvlen[3]);
+    }
+    for (size_t i = 0; i != sizeof(keyless) / sizeof(keyless[0]); ++i)
+        if (is_word(argv[0], argvlen[0], keyless[i]))
+            return -1;
+    return (int)ig_cluster_keyslot(argv[1], argvlen[1]);
 }
 
 /* Parses a decimal number of len digits no larger than max; -1 on anything else. */

@@ -53,6 +53,16 @@ typedef enum ig_cluster_redirect_t {
 unsigned ig_cluster_keyslot(const char *key, size_t len);
 
 /**
+ * The slot a command is routed by: that of its first key, which for FCALL,
+ * FCALL_RO, EVAL and EVALSHA is argv[3] when numkeys (argv[2]) is not 0, and
+ * for other commands argv[1]. Returns -1 for a command without a key
+ * (numkeys 0; CONFIG, PING, INFO, FUNCTION, CLUSTER, COMMAND, ...): any
+ * master may serve it. Only the first key counts: a call whose keys share
+ * one hash tag lives in one slot, and Redis refuses the others (CROSSSLOT).
+ */
+int ig_cluster_command_slot(int argc, const char *const *argv, const size_t *argvlen);
+
+/**
  * Parses "IP:PORT" of len bytes (the last ':' separates the port, so an IPv6
  * literal needs no brackets; "[::1]:7000" is accepted too). An empty IP is
  * allowed: Redis sends one when it does not know its own address, meaning

@@ -368,6 +368,7 @@ class InvitesApiTest(harness.HarnessTestCase):
     # -- trust gate --------------------------------------------------------
 
     def test_gate_closed(self):
+        self.h.need_sync()
         code = self.h.generate(1, max_uses=100)[0]
         keys = ["ig:{%d}:gate" % b for b in range(harness.BUCKETS)]
         try:

@@ -35,6 +35,39 @@ static void key_slots_follow_the_cluster_spec(void **state)
     assert_int_not_equal(ig_cluster_keyslot("a\0b", 3), ig_cluster_keyslot("a", 1));
 }
 
+static int command_slot(int argc, const char *const *argv)
+{
+    size_t lens[8];
+    for (int i = 0; i != argc; ++i)
+        lens[i] = strlen(argv[i]);
+    return ig_cluster_command_slot(argc, argv, lens);
+}
+
+static void commands_route_by_their_first_key(void **state)
+{
+    const char *fcall[] = {"FCALL", "ig_status", "1", "ig:{7}:c:12", "field"};
+    assert_int_equal(command_slot(5, fcall), slot_of("7"));
+    const char *two[] = {"fcall", "ig_revoke", "2", "ig:{3}:c:1", "ig:{3}:events", "f"};
+    assert_int_equal(command_slot(6, two), slot_of("3"));
+    const char *ro[] = {"FCALL_RO", "ig_ready", "0"};
+    assert_int_equal(command_slot(3, ro), -1);
+    const char *eval[] = {"EVAL", "return 1", "1", "somekey"};
+    assert_int_equal(command_slot(4, eval), 11058);
+    const char *get[] = {"GET", "somekey"};
+    assert_int_equal(command_slot(2, get), 11058);
+    const char *config[] = {"CONFIG", "GET", "maxmemory-policy"};
+    assert_int_equal(command_slot(3, config), -1);
+    const char *ping[] = {"PING"};
+    assert_int_equal(command_slot(1, ping), -1);
+    /* Malformed numkeys or too few arguments: keyless, and Redis answers the error. */
+    const char *bad1[] = {"FCALL", "f", "x", "k"};
+    assert_int_equal(command_slot(4, bad1), -1);
+    const char *bad2[] = {"FCALL", "f", "1"};
+    assert_int_equal(command_slot(3, bad2), -1);
+    const char *bad3[] = {"FCALL", "f", "", "k"};
+    assert_int_equal(command_slot(4, bad3), -1);
+}
+
 static void addresses_parse(void **state)
 {
     ig_cluster_addr_t a;
@@ -181,6 +214,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(key_slots_follow_the_cluster_spec),
+        cmocka_unit_test(commands_route_by_their_first_key),
         cmocka_unit_test(addresses_parse),
         cmocka_unit_test(redirections_parse),
         cmocka_unit_test(slots_reply_gives_the_masters),

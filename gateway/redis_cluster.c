@@ -32,8 +32,9 @@ typedef struct node_t {
 
 struct gw_cluster_t {
     h2o_loop_t *loop;
-    unsigned timeout_ms; /**< the budget of a call, redirections and retries included */
-    const char *lua;     /**< the library source (borrowed) */
+    gw_metrics_t *metrics; /**< the thread's: why calls were sent again */
+    unsigned timeout_ms;   /**< the budget of a call, redirections and retries included */
+    const char *lua;       /**< the library source (borrowed) */
     size_t lua_len;
     ig_cluster_addr_t seeds[IG_CONFIG_MAX_REDIS_SEEDS]; /**< redis_url's nodes: where a map can come from at first */
     size_t num_seeds;
@@ -266,8 +267,9 @@ static void finish(cluster_call_t *call, redisReply *reply, const char *err)
 }
 
 /* The call was not run: try again after RETRY_MS (within its deadline), with a fresh map. */
-static void park(cluster_call_t *call)
+static void park(cluster_call_t *call, gw_cluster_retry_t reason)
 {
+    gw_metrics_cluster_retry(call->cluster->metrics, reason);
     call->cluster->refresh_wanted = 1;
     if (!h2o_timeout_is_linked(&call->retry))
         h2o_timeout_link(call->cluster->loop, &call->cluster->retry_timeout, &call->retry);
@@ -303,6 +305,7 @@ static void on_node_reply(void *data, redisReply *reply, const char *err, uint64
                 finish(call, NULL, "unavailable");
                 return;
             }
+            gw_metrics_cluster_retry(c->metrics, kind == IG_CLUSTER_MOVED ? GW_CLUSTER_RETRY_MOVED : GW_CLUSTER_RETRY_ASK);
             if (kind == IG_CLUSTER_MOVED) {
                 /* The slot has a new owner: use it now, and learn the rest of the map soon. */
                 c->slot_node[slot] = n;
@@ -315,8 +318,12 @@ static void on_node_reply(void *data, redisReply *reply, const char *err, uint64
             return;
         }
         /* Not run: the cluster is between states (a failover, a slot half migrated). */
-        if (error_is(reply, "TRYAGAIN") || error_is(reply, "CLUSTERDOWN")) {
-            park(call);
+        if (error_is(reply, "TRYAGAIN")) {
+            park(call, GW_CLUSTER_RETRY_TRYAGAIN);
+            return;
+        }
+        if (error_is(reply, "CLUSTERDOWN")) {
+            park(call, GW_CLUSTER_RETRY_CLUSTERDOWN);
             return;
         }
     }
@@ -342,16 +349,16 @@ static void try_send(cluster_call_t *call)
         n = &c->nodes[index];
     /* A master not (yet) connected, or its library not yet loaded: nothing was sent, so waiting is safe. */
     if (n == NULL || n->conn == NULL || !gw_redis_is_ready(n->conn)) {
-        park(call);
+        park(call, GW_CLUSTER_RETRY_NO_MASTER);
         return;
     }
     if (asking && gw_redis_send(n->conn, NULL, NULL, asking_cmd, sizeof(asking_cmd) - 1) == NULL) {
-        park(call);
+        park(call, GW_CLUSTER_RETRY_NO_MASTER);
         return;
     }
     call->node = index;
     if ((call->out = gw_redis_send(n->conn, on_node_reply, call, call->cmd, call->cmd_len)) == NULL)
-        park(call);
+        park(call, GW_CLUSTER_RETRY_NO_MASTER);
 }
 
 static void on_retry(h2o_timeout_entry_t *entry)
@@ -397,12 +404,13 @@ int gw_cluster_call(gw_cluster_t *c, gw_redis_cb cb, void *data, int argc, const
 
 /* ---- Life ----------------------------------------------------------------- */
 
-gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len)
+gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, gw_metrics_t *metrics)
 {
     gw_cluster_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         h2o_fatal("no memory");
     c->loop = loop;
+    c->metrics = metrics;
     c->timeout_ms = cfg->redis_timeout_ms;
     c->lua = lua;
     c->lua_len = lua_len;

@@ -21,6 +21,7 @@
 
 #include <h2o.h>
 #include "ig_config.h"
+#include "metrics.h"
 #include "redis_conn.h"
 
 typedef struct gw_cluster_t gw_cluster_t;
@@ -28,9 +29,10 @@ typedef struct gw_cluster_t gw_cluster_t;
 /**
  * Creates the cluster router of one thread and starts asking cfg's seed
  * nodes for the slot map. lua (borrowed, must outlive the object) is loaded
- * on every master.
+ * on every master. metrics (the thread's, borrowed) counts the calls sent
+ * again, by reason.
  */
-gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len);
+gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, gw_metrics_t *metrics);
 
 /** Closes every connection and frees c; pending calls complete with "unavailable". */
 void gw_cluster_destroy(gw_cluster_t *c);

@@ -172,14 +172,14 @@ gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, 
     return r;
 }
 
-gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len)
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, struct gw_metrics_t *metrics)
 {
     if (!cfg->redis_cluster)
         return gw_redis_connect(loop, cfg->redis_host, cfg->redis_port, cfg->redis_unix, cfg->redis_timeout_ms, lua, lua_len);
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
         h2o_fatal("no memory");
-    r->cluster = gw_cluster_create(loop, cfg, lua, lua_len);
+    r->cluster = gw_cluster_create(loop, cfg, lua, lua_len, metrics);
     snprintf(r->name, sizeof(r->name), "cluster");
     return r;
 }

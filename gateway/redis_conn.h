@@ -22,6 +22,7 @@
 
 typedef struct gw_redis_t gw_redis_t;
 typedef struct gw_redis_call_t gw_redis_call_t;
+struct gw_metrics_t;
 
 /**
  * Completion of a call: exactly one of reply (borrowed, valid during the
@@ -34,9 +35,11 @@ typedef void (*gw_redis_cb)(void *data, redisReply *reply, const char *err, uint
  * Creates the thread's Redis from the configuration: one connection
  * (redis:// or unix://), or the connections to a Redis Cluster's masters
  * (redis+cluster://, redis_cluster.h) behind the same calls. lua is borrowed
- * and must outlive the object.
+ * and must outlive the object; so is metrics (the thread's), where a
+ * cluster counts the calls it sent again.
  */
-gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len);
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len,
+                            struct gw_metrics_t *metrics);
 
 /**
  * Creates one connection and starts connecting. lua (borrowed, must outlive

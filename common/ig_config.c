@@ -293,7 +293,7 @@ static int set_sync_metrics_listen(ig_config_t *cfg, const char *value)
                            "sync_metrics_listen", value);
 }
 
-/* "IP[:PORT]" of len bytes of a redis_url (value) into host and *port; the port defaults to 6379. */
+/* "IP[:PORT]" or "[IPv6]:PORT" of len bytes of a redis_url (value) into host and *port; the port defaults to 6379. */
 static int parse_redis_node(ig_config_t *cfg, char *host, size_t host_cap, uint16_t *port, const char *text, size_t len,
                             const char *value)
 {
@@ -311,8 +311,12 @@ static int parse_redis_node(ig_config_t *cfg, char *host, size_t host_cap, uint1
         memcpy(portbuf, colon + 1, plen);
         if (parse_uint(cfg, &p, "redis_url", portbuf, 65535) != 0)
             return -1;
+        if (p == 0)
+            return fail(cfg, "redis_url: bad port in \"%s\"", value);
         hlen = (size_t)(colon - text);
     }
+    if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']')
+        ++text, hlen -= 2;
     if (hlen == 0 || hlen >= host_cap)
         return fail(cfg, "redis_url: bad host in \"%s\"", value);
     memcpy(host, text, hlen);

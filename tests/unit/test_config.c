@@ -406,9 +406,11 @@ static void redis_cluster_seeds(void **state)
     ig_config_defaults(&cfg);
     assert_false(cfg.redis_cluster);
     assert_int_equal(cfg.redis_num_seeds, 0);
-    assert_int_equal(ig_config_set(&cfg, "redis_url", "redis+cluster://127.0.0.1:7000,10.0.0.2:7001,10.0.0.3"), 0);
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "redis+cluster://127.0.0.1:7000,10.0.0.2:7001,10.0.0.3,[::1]:7003"), 0);
     assert_true(cfg.redis_cluster);
-    assert_int_equal(cfg.redis_num_seeds, 3);
+    assert_int_equal(cfg.redis_num_seeds, 4);
+    assert_string_equal(cfg.redis_seeds[3].host, "::1");
+    assert_int_equal(cfg.redis_seeds[3].port, 7003);
     assert_string_equal(cfg.redis_seeds[0].host, "127.0.0.1");
     assert_int_equal(cfg.redis_seeds[0].port, 7000);
     assert_string_equal(cfg.redis_seeds[1].host, "10.0.0.2");
@@ -430,6 +432,8 @@ static void redis_cluster_seeds(void **state)
                                       "redis+cluster://127.0.0.1:7000,,127.0.0.1:7001",
                                       "redis+cluster://127.0.0.1:x",
                                       "redis+cluster://127.0.0.1:70000",
+                                      "redis+cluster://127.0.0.1:0",
+                                      "redis://127.0.0.1:0",
                                       "redis+cluster://:7000",
                                       "redis+cluster:/127.0.0.1:7000"};
     for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {

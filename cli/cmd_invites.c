@@ -24,8 +24,6 @@
 #include "parse.h"
 
 #define CLI_ISSUE_TIMEOUT_MS 15000
-/** Hex digits of the per-recipient suffix of batch ids and message file names. */
-#define CLI_RECIPIENT_ID_HEX 12
 #define CLI_SEND_CMD_DEFAULT "sendmail -t -i"
 #define CLI_SEND_MAX_FAILURES 3
 #define CLI_SENT_LOG "sent.log"
@@ -37,8 +35,8 @@ const char cli_invites_issue_help[] =
     "recipient already issued and creates only what is missing. One failure does not stop the others.\n"
     "\n"
     "The file is checked first as `cohort validate` does (without the distribution thresholds): errors stop\n"
-    "everything (exit 1), warnings need --force. Addresses already bound by an earlier run of this batch\n"
-    "are not collisions.\n"
+    "everything (exit 1), warnings need --force. Addresses already bound by an earlier run of this batch,\n"
+    "and their redemptions of those codes, are not collisions.\n"
     "\n"
     "Writes into DIR (created, mode 0700): one message per recipient, <id>.eml (RFC 5322, MIME\n"
     "multipart/alternative, text and HTML), issued.csv (line,email,cohort,code,expires_at,file) and, when\n"
@@ -170,6 +168,32 @@ Exit:
     return ret;
 }
 
+/*
+ * The code PostgreSQL holds for a recipient's batch: a rerun after Redis lost
+ * its batch records (restored by invitegate rehydrate, all but the batches)
+ * gives the recipient the code they have, not a second one. Returns 1 found
+ * (code with the prefix, expires the date), 0 none, -1 after printing why.
+ */
+static int known_code(const cli_ctx_t *ctx, PGconn *pg, const char *batch_id, char *code, size_t code_len, char *expires,
+                      size_t expires_len)
+{
+    const char *params[] = {batch_id};
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT code, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM invites "
+                                 "WHERE batch_id = $1 ORDER BY code LIMIT 1",
+                                 1, NULL, params, NULL, NULL, 0);
+    int ret = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        cli_error(ctx, "looking up batch %s: %s", batch_id, PQresultErrorMessage(res));
+    else if ((ret = PQntuples(res)) == 1) {
+        snprintf(code, code_len, "%s%s", ctx->cfg.code_prefix, PQgetvalue(res, 0, 0));
+        snprintf(expires, expires_len, "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return ret;
+}
+
 int cli_invites_issue(cli_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option options[] = {{"batch", required_argument, NULL, 'b'},
@@ -290,7 +314,13 @@ int cli_invites_issue(cli_ctx_t *ctx, int argc, char **argv)
             continue;
         recipient_id(id, ctx, r->email);
         snprintf(batch_id, sizeof(batch_id), "%s-%s", batch, id);
-        if (issue_one(&gw, token, batch_id, r, expires_days, code, sizeof(code), expires, sizeof(expires), why, sizeof(why)) == 0) {
+        int known = known_code(ctx, pg, batch_id, code, sizeof(code), expires, sizeof(expires));
+        if (known < 0) {
+            json_decref(failures);
+            goto Exit;
+        }
+        if (known == 1 ||
+            issue_one(&gw, token, batch_id, r, expires_days, code, sizeof(code), expires, sizeof(expires), why, sizeof(why)) == 0) {
             link_for(lnk, sizeof(lnk), link, code);
             snprintf(msgid, sizeof(msgid), "%s@invitegate", batch_id);
             snprintf(file, sizeof(file), "%s/%s.eml", out, id);

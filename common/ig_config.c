@@ -293,37 +293,79 @@ static int set_sync_metrics_listen(ig_config_t *cfg, const char *value)
                            "sync_metrics_listen", value);
 }
 
+/* "IP[:PORT]" or "[IPv6]:PORT" of len bytes of a redis_url (value) into host and *port; the port defaults to 6379. */
+static int parse_redis_node(ig_config_t *cfg, char *host, size_t host_cap, uint16_t *port, const char *text, size_t len,
+                            const char *value)
+{
+    const char *colon = NULL;
+    unsigned p = 6379;
+    size_t hlen = len;
+    for (size_t i = len; i != 0 && colon == NULL; --i)
+        if (text[i - 1] == ':')
+            colon = text + i - 1;
+    if (colon != NULL) {
+        char portbuf[8] = {0};
+        size_t plen = (size_t)(text + len - colon - 1);
+        if (plen == 0 || plen >= sizeof(portbuf))
+            return fail(cfg, "redis_url: bad port in \"%s\"", value);
+        memcpy(portbuf, colon + 1, plen);
+        if (parse_uint(cfg, &p, "redis_url", portbuf, 65535) != 0)
+            return -1;
+        if (p == 0)
+            return fail(cfg, "redis_url: bad port in \"%s\"", value);
+        hlen = (size_t)(colon - text);
+    }
+    if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']')
+        ++text, hlen -= 2;
+    if (hlen == 0 || hlen >= host_cap)
+        return fail(cfg, "redis_url: bad host in \"%s\"", value);
+    memcpy(host, text, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+/* redis+cluster://IP:PORT,IP:PORT,...: the seed nodes a gateway asks for the slot map. */
+static int set_redis_cluster(ig_config_t *cfg, const char *value)
+{
+    const char *p = value + 16;
+    for (;;) {
+        size_t len = strcspn(p, ",/");
+        if (cfg->redis_num_seeds == IG_CONFIG_MAX_REDIS_SEEDS)
+            return fail(cfg, "redis_url: more than %d cluster seed nodes", IG_CONFIG_MAX_REDIS_SEEDS);
+        unsigned i = cfg->redis_num_seeds++;
+        if (parse_redis_node(cfg, cfg->redis_seeds[i].host, sizeof(cfg->redis_seeds[i].host), &cfg->redis_seeds[i].port, p, len,
+                             value) != 0)
+            return -1;
+        if (p[len] != ',')
+            break;
+        p += len + 1;
+    }
+    cfg->redis_cluster = 1;
+    strcpy(cfg->redis_host, cfg->redis_seeds[0].host);
+    cfg->redis_port = cfg->redis_seeds[0].port;
+    return 0;
+}
+
 static int set_redis_url(ig_config_t *cfg, const char *value)
 {
     if (copy_str(cfg, cfg->redis_url, sizeof(cfg->redis_url), "redis_url", value) != 0)
         return -1;
     cfg->redis_host[0] = cfg->redis_unix[0] = '\0';
+    cfg->redis_cluster = 0;
+    cfg->redis_num_seeds = 0;
     if (strncmp(value, "unix://", 7) == 0) {
         if (value[7] == '\0')
             return fail(cfg, "redis_url: unix:// needs the path of the socket (unix:///path/to/socket)");
         return copy_str(cfg, cfg->redis_unix, sizeof(cfg->redis_unix), "redis_url", value + 7);
     }
+    if (strncmp(value, "redis+cluster://", 16) == 0)
+        return set_redis_cluster(cfg, value);
     if (strncmp(value, "redis://", 8) != 0)
-        return fail(cfg, "redis_url: expected redis://IP:PORT or unix:///path, got \"%s\"", value);
-    const char *hostport = value + 8, *colon = strrchr(hostport, ':');
-    unsigned port = 6379;
-    size_t hlen = strcspn(hostport, "/");
-    if (colon != NULL && colon < hostport + hlen) {
-        char portbuf[8] = {0};
-        size_t plen = (size_t)(hostport + hlen - colon - 1);
-        if (plen == 0 || plen >= sizeof(portbuf))
-            return fail(cfg, "redis_url: bad port in \"%s\"", value);
-        memcpy(portbuf, colon + 1, plen);
-        if (parse_uint(cfg, &port, "redis_url", portbuf, 65535) != 0)
-            return -1;
-        hlen = (size_t)(colon - hostport);
-    }
-    if (hlen == 0 || hlen >= sizeof(cfg->redis_host))
-        return fail(cfg, "redis_url: bad host in \"%s\"", value);
-    memcpy(cfg->redis_host, hostport, hlen);
-    cfg->redis_host[hlen] = '\0';
-    cfg->redis_port = (uint16_t)port;
-    return 0;
+        return fail(cfg, "redis_url: expected redis://IP:PORT, unix:///path or redis+cluster://IP:PORT,IP:PORT, got \"%s\"", value);
+    const char *hostport = value + 8;
+    return parse_redis_node(cfg, cfg->redis_host, sizeof(cfg->redis_host), &cfg->redis_port, hostport, strcspn(hostport, "/"),
+                            value);
 }
 
 static int set_secret_key(ig_config_t *cfg, const char *hex)

@@ -27,6 +27,8 @@
 #define IG_TOKEN_NAME_MAX_BYTES 64
 /** Most blocks in `trusted_proxies`. */
 #define IG_CONFIG_MAX_PROXIES 64
+/** Most seed nodes in a redis+cluster:// URL. */
+#define IG_CONFIG_MAX_REDIS_SEEDS 16
 /** Largest max_connections (and per-address limit): Linux's default ceiling on a process's descriptors (fs.nr_open). */
 #define IG_MAX_CONNECTIONS_LIMIT 1048576
 
@@ -49,12 +51,18 @@ typedef struct ig_admin_token_t {
 } ig_admin_token_t;
 
 typedef struct ig_config_t {
-    char listen_host[64];                          /**< gateway bind address (IPv4 or IPv6 literal) */
-    uint16_t listen_port;                          /**< gateway port */
-    unsigned threads;                              /**< gateway event loops; 0 = one per core */
-    char redis_url[256];                           /**< redis://IP:PORT or unix:///path */
-    char redis_host[64];                           /**< parsed from redis_url; empty for unix */
-    uint16_t redis_port;                           /**< parsed from redis_url */
+    char listen_host[64]; /**< gateway bind address (IPv4 or IPv6 literal) */
+    uint16_t listen_port; /**< gateway port */
+    unsigned threads;     /**< gateway event loops; 0 = one per core */
+    char redis_url[256];  /**< redis://IP:PORT, unix:///path or redis+cluster://IP:PORT,... */
+    char redis_host[64];  /**< parsed from redis_url (a cluster's first seed); empty for unix */
+    uint16_t redis_port;  /**< parsed from redis_url */
+    int redis_cluster;    /**< redis_url names the seed nodes of a Redis Cluster */
+    struct {
+        char host[64];                             /**< IP literal */
+        uint16_t port;                             /**< TCP port */
+    } redis_seeds[IG_CONFIG_MAX_REDIS_SEEDS];      /**< a cluster's seed nodes, redis_seeds[0] = redis_host:redis_port */
+    unsigned redis_num_seeds;                      /**< entries of redis_seeds; 0 without a cluster */
     char redis_unix[200];                          /**< parsed from redis_url; empty for TCP */
     unsigned redis_timeout_ms;                     /**< per-call deadline on the request path */
     char database_url[512];                        /**< libpq connection string or URI */

@@ -48,6 +48,11 @@ void gw_metrics_redis(gw_metrics_t *m, uint64_t rtt_ns, int failed)
         observe(&m->redis_rtt, rtt_ns);
 }
 
+void gw_metrics_cluster_retry(gw_metrics_t *m, gw_cluster_retry_t reason)
+{
+    atomic_fetch_add_explicit(&m->cluster_retries[reason], 1, memory_order_relaxed);
+}
+
 void gw_metrics_conn_refused(gw_metrics_t *m, gw_conn_verdict_t verdict)
 {
     atomic_fetch_add_explicit(&m->conn_refused[verdict], 1, memory_order_relaxed);
@@ -149,6 +154,16 @@ char *gw_metrics_render(size_t *len, gw_metrics_t *const *all, size_t n, const g
         "# HELP invitegate_gateway_threads Event loops serving requests.\n"
         "# TYPE invitegate_gateway_threads gauge\ninvitegate_gateway_threads %u\n",
         (unsigned long long)errors, gauges->redis_ready, gauges->threads);
+    static const char *const retry_reasons[GW_CLUSTER_RETRY_REASONS] = {"moved", "ask", "tryagain", "clusterdown", "no_master"};
+    put(&b, "# HELP invitegate_redis_cluster_retries_total Calls to a Redis Cluster held back or sent again, by reason (none "
+            "had run).\n"
+            "# TYPE invitegate_redis_cluster_retries_total counter\n");
+    for (size_t r = 0; r != GW_CLUSTER_RETRY_REASONS; ++r) {
+        uint64_t v = 0;
+        for (size_t t = 0; t != n; ++t)
+            v += LOAD(all[t]->cluster_retries[r]);
+        put(&b, "invitegate_redis_cluster_retries_total{reason=\"%s\"} %llu\n", retry_reasons[r], (unsigned long long)v);
+    }
     put(&b,
         "# HELP invitegate_connections_open Client connections open in this gateway process.\n"
         "# TYPE invitegate_connections_open gauge\n"

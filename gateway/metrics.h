@@ -22,6 +22,16 @@ typedef enum {
 } gw_route_id_t;
 
 #define GW_METRICS_STATUS_COUNT 18
+
+/** Why a call to a Redis Cluster was sent again (redis_cluster.c): none of these had run. */
+typedef enum {
+    GW_CLUSTER_RETRY_MOVED,       /**< the slot has a new master */
+    GW_CLUSTER_RETRY_ASK,         /**< the slot is being moved; sent once to the importing node */
+    GW_CLUSTER_RETRY_TRYAGAIN,    /**< the call's keys are split by a move in progress */
+    GW_CLUSTER_RETRY_CLUSTERDOWN, /**< the cluster is between states (a master failed, not yet replaced) */
+    GW_CLUSTER_RETRY_NO_MASTER,   /**< the slot's master was not connected (or had not loaded the library) */
+    GW_CLUSTER_RETRY_REASONS
+} gw_cluster_retry_t;
 #define GW_METRICS_LATENCY_BUCKETS 14
 
 typedef struct gw_histogram_t {
@@ -37,6 +47,7 @@ typedef struct gw_metrics_t {
     atomic_uint_fast64_t redis_errors;                                      /**< timeouts and lost connections */
     atomic_uint_fast64_t conn_refused[GW_CONN_VERDICTS];                    /**< connections closed unread, by verdict */
     atomic_uint_fast64_t accept_pauses;                                     /**< episodes of accept failing for resources */
+    atomic_uint_fast64_t cluster_retries[GW_CLUSTER_RETRY_REASONS];         /**< calls to a cluster sent again, by reason */
 } gw_metrics_t;
 
 /** Records one answered request. */
@@ -44,6 +55,9 @@ void gw_metrics_request(gw_metrics_t *m, gw_route_id_t route, int status, uint64
 
 /** Records one Redis round trip; failed = timed out or connection lost. */
 void gw_metrics_redis(gw_metrics_t *m, uint64_t rtt_ns, int failed);
+
+/** Records one call to a Redis Cluster held back or sent again, for reason. */
+void gw_metrics_cluster_retry(gw_metrics_t *m, gw_cluster_retry_t reason);
 
 /** Records one connection closed unread because of the limits (verdict != GW_CONN_ADMITTED). */
 void gw_metrics_conn_refused(gw_metrics_t *m, gw_conn_verdict_t verdict);

@@ -55,7 +55,7 @@ void gw_notify_tick(gw_thread_t *thread)
     if (n->probing || now < n->next_probe_ms || thread->draining)
         return;
     n->next_probe_ms = now + GW_PROBE_INTERVAL_MS;
-    if (!gw_redis_is_ready(thread->redis) || gw_redis_call(thread->redis, on_probe_reply, thread, 3, argv, argvlen) == NULL) {
+    if (!gw_redis_is_ready(thread->redis) || gw_redis_call(thread->redis, on_probe_reply, thread, 3, argv, argvlen) != 0) {
         atomic_store(&n->redis_ok, 0);
         return;
     }

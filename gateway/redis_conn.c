@@ -1,9 +1,11 @@
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "clock.h"
 #include "ig_log.h"
 #include "redis_adapter.h"
+#include "redis_cluster.h"
 #include "redis_conn.h"
 
 #define BACKOFF_MIN_MS 50
@@ -11,6 +13,7 @@
 #define LOAD_RETRY_MS 100
 
 struct gw_redis_t {
+    struct gw_cluster_t *cluster; /**< non-NULL: a cluster's router, with no connection of its own (the fields below unused) */
     h2o_loop_t *loop;
     redisAsyncContext *ac; /**< NULL while disconnected */
     int connected;         /**< the TCP/Unix connection is up */
@@ -18,7 +21,8 @@ struct gw_redis_t {
     char host[64];
     uint16_t port;
     char unix_path[200];
-    const char *lua; /**< the library source (borrowed) */
+    char name[80];   /**< "IP:PORT" or the socket's path, for logs */
+    const char *lua; /**< the library source (borrowed); NULL = none to load */
     size_t lua_len;
     h2o_timeout_t call_timeout;  /**< per-call deadline */
     h2o_timeout_t retry_timeout; /**< reconnect delay (re-initialised per backoff step) */
@@ -67,8 +71,7 @@ static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     if (reply->type == REDIS_REPLY_ERROR) {
         /* A restarted Redis answers LOADING until its data set is read: try again shortly. */
         if (r->load_failures++ % 50 == 0)
-            ig_warn("msg=\"loading the Lua library failed; retrying\" redis=%s err=\"%s\"", r->host[0] ? r->host : r->unix_path,
-                    reply->str);
+            ig_warn("msg=\"loading the Lua library failed; retrying\" redis=%s err=\"%s\"", r->name, reply->str);
         h2o_timeout_link(r->loop, &r->load_timeout, &r->load_entry);
         return;
     }
@@ -96,14 +99,19 @@ static void on_connect(const redisAsyncContext *ac, int status)
     gw_redis_t *r = ac->data;
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback. */
-        ig_warn("msg=\"redis connect failed\" redis=%s:%u err=\"%s\" retry_ms=%u", r->host, r->port, ac->errstr, r->backoff_ms);
+        ig_warn("msg=\"redis connect failed\" redis=%s err=\"%s\" retry_ms=%u", r->name, ac->errstr, r->backoff_ms);
         r->ac = NULL;
         schedule_retry(r);
         return;
     }
     r->connected = 1;
     r->load_failures = 0;
-    ig_info("msg=\"redis connected\" redis=%s:%u", r->host[0] ? r->host : r->unix_path, r->port);
+    ig_info("msg=\"redis connected\" redis=%s", r->name);
+    if (r->lua == NULL) {
+        r->ready = 1;
+        r->backoff_ms = BACKOFF_MIN_MS;
+        return;
+    }
     send_load(r);
 }
 
@@ -116,8 +124,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         h2o_timeout_unlink(&r->load_entry);
     if (r->destroying)
         return;
-    ig_warn("msg=\"redis disconnected\" redis=%s:%u err=\"%s\"", r->host[0] ? r->host : r->unix_path, r->port,
-            status == REDIS_OK ? "closed" : ac->errstr);
+    ig_warn("msg=\"redis disconnected\" redis=%s err=\"%s\"", r->name, status == REDIS_OK ? "closed" : ac->errstr);
     schedule_retry(r);
 }
 
@@ -125,7 +132,7 @@ static void start_connect(gw_redis_t *r)
 {
     redisAsyncContext *ac = r->unix_path[0] ? redisAsyncConnectUnix(r->unix_path) : redisAsyncConnect(r->host, r->port);
     if (ac == NULL || ac->err) {
-        ig_warn("msg=\"redis connect failed\" redis=%s:%u err=\"%s\"", r->host, r->port, ac ? ac->errstr : "out of memory");
+        ig_warn("msg=\"redis connect failed\" redis=%s err=\"%s\"", r->name, ac ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
         schedule_retry(r);
@@ -139,8 +146,8 @@ static void start_connect(gw_redis_t *r)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
-gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
-                            const char *lua, size_t lua_len)
+gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
+                             const char *lua, size_t lua_len)
 {
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -149,6 +156,10 @@ gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, uint16_t port, c
     snprintf(r->host, sizeof(r->host), "%s", host);
     r->port = port;
     snprintf(r->unix_path, sizeof(r->unix_path), "%s", unix_path);
+    if (unix_path[0] != '\0')
+        snprintf(r->name, sizeof(r->name), "%s", unix_path);
+    else
+        snprintf(r->name, sizeof(r->name), "%s:%u", host, port);
     r->lua = lua;
     r->lua_len = lua_len;
     r->backoff_ms = BACKOFF_MIN_MS;
@@ -161,8 +172,25 @@ gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, uint16_t port, c
     return r;
 }
 
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, struct gw_metrics_t *metrics)
+{
+    if (!cfg->redis_cluster)
+        return gw_redis_connect(loop, cfg->redis_host, cfg->redis_port, cfg->redis_unix, cfg->redis_timeout_ms, lua, lua_len);
+    gw_redis_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        h2o_fatal("no memory");
+    r->cluster = gw_cluster_create(loop, cfg, lua, lua_len, metrics);
+    snprintf(r->name, sizeof(r->name), "cluster");
+    return r;
+}
+
 void gw_redis_destroy(gw_redis_t *r)
 {
+    if (r->cluster != NULL) {
+        gw_cluster_destroy(r->cluster);
+        free(r);
+        return;
+    }
     r->destroying = 1;
     if (h2o_timeout_is_linked(&r->retry_entry))
         h2o_timeout_unlink(&r->retry_entry);
@@ -176,9 +204,16 @@ void gw_redis_destroy(gw_redis_t *r)
     free(r);
 }
 
-int gw_redis_is_ready(const gw_redis_t *r)
+int gw_redis_is_ready(gw_redis_t *r)
 {
+    if (r->cluster != NULL)
+        return gw_cluster_is_ready(r->cluster);
     return r->connected && r->ready;
+}
+
+const char *gw_redis_name(const gw_redis_t *r)
+{
+    return r->name;
 }
 
 static void complete(gw_redis_call_t *call, redisReply *reply, const char *err)
@@ -206,7 +241,8 @@ static void on_call_timeout(h2o_timeout_entry_t *entry)
     complete(call, NULL, "timeout");
 }
 
-gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+/* A call record for r, or NULL when r cannot take calls now (not connected, library not loaded). */
+static gw_redis_call_t *new_call(gw_redis_t *r, gw_redis_cb cb, void *data)
 {
     gw_redis_call_t *call;
     /* Not before the library load was acknowledged: while Redis loads its data set (LOADING) every call would fail. */
@@ -219,7 +255,31 @@ gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int ar
     call->data = data;
     call->sent_ns = gw_now_ns();
     call->timeout_entry.cb = on_call_timeout;
+    return call;
+}
+
+int gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    gw_redis_call_t *call;
+    if (r->cluster != NULL)
+        return gw_cluster_call(r->cluster, cb, data, argc, argv, argvlen);
+    if ((call = new_call(r, cb, data)) == NULL)
+        return -1;
     if (redisAsyncCommandArgv(r->ac, on_call_reply, call, argc, argv, argvlen) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
+    return 0;
+}
+
+gw_redis_call_t *gw_redis_send(gw_redis_t *r, gw_redis_cb cb, void *data, const char *cmd, size_t len)
+{
+    gw_redis_call_t *call;
+    assert(r->cluster == NULL);
+    if ((call = new_call(r, cb, data)) == NULL)
+        return NULL;
+    if (redisAsyncFormattedCommand(r->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(call);
         return NULL;
     }

@@ -7,6 +7,9 @@
  * any FCALL that follows in the pipeline. When the connection drops it is
  * re-established with exponential backoff; calls made meanwhile fail at once
  * so the caller can answer 503.
+ *
+ * With a redis+cluster:// URL the same object routes each call to the master
+ * of its slot over one such connection per master (redis_cluster.c).
  */
 #ifndef GW_REDIS_CONN_H
 #define GW_REDIS_CONN_H
@@ -15,9 +18,11 @@
 #include <stdint.h>
 #include <h2o.h>
 #include <hiredis/hiredis.h>
+#include "ig_config.h"
 
 typedef struct gw_redis_t gw_redis_t;
 typedef struct gw_redis_call_t gw_redis_call_t;
+struct gw_metrics_t;
 
 /**
  * Completion of a call: exactly one of reply (borrowed, valid during the
@@ -26,25 +31,58 @@ typedef struct gw_redis_call_t gw_redis_call_t;
  */
 typedef void (*gw_redis_cb)(void *data, redisReply *reply, const char *err, uint64_t rtt_ns);
 
-/** Creates the connection object and starts connecting. lua is borrowed and must outlive the object. */
-gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
-                            const char *lua, size_t lua_len);
+/**
+ * Creates the thread's Redis from the configuration: one connection
+ * (redis:// or unix://), or the connections to a Redis Cluster's masters
+ * (redis+cluster://, redis_cluster.h) behind the same calls. lua is borrowed
+ * and must outlive the object; so is metrics (the thread's), where a
+ * cluster counts the calls it sent again.
+ */
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len,
+                            struct gw_metrics_t *metrics);
+
+/**
+ * Creates one connection and starts connecting. lua (borrowed, must outlive
+ * the object) is loaded after every connect; with lua NULL the connection is
+ * ready once connected (for commands outside the library).
+ */
+gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
+                             const char *lua, size_t lua_len);
 
 /** Disconnects and frees; pending calls complete with "unavailable". */
 void gw_redis_destroy(gw_redis_t *r);
 
-/** 1 when connected and the library load was acknowledged. */
-int gw_redis_is_ready(const gw_redis_t *r);
+/**
+ * 1 when calls can go out: connected and the library load acknowledged; for
+ * a cluster, every slot has a master whose connection is so.
+ */
+int gw_redis_is_ready(gw_redis_t *r);
 
 /**
- * Sends one command. On success returns a handle and cb will be called
- * exactly once, unless the handle is cancelled first. Returns NULL when not
- * ready, i.e. not connected or the library load not yet acknowledged (cb is
- * not called).
+ * Sends one command. Returns 0 and cb will be called exactly once, or -1
+ * when not ready (cb is not called): not connected or the library load not
+ * yet acknowledged; for a cluster, no slot map yet. argv is copied.
+ *
+ * On a cluster the call goes to the master of its first key's slot
+ * (ig_cluster_command_slot); a redirection (MOVED, ASK) or a refusal that
+ * means "not run" (CLUSTERDOWN, TRYAGAIN, the master unreachable before the
+ * send) is retried within the same timeout_ms. A call sent and then lost
+ * (timeout, connection dropped) is never sent again: it completes with err.
  */
-gw_redis_call_t *gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
+int gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
+
+/**
+ * Sends a command already in the protocol's form (cmd of len bytes, copied
+ * into the connection's buffer) on one connection. Returns a handle and cb
+ * (may be NULL: the reply is dropped) will be called exactly once unless the
+ * handle is cancelled first, or NULL when not ready (cb is not called).
+ */
+gw_redis_call_t *gw_redis_send(gw_redis_t *r, gw_redis_cb cb, void *data, const char *cmd, size_t len);
 
 /** Guarantees cb of call will not be called (the reply is discarded when it comes). */
 void gw_redis_cancel(gw_redis_call_t *call);
+
+/** The address of a connection, "IP:PORT" or the socket's path, for logs. */
+const char *gw_redis_name(const gw_redis_t *r);
 
 #endif

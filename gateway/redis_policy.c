@@ -26,6 +26,6 @@ void gw_redis_check_policy(gw_redis_t *r)
     static const char *argv[] = {"CONFIG", "GET", "maxmemory-policy"};
     static const size_t argvlen[] = {6, 3, 16};
 
-    if (gw_redis_call(r, on_policy, NULL, 3, argv, argvlen) == NULL)
+    if (gw_redis_call(r, on_policy, NULL, 3, argv, argvlen) != 0)
         ig_warn("msg=\"cannot ask Redis for maxmemory-policy: not connected\"");
 }

@@ -281,7 +281,7 @@ int gw_req_redis_many(gw_req_t *const *rqs, size_t n, int argc, const char **arg
     many->done_data = done_data;
     many->n = n;
     memcpy(many->rqs, rqs, n * sizeof(rqs[0]));
-    if (gw_redis_call(rqs[0]->thread->redis, on_redis_reply_many, many, argc, argv, argvlen) == NULL) {
+    if (gw_redis_call(rqs[0]->thread->redis, on_redis_reply_many, many, argc, argv, argvlen) != 0) {
         free(many);
         return -1;
     }
@@ -292,7 +292,7 @@ int gw_req_redis_many(gw_req_t *const *rqs, size_t n, int argc, const char **arg
 
 int gw_req_redis(gw_req_t *rq, int argc, const char **argv, const size_t *argvlen)
 {
-    if (gw_redis_call(rq->thread->redis, on_redis_reply, rq, argc, argv, argvlen) == NULL)
+    if (gw_redis_call(rq->thread->redis, on_redis_reply, rq, argc, argv, argvlen) != 0)
         return -1;
     ++rq->outstanding;
     return 0;

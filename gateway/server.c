@@ -91,8 +91,7 @@ static void *thread_main(void *arg)
     thread->proxy_accept_ctx = thread->accept_ctx;
     thread->proxy_accept_ctx.expect_proxy_line = 1;
     gw_listener_start(&thread->listener, thread, thread->listen_fd);
-    thread->redis =
-        gw_redis_create(loop, gw.cfg.redis_host, gw.cfg.redis_port, gw.cfg.redis_unix, gw.cfg.redis_timeout_ms, gw.lua, gw.lua_len);
+    thread->redis = gw_redis_create(loop, &gw.cfg, gw.lua, gw.lua_len, &thread->metrics);
     h2o_timeout_init(loop, &thread->redis_deadline, gw.cfg.redis_timeout_ms);
     h2o_timeout_init(loop, &thread->tick_timeout, TICK_MS);
     thread->tick_entry.cb = on_tick;

@@ -21,6 +21,12 @@ static void check_accepted(const ig_config_t *cfg)
     FUZZ_CHECK(TERMINATED(cfg->listen_host) && cfg->listen_host[0] != '\0');
     FUZZ_CHECK(TERMINATED(cfg->redis_url) && TERMINATED(cfg->redis_host) && TERMINATED(cfg->redis_unix));
     FUZZ_CHECK((cfg->redis_host[0] != '\0') != (cfg->redis_unix[0] != '\0'));
+    FUZZ_CHECK(cfg->redis_cluster ? cfg->redis_num_seeds >= 1 && cfg->redis_num_seeds <= IG_CONFIG_MAX_REDIS_SEEDS
+                                  : cfg->redis_num_seeds == 0);
+    for (unsigned i = 0; i != cfg->redis_num_seeds; ++i)
+        FUZZ_CHECK(TERMINATED(cfg->redis_seeds[i].host) && cfg->redis_seeds[i].host[0] != '\0' && cfg->redis_seeds[i].port != 0);
+    FUZZ_CHECK(!cfg->redis_cluster ||
+               (strcmp(cfg->redis_seeds[0].host, cfg->redis_host) == 0 && cfg->redis_seeds[0].port == cfg->redis_port));
     FUZZ_CHECK(TERMINATED(cfg->database_url) && TERMINATED(cfg->code_prefix) && strlen(cfg->code_prefix) <= 10);
     FUZZ_CHECK(TERMINATED(cfg->migrations_dir) && TERMINATED(cfg->sync_consumer) && TERMINATED(cfg->signup_url));
     FUZZ_CHECK(cfg->public_body_bytes > 0 && cfg->admin_body_bytes >= cfg->public_body_bytes);

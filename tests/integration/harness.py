@@ -14,6 +14,11 @@ Environment:
   IG_BUILD_DIR   build tree holding gateway/ and sync/ (default SOURCE/build)
   IG_SOURCE_DIR  source tree (default: two levels above this file)
   IG_KEEP_TMP=1  keep the temporary directory (logs, data) after the run
+  IG_TEST_REDIS=cluster  run against a Redis Cluster of 3 masters (RedisCluster)
+                 instead of one redis-server: the gateway gets a
+                 redis+cluster:// URL, h.redis() follows MOVED/ASK, and as
+                 the sync daemon does not read a cluster yet it is not
+                 started and tests that read PostgreSQL are skipped
 """
 
 import collections
@@ -63,6 +68,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_cluster_port():
+    """A port for a Redis Cluster node: Redis puts the node's cluster bus on
+    port + 10000, so both must be free and the port at most 55535."""
+    for _ in range(200):
+        port = random.randint(20000, 55535)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind((HOST, p))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no free port pair for a cluster node")
+
+
 def token_hash(token):
     """What `admin_token =` takes: BLAKE2b-256 of the token, hex."""
     return hashlib.blake2b(token.encode(), digest_size=32).hexdigest()
@@ -78,6 +98,8 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message=None):
             value = predicate()
             if value:
                 return value
+        except unittest.SkipTest:
+            raise
         except Exception as exc:  # keep polling; report the last failure
             last_exc = exc
         if time.monotonic() >= deadline:
@@ -196,6 +218,179 @@ class RedisClient:
         if isinstance(reply, RedisError):
             raise reply
         return reply
+
+
+class ClusterClient:
+    """A RESP client of a Redis Cluster that follows redirections as
+    `redis-cli -c` does: each command goes to the first node, then wherever
+    MOVED or ASK (with ASKING on the same connection) sends it."""
+
+    def __init__(self, ports, timeout=5.0):
+        self.ports = list(ports)
+        self.timeout = timeout
+        self.clients = {}
+        self.lock = threading.Lock()
+
+    def node(self, port):
+        """A plain client of one node (kept open)."""
+        with self.lock:
+            if port not in self.clients:
+                self.clients[port] = RedisClient(port, self.timeout)
+            return self.clients[port]
+
+    def close(self):
+        for c in list(self.clients.values()):
+            c.close()
+
+    def call(self, *args, raw=False):
+        port, asking, last = self.ports[0], False, None
+        for attempt in range(30):
+            c = self.node(port)
+            try:
+                if asking:
+                    with c.lock:  # ASKING and the command on one connection, back to back
+                        c.sock is None and c._connect()
+                        c.sock.sendall(c._encode(["ASKING"]) + c._encode(args))
+                        c._read()
+                        reply = c._read(raw)
+                    if isinstance(reply, RedisError):
+                        raise reply
+                    return reply
+                return c.call(*args, raw=raw)
+            except RedisError as exc:
+                msg, last = str(exc), exc
+                if msg.startswith("MOVED ") or msg.startswith("ASK "):
+                    port, asking = int(msg.rsplit(":", 1)[1]), msg.startswith("ASK ")
+                    continue
+                if msg.startswith("TRYAGAIN") or msg.startswith("CLUSTERDOWN"):
+                    time.sleep(0.05)
+                    continue
+                raise
+            except (OSError, ConnectionError) as exc:
+                c.close()
+                last, asking = exc, False
+                port = self.ports[(self.ports.index(port) + 1) % len(self.ports)] if port in self.ports else self.ports[0]
+        raise RedisError("cluster: no answer after 30 attempts: %r" % (last,))
+
+
+class RedisCluster:
+    """A Redis Cluster on free loopback ports: `masters` masters with
+    `replicas` replicas each, made by `redis-cli --cluster create`, each node
+    with AOF (appendfsync always, as the single Redis of the harness) under
+    harness.tmp/cluster/PORT. Its processes are the harness's (reaped with
+    it)."""
+
+    def __init__(self, harness, masters=3, replicas=0, node_timeout_ms=2000):
+        self.harness = harness
+        self.num_masters = masters
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.procs = {}
+        self.ports = []
+        self.client = ClusterClient([0])
+
+    def start(self):
+        n = self.num_masters * (1 + self.replicas)
+        self.ports = []
+        while len(self.ports) != n:
+            port = free_cluster_port()
+            if not {port, port + 10000} & ({p for p in self.ports} | {p + 10000 for p in self.ports}):
+                self.ports.append(port)
+        for port in self.ports:
+            self.start_node(port)
+        self.client = ClusterClient(self.ports[:self.num_masters])
+        self.harness._run(["redis-cli", "--cluster", "create"] + ["%s:%d" % (HOST, p) for p in self.ports] +
+                          ["--cluster-replicas", str(self.replicas), "--cluster-yes"], timeout=120)
+        self.wait_ok()
+
+    def start_node(self, port):
+        d = os.path.join(self.harness.tmp, "cluster", str(port))
+        os.makedirs(d, exist_ok=True)
+        self.procs[port] = self.harness._spawn(
+            ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", d, "--daemonize", "no", "--logfile", "",
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--cluster-node-timeout", str(self.node_timeout_ms)],
+            os.path.join(self.harness.tmp, "redis-%d.log" % port))
+        probe = RedisClient(port, timeout=1.0)
+        try:
+            wait_until(lambda: probe.call("PING") == "PONG", 10, 0.02, "cluster node %d did not answer" % port)
+        finally:
+            probe.close()
+
+    def node(self, port):
+        return self.client.node(port)
+
+    def kill_node(self, port, sig=signal.SIGKILL):
+        self.harness._stop_proc(self.procs[port], sig)
+        self.client.node(port).close()
+
+    def nodes(self):
+        """CLUSTER NODES as seen by a live node: [(port, id, role, master id, slots text)]."""
+        for port in self.ports:
+            if self.procs[port].poll() is not None:
+                continue
+            try:
+                text = self.node(port).call("CLUSTER", "NODES")
+            except (OSError, ConnectionError, RedisError):
+                continue
+            out = []
+            for line in text.splitlines():
+                f = line.split()
+                role = "master" if "master" in f[2] else "replica"
+                out.append((int(f[1].split("@")[0].rsplit(":", 1)[1]), f[0], role, f[3], " ".join(f[8:])))
+            return out
+        raise AssertionError("no cluster node answers")
+
+    def masters(self):
+        return sorted(p for p, _, role, _, _ in self.nodes() if role == "master" and self.procs[p].poll() is None)
+
+    def replica_of(self, master_port):
+        nodes = self.nodes()
+        mid = [i for p, i, _, _, _ in nodes if p == master_port][0]
+        return [p for p, _, role, m, _ in nodes if role == "replica" and m == mid][0]
+
+    def slot_owner(self, slot):
+        for start, end, master, *_ in self.node(self.masters()[0]).call("CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return int(master[1])
+        raise AssertionError("slot %d has no master" % slot)
+
+    def keyslot(self, key):
+        return int(self.node(self.masters()[0]).call("CLUSTER", "KEYSLOT", key))
+
+    def wait_ok(self, timeout=30.0):
+        """Until every live node says cluster_state:ok and agrees on the masters."""
+        def ok():
+            for port in self.ports:
+                if self.procs[port].poll() is None and "cluster_state:ok" not in self.node(port).call("CLUSTER", "INFO"):
+                    return False
+            return True
+        wait_until(ok, timeout, 0.1, "cluster_state:ok on every node")
+
+    def scan(self, pattern):
+        keys = []
+        for port in self.masters():
+            cursor = "0"
+            while True:
+                cursor, batch = self.node(port).call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+                keys.extend(batch)
+                if cursor == "0":
+                    break
+        return keys
+
+    def url(self):
+        return "redis+cluster://" + ",".join("%s:%d" % (HOST, p) for p in self.ports[:self.num_masters])
+
+    def stop(self):
+        self.client.close()
+        for proc in self.procs.values():
+            self.harness._stop_proc(proc)
+
+
+def cluster_mode():
+    """Whether IG_TEST_REDIS asks for a Redis Cluster."""
+    return os.environ.get("IG_TEST_REDIS") == "cluster"
 
 
 # --------------------------------------------------------------------------
@@ -437,9 +632,14 @@ class Harness:
     """Private Redis + PostgreSQL + gateway + sync daemon. Use as a context
     manager; `overrides` replaces configuration keys (None removes one)."""
 
-    def __init__(self, overrides=None, start_sync=True):
+    def __init__(self, overrides=None, start_sync=True, cluster=None, cluster_replicas=0):
         self.overrides = dict(overrides or {})
-        self.want_sync = start_sync
+        # A Redis Cluster instead of one redis-server (IG_TEST_REDIS=cluster, or cluster=True).
+        self.cluster_wanted = cluster_mode() if cluster is None else cluster
+        self.cluster_replicas = cluster_replicas
+        self.cluster = None
+        # The sync daemon reads one Redis only, so far.
+        self.want_sync = start_sync and not self.cluster_wanted
         self.tmp = None
         self.procs = []
         self.redis_proc = None
@@ -482,11 +682,17 @@ class Harness:
                                        start_new_session=True, text=True)
         if os.environ.get("IG_KEEP_TMP"):
             self._tell_reaper("keep")
-        self.redis_port = free_port()
-        self.redis_dir = os.path.join(self.tmp, "redis")
-        os.mkdir(self.redis_dir)
-        self.start_redis()
-        self.redis_client = RedisClient(self.redis_port)
+        if self.cluster_wanted:
+            self.cluster = RedisCluster(self, replicas=self.cluster_replicas)
+            self.cluster.start()
+            self.redis_port = self.cluster.ports[0]
+            self.redis_client = self.cluster.client
+        else:
+            self.redis_port = free_port()
+            self.redis_dir = os.path.join(self.tmp, "redis")
+            os.mkdir(self.redis_dir)
+            self.start_redis()
+            self.redis_client = RedisClient(self.redis_port)
         self._start_postgres()
         self.gateway_port = free_port()
         self.sync_metrics_port = free_port()
@@ -512,6 +718,8 @@ class Harness:
         if getattr(self, "redis_paused", False):
             self.resume_redis()
         self._stop_proc(self.redis_proc)
+        if self.cluster is not None:
+            self.cluster.stop()
         if getattr(self, "redis_client", None):
             self.redis_client.close()
         self._stop_postgres()
@@ -601,12 +809,26 @@ class Harness:
         finally:
             probe.close()
 
+    def need_sync(self):
+        """Skips the calling test when running against a cluster: it needs
+        the sync daemon (the trust gate's flags, PostgreSQL)."""
+        if self.cluster is not None:
+            raise unittest.SkipTest("needs the sync daemon, which does not read a Redis Cluster yet")
+
+    def need_single_redis(self):
+        """Skips the calling test when running against a cluster: it stops or
+        restarts the one Redis process."""
+        if self.cluster is not None:
+            raise unittest.SkipTest("needs the single redis-server, not a cluster")
+
     def stop_redis(self):
         """Clean shutdown (SIGTERM): the AOF is kept."""
+        self.need_single_redis()
         self._stop_proc(self.redis_proc)
         self.redis_client.close()
 
     def kill_redis(self):
+        self.need_single_redis()
         self._stop_proc(self.redis_proc, signal.SIGKILL)
         self.redis_client.close()
 
@@ -631,6 +853,8 @@ class Harness:
         return self.redis_client.call(*args, raw=raw)
 
     def redis_scan(self, pattern):
+        if self.cluster is not None:
+            return self.cluster.scan(pattern)
         cursor, keys = "0", []
         while True:
             cursor, batch = self.redis("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
@@ -734,6 +958,8 @@ class Harness:
 
     def psql_db(self, db, sql):
         """Runs SQL in database db of the private cluster; returns rows as lists of strings."""
+        if self.cluster is not None:
+            raise unittest.SkipTest("reads PostgreSQL, which the sync daemon does not fill from a Redis Cluster yet")
         res = subprocess.run(["psql", "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-h", HOST,
                               "-p", str(self.pg_port), "-U", "postgres", "-d", db, "-c", sql],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._child_env(), timeout=60)
@@ -756,7 +982,7 @@ class Harness:
     def config_dict(self, extra=None):
         conf = {
             "threads": "2",
-            "redis_url": "redis://%s:%d" % (HOST, self.redis_port),
+            "redis_url": self.cluster.url() if self.cluster is not None else "redis://%s:%d" % (HOST, self.redis_port),
             "database_url": self.database_url,
             "secret_key": self.secret_key,
             "code_prefix": CODE_PREFIX,
@@ -769,6 +995,11 @@ class Harness:
             # fixtures behind a test's back: tests that want it turn it on.
             "retention_days": "0",
         }
+        if self.cluster is not None:
+            # An admission of 1,000 is one call of 1,003 keys, each checked for its slot by the cluster (about
+            # 0.1 s against 0.05 s on one Redis here); with the Debug build's code generation in the same budget
+            # it came within a few percent of 1 s on a busy machine.
+            conf["redis_timeout_ms"] = "2000"
         conf.update(self.overrides)
         conf.update(extra or {})
         return conf
@@ -813,6 +1044,7 @@ class Harness:
         if consumer is not None:
             env["IG_SYNC_CONSUMER"] = consumer
         env.update(env_overrides or {})
+        self.need_sync()
         self.sync_proc = self._spawn([SYNC_BIN, "-c", self.conf_path], self.sync_log, env=env)
         return self.sync_proc
 
@@ -846,6 +1078,7 @@ class Harness:
         return sum(tips[b] > marks[b] for b in range(BUCKETS))
 
     def wait_synced(self, timeout=30.0, what="the sync daemon caught up"):
+        self.need_sync()
         wait_until(lambda: self.streams_behind() == 0, timeout, 0.1,
                    lambda: "%s: %d streams behind" % (what, self.streams_behind()))
 

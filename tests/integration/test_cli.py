@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import keys  # noqa: E402
 from harness import BUILD_DIR, token_hash  # noqa: E402
 
 CLI_BIN = os.path.join(BUILD_DIR, "cli", "invitegate")
@@ -314,8 +315,9 @@ class CliServersTest(harness.HarnessTestCase):
         # a rerun still gives everyone the code they have, from PostgreSQL, and creates none.
         self.h.wait_synced()
         invites = self.h.psql_value("SELECT count(*) FROM invites")
-        for key in self.h.redis_scan("ig:{*}:batch:LAUNCH-7-*"):
-            self.h.redis("DEL", key)
+        for key in self.h.redis_scan(keys.pattern(None, "batch")):
+            if ":batch:LAUNCH-7-" in key:
+                self.h.redis("DEL", key)
         rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.read_issued(out), first)

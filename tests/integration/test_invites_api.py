@@ -369,6 +369,7 @@ class InvitesApiTest(harness.HarnessTestCase):
     # -- trust gate --------------------------------------------------------
 
     def test_gate_closed(self):
+        self.h.need_sync()
         code = self.h.generate(1, max_uses=100)[0]
         gates = [keys.gate(b) for b in range(harness.BUCKETS)]
         try:

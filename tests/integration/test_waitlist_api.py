@@ -303,6 +303,7 @@ class WaitlistApiTest(harness.HarnessTestCase):
     # -- points, lifecycle, erasure ----------------------------------------------
 
     def test_spend_never_goes_negative(self):
+        self.h.need_sync()  # the sync daemon credits the points
         referrer, email = unique_email("ref"), unique_email("pts")
         url = "/api/points/%s" % path_email(email)
         body = self.assertJson(self.h.http("GET", url, token=self.h.admin_token), 200)
@@ -395,6 +396,7 @@ class WaitlistApiTest(harness.HarnessTestCase):
     # -- trust gate ----------------------------------------------------------
 
     def test_trust_score_and_forced_gate(self):
+        self.h.need_sync()
         # The sync daemon evaluates the gate every second and writes keys.TRUST.
         harness.wait_until(lambda: self.h.redis("EXISTS", keys.TRUST) == 1, message="first gate evaluation")
         r = self.h.http("GET", "/api/quality/trust-score")

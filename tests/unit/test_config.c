@@ -399,6 +399,57 @@ static void lines_are_read_whole(void **state)
     assert_non_null(strstr(cfg.errstr, "socket"));
 }
 
+/* redis+cluster:// names seed nodes; a plain URL after it is a single node again. */
+static void redis_cluster_seeds(void **state)
+{
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+    assert_false(cfg.redis_cluster);
+    assert_int_equal(cfg.redis_num_seeds, 0);
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "redis+cluster://127.0.0.1:7000,10.0.0.2:7001,10.0.0.3,[::1]:7003"), 0);
+    assert_true(cfg.redis_cluster);
+    assert_int_equal(cfg.redis_num_seeds, 4);
+    assert_string_equal(cfg.redis_seeds[3].host, "::1");
+    assert_int_equal(cfg.redis_seeds[3].port, 7003);
+    assert_string_equal(cfg.redis_seeds[0].host, "127.0.0.1");
+    assert_int_equal(cfg.redis_seeds[0].port, 7000);
+    assert_string_equal(cfg.redis_seeds[1].host, "10.0.0.2");
+    assert_int_equal(cfg.redis_seeds[1].port, 7001);
+    assert_string_equal(cfg.redis_seeds[2].host, "10.0.0.3");
+    assert_int_equal(cfg.redis_seeds[2].port, 6379);
+    /* The first seed is also redis_host:redis_port, for the tools that speak to one node. */
+    assert_string_equal(cfg.redis_host, "127.0.0.1");
+    assert_int_equal(cfg.redis_port, 7000);
+    assert_string_equal(cfg.redis_unix, "");
+
+    assert_int_equal(ig_config_set(&cfg, "redis_url", "redis://10.0.0.5:6390"), 0);
+    assert_false(cfg.redis_cluster);
+    assert_int_equal(cfg.redis_num_seeds, 0);
+    assert_string_equal(cfg.redis_host, "10.0.0.5");
+
+    static const char *const bad[] = {"redis+cluster://",
+                                      "redis+cluster://127.0.0.1:7000,",
+                                      "redis+cluster://127.0.0.1:7000,,127.0.0.1:7001",
+                                      "redis+cluster://127.0.0.1:x",
+                                      "redis+cluster://127.0.0.1:70000",
+                                      "redis+cluster://127.0.0.1:0",
+                                      "redis://127.0.0.1:0",
+                                      "redis+cluster://:7000",
+                                      "redis+cluster:/127.0.0.1:7000"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        ig_config_defaults(&cfg);
+        if (ig_config_set(&cfg, "redis_url", bad[i]) != -1)
+            fail_msg("\"%s\" was accepted", bad[i]);
+        assert_non_null(strstr(cfg.errstr, "redis_url"));
+    }
+    char many[256] = "redis+cluster://";
+    for (int i = 0; i != IG_CONFIG_MAX_REDIS_SEEDS + 1; ++i)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s10.0.0.%d:1", i ? "," : "", i);
+    ig_config_defaults(&cfg);
+    assert_int_equal(ig_config_set(&cfg, "redis_url", many), -1);
+    assert_non_null(strstr(cfg.errstr, "seed nodes"));
+}
+
 /* The same for a file of disposable domains: the tail of a long line was once a domain of its own. */
 static void domain_lines_are_read_whole(void **state)
 {
@@ -531,6 +582,7 @@ int main(void)
         cmocka_unit_test_teardown(parse_from_a_buffer, teardown),
         cmocka_unit_test_teardown(lines_are_read_whole, teardown),
         cmocka_unit_test_teardown(domain_lines_are_read_whole, teardown),
+        cmocka_unit_test(redis_cluster_seeds),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),
         cmocka_unit_test_teardown(sync_metrics_listen_key, teardown),

@@ -24,7 +24,7 @@ int bench_config_load(ig_config_t *cfg, bench_keys_t *keys, const char *path)
         ig_config_wipe(cfg);
         return -1;
     }
-    crypto_kdf_derive_from_key(keys->code, sizeof(keys->code), IG_KDF_CODE_CHECK, IG_KDF_CONTEXT, cfg->secret_key);
+    ig_code_key_derive(keys->code, cfg->secret_key);
     crypto_kdf_derive_from_key(keys->email, sizeof(keys->email), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, cfg->secret_key);
     ig_user_keys_derive(&keys->user, cfg->secret_key);
     return 0;

@@ -75,6 +75,9 @@ redisContext *cli_redis(cli_ctx_t *ctx);
 /** The PostgreSQL connection (database_url), opened on first use; NULL after printing the reason. Owned by ctx. */
 PGconn *cli_pg(cli_ctx_t *ctx);
 
+/** Runs sql on pg; returns its result when its status is want, else prints the error and returns NULL. */
+PGresult *cli_pg_exec(const cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecStatusType want);
+
 /** Closes the connections and wipes the secrets of ctx. */
 void cli_ctx_close(cli_ctx_t *ctx);
 

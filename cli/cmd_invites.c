@@ -65,7 +65,9 @@ const char cli_invites_send_help[] =
     "Pipes each DIR/*.eml, in name order, to $SEND_CMD (default: sendmail -t -i) run by /bin/sh, and records\n"
     "each accepted message in DIR/sent.log: a rerun sends only what was not accepted yet. Stops after\n"
     "--max-failures consecutive failures (default 3: something systematic, such as a broken relay).\n"
-    "--dry-run lists what would be sent. Exit status: 0 all sent, 1 some failed or the run stopped.\n";
+    "A message handed to $SEND_CMD when the run was killed is uncertain (the mailer may have taken it): a rerun\n"
+    "does not send it again but lists it; check the mailer's log, then --resend-uncertain sends those too.\n"
+    "--dry-run lists what would be sent. Exit status: 0 all sent, 1 some failed, were uncertain, or the run stopped.\n";
 
 /* The per-recipient id: a hex keyed hash of the normalised address (stable across runs with the same secret_key). */
 static void recipient_id(char out[CLI_RECIPIENT_ID_HEX + 1], const cli_ctx_t *ctx, const char *email)
@@ -345,6 +347,26 @@ Exit:
     return ret;
 }
 
+/* How many lines of text (which starts with a newline) are exactly prefix followed by name. */
+static size_t count_marks(const char *text, const char *prefix, const char *name)
+{
+    char needle[512];
+    size_t n = 0;
+
+    snprintf(needle, sizeof(needle), "\n%s%s\n", prefix, name);
+    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL; ++p)
+        ++n;
+    return n;
+}
+
+/* Appends one line to the sent log and puts it on disk before anything else happens. */
+static void mark(FILE *log, const char *prefix, const char *name)
+{
+    fprintf(log, "%s%s\n", prefix, name);
+    fflush(log);
+    fsync(fileno(log));
+}
+
 static int compare_names(const void *x, const void *y)
 {
     return strcmp(*(char *const *)x, *(char *const *)y);
@@ -374,13 +396,15 @@ static int pipe_file(const char *cmd, const char *file)
 
 int cli_invites_send(cli_ctx_t *ctx, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"dry-run", no_argument, NULL, 'n'}, {"max-failures", required_argument, NULL, 'm'}, {NULL}};
+    static const struct option options[] = {{"dry-run", no_argument, NULL, 'n'},
+                                            {"max-failures", required_argument, NULL, 'm'},
+                                            {"resend-uncertain", no_argument, NULL, 'r'},
+                                            {NULL}};
     const char *dir, *cmd = getenv("SEND_CMD");
     unsigned max_failures = CLI_SEND_MAX_FAILURES;
-    int opt, dry = 0, ret = CLI_EXIT_FAIL, stopped = 0;
+    int opt, dry = 0, resend = 0, ret = CLI_EXIT_FAIL, stopped = 0;
     char **names = NULL, *sent_text = NULL, path[4096];
-    size_t n = 0, cap = 0, sent = 0, already = 0, failed = 0, consecutive = 0, sent_len = 0;
+    size_t n = 0, cap = 0, sent = 0, already = 0, failed = 0, uncertain = 0, consecutive = 0, sent_len = 0;
     DIR *d;
     struct dirent *e;
     FILE *log = NULL;
@@ -388,6 +412,8 @@ int cli_invites_send(cli_ctx_t *ctx, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (opt == 'n')
             dry = 1;
+        else if (opt == 'r')
+            resend = 1;
         else if (opt != 'm' || cli_parse_uint(&max_failures, optarg, 1, 1000000) != 0)
             return cli_usage(ctx);
     }
@@ -412,7 +438,11 @@ int cli_invites_send(cli_ctx_t *ctx, int argc, char **argv)
     closedir(d);
     qsort(names, n, sizeof(*names), compare_names);
 
-    /* What earlier runs sent: one file name a line. */
+    /*
+     * What earlier runs did, one line per step: "? NAME" handed to
+     * $SEND_CMD, then "NAME" accepted or "- NAME" refused. A "?" with
+     * neither after it is a message the mailer may or may not have taken.
+     */
     snprintf(path, sizeof(path), "%s/%s", dir, CLI_SENT_LOG);
     FILE *prev = fopen(path, "r");
     if (prev != NULL) {
@@ -430,10 +460,15 @@ int cli_invites_send(cli_ctx_t *ctx, int argc, char **argv)
         goto Exit;
     }
     for (size_t i = 0; i != n; ++i) {
-        char needle[512], file[4096];
-        snprintf(needle, sizeof(needle), "\n%s\n", names[i]);
-        if (sent_text != NULL && strstr(sent_text, needle) != NULL) {
+        char file[4096];
+        if (count_marks(sent_text, "", names[i]) != 0) {
             ++already;
+            continue;
+        }
+        if (count_marks(sent_text, "? ", names[i]) > count_marks(sent_text, "- ", names[i]) && !resend) {
+            if (!ctx->json)
+                printf("uncertain %s: handed to $SEND_CMD by a run that did not finish; not sent again\n", names[i]);
+            ++uncertain;
             continue;
         }
         snprintf(file, sizeof(file), "%s/%s", dir, names[i]);
@@ -443,11 +478,10 @@ int cli_invites_send(cli_ctx_t *ctx, int argc, char **argv)
             ++sent;
             continue;
         }
+        mark(log, "? ", names[i]);
         int status = pipe_file(cmd, file);
+        mark(log, status == 0 ? "" : "- ", names[i]);
         if (status == 0) {
-            fprintf(log, "%s\n", names[i]);
-            fflush(log);
-            fsync(fileno(log));
             ++sent;
             consecutive = 0;
         } else {
@@ -464,12 +498,18 @@ int cli_invites_send(cli_ctx_t *ctx, int argc, char **argv)
         cli_progress(ctx, "sending", i + 1, n);
     }
     if (ctx->json)
-        cli_json_print(json_pack("{s:b, s:i, s:i, s:i, s:b}", "dry_run", dry, dry ? "would_send" : "sent", (int)sent,
-                                 "already_sent", (int)already, "failed", (int)failed, "stopped", stopped));
+        cli_json_print(json_pack("{s:b, s:i, s:i, s:i, s:i, s:b}", "dry_run", dry, dry ? "would_send" : "sent", (int)sent,
+                                 "already_sent", (int)already, "failed", (int)failed, "uncertain", (int)uncertain, "stopped",
+                                 stopped));
     else
-        printf("%s %zu, already sent %zu, failed %zu%s\n", dry ? "would send" : "sent", sent, already, failed,
-               stopped ? " (stopped)" : "");
-    ret = failed != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+        printf("%s %zu, already sent %zu, failed %zu, uncertain %zu%s\n", dry ? "would send" : "sent", sent, already, failed,
+               uncertain, stopped ? " (stopped)" : "");
+    if (uncertain != 0)
+        cli_error(ctx,
+                  "%zu messages may or may not have been sent (see above): check the mailer's log, then rerun with "
+                  "--resend-uncertain to send them",
+                  uncertain);
+    ret = failed != 0 || uncertain != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 
 Exit:
     if (log != NULL)
@@ -527,13 +567,13 @@ static size_t split_fields(char *line, char **fields, size_t n)
 }
 
 /* Checks one data line into row; returns NULL or what is wrong. */
-static const char *import_parse_line(import_row_t *row, char *line, const cli_ctx_t *ctx, time_t now)
+static const char *import_parse_line(import_row_t *row, char *line, const cli_ctx_t *ctx, const unsigned char *code_key, time_t now)
 {
     char *f[5];
     unsigned max;
     if (split_fields(line, f, 5) != 5)
         return "expected 5 fields: " CLI_IMPORT_HEADER;
-    if (ig_code_normalise(row->code, f[0], strlen(f[0]), ctx->cfg.code_prefix) != IG_CODE_IMPORTED)
+    if (ig_code_read(row->code, f[0], strlen(f[0]), ctx->cfg.code_prefix, code_key) != IG_CODE_IMPORTED)
         return "code is not PREFIX + 12 hex digits";
     if (cli_parse_uint(&max, f[1], 1, GW_MAX_USES_MAX) != 0)
         return "max_uses must be an integer from 1 to 1000000";
@@ -568,7 +608,9 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
     ssize_t len;
     long bad = 0;
     time_t now = time(NULL);
+    unsigned char code_key[IG_CODE_KEY_BYTES];
 
+    ig_code_key_derive(code_key, ctx->cfg.secret_key);
     if (f == NULL) {
         cli_error(ctx, "%s: %s", path, strerror(errno));
         return -1;
@@ -588,7 +630,7 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
                 abort();
             import_row_t *r = &(*rows)[n];
             r->line = lineno;
-            if ((why = import_parse_line(r, line, ctx, now)) == NULL) {
+            if ((why = import_parse_line(r, line, ctx, code_key, now)) == NULL) {
                 for (size_t i = 0; i != n && why == NULL; ++i)
                     if (strcmp((*rows)[i].code, r->code) == 0)
                         why = "code appears on an earlier line";
@@ -607,6 +649,7 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
     }
     free(line);
     fclose(f);
+    sodium_memzero(code_key, sizeof(code_key));
     *nrows = n;
     return bad;
 }
@@ -663,7 +706,7 @@ int cli_invites_import(cli_ctx_t *ctx, int argc, char **argv)
     }
     if ((redis = cli_redis(ctx)) == NULL)
         goto Exit;
-    crypto_kdf_derive_from_key(email_key, sizeof(email_key), IG_KDF_EMAIL_HASH, IG_KDF_CONTEXT, ctx->cfg.secret_key);
+    ig_email_key_derive(email_key, ctx->cfg.secret_key);
     for (size_t i = 0; i != nrows; ++i) {
         int r = import_one(ctx, redis, &rows[i], email_key);
         r<0 ? ++failed : r> 0 ? ++created : ++present;

@@ -1,9 +1,9 @@
 /*
- * invitegate rehydrate: rebuilds Redis's invite codes from PostgreSQL after
- * Redis lost them (a FLUSHALL, a lost append-only file).
+ * invitegate rehydrate: rebuilds Redis's hot state from PostgreSQL after
+ * Redis lost it (a FLUSHALL, a lost append-only file, a new instance).
  *
- * Each invite whose binding is not erased gets its code record and, for a
- * multi-use code, its redeemers set back, through the library's
+ * Codes: each invite whose binding is not erased gets its code record and,
+ * for a multi-use code, its redeemers set back, through the library's
  * ig_rehydrate_code (lua/invitegate.lua), one atomic call per code: an
  * absent record is written as PostgreSQL has it, a present one only moves
  * forward (use count raised, never lowered; never un-revoked), so running it
@@ -16,9 +16,16 @@
  * earned and spent only raised, so nobody can spend again what PostgreSQL
  * records as spent.
  *
- * Not rebuilt: the waitlist, referral codes and the referral state of user
- * records, batches and Idempotency-Key records; redeemers whose address was
- * erased (their hash cannot be computed again).
+ * People: the waitlist with every position as it was, referral codes and
+ * counts, tranches earned, first shares and the waitlist's counters
+ * (rehydrate_people.c). The trust gate needs nothing here: the sync daemon
+ * publishes its state at its next evaluation and takes an operator's
+ * override back from its last evaluation (sync/gate_run.c).
+ *
+ * Not rebuilt: batches (a batch re-sent with its id after the loss issues
+ * new codes) and Idempotency-Key records (a retry after the loss is applied
+ * again); erased people, invites and redeemers (their hash cannot be made
+ * again).
  *
  * The library is the gateway's; when Redis does not hold this version (no
  * gateway has connected since Redis came back), it is loaded from the copy
@@ -36,6 +43,7 @@
 #include "lag.h"
 #include "people.h"
 #include "points.h"
+#include "rehydrate.h"
 
 extern const char gw_lua_source[];
 extern const size_t gw_lua_source_len;
@@ -50,12 +58,16 @@ extern const size_t gw_lua_source_len;
 #define CODE_SHOWN_CHARS 6
 
 const char cli_rehydrate_run_help[] =
-    "Rebuilds Redis's invite codes from PostgreSQL after Redis lost its data: every invite whose address was not\n"
-    "erased gets its record (max_uses, use count, expiry, revocation, binding, first redeemer) and, for a multi-use\n"
-    "code, its redeemers back. A record Redis still has is only moved forward: its use count raised (never\n"
-    "lowered), a revocation or a redeemer added (never removed). Running it twice changes nothing. Waits first for\n"
-    "the sync daemon to apply what the streams hold. Points records likewise: earned and spent only raised, so\n"
-    "nobody spends again what PostgreSQL records as spent. Not rebuilt: the waitlist and referral codes.\n"
+    "Rebuilds Redis's hot state from PostgreSQL after Redis lost its data. Codes: every invite whose address was\n"
+    "not erased gets its record (max_uses, use count, expiry, revocation, binding, first redeemer) and, for a\n"
+    "multi-use code, its redeemers back. Points records: earned, spent and the last ledger rows. People: the\n"
+    "waitlist with every position as it was, admissions, referral codes and counts, tranches earned, first shares\n"
+    "and the waitlist's counters. Nothing newer is overwritten: a code's use count is only raised (never lowered),\n"
+    "a revocation or a redeemer added (never removed), earned and spent only raised (nobody spends again what\n"
+    "PostgreSQL records as spent), a person Redis holds keeps their state; a join sequence number taken by a join\n"
+    "made after Redis came back empty is not overwritten (that person is placed at the end of their priority\n"
+    "class, reported as moved). Running it twice changes nothing. Waits first for the sync daemon to apply what\n"
+    "the streams hold. Not rebuilt: batches and Idempotency-Key records; erased people.\n"
     "\n"
     "options:\n"
     "  --check          compare only: print what would be written, write no record (the library is still loaded\n"
@@ -91,11 +103,12 @@ static int reply_has(const redisReply *r, const char *s)
     return 0;
 }
 
-/* Makes sure Redis holds a library with ig_rehydrate_code; loads the compiled-in one otherwise. Returns 0 or -1. */
+/* Makes sure Redis holds a library with ig_rehydrate_person (the newest function); loads the compiled-in one otherwise. Returns 0
+ * or -1. */
 static int ensure_library(cli_ctx_t *ctx, redisContext *redis)
 {
     redisReply *r = redisCommand(redis, "FUNCTION LIST LIBRARYNAME invitegate");
-    int has = r != NULL && r->type == REDIS_REPLY_ARRAY && reply_has(r, "ig_rehydrate_code");
+    int has = r != NULL && r->type == REDIS_REPLY_ARRAY && reply_has(r, "ig_rehydrate_person");
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         cli_error(ctx, "FUNCTION LIST: %s", r == NULL ? redis->errstr : r->str);
@@ -108,7 +121,7 @@ static int ensure_library(cli_ctx_t *ctx, redisContext *redis)
         return 0;
     r = redisCommand(redis, "FUNCTION LOAD REPLACE %b", gw_lua_source, gw_lua_source_len);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        cli_error(ctx, "Redis holds no invitegate library with ig_rehydrate_code and loading this one failed: %s",
+        cli_error(ctx, "Redis holds no invitegate library with ig_rehydrate_person and loading this one failed: %s",
                   r == NULL ? redis->errstr : r->str);
         if (r != NULL)
             freeReplyObject(r);
@@ -209,16 +222,6 @@ static int take_replies(cli_ctx_t *ctx, redisContext *redis, PGresult *res, int 
     return 0;
 }
 
-static PGresult *exec_ok(cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecStatusType want)
-{
-    PGresult *res = PQexec(pg, sql);
-    if (PQresultStatus(res) == want)
-        return res;
-    cli_error(ctx, "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    return NULL;
-}
-
 /* Walks the invites with a cursor, a pipeline of calls per fetch. Returns 0 or -1. */
 static int rehydrate_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const unsigned char *email_key, int write,
                            rh_counts_t *c)
@@ -226,15 +229,15 @@ static int rehydrate_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, cons
     PGresult *res;
     int ret = -1;
 
-    if ((res = exec_ok(ctx, pg, "BEGIN READ ONLY", PGRES_COMMAND_OK)) == NULL)
+    if ((res = cli_pg_exec(ctx, pg, "BEGIN READ ONLY", PGRES_COMMAND_OK)) == NULL)
         return -1;
     PQclear(res);
-    if ((res = exec_ok(ctx, pg, SQL_CODES, PGRES_COMMAND_OK)) == NULL)
+    if ((res = cli_pg_exec(ctx, pg, SQL_CODES, PGRES_COMMAND_OK)) == NULL)
         goto Exit;
     PQclear(res);
     for (;;) {
         int n, calls[REHYDRATE_FETCH];
-        if ((res = exec_ok(ctx, pg, "FETCH " XSTR(REHYDRATE_FETCH) " FROM rehydrate", PGRES_TUPLES_OK)) == NULL)
+        if ((res = cli_pg_exec(ctx, pg, "FETCH " XSTR(REHYDRATE_FETCH) " FROM rehydrate", PGRES_TUPLES_OK)) == NULL)
             goto Exit;
         if ((n = PQntuples(res)) == 0)
             break;
@@ -278,6 +281,7 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
     unsigned long long missing;
     sync_keys_t keys;
     sync_points_t points;
+    cli_rh_people_t people = {0, 0, 0, 0, 0, 0, 0};
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'c')
@@ -299,15 +303,20 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
     sync_points_init(&points, &ctx->cfg, &keys);
     counts.items = json_array();
     if (rehydrate_codes(ctx, redis, pg, keys.email, !check, &counts) == 0 &&
-        rehydrate_points(ctx, redis, pg, &points, check) == 0) {
-        missing = counts.created + counts.updated + counts.redeemers + points.rehydrated.created + points.rehydrated.updated;
+        rehydrate_points(ctx, redis, pg, &points, check) == 0 &&
+        cli_rehydrate_people(ctx, redis, pg, &keys, !check, &people) == 0) {
+        missing = counts.created + counts.updated + counts.redeemers + points.rehydrated.created + points.rehydrated.updated +
+                  people.created + people.updated + people.moved + people.shares + people.counters;
         ret = check && missing != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
         if (ctx->json)
-            cli_json_print(json_pack("{s:b, s:{s:I, s:I, s:I, s:I, s:O}, s:{s:I, s:I, s:I}}", "check", check, "codes", "checked",
-                                     (json_int_t)counts.checked, "created", (json_int_t)counts.created, "updated",
-                                     (json_int_t)counts.updated, "redeemers_added", (json_int_t)counts.redeemers, "items",
-                                     counts.items, "points", "checked", (json_int_t)points.rehydrated.checked, "created",
-                                     (json_int_t)points.rehydrated.created, "updated", (json_int_t)points.rehydrated.updated));
+            cli_json_print(json_pack(
+                "{s:b, s:{s:I, s:I, s:I, s:I, s:O}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "check", check,
+                "codes", "checked", (json_int_t)counts.checked, "created", (json_int_t)counts.created, "updated",
+                (json_int_t)counts.updated, "redeemers_added", (json_int_t)counts.redeemers, "items", counts.items, "points",
+                "checked", (json_int_t)points.rehydrated.checked, "created", (json_int_t)points.rehydrated.created, "updated",
+                (json_int_t)points.rehydrated.updated, "people", "checked", (json_int_t)people.checked, "created",
+                (json_int_t)people.created, "updated", (json_int_t)people.updated, "kept", (json_int_t)people.kept, "moved",
+                (json_int_t)people.moved, "shares", (json_int_t)people.shares, "counters", (json_int_t)people.counters));
         else {
             size_t i;
             json_t *item;
@@ -315,6 +324,10 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
                    check ? "missing" : "created", counts.created, counts.updated, check ? "behind" : "raised", counts.redeemers);
             printf("points    checked %zu, %s %zu records, %zu %s\n", points.rehydrated.checked, check ? "missing" : "created",
                    points.rehydrated.created, points.rehydrated.updated, check ? "behind" : "raised");
+            printf("people    checked %llu, %s %llu records, %llu %s, %llu kept newer, %llu moved; %llu first shares, %llu "
+                   "waitlist counters\n",
+                   people.checked, check ? "missing" : "created", people.created, people.updated, check ? "behind" : "raised",
+                   people.kept, people.moved, people.shares, people.counters);
             json_array_foreach(counts.items, i, item)
             {
                 char *s = json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER);

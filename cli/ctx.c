@@ -60,6 +60,16 @@ PGconn *cli_pg(cli_ctx_t *ctx)
     return ctx->pg;
 }
 
+PGresult *cli_pg_exec(const cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecStatusType want)
+{
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) == want)
+        return res;
+    cli_error(ctx, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return NULL;
+}
+
 void cli_ctx_close(cli_ctx_t *ctx)
 {
     if (ctx->redis != NULL)

@@ -1,6 +1,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "ig_code.h"
+#include "ig_keys.h"
 
 int ig_code_char_value(char c)
 {
@@ -98,4 +99,27 @@ int ig_code_normalise(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_
     memcpy(out, body, len);
     out[len] = '\0';
     return f;
+}
+
+int ig_code_read(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_len, const char *prefix,
+                 const unsigned char key[IG_CODE_KEY_BYTES])
+{
+    char pfx[IG_CODE_INPUT_MAX_BYTES];
+    ig_code_form_t f = ig_code_normalise(out, in, in_len, prefix);
+    int pn;
+
+    if (f != IG_CODE_ISSUED || ig_code_verify(out, key) == 0)
+        return f;
+    pn = squeeze(pfx, sizeof(pfx), prefix, strlen(prefix));
+    if (pn != IG_CODE_BODY_LEN - IG_CODE_IMPORTED_LEN || memcmp(out, pfx, (size_t)pn) != 0 ||
+        ig_code_form(out + pn, IG_CODE_IMPORTED_LEN) != IG_CODE_IMPORTED)
+        return IG_CODE_INVALID;
+    memmove(out, out + pn, IG_CODE_IMPORTED_LEN);
+    out[IG_CODE_IMPORTED_LEN] = '\0';
+    return IG_CODE_IMPORTED;
+}
+
+void ig_code_key_derive(unsigned char out[IG_CODE_KEY_BYTES], const unsigned char secret_key[32])
+{
+    crypto_kdf_derive_from_key(out, IG_CODE_KEY_BYTES, IG_KDF_CODE_CHECK, IG_KDF_CONTEXT, secret_key);
 }

@@ -39,6 +39,9 @@ ig_code_form_t ig_code_form(const char *body, size_t len);
 /** Value of the i-th character of a body of form f for the key layout: its alphabet value (issued) or hex value (imported). */
 int ig_code_digit(ig_code_form_t f, char c);
 
+/** Derives the key of the check characters from the configured secret_key (every process derives the same). */
+void ig_code_key_derive(unsigned char out[IG_CODE_KEY_BYTES], const unsigned char secret_key[32]);
+
 /** Writes a new code body (NUL-terminated) checked with key. */
 void ig_code_generate(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES]);
 
@@ -53,6 +56,17 @@ int ig_code_verify(const char body[IG_CODE_BODY_LEN], const unsigned char key[IG
  * not verify the check characters.
  */
 int ig_code_normalise(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_len, const char *prefix);
+
+/**
+ * Reads a code as a client gives it: ig_code_normalise, then the check of an
+ * issued body verified with key. Sixteen characters without a valid check
+ * may be a prefix of four characters and an imported body (the prefix
+ * "DROP-" and DROP-A7F3E9D2B4C5): read so when they are. Returns
+ * IG_CODE_ISSUED (check verified), IG_CODE_IMPORTED (no check to verify:
+ * only the store tells whether it exists) or IG_CODE_INVALID.
+ */
+int ig_code_read(char out[IG_CODE_BODY_LEN + 1], const char *in, size_t in_len, const char *prefix,
+                 const unsigned char key[IG_CODE_KEY_BYTES]);
 
 /** Value 0..31 of one alphabet character, or -1. */
 int ig_code_char_value(char c);

@@ -141,4 +141,42 @@ static inline unsigned ig_referral_subhash(const char *code)
            IG_USER_SUBHASHES;
 }
 
+/* The keys of the waitlist, referral and points bucket (layout above); out holds IG_KEY_MAX_BYTES. */
+
+/** ig:{0}:wl, the waitlist's class sizes. */
+static inline void ig_key_waitlist(char out[IG_KEY_MAX_BYTES])
+{
+    snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:wl", IG_WL_BUCKET);
+}
+
+/** ig:{0}:wl:seq or ig:{0}:wl:n (what: "seq", "n"). */
+static inline void ig_key_waitlist_counter(char out[IG_KEY_MAX_BYTES], const char *what)
+{
+    snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:wl:%s", IG_WL_BUCKET, what);
+}
+
+/** ig:{0}:KIND:S of an e-mail hash: KIND "u" (user record), "sh" (first share), "p" (points record). */
+static inline void ig_key_person(char out[IG_KEY_MAX_BYTES], const char *kind, const unsigned char *hash8)
+{
+    snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:%s:%u", IG_WL_BUCKET, kind, ig_user_subhash(hash8));
+}
+
+/** ig:{0}:rc:S, the small hash of a referral code. */
+static inline void ig_key_referral(char out[IG_KEY_MAX_BYTES], const char *code)
+{
+    snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:rc:%u", IG_WL_BUCKET, ig_referral_subhash(code));
+}
+
+/** ig:{0}:wl:s:K, the small hash holding join sequence seq's member. */
+static inline void ig_key_sequence(char out[IG_KEY_MAX_BYTES], unsigned long long seq)
+{
+    snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:wl:s:%llu", IG_WL_BUCKET, seq >> 7);
+}
+
+/** ig:{0}:wl:KIND:P of priority class prio: KIND "b" (bitmap), "k" (block counters). */
+static inline void ig_key_class(char out[IG_KEY_MAX_BYTES], const char *kind, long long prio)
+{
+    snprintf(out, IG_KEY_MAX_BYTES, "ig:{%d}:wl:%s:%lld", IG_WL_BUCKET, kind, prio);
+}
+
 #endif

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "invitegate-gateway: secret_key (or secret_key_file) is required\n");
         return 2;
     }
-    crypto_kdf_derive_from_key(gw.code_key, sizeof(gw.code_key), IG_KDF_CODE_CHECK, IG_KDF_CONTEXT, gw.cfg.secret_key);
+    ig_code_key_derive(gw.code_key, gw.cfg.secret_key);
     ig_email_key_derive(gw.email_key, gw.cfg.secret_key);
     ig_user_keys_derive(&gw.user_keys, gw.cfg.secret_key);
     crypto_kdf_derive_from_key(log_key, sizeof(log_key), IG_KDF_LOG_HASH, IG_KDF_CONTEXT, gw.cfg.secret_key);

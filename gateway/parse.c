@@ -75,9 +75,8 @@ static int email_field(char *out, size_t *out_len, gw_error_t *err, const char *
 int gw_parse_code(char out[IG_CODE_BODY_LEN + 1], gw_error_t *err, const char *in, size_t len, const char *prefix,
                   const unsigned char code_key[IG_CODE_KEY_BYTES])
 {
-    ig_code_form_t f = ig_code_normalise(out, in, len, prefix);
     /* An imported code has no check characters: only Redis can tell whether it exists. */
-    if (f == IG_CODE_INVALID || (f == IG_CODE_ISSUED && ig_code_verify(out, code_key) != 0))
+    if (ig_code_read(out, in, len, prefix, code_key) == IG_CODE_INVALID)
         return gw_error_set(err, 422, "invalid_code", "code is not a valid invite code");
     return 0;
 }

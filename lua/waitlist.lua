@@ -61,14 +61,15 @@ local function seq_field(seq)
     return tostring(seq % 128)
 end
 
-local function get_user(hash8)
-    local packed = redis.call('HGET', user_key('u', hash8), hash8)
-    if not packed then
-        return nil
-    end
+local function unpack_user(packed)
     local state, seq, prio, ref, refs, tranches, admitted_at, code = cmsgpack.unpack(packed)
     return {state = state, seq = seq, prio = prio, ref = ref or '', refs = refs or 0, tranches = tranches or 0,
         admitted_at = admitted_at or 0, code = code or ''}
+end
+
+local function get_user(hash8)
+    local packed = redis.call('HGET', user_key('u', hash8), hash8)
+    return packed and unpack_user(packed)
 end
 
 local function new_user()
@@ -76,13 +77,17 @@ local function new_user()
 end
 
 -- Packs only up to the last non-empty field: most records are (state, seq, priority).
-local function put_user(hash8, u)
+local function store_user(key, hash8, u)
     local fields = {u.state, u.seq, u.prio, u.ref, u.refs, u.tranches, u.admitted_at, u.code}
     local n = 8
     while n > 3 and (fields[n] == '' or fields[n] == 0) do
         n = n - 1
     end
-    redis.call('HSET', user_key('u', hash8), hash8, cmsgpack.pack(unpack(fields, 1, n)))
+    redis.call('HSET', key, hash8, cmsgpack.pack(unpack(fields, 1, n)))
+end
+
+local function put_user(hash8, u)
+    store_user(user_key('u', hash8), hash8, u)
 end
 
 -- The member (hash8 .. e-mail) of a sequence number, or nil.
@@ -556,6 +561,122 @@ local function ig_quality(keys, args)
     return {'ok', u.refs, u.tranches, active, fraud}
 end
 
+-- Rebuild a person from PostgreSQL after Redis lost them (invitegate
+-- rehydrate): their user record, their place in the waitlist while they
+-- wait, their sequence entry (what their referral code resolves to) and
+-- their referral code. Nothing newer is overwritten: an absent record is
+-- written; one known only as a referrer ('') takes PostgreSQL's join
+-- (waiting or admitted) at its join sequence; any other record keeps its
+-- state and has its referral counts only raised; an erased one is left
+-- alone. A sequence entry held by somebody else (joins taken after Redis
+-- came back empty) is not overwritten: the reply says so and the caller
+-- retries with a fresh sequence number. Appends no event.
+-- KEYS[1] ig:{0}:wl, KEYS[2] the user record's hash (ig:{0}:u:S),
+-- KEYS[3] the sequence hash (ig:{0}:wl:s:K of ARGV[5]), KEYS[4] the class
+-- bitmap and KEYS[5] the class block counters of ARGV[6] (ig:{0}:wl:b:P,
+-- ig:{0}:wl:k:P), KEYS[6] the referral code's hash (ig:{0}:rc:S).
+-- ARGV[1] '1' to write, '0' to compare only, ARGV[2] hash8, ARGV[3]
+-- e-mail, ARGV[4] state ('w' waiting, 'a' admitted, '' a referrer only),
+-- ARGV[5] sequence number, ARGV[6] priority (with the referral boosts),
+-- ARGV[7] referral code joined with ('' = none), ARGV[8] referrals,
+-- ARGV[9] tranches earned, ARGV[10] admitted at (ms), ARGV[11] the code
+-- of the admission, ARGV[12] the person's own referral code.
+-- Reply: {'created' | 'updated' | 'same' | 'kept' | 'seq_taken'}.
+local function ig_rehydrate_person(keys, args)
+    local write = args[1] == '1'
+    local hash8, email, state = args[2], args[3], args[4]
+    local seq, prio = tonumber(args[5]), tonumber(args[6])
+    local refs, tranches = tonumber(args[8]), tonumber(args[9])
+    local member = hash8 .. email
+    local packed = redis.call('HGET', keys[2], hash8)
+    local u = packed and unpack_user(packed)
+    if u and u.state == 'x' then
+        return {'kept'}
+    end
+    local place = not u or (u.state == '' and state ~= '')
+    if not place then
+        local verdict = 'same'
+        if u.refs < refs or u.tranches < tranches then
+            verdict = 'updated'
+            u.refs, u.tranches = math.max(u.refs, refs), math.max(u.tranches, tranches)
+        end
+        local missing_code = u.seq ~= 0 and redis.call('HEXISTS', keys[6], args[12]) == 0
+        if missing_code then
+            verdict = 'updated'
+        end
+        if write and verdict == 'updated' then
+            store_user(keys[2], hash8, u)
+            if missing_code then
+                redis.call('HSET', keys[6], args[12], u.seq)
+            end
+        end
+        if verdict == 'same' and u.state ~= state then
+            verdict = 'kept'
+        end
+        return {verdict}
+    end
+    local holder = redis.call('HGET', keys[3], seq_field(seq))
+    if holder and holder ~= member then
+        return {'seq_taken'}
+    end
+    if not write then
+        return {u and 'updated' or 'created'}
+    end
+    local verdict = u and 'updated' or 'created'
+    u = u or new_user()
+    u.state, u.seq, u.prio, u.ref = state, seq, state == 'w' and prio or u.prio, args[7]
+    u.refs, u.tranches = math.max(u.refs, refs), math.max(u.tranches, tranches)
+    if state == 'a' then
+        u.admitted_at, u.code = tonumber(args[10]), args[11]
+    end
+    redis.call('HSET', keys[3], seq_field(seq), member)
+    redis.call('HSET', keys[6], args[12], seq)
+    if state == 'w' then
+        local sizes, blocks = load_counts(keys[1]), load_counts(keys[5])
+        redis.call('SETBIT', keys[4], seq, 1)
+        bump(sizes, prio, 1)
+        bump(blocks, math.floor(seq / BLOCK) + 1, 1)
+        save_counts(keys[1], sizes)
+        save_counts(keys[5], blocks)
+    end
+    store_user(keys[2], hash8, u)
+    return {verdict}
+end
+
+-- The waitlist's counters after invitegate rehydrate's people: the join
+-- sequence counter raised to at least PostgreSQL's highest join sequence,
+-- then n sequence numbers reserved past it (for the referrers to be
+-- placed), and the counters of ig:{0}:wl:n raised to PostgreSQL's
+-- (first_admit_day lowered: the earliest admission is the truth).
+-- KEYS[1] ig:{0}:wl:seq, KEYS[2] ig:{0}:wl:n.
+-- ARGV[1] '1' to write, '0' to compare only, ARGV[2] the lowest value of
+-- the sequence counter, ARGV[3] sequence numbers to reserve, then field,
+-- value pairs of ig:{0}:wl:n.
+-- Reply: {counters changed, the first reserved sequence number}.
+local function ig_rehydrate_waitlist(keys, args)
+    local write = args[1] == '1'
+    local current = tonumber(redis.call('GET', keys[1]) or '0')
+    local base = math.max(current, tonumber(args[2]))
+    local reserve = tonumber(args[3])
+    if write and base + reserve ~= current then
+        redis.call('SET', keys[1], base + reserve)
+    end
+    local changed = 0
+    for i = 4, #args - 1, 2 do
+        local field, value = args[i], tonumber(args[i + 1])
+        local have = tonumber(redis.call('HGET', keys[2], field))
+        local better = have == nil or (field == 'first_admit_day' and value < have) or
+            (field ~= 'first_admit_day' and value > have)
+        if better then
+            changed = changed + 1
+            if write then
+                redis.call('HSET', keys[2], field, value)
+            end
+        end
+    end
+    return {changed, base + 1}
+end
+
 redis.register_function('ig_join', ig_join)
 redis.register_function('ig_join_many', ig_join_many)
 redis.register_function{function_name = 'ig_position', callback = ig_position, flags = {'no-writes'}}
@@ -566,3 +687,5 @@ redis.register_function('ig_click', ig_click)
 redis.register_function('ig_register', ig_register)
 redis.register_function('ig_earn', idempotent(ig_earn))
 redis.register_function{function_name = 'ig_quality', callback = ig_quality, flags = {'no-writes'}}
+redis.register_function('ig_rehydrate_person', ig_rehydrate_person)
+redis.register_function('ig_rehydrate_waitlist', ig_rehydrate_waitlist)

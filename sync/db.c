@@ -61,6 +61,28 @@ int sync_db_exec(PGconn *conn, const char *sql, const char *what, char *err, siz
     return ret;
 }
 
+/* The class of the jobs' advisory locks: the bytes of "igjb" (the buckets' leases are "igsy", migrate's "igmigrat"). */
+#define SYNC_JOB_LEASE_CLASS 1768385122
+
+int sync_db_job_lease(PGconn *conn, sync_job_t job, char *err, size_t err_len)
+{
+    char sql[96];
+    PGresult *res;
+    int ret;
+
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d, %d)", SYNC_JOB_LEASE_CLASS, (int)job);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        char desc[SYNC_DB_DESC_BYTES];
+        sync_db_describe(desc, sizeof(desc), conn, res, 1);
+        snprintf(err, err_len, "step=job_lease %s", desc);
+        ret = -1;
+    } else
+        ret = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return ret;
+}
+
 PGresult *sync_db_exec_arrays(PGconn *conn, const char *sql, sync_pgarray_t *arrays, const int *cols, int n)
 {
     const char *values[SYNC_DB_MAX_PARAMS];

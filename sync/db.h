@@ -38,6 +38,27 @@ void sync_db_describe(char *out, size_t out_len, PGconn *conn, const PGresult *r
  */
 int sync_db_exec(PGconn *conn, const char *sql, const char *what, char *err, size_t err_len);
 
+/*
+ * The periodic jobs every daemon runs a thread for, of which one daemon at a
+ * time does the work: the trust gate's evaluation (its hysteresis state is
+ * one, and its history one series) and the retention run. A job's lease is
+ * a session-level advisory lock, in a class of its own, on the connection
+ * the job works with: it dies with the connection, so a daemon killed or cut
+ * off from PostgreSQL hands the job over at once, and the others try it at
+ * their next tick.
+ */
+typedef enum sync_job_t {
+    SYNC_JOB_GATE = 1,
+    SYNC_JOB_RETENTION = 2,
+} sync_job_t;
+
+/**
+ * Takes job's lease on conn unless another session holds it. Returns 1 held
+ * (also when conn held it already), 0 held by another daemon, -1 with the
+ * reason in err.
+ */
+int sync_db_job_lease(PGconn *conn, sync_job_t job, char *err, size_t err_len);
+
 /** Most array parameters one statement takes (sync_db_exec_arrays). */
 #define SYNC_DB_MAX_PARAMS 64
 

@@ -224,6 +224,37 @@ static void drop_pg(sync_gate_job_t *j)
     if (j->pg != NULL)
         PQfinish(j->pg);
     j->pg = NULL;
+    j->leased = 0; /* the lease died with the session */
+}
+
+/*
+ * The gate job's lease (sync_db_job_lease): one daemon evaluates, the others
+ * wait for it. A daemon that takes the lease over reads the automatic state
+ * the last holder recorded. Returns 1 held, 0 another daemon holds it, -1.
+ */
+static int take_lease(sync_gate_job_t *j)
+{
+    char err[SYNC_DB_ERR_BYTES];
+    int r;
+
+    if (j->leased)
+        return 1;
+    if ((r = sync_db_job_lease(j->pg, SYNC_JOB_GATE, err, sizeof(err))) < 0) {
+        fail(j, "%s", err);
+        drop_pg(j);
+        return -1;
+    }
+    if (r == 0) {
+        if (!j->standby_logged)
+            ig_info("msg=\"trust gate: another daemon evaluates it; standing by\"");
+        j->standby_logged = 1;
+        return 0;
+    }
+    ig_info("msg=\"trust gate: job lease taken, evaluating\"");
+    j->leased = 1;
+    j->standby_logged = 0;
+    j->restored = 0;
+    return 1;
 }
 
 static void drop_redis(sync_gate_job_t *j)
@@ -491,6 +522,49 @@ Error:
     return -1;
 }
 
+/*
+ * Redis holds no override and no trust document: it is new, or it lost its
+ * data. The override of the last recorded evaluation is put back (SET NX:
+ * an operator's force since then wins), so a gate an operator forced closed
+ * stays closed through the loss of Redis. Sets *mode when one was put back.
+ */
+static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
+{
+    PGresult *res;
+    redisReply *reply = redisCommand(j->redis, "EXISTS ig:{%d}:trust", IG_WL_BUCKET);
+    char desc[SYNC_DB_DESC_BYTES];
+    int ret = 0, published = reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer != 0;
+
+    if (reply == NULL) {
+        fail(j, "redis EXISTS trust: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        drop_redis(j);
+        return -1;
+    }
+    freeReplyObject(reply);
+    if (published)
+        return 0;
+    res = PQexec(j->pg, "SELECT mode FROM gate_evaluations ORDER BY id DESC LIMIT 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        sync_db_describe(desc, sizeof(desc), j->pg, res, 1);
+        ret = fail(j, "step=restore_mode %s", desc);
+        if (PQstatus(j->pg) != CONNECTION_OK)
+            drop_pg(j);
+    } else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "auto") != 0 &&
+               sync_gate_mode_parse(mode, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)) == 0) {
+        reply = redisCommand(j->redis, "SET ig:{%d}:gate:mode %s NX", IG_WL_BUCKET, PQgetvalue(res, 0, 0));
+        if (reply == NULL) {
+            ret = fail(j, "redis SET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+            drop_redis(j);
+        } else {
+            ig_warn("msg=\"Redis held no trust gate state: the operator's override of the last evaluation put back\" mode=%s",
+                    PQgetvalue(res, 0, 0));
+            freeReplyObject(reply);
+        }
+    }
+    PQclear(res);
+    return ret;
+}
+
 /* Reads the override; an unknown value counts as auto (logged once until a known one is back). */
 static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
@@ -502,9 +576,10 @@ static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
         drop_redis(j);
         return -1;
     }
-    if (reply->type == REDIS_REPLY_NIL)
+    if (reply->type == REDIS_REPLY_NIL) {
         *mode = SYNC_GATE_AUTO;
-    else if (reply->type != REDIS_REPLY_STRING)
+        ret = mode_from_history(j, mode);
+    } else if (reply->type != REDIS_REPLY_STRING)
         ret = fail(j, "redis GET gate mode: unexpected reply type %d", reply->type);
     else if (sync_gate_mode_parse(mode, reply->str, reply->len) != 0) {
         if (!j->mode_warned)
@@ -604,8 +679,13 @@ int sync_gate_job_evaluate(sync_gate_job_t *j)
     char end[SYNC_GATE_TIME_BYTES], json[SYNC_GATE_JSON_BYTES];
     long long end_ms;
     uint64_t now;
+    int lease;
 
-    if (connect_pg(j) != 0 || connect_redis(j) != 0)
+    if (connect_pg(j) != 0)
+        return -1;
+    if ((lease = take_lease(j)) <= 0)
+        return lease;
+    if (connect_redis(j) != 0)
         return -1;
     if (!j->restored && restore(j) != 0)
         return -1;

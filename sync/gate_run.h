@@ -114,6 +114,8 @@ typedef struct sync_gate_job_t {
     redisContext *redis;                           /**< owned; NULL while disconnected */
     sync_backoff_t backoff;                        /**< delay after a failed evaluation */
     int restored;                                  /**< the automatic state was read from gate_evaluations */
+    int leased;                                    /**< this daemon holds the gate job's lease (on pg) */
+    int standby_logged;                            /**< "another daemon evaluates" was logged since the last change */
     int auto_closed;                               /**< the automatic gate's state after the last evaluation */
     int have_last;                                 /**< last_recorded holds a row written by this process */
     sync_gate_decision_t last_recorded;            /**< the decision of the last history row */

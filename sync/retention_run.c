@@ -22,6 +22,15 @@ static int run_once(const ig_config_t *cfg)
         ig_warn("msg=\"retention not run; next attempt in an hour\" reason=\"%s\"", err);
         goto Exit;
     }
+    /* One daemon runs it (its lease is released with the session at the end of the run). */
+    if ((ret = sync_db_job_lease(pg, SYNC_JOB_RETENTION, err, sizeof(err))) <= 0) {
+        if (ret < 0)
+            ig_warn("msg=\"retention not run; next attempt in an hour\" reason=\"%s\"", err);
+        else
+            ig_info("msg=\"retention not run here: another daemon is running it\"");
+        ret = ret < 0 ? -1 : 0;
+        goto Exit;
+    }
     ig_user_keys_derive(&keys, cfg->secret_key);
     ret =
         sync_retention_run(&r, pg, redis, &keys, cfg->retention_days, sync_clock_ms(cfg->sync_clock_offset_s), 0, err, sizeof(err));

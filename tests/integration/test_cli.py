@@ -248,7 +248,8 @@ class CliServersTest(harness.HarnessTestCase):
         self.assertEqual(glob.glob(os.path.join(sink, "msg.*")), [])
         rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": script})
         self.assertEqual(rc, 1, err)
-        self.assertEqual(json.loads(o), {"dry_run": False, "sent": 5, "already_sent": 0, "failed": 1, "stopped": False})
+        self.assertEqual(json.loads(o), {"dry_run": False, "sent": 5, "already_sent": 0, "failed": 1, "uncertain": 0,
+                                         "stopped": False})
         rc, o, err = run_cli(["--json", "invites", "send", out], env={"SEND_CMD": script}, check_rc=0)
         self.assertEqual(json.loads(o)["sent"], 1)
         self.assertEqual(json.loads(o)["already_sent"], 5)
@@ -270,6 +271,23 @@ class CliServersTest(harness.HarnessTestCase):
             self.assertIn(code, html)
             self.assertIn("invitation", str(msg["Subject"]))
         self.assertEqual(seen, {r[0] for r in rows})
+        # The run killed while the mailer has a message: a rerun does not send it
+        # twice unless told to, after the operator checked the mailer.
+        for name in glob.glob(os.path.join(out, "sent.log")):
+            os.unlink(name)
+        crash = os.path.join(self.h.tmp, "crash")
+        os.mkdir(crash)
+        killer = 'cat > "%s/m.$$"; kill -9 $PPID' % crash
+        rc, o, err = run_cli(["invites", "send", out], env={"SEND_CMD": killer})
+        self.assertEqual(rc, -9, err)
+        self.assertEqual(len(os.listdir(crash)), 1)
+        rc, o, err = run_cli(["--json", "invites", "send", out, "--max-failures", "100"], env={"SEND_CMD": "exit 1"})
+        self.assertEqual(rc, 1)
+        self.assertEqual((json.loads(o)["uncertain"], json.loads(o)["failed"]), (1, 5), o)
+        self.assertIn("--resend-uncertain", err)
+        rc, o, err = run_cli(["--json", "invites", "send", out, "--resend-uncertain"], env={"SEND_CMD": "cat > /dev/null"},
+                             check_rc=0)
+        self.assertEqual((json.loads(o)["sent"], json.loads(o)["uncertain"]), (6, 0), o)
         # A relay that refuses everything stops the run after 3 consecutive failures.
         for name in glob.glob(os.path.join(out, "sent.log")):
             os.unlink(name)

@@ -150,5 +150,148 @@ class RehydrateTest(harness.HarnessTestCase):
         self.assertEqual(self.record(fresh), [0, 1700000001])
 
 
+def path_email(email):
+    return urllib.parse.quote(email, safe="")
+
+
+LONG_USE_CASE = " ".join(["word"] * 21) + " marketing"
+
+
+class RehydratePeopleTest(harness.HarnessTestCase):
+    """The waitlist, referrals and their counters come back: every answer is
+    the same after FLUSHALL and rehydrate, and the system goes on from there."""
+    HARNESS_OVERRIDES = {"waitlist_referral_boost": "5", "referral_earn_after": "3", "referral_earn_codes": "2",
+                         "signup_url": "https://app.example.com/signup"}
+
+    def join(self, email, persona="other", use_case="a tool", **extra):
+        body = {"email": email, "persona": persona, "use_case": use_case}
+        body.update(extra)
+        r = self.h.http("POST", "/api/waitlist/join", body)
+        self.assertEqual(r.status, 201, r)
+        return r.body["referral_code"]
+
+    def answers(self, people, codes):
+        """What the API says about each person and referral code."""
+        h = self.h
+        out = {"stats": self.assertJson(h.http("GET", "/api/waitlist/stats"), 200)}
+        for e in people:
+            r = h.http("GET", "/api/waitlist/%s/position" % path_email(e))
+            out["position " + e] = (r.status, r.body)
+            r = h.http("GET", "/api/referrals/%s/quality" % path_email(e))
+            out["quality " + e] = (r.status, r.body)
+        for c in codes:
+            out["link " + c] = h.http("HEAD", "/r/%s" % c).headers.get("Location")
+        return out
+
+    def flush(self):
+        # Redis loses its data; its functions are the gateway's to load again
+        # (RehydrateTest covers a Redis that lost them too).
+        self.h.redis("FLUSHALL")
+
+    def cli_json(self, args, check_rc):
+        rc, out, err = run_cli(["--json"] + args, conf=self.h.conf_path)
+        self.assertEqual(rc, check_rc, out + err)
+        return json.loads(out)
+
+    def test_after_flushall_every_answer_is_the_same(self):
+        h = self.h
+        early = [unique_email("early") for _ in range(4)]
+        for e in early:
+            self.join(e, "agency", LONG_USE_CASE)  # 35 points each
+        a = unique_email("referrer")
+        code_a = self.join(a)  # 5 points, behind them
+        friends = [unique_email("friend") for _ in range(3)]
+        for f in friends:
+            self.join(f, referral_code=code_a)  # a: 5 + 3 * 5 = 20
+        late = unique_email("late")
+        self.join(late, "small_team")  # 15 points: behind a, who was boosted past them
+        earned = self.assertJson(h.http("POST", "/api/referrals/earn", {"user_email": a}), 200)
+        self.assertTrue(earned["earned"], earned)
+        # A sharer who never joined, and the recipient who has not joined yet.
+        sharer, recipient = unique_email("sharer"), unique_email("recipient")
+        self.assertEqual(h.http("POST", "/api/referrals/share", {"inviter_email": sharer, "recipient_email": recipient}).status,
+                         201)
+        # A redeemer, with a referral code of their own.
+        redeemer = unique_email("redeemer")
+        code_r = self.assertJson(h.redeem(h.generate(1)[0], redeemer), 200)["referral_code"]
+        # The two at the head are admitted.
+        admitted = self.assertJson(h.http("POST", "/api/waitlist/admit", {"count": 2}, token=h.admin_token), 200)
+        self.assertEqual([x["email"] for x in admitted["admitted"]], early[:2])
+        h.wait_synced()
+        people = early + [a] + friends + [late, sharer, recipient, redeemer]
+        codes = [code_a, code_r, self.assertJson(h.http("POST", "/api/referrals/share", {
+            "inviter_email": late, "recipient_email": unique_email("x")}), 201)["referral_code"]]
+        h.wait_synced()
+        before = self.answers(people, codes)
+        self.assertEqual([before["position " + e][1]["position"] for e in early[2:] + [a, late]], [1, 2, 3, 4])
+        self.assertEqual(before["position " + early[0]][0], 200)
+        self.assertEqual(before["quality " + a][1]["referred_count"], 3)
+        self.assertEqual(before["quality " + recipient][0], 404)
+        self.assertTrue(before["link " + code_r].endswith("?ref=" + code_r), before)
+
+        self.flush()
+        doc = self.cli_json(["rehydrate", "--check"], 1)
+        self.assertEqual(doc["people"]["created"], len(people) - 1, doc)  # all but the recipient
+        self.assertEqual(h.redis_scan("ig:{0}:u:*"), [], "--check wrote")
+        doc = self.cli_json(["rehydrate"], 0)
+        self.assertEqual((doc["people"]["created"], doc["people"]["moved"], doc["people"]["shares"]),
+                         (len(people) - 1, 0, 2), doc)
+        self.assertEqual(self.answers(people, codes), before)
+        doc = self.cli_json(["rehydrate", "--check"], 0)
+        self.assertEqual((doc["people"]["created"], doc["people"]["updated"], doc["people"]["counters"]), (0, 0, 0), doc)
+
+        # And it goes on from there: a new join is last, a referral boosts a
+        # waiting referrer, the share is credited, the tranche is not paid twice.
+        newcomer = unique_email("newcomer")
+        self.join(newcomer, referral_code=code_a)  # a: 25 points, still behind the 35-point entries
+        pos = self.assertJson(h.http("GET", "/api/waitlist/%s/position" % path_email(newcomer)), 200)
+        self.assertEqual((pos["position"], pos["total_waiting"]), (len(friends) + 5, len(friends) + 5), pos)
+        self.join(recipient)
+        q = self.assertJson(h.http("GET", "/api/referrals/%s/quality" % path_email(sharer)), 200)
+        self.assertEqual(q["referred_count"], 1, q)
+        again = self.assertJson(h.http("POST", "/api/referrals/earn", {"user_email": a}), 200)
+        self.assertFalse(again["earned"], again)
+        self.assertEqual(again["referrals_needed"], 2, again)
+        h.wait_synced()
+        run_cli(["reconcile"], conf=h.conf_path, check_rc=0)
+
+    def test_joins_after_the_loss_are_kept(self):
+        h = self.h
+        old = [unique_email("old") for _ in range(3)]
+        for e in old:
+            self.join(e)
+        h.wait_synced()
+        self.flush()
+        # The gateway serves at once: a join takes sequence number 1 again.
+        newcomer = unique_email("after")
+        self.join(newcomer)
+        h.wait_synced()
+        doc = self.cli_json(["rehydrate"], 0)
+        self.assertEqual(doc["people"]["moved"], 1, doc)
+        waiting = int(h.psql_value("SELECT count(DISTINCT id) FROM waitlist WHERE invited_at IS NULL"))
+        stats = self.assertJson(h.http("GET", "/api/waitlist/stats"), 200)
+        self.assertEqual(stats["total"], waiting, stats)
+        for e in old + [newcomer]:
+            self.assertEqual(h.http("GET", "/api/waitlist/%s/position" % path_email(e)).status, 200, e)
+        # The newcomer keeps their place; nobody shares a position.
+        positions = sorted(self.assertJson(h.http("GET", "/api/waitlist/%s/position" % path_email(e)), 200)["position"]
+                           for e in old + [newcomer])
+        self.assertEqual(len(set(positions)), 4)
+        doc = self.cli_json(["rehydrate", "--check"], 0)
+        self.assertEqual(doc["people"]["moved"], 0, doc)
+
+    def test_a_forced_gate_stays_forced(self):
+        h = self.h
+        r = h.http("POST", "/api/quality/evaluate-gate", {"force": "closed"}, token=h.admin_token)
+        self.assertEqual(r.status, 200, r)
+        wait_until(lambda: h.psql_value("SELECT mode FROM gate_evaluations ORDER BY id DESC LIMIT 1") == "closed", 20, 0.2,
+                   "an evaluation under the override")
+        self.flush()
+        wait_until(lambda: h.redis("GET", "ig:{0}:gate:mode") == "closed", 20, 0.2, "the override put back")
+        wait_until(lambda: h.redis("GET", "ig:{3}:gate") == "closed", 20, 0.2, "the gate closed again")
+        r = h.http("POST", "/api/quality/evaluate-gate", {"force": "auto"}, token=h.admin_token)
+        self.assertEqual(r.status, 200, r)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -150,10 +150,13 @@ class SyncCrashTest(harness.HarnessTestCase):
         redeem_round(0)
         h.wait_synced()
         self.assertNotIn("lease taken", open(standby_log).read(), "the standby took a lease the first daemon holds")
+        # The periodic jobs too: one daemon evaluates the trust gate.
+        wait_until(lambda: "another daemon evaluates it" in open(standby_log).read(), 20, 0.1, "the standby's gate job waits")
         h.kill_sync(signal.SIGKILL)
         redeem_round(1)
         h.wait_synced(30, "the standby took over")
-        self.assertEqual(open(standby_log).read().count("lease taken"), harness.BUCKETS)
+        wait_until(lambda: "trust gate: job lease taken" in open(standby_log).read(), 20, 0.1, "the standby evaluates the gate")
+        self.assertEqual(open(standby_log).read().count("msg=\"lease taken"), harness.BUCKETS)
         mine = "(%s)" % ", ".join("'%s'" % code_body(c) for c in codes)
         self.assertEqual(h.psql_value("SELECT count(*) FROM redemptions WHERE code IN %s" % mine), str(2 * len(codes)))
         self.assertEqual(h.psql("SELECT code, count(*) FROM redemptions WHERE code IN %s GROUP BY 1 HAVING count(*) <> 2"

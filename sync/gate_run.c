@@ -259,9 +259,13 @@ static int take_lease(sync_gate_job_t *j)
 
 static void drop_redis(sync_gate_job_t *j)
 {
-    if (j->redis != NULL)
-        redisFree(j->redis);
-    j->redis = NULL;
+    sync_route_close(&j->route);
+}
+
+/* The connection of the waitlist's bucket, where the gate's mode, automatic state and document live. */
+static redisContext *wl_redis(const sync_gate_job_t *j)
+{
+    return sync_route_bucket(&j->route, IG_WL_BUCKET);
 }
 
 static int connect_pg(sync_gate_job_t *j)
@@ -281,12 +285,10 @@ static int connect_pg(sync_gate_job_t *j)
 
 static int connect_redis(sync_gate_job_t *j)
 {
-    char err[256];
-
-    if (j->redis != NULL)
+    if (sync_route_is_open(&j->route))
         return 0;
-    if ((j->redis = sync_redis_connect(j->cfg, SYNC_GATE_REDIS_TIMEOUT_MS, err, sizeof(err))) == NULL)
-        return fail(j, "redis connect: %s", err);
+    if (sync_route_open(&j->route, j->cfg, SYNC_GATE_REDIS_TIMEOUT_MS, SYNC_GATE_REDIS_TIMEOUT_MS) != 0)
+        return fail(j, "redis connect: %s", j->route.errstr);
     return 0;
 }
 
@@ -531,12 +533,12 @@ Error:
 static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
     PGresult *res;
-    redisReply *reply = redisCommand(j->redis, "EXISTS ig:{%d}:trust", IG_WL_BUCKET);
+    redisReply *reply = redisCommand(wl_redis(j), "EXISTS ig:{%d}:trust", IG_WL_BUCKET);
     char desc[SYNC_DB_DESC_BYTES];
     int ret = 0, published = reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer != 0;
 
     if (reply == NULL) {
-        fail(j, "redis EXISTS trust: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        fail(j, "redis EXISTS trust: %s", wl_redis(j)->errstr[0] != '\0' ? wl_redis(j)->errstr : "connection lost");
         drop_redis(j);
         return -1;
     }
@@ -551,9 +553,9 @@ static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
             drop_pg(j);
     } else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "auto") != 0 &&
                sync_gate_mode_parse(mode, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)) == 0) {
-        reply = redisCommand(j->redis, "SET ig:{%d}:gate:mode %s NX", IG_WL_BUCKET, PQgetvalue(res, 0, 0));
+        reply = redisCommand(wl_redis(j), "SET ig:{%d}:gate:mode %s NX", IG_WL_BUCKET, PQgetvalue(res, 0, 0));
         if (reply == NULL) {
-            ret = fail(j, "redis SET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+            ret = fail(j, "redis SET gate mode: %s", wl_redis(j)->errstr[0] != '\0' ? wl_redis(j)->errstr : "connection lost");
             drop_redis(j);
         } else {
             ig_warn("msg=\"Redis held no trust gate state: the operator's override of the last evaluation put back\" mode=%s",
@@ -568,11 +570,11 @@ static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
 /* Reads the override; an unknown value counts as auto (logged once until a known one is back). */
 static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
-    redisReply *reply = redisCommand(j->redis, "GET ig:{%d}:gate:mode", IG_WL_BUCKET);
+    redisReply *reply = redisCommand(wl_redis(j), "GET ig:{%d}:gate:mode", IG_WL_BUCKET);
     int ret = 0;
 
     if (reply == NULL) {
-        fail(j, "redis GET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        fail(j, "redis GET gate mode: %s", wl_redis(j)->errstr[0] != '\0' ? wl_redis(j)->errstr : "connection lost");
         drop_redis(j);
         return -1;
     }
@@ -603,20 +605,22 @@ static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char
 
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         if (d->closed)
-            redisAppendCommand(j->redis, "SET ig:{%u}:gate closed", b);
+            redisAppendCommand(sync_route_bucket(&j->route, b), "SET ig:{%u}:gate closed", b);
         else
-            redisAppendCommand(j->redis, "DEL ig:{%u}:gate", b);
+            redisAppendCommand(sync_route_bucket(&j->route, b), "DEL ig:{%u}:gate", b);
     }
     if (d->auto_closed)
-        redisAppendCommand(j->redis, "SET ig:{%d}:gate:auto closed", IG_WL_BUCKET);
+        redisAppendCommand(wl_redis(j), "SET ig:{%d}:gate:auto closed", IG_WL_BUCKET);
     else
-        redisAppendCommand(j->redis, "DEL ig:{%d}:gate:auto", IG_WL_BUCKET);
-    redisAppendCommand(j->redis, "SET ig:{%d}:trust %s", IG_WL_BUCKET, json);
+        redisAppendCommand(wl_redis(j), "DEL ig:{%d}:gate:auto", IG_WL_BUCKET);
+    redisAppendCommand(wl_redis(j), "SET ig:{%d}:trust %s", IG_WL_BUCKET, json);
+    /* Each reply from the connection its command went to, in the order sent. */
     for (unsigned i = 0; i != IG_BUCKETS + 2; ++i) {
+        redisContext *c = i < IG_BUCKETS ? sync_route_bucket(&j->route, i) : wl_redis(j);
         void *r = NULL;
         redisReply *reply;
-        if (redisGetReply(j->redis, &r) != REDIS_OK) {
-            fail(j, "redis gate write: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        if (redisGetReply(c, &r) != REDIS_OK) {
+            fail(j, "redis gate write: %s", c->errstr[0] != '\0' ? c->errstr : "connection lost");
             drop_redis(j);
             return -1;
         }

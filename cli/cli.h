@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <hiredis/hiredis.h>
+#include "redis_route.h"
 #include <jansson.h>
 #include <libpq-fe.h>
 #include "ig_config.h"
@@ -51,6 +52,7 @@ typedef struct cli_ctx_t {
     int err_tty;                  /**< stderr is a terminal */
     const cli_command_t *command; /**< the command running */
     redisContext *redis;          /**< opened by cli_redis, closed by cli_ctx_close */
+    sync_route_t route;           /**< opened by cli_route, closed by cli_ctx_close */
     PGconn *pg;                   /**< opened by cli_pg, closed by cli_ctx_close */
     unsigned char log_key[32];    /**< keys cli_redact (derived from secret_key, else random) */
 } cli_ctx_t;
@@ -78,6 +80,13 @@ CLI_COMMAND_LIST(CLI_DECLARE)
  * after printing the reason on stderr. Owned by ctx.
  */
 redisContext *cli_redis(cli_ctx_t *ctx);
+
+/**
+ * The connections by bucket (one Redis, or each master of a Redis Cluster),
+ * opened on first use like cli_redis; NULL after printing the reason. Owned
+ * by ctx.
+ */
+sync_route_t *cli_route(cli_ctx_t *ctx);
 
 /** The PostgreSQL connection (database_url), opened on first use; NULL after printing the reason. Owned by ctx. */
 PGconn *cli_pg(cli_ctx_t *ctx);

@@ -33,7 +33,7 @@ int cli_retention_run(cli_ctx_t *ctx, int argc, char **argv)
     sync_retention_result_t r;
     ig_user_keys_t keys;
     char err[SYNC_RETENTION_ERR_BYTES];
-    redisContext *redis;
+    sync_route_t *route;
     PGconn *pg;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -48,10 +48,10 @@ int cli_retention_run(cli_ctx_t *ctx, int argc, char **argv)
         cli_error(ctx, "needs secret_key (addresses are replaced by their keyed user id)");
         return CLI_EXIT_FAIL;
     }
-    if ((redis = cli_redis(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL)
+    if ((route = cli_route(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL)
         return CLI_EXIT_FAIL;
     ig_user_keys_derive(&keys, ctx->cfg.secret_key);
-    ret = sync_retention_run(&r, pg, redis, &keys, days, sync_clock_ms(ctx->cfg.sync_clock_offset_s), dry_run, err, sizeof(err));
+    ret = sync_retention_run(&r, pg, route, &keys, days, sync_clock_ms(ctx->cfg.sync_clock_offset_s), dry_run, err, sizeof(err));
     sodium_memzero(&keys, sizeof(keys));
     if (ret != 0) {
         cli_error(ctx, "%s", err);

@@ -42,9 +42,26 @@ redisContext *cli_redis(cli_ctx_t *ctx)
     unsigned ms = ctx->cfg.redis_timeout_ms < CLI_REDIS_MIN_TIMEOUT_MS ? CLI_REDIS_MIN_TIMEOUT_MS : ctx->cfg.redis_timeout_ms;
     char err[256];
 
+    if (ctx->cfg.redis_cluster) {
+        cli_error(ctx, "this command does not work on a Redis Cluster yet (redis_url is redis+cluster://)");
+        return NULL;
+    }
     if (ctx->redis == NULL && (ctx->redis = sync_redis_connect(&ctx->cfg, ms, err, sizeof(err))) == NULL)
         cli_error(ctx, "cannot connect to Redis at %s: %s", ctx->cfg.redis_url, err);
     return ctx->redis;
+}
+
+sync_route_t *cli_route(cli_ctx_t *ctx)
+{
+    unsigned ms = ctx->cfg.redis_timeout_ms < CLI_REDIS_MIN_TIMEOUT_MS ? CLI_REDIS_MIN_TIMEOUT_MS : ctx->cfg.redis_timeout_ms;
+
+    if (sync_route_is_open(&ctx->route))
+        return &ctx->route;
+    if (sync_route_open(&ctx->route, &ctx->cfg, ms, ms) != 0) {
+        cli_error(ctx, "cannot connect to Redis at %s: %s", ctx->cfg.redis_url, ctx->route.errstr);
+        return NULL;
+    }
+    return &ctx->route;
 }
 
 PGconn *cli_pg(cli_ctx_t *ctx)
@@ -72,6 +89,7 @@ PGresult *cli_pg_exec(const cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecSta
 
 void cli_ctx_close(cli_ctx_t *ctx)
 {
+    sync_route_close(&ctx->route);
     if (ctx->redis != NULL)
         redisFree(ctx->redis);
     if (ctx->pg != NULL)

@@ -259,9 +259,13 @@ static int take_lease(sync_gate_job_t *j)
 
 static void drop_redis(sync_gate_job_t *j)
 {
-    if (j->redis != NULL)
-        redisFree(j->redis);
-    j->redis = NULL;
+    sync_route_close(&j->route);
+}
+
+/* The connection of the waitlist's bucket, where the gate's mode, automatic state and document live. */
+static redisContext *wl_redis(const sync_gate_job_t *j)
+{
+    return sync_route_bucket(&j->route, IG_WL_BUCKET);
 }
 
 static int connect_pg(sync_gate_job_t *j)
@@ -281,12 +285,10 @@ static int connect_pg(sync_gate_job_t *j)
 
 static int connect_redis(sync_gate_job_t *j)
 {
-    char err[256];
-
-    if (j->redis != NULL)
+    if (sync_route_is_open(&j->route))
         return 0;
-    if ((j->redis = sync_redis_connect(j->cfg, SYNC_GATE_REDIS_TIMEOUT_MS, err, sizeof(err))) == NULL)
-        return fail(j, "redis connect: %s", err);
+    if (sync_route_open(&j->route, j->cfg, SYNC_GATE_REDIS_TIMEOUT_MS, SYNC_GATE_REDIS_TIMEOUT_MS) != 0)
+        return fail(j, "redis connect: %s", j->route.errstr);
     return 0;
 }
 
@@ -531,12 +533,12 @@ Error:
 static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
     PGresult *res;
-    redisReply *reply = redisCommand(j->redis, "EXISTS %s", IG_KEY_TRUST);
+    redisReply *reply = redisCommand(wl_redis(j), "EXISTS %s", IG_KEY_TRUST);
     char desc[SYNC_DB_DESC_BYTES];
     int ret = 0, published = reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer != 0;
 
     if (reply == NULL) {
-        fail(j, "redis EXISTS trust: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        fail(j, "redis EXISTS trust: %s", wl_redis(j)->errstr[0] != '\0' ? wl_redis(j)->errstr : "connection lost");
         drop_redis(j);
         return -1;
     }
@@ -551,9 +553,9 @@ static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
             drop_pg(j);
     } else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "auto") != 0 &&
                sync_gate_mode_parse(mode, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)) == 0) {
-        reply = redisCommand(j->redis, "SET %s %s NX", IG_KEY_GATE_MODE, PQgetvalue(res, 0, 0));
+        reply = redisCommand(wl_redis(j), "SET %s %s NX", IG_KEY_GATE_MODE, PQgetvalue(res, 0, 0));
         if (reply == NULL) {
-            ret = fail(j, "redis SET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+            ret = fail(j, "redis SET gate mode: %s", wl_redis(j)->errstr[0] != '\0' ? wl_redis(j)->errstr : "connection lost");
             drop_redis(j);
         } else {
             ig_warn("msg=\"Redis held no trust gate state: the operator's override of the last evaluation put back\" mode=%s",
@@ -568,11 +570,11 @@ static int mode_from_history(sync_gate_job_t *j, sync_gate_mode_t *mode)
 /* Reads the override; an unknown value counts as auto (logged once until a known one is back). */
 static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
 {
-    redisReply *reply = redisCommand(j->redis, "GET %s", IG_KEY_GATE_MODE);
+    redisReply *reply = redisCommand(wl_redis(j), "GET %s", IG_KEY_GATE_MODE);
     int ret = 0;
 
     if (reply == NULL) {
-        fail(j, "redis GET gate mode: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        fail(j, "redis GET gate mode: %s", wl_redis(j)->errstr[0] != '\0' ? wl_redis(j)->errstr : "connection lost");
         drop_redis(j);
         return -1;
     }
@@ -605,20 +607,22 @@ static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char
         char key[IG_KEY_MAX_BYTES];
         ig_key_gate(key, b);
         if (d->closed)
-            redisAppendCommand(j->redis, "SET %s closed", key);
+            redisAppendCommand(sync_route_bucket(&j->route, b), "SET %s closed", key);
         else
-            redisAppendCommand(j->redis, "DEL %s", key);
+            redisAppendCommand(sync_route_bucket(&j->route, b), "DEL %s", key);
     }
     if (d->auto_closed)
-        redisAppendCommand(j->redis, "SET %s closed", IG_KEY_GATE_AUTO);
+        redisAppendCommand(wl_redis(j), "SET %s closed", IG_KEY_GATE_AUTO);
     else
-        redisAppendCommand(j->redis, "DEL %s", IG_KEY_GATE_AUTO);
-    redisAppendCommand(j->redis, "SET %s %s", IG_KEY_TRUST, json);
+        redisAppendCommand(wl_redis(j), "DEL %s", IG_KEY_GATE_AUTO);
+    redisAppendCommand(wl_redis(j), "SET %s %s", IG_KEY_TRUST, json);
+    /* Each reply from the connection its command went to, in the order sent. */
     for (unsigned i = 0; i != IG_BUCKETS + 2; ++i) {
+        redisContext *c = i < IG_BUCKETS ? sync_route_bucket(&j->route, i) : wl_redis(j);
         void *r = NULL;
         redisReply *reply;
-        if (redisGetReply(j->redis, &r) != REDIS_OK) {
-            fail(j, "redis gate write: %s", j->redis->errstr[0] != '\0' ? j->redis->errstr : "connection lost");
+        if (redisGetReply(c, &r) != REDIS_OK) {
+            fail(j, "redis gate write: %s", c->errstr[0] != '\0' ? c->errstr : "connection lost");
             drop_redis(j);
             return -1;
         }

@@ -77,6 +77,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <hiredis/hiredis.h>
+#include "redis_route.h"
 #include <libpq-fe.h>
 #include "ig_config.h"
 #include "gate.h"
@@ -111,7 +112,7 @@
 typedef struct sync_gate_job_t {
     const ig_config_t *cfg;                        /**< borrowed; outlives the job */
     PGconn *pg;                                    /**< owned; NULL while disconnected */
-    redisContext *redis;                           /**< owned; NULL while disconnected */
+    sync_route_t route;                            /**< the Redis connections (closed while disconnected) */
     sync_backoff_t backoff;                        /**< delay after a failed evaluation */
     int restored;                                  /**< the automatic state was read from gate_evaluations */
     int leased;                                    /**< this daemon holds the gate job's lease (on pg) */

@@ -58,7 +58,7 @@ static void set_waiting(sync_lane_t *l, sync_lane_wait_t what)
 /* Connects to Redis, retrying with backoff. Returns -1 only when a stop was requested. */
 static int ensure_redis(sync_lane_t *l)
 {
-    while (l->stream.redis == NULL) {
+    while (!sync_route_is_open(&l->stream.route)) {
         if (sync_stop_requested())
             return -1;
         if (sync_stream_connect(&l->stream) == 0) {
@@ -195,7 +195,8 @@ static int apply_batch(sync_lane_t *l)
     int conflict = 0;
 
     b->seq = ++l->seq;
-    if (sync_redeemers_register(l->stream.redis, l->keys, b, l->stream.errstr, sizeof(l->stream.errstr)) != 0) {
+    if (sync_redeemers_register(sync_stream_redis(&l->stream, IG_WL_BUCKET), l->keys, b, l->stream.errstr,
+                                sizeof(l->stream.errstr)) != 0) {
         redis_failed(l, "redeemer registration");
         return 0;
     }
@@ -238,16 +239,17 @@ static void between_batches(sync_lane_t *l, int committed)
     uint64_t now = sync_now_ms();
     long long removed;
 
-    if (l->pg != NULL && l->stream.redis != NULL && owns_waitlist(l)) {
+    redisContext *wl = sync_stream_redis(&l->stream, IG_WL_BUCKET);
+    if (l->pg != NULL && wl != NULL && owns_waitlist(l)) {
         if (committed && p->num_touched != 0)
-            (void)sync_points_push(&l->points, l->pg, l->stream.redis, p->touched, p->num_touched);
-        (void)sync_points_tick(&l->points, l->pg, l->stream.redis);
-        if (l->stream.redis->err != 0) {
-            snprintf(l->stream.errstr, sizeof(l->stream.errstr), "%s", l->stream.redis->errstr);
+            (void)sync_points_push(&l->points, l->pg, wl, p->touched, p->num_touched);
+        (void)sync_points_tick(&l->points, l->pg, wl);
+        if (wl->err != 0) {
+            snprintf(l->stream.errstr, sizeof(l->stream.errstr), "%s", wl->errstr);
             redis_failed(l, "points write-back");
         }
     }
-    if (l->stream.redis != NULL && now >= l->next_trim_ms) {
+    if (sync_route_is_open(&l->stream.route) && now >= l->next_trim_ms) {
         l->next_trim_ms = now + SYNC_TRIM_INTERVAL_MS;
         if (sync_stream_trim(&l->stream, (const uint64_t(*)[2])l->progress.applied, &removed) != 0)
             redis_failed(l, "trim");

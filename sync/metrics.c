@@ -151,7 +151,7 @@ static void histogram(text_t *t, const char *name, const char *help, sync_histog
  * daemon holds, in one pipeline. Returns 0, or -1 (the connection is then
  * unusable).
  */
-static int stream_gauges(text_t *t, redisContext *redis)
+static int stream_gauges(text_t *t, sync_route_t *route)
 {
     long long length[IG_BUCKETS];
     double age[IG_BUCKETS];
@@ -160,6 +160,7 @@ static int stream_gauges(text_t *t, redisContext *redis)
     uint64_t now = (uint64_t)sync_clock_ms(0);
 
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        redisContext *redis = sync_route_bucket(route, b);
         ig_key_events(key, b);
         redisAppendCommand(redis, "XLEN %s", key);
         if ((held[b] = atomic_load(&sync_metrics.held[b])) != 0) {
@@ -167,7 +168,9 @@ static int stream_gauges(text_t *t, redisContext *redis)
             redisAppendCommand(redis, "XRANGE %s %s + COUNT 1", key, from);
         }
     }
+    /* Each reply from the connection of its bucket, in the order sent. */
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        redisContext *redis = sync_route_bucket(route, b);
         void *r;
         redisReply *reply;
         if (redisGetReply(redis, &r) != REDIS_OK)
@@ -205,7 +208,7 @@ static int stream_gauges(text_t *t, redisContext *redis)
     return 0;
 }
 
-char *sync_metrics_render(size_t *len, redisContext *redis, int *redis_failed)
+char *sync_metrics_render(size_t *len, sync_route_t *route, int *redis_failed)
 {
     sync_metrics_t *m = &sync_metrics;
     text_t t = {malloc(16384), 0, 16384, 0};
@@ -261,8 +264,8 @@ char *sync_metrics_render(size_t *len, redisContext *redis, int *redis_failed)
     for (unsigned b = 0; b != IG_BUCKETS; ++b)
         if (atomic_load(&m->held[b]) && get(&m->mark_ms[b]) != 0)
             put(&t, "invitegate_sync_mark_timestamp_seconds{bucket=\"%u\"} %.3f\n", b, (double)get(&m->mark_ms[b]) / 1000.0);
-    if (redis != NULL) {
-        if (stream_gauges(&t, redis) == 0)
+    if (route != NULL && sync_route_is_open(route)) {
+        if (stream_gauges(&t, route) == 0)
             stream_ok = 1;
         else
             *redis_failed = 1;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <hiredis/hiredis.h>
+#include "redis_route.h"
 #include "ig_keys.h"
 #include "apply.h"
 #include "batch.h"
@@ -84,6 +85,6 @@ void sync_metrics_gate(const sync_gate_decision_t *d, uint64_t now_ms);
  * connected) gives the stream gauges; a failed call leaves them out and sets
  * *redis_failed so the caller reconnects. Returns NULL only out of memory.
  */
-char *sync_metrics_render(size_t *len, redisContext *redis, int *redis_failed);
+char *sync_metrics_render(size_t *len, sync_route_t *route, int *redis_failed);
 
 #endif

@@ -74,10 +74,8 @@ static void answer(int fd, const char *status, const char *extra_headers, const 
 /* Connects the scrape's Redis connection if needed. */
 static void ensure_redis(sync_metrics_server_t *s)
 {
-    char err[256];
-
-    if (s->redis == NULL)
-        s->redis = sync_redis_connect(s->cfg, SYNC_METRICS_REDIS_TIMEOUT_MS, err, sizeof(err));
+    if (!sync_route_is_open(&s->route))
+        (void)sync_route_open(&s->route, s->cfg, SYNC_METRICS_REDIS_TIMEOUT_MS, SYNC_METRICS_REDIS_TIMEOUT_MS);
 }
 
 /* Reads one request head from fd and answers it. */
@@ -116,11 +114,9 @@ static void serve(sync_metrics_server_t *s, int fd)
     ensure_redis(s);
     int redis_failed = 0;
     size_t len = 0;
-    char *text = sync_metrics_render(&len, s->redis, &redis_failed);
-    if (redis_failed) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
+    char *text = sync_metrics_render(&len, &s->route, &redis_failed);
+    if (redis_failed)
+        sync_route_close(&s->route);
     if (text == NULL) {
         answer(fd, "500 Internal Server Error", "", "text/plain", "out of memory\n", 14, head_only);
         return;
@@ -185,7 +181,5 @@ void sync_metrics_server_stop(sync_metrics_server_t *s)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
-    if (s->redis != NULL)
-        redisFree(s->redis);
-    s->redis = NULL;
+    sync_route_close(&s->route);
 }

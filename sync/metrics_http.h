@@ -15,12 +15,13 @@
 
 #include <pthread.h>
 #include <hiredis/hiredis.h>
+#include "redis_route.h"
 #include "ig_config.h"
 
 typedef struct sync_metrics_server_t {
     const ig_config_t *cfg; /**< borrowed; outlives the server */
     int fd;                 /**< the listening socket; -1 when off */
-    redisContext *redis;    /**< owned by the thread; NULL while disconnected */
+    sync_route_t route;     /**< owned by the thread; closed while disconnected */
     pthread_t thread;       /**< valid while started */
     int started;            /**< the thread runs */
 } sync_metrics_server_t;

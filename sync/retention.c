@@ -58,7 +58,7 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t err_len,
 }
 
 /* Checks (and with del, sweeps) the Redis record of each of the n codes; verdicts[i] gets SWEEP_* of codes[i]. */
-static int sweep(int *verdicts, redisContext *redis, PGresult *rows, int n, int del, char *err, size_t err_len)
+static int sweep(int *verdicts, sync_route_t *route, PGresult *rows, int n, int del, char *err, size_t err_len)
 {
     for (int i = 0; i != n; ++i) {
         const char *code = PQgetvalue(rows, i, 0);
@@ -68,6 +68,7 @@ static int sweep(int *verdicts, redisContext *redis, PGresult *rows, int n, int 
             continue;
         }
         ig_code_keys(&k, code);
+        redisContext *redis = sync_route_bucket(route, k.bucket);
         if (redisAppendCommand(redis, "EVAL %s 1 %s %s %s", SWEEP_SCRIPT, k.hash, k.field, del ? "1" : "0") != REDIS_OK)
             return fail(err, err_len, "step=sweep reason=\"%s\"", redis->errstr);
     }
@@ -76,6 +77,8 @@ static int sweep(int *verdicts, redisContext *redis, PGresult *rows, int n, int 
         const char *code = PQgetvalue(rows, i, 0);
         if (ig_code_form(code, strlen(code)) == IG_CODE_INVALID)
             continue;
+        /* Each reply from the connection of the code's bucket, in the order sent. */
+        redisContext *redis = sync_route_bucket(route, ig_code_bucket(code));
         if (redisGetReply(redis, (void **)&r) != REDIS_OK)
             return fail(err, err_len, "step=sweep reason=\"%s\"", redis->errstr[0] != '\0' ? redis->errstr : "connection lost");
         if (r->type != REDIS_REPLY_INTEGER) {
@@ -92,7 +95,7 @@ static int sweep(int *verdicts, redisContext *redis, PGresult *rows, int n, int 
     return 0;
 }
 
-int sync_retention_run(sync_retention_result_t *out, PGconn *pg, redisContext *redis, const ig_user_keys_t *keys, unsigned days,
+int sync_retention_run(sync_retention_result_t *out, PGconn *pg, sync_route_t *route, const ig_user_keys_t *keys, unsigned days,
                        long long now_ms, int dry_run, char *err, size_t err_len)
 {
     char now_s[24], days_s[16], desc[SYNC_DB_DESC_BYTES];
@@ -118,7 +121,7 @@ int sync_retention_run(sync_retention_result_t *out, PGconn *pg, redisContext *r
     n = PQntuples(rows);
     if ((verdicts = calloc((size_t)n + 1, sizeof(*verdicts))) == NULL)
         abort();
-    if (sweep(verdicts, redis, rows, n, !dry_run, err, err_len) != 0)
+    if (sweep(verdicts, route, rows, n, !dry_run, err, err_len) != 0)
         goto Rollback;
     for (int i = 0; i != n; ++i) {
         const char *to = PQgetvalue(rows, i, 1);

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <hiredis/hiredis.h>
+#include "redis_route.h"
 #include <libpq-fe.h>
 #include "ig_user.h"
 
@@ -48,7 +49,7 @@ typedef struct sync_retention_result_t {
  * transaction). With dry_run nothing is written; out says what would be.
  * Returns 0, or -1 with the reason in err (the transaction rolled back).
  */
-int sync_retention_run(sync_retention_result_t *out, PGconn *pg, redisContext *redis, const ig_user_keys_t *keys, unsigned days,
+int sync_retention_run(sync_retention_result_t *out, PGconn *pg, sync_route_t *route, const ig_user_keys_t *keys, unsigned days,
                        long long now_ms, int dry_run, char *err, size_t err_len) __attribute__((warn_unused_result));
 
 #endif

@@ -13,13 +13,16 @@ static int run_once(const ig_config_t *cfg)
     char err[SYNC_RETENTION_ERR_BYTES];
     sync_retention_result_t r;
     ig_user_keys_t keys;
-    redisContext *redis = NULL;
+    sync_route_t route = {0};
     PGconn *pg = NULL;
     int ret = -1;
 
-    if ((pg = sync_db_connect(cfg->database_url, err, sizeof(err))) == NULL ||
-        (redis = sync_redis_connect(cfg, SYNC_RETENTION_REDIS_TIMEOUT_MS, err, sizeof(err))) == NULL) {
+    if ((pg = sync_db_connect(cfg->database_url, err, sizeof(err))) == NULL) {
         ig_warn("msg=\"retention not run; next attempt in an hour\" reason=\"%s\"", err);
+        goto Exit;
+    }
+    if (sync_route_open(&route, cfg, SYNC_RETENTION_REDIS_TIMEOUT_MS, SYNC_RETENTION_REDIS_TIMEOUT_MS) != 0) {
+        ig_warn("msg=\"retention not run; next attempt in an hour\" reason=\"%s\"", route.errstr);
         goto Exit;
     }
     /* One daemon runs it (its lease is released with the session at the end of the run). */
@@ -32,8 +35,8 @@ static int run_once(const ig_config_t *cfg)
         goto Exit;
     }
     ig_user_keys_derive(&keys, cfg->secret_key);
-    ret =
-        sync_retention_run(&r, pg, redis, &keys, cfg->retention_days, sync_clock_ms(cfg->sync_clock_offset_s), 0, err, sizeof(err));
+    ret = sync_retention_run(&r, pg, &route, &keys, cfg->retention_days, sync_clock_ms(cfg->sync_clock_offset_s), 0, err,
+                             sizeof(err));
     sodium_memzero(&keys, sizeof(keys));
     if (ret != 0)
         ig_warn("msg=\"retention not run; next attempt in an hour\" reason=\"%s\"", err);
@@ -41,8 +44,7 @@ static int run_once(const ig_config_t *cfg)
         ig_info("msg=\"retention applied\" days=%u eligible=%llu anonymised=%llu swept=%llu in_flight=%llu", cfg->retention_days,
                 r.eligible, r.anonymised, r.swept, r.in_flight);
 Exit:
-    if (redis != NULL)
-        redisFree(redis);
+    sync_route_close(&route);
     if (pg != NULL)
         PQfinish(pg);
     return ret;

@@ -13,6 +13,12 @@
 #define SYNC_REDIS_TIMEOUT_MARGIN_MS 10000
 /* "XREAD COUNT n BLOCK ms STREAMS" then a key and an id per stream. */
 #define SYNC_XREAD_MAX_ARGS (6 + 2 * IG_BUCKETS)
+/*
+ * On a cluster each stream is read alone (one XREAD names keys of one slot),
+ * without blocking; an idle round waits before the next, doubling from 1 ms
+ * up to this, so idle streams cost a few XREADs a second.
+ */
+#define SYNC_CLUSTER_IDLE_MAX_MS 50
 
 /* Sets s->errstr; always returns -1 so callers can `return fail(...)`. */
 __attribute__((format(printf, 2, 3))) static int fail(sync_stream_t *s, const char *fmt, ...)
@@ -24,20 +30,14 @@ __attribute__((format(printf, 2, 3))) static int fail(sync_stream_t *s, const ch
     return -1;
 }
 
-/* Records why a reply is missing (I/O error) or an error reply. */
-static int fail_reply(sync_stream_t *s, const char *what, const redisReply *reply)
+/* Records why a reply of c is missing (I/O error) or an error reply. */
+static int fail_reply(sync_stream_t *s, const redisContext *c, const char *what, const redisReply *reply)
 {
     if (reply == NULL)
-        return fail(s, "%s: %s", what, s->redis->errstr[0] != '\0' ? s->redis->errstr : "connection lost");
+        return fail(s, "%s: %s", what, c->errstr[0] != '\0' ? c->errstr : "connection lost");
     if (reply->type == REDIS_REPLY_ERROR)
         return fail(s, "%s: %.*s", what, (int)reply->len, reply->str);
     return fail(s, "%s: unexpected reply type %d", what, reply->type);
-}
-
-static struct timeval ms_to_timeval(unsigned ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    return tv;
 }
 
 /* Bucket whose stream is named by key and being read, or -1. */
@@ -61,32 +61,17 @@ void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg)
 
 void sync_stream_disconnect(sync_stream_t *s)
 {
-    if (s->redis != NULL) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
+    sync_route_close(&s->route);
 }
 
 int sync_stream_connect(sync_stream_t *s)
 {
     const ig_config_t *cfg = s->cfg;
-    struct timeval connect_tv = ms_to_timeval(SYNC_REDIS_CONNECT_TIMEOUT_MS);
     unsigned longest = cfg->sync_block_ms > cfg->sync_batch_window_ms ? cfg->sync_block_ms : cfg->sync_batch_window_ms;
 
     sync_stream_disconnect(s);
-    if (cfg->redis_unix[0] != '\0')
-        s->redis = redisConnectUnixWithTimeout(cfg->redis_unix, connect_tv);
-    else
-        s->redis = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, connect_tv);
-    if (s->redis == NULL)
-        return fail(s, "connect: out of memory");
-    /* Keepalive is a TCP option: on a Unix socket hiredis would report an error. */
-    if (s->redis->err != 0 || redisSetTimeout(s->redis, ms_to_timeval(longest + SYNC_REDIS_TIMEOUT_MARGIN_MS)) != REDIS_OK ||
-        (cfg->redis_unix[0] == '\0' && redisEnableKeepAlive(s->redis) != REDIS_OK)) {
-        fail(s, "connect: %s", s->redis->errstr);
-        sync_stream_disconnect(s);
-        return -1;
-    }
+    if (sync_route_open(&s->route, cfg, SYNC_REDIS_CONNECT_TIMEOUT_MS, longest + SYNC_REDIS_TIMEOUT_MARGIN_MS) != 0)
+        return fail(s, "%s", s->route.errstr);
     return 0;
 }
 
@@ -122,14 +107,48 @@ static int add_streams(sync_stream_t *s, sync_batch_t *b, const redisReply *repl
     return 0;
 }
 
-/* One XREAD of every stream being read, blocking up to block_ms (0: not at all). Returns 0 or -1. */
-static int read_once(sync_stream_t *s, sync_batch_t *b, unsigned block_ms)
+/*
+ * Appends to argv (argc entries so far) "STREAMS", the keys of the n
+ * streams of buckets and their positions (ids holds them). Returns argc.
+ */
+static int streams_args(const sync_stream_t *s, const char **argv, int argc, char ids[][SYNC_ENTRY_ID_BYTES],
+                        const unsigned *buckets, unsigned n)
+{
+    argv[argc++] = "STREAMS";
+    for (unsigned i = 0; i != n; ++i)
+        argv[argc++] = s->keys[buckets[i]];
+    for (unsigned i = 0; i != n; ++i) {
+        snprintf(ids[i], sizeof(ids[i]), "%" PRIu64 "-%" PRIu64, s->next[buckets[i]][0], s->next[buckets[i]][1]);
+        argv[argc++] = ids[i];
+    }
+    return argc;
+}
+
+/* Takes one XREAD reply of c into b. Returns 0 or -1. */
+static int take_reply(sync_stream_t *s, sync_batch_t *b, const redisContext *c, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        fail_reply(s, c, "XREAD", reply);
+        if (reply != NULL)
+            freeReplyObject(reply);
+        return -1;
+    }
+    sync_batch_keep(b, reply);
+    /* A nil reply is a blocking read that timed out (or a non-blocking one that found nothing). */
+    if (reply->type == REDIS_REPLY_NIL)
+        return 0;
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return fail_reply(s, c, "XREAD", reply);
+    return add_streams(s, b, reply);
+}
+
+/* One XREAD of every stream being read, on the one connection, blocking up to block_ms (0: not at all). */
+static int read_single(sync_stream_t *s, sync_batch_t *b, unsigned block_ms, const unsigned *buckets, unsigned n)
 {
     const char *argv[SYNC_XREAD_MAX_ARGS];
     char count[16], block[16], ids[IG_BUCKETS][SYNC_ENTRY_ID_BYTES];
-    unsigned streams[IG_BUCKETS], n = 0;
+    redisContext *c = s->route.nodes[0];
     int argc = 0;
-    redisReply *reply;
 
     snprintf(count, sizeof(count), "%u", s->cfg->sync_batch_size);
     snprintf(block, sizeof(block), "%u", block_ms);
@@ -140,29 +159,60 @@ static int read_once(sync_stream_t *s, sync_batch_t *b, unsigned block_ms)
         argv[argc++] = "BLOCK";
         argv[argc++] = block;
     }
-    argv[argc++] = "STREAMS";
+    argc = streams_args(s, argv, argc, ids, buckets, n);
+    return take_reply(s, b, c, redisCommandArgv(c, argc, argv, NULL));
+}
+
+/* On a cluster: one XREAD per stream, each on its master's connection, pipelined, not blocking. */
+static int read_cluster_round(sync_stream_t *s, sync_batch_t *b, const unsigned *buckets, unsigned n)
+{
+    const char *argv[7];
+    char count[16], ids[1][SYNC_ENTRY_ID_BYTES];
+    unsigned sent = 0;
+    int ret = 0;
+
+    snprintf(count, sizeof(count), "%u", s->cfg->sync_batch_size);
+    argv[0] = "XREAD", argv[1] = "COUNT", argv[2] = count;
+    for (; sent != n; ++sent) {
+        int argc = streams_args(s, argv, 3, ids, &buckets[sent], 1);
+        if (redisAppendCommandArgv(sync_route_bucket(&s->route, buckets[sent]), argc, argv, NULL) != REDIS_OK)
+            return fail(s, "XREAD: out of memory");
+    }
+    /* Every reply is read, each from its connection in the order sent, so the pipelines stay in step. */
+    for (unsigned i = 0; i != sent; ++i) {
+        redisContext *c = sync_route_bucket(&s->route, buckets[i]);
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK)
+            return fail_reply(s, c, "XREAD", NULL);
+        if (ret == 0)
+            ret = take_reply(s, b, c, reply);
+        else
+            freeReplyObject(reply);
+    }
+    return ret;
+}
+
+/* Reads every stream being read once, waiting up to block_ms (0: not at all) for the first entry. Returns 0 or -1. */
+static int read_once(sync_stream_t *s, sync_batch_t *b, unsigned block_ms)
+{
+    unsigned buckets[IG_BUCKETS], n = 0, idle_ms = 1;
+    uint64_t deadline = sync_now_ms() + block_ms;
+
     for (unsigned k = 0; k != IG_BUCKETS; ++k)
         if (s->reading[k])
-            streams[n++] = k;
-    for (unsigned i = 0; i != n; ++i)
-        argv[argc++] = s->keys[streams[i]];
-    for (unsigned i = 0; i != n; ++i) {
-        snprintf(ids[i], sizeof(ids[i]), "%" PRIu64 "-%" PRIu64, s->next[streams[i]][0], s->next[streams[i]][1]);
-        argv[argc++] = ids[i];
+            buckets[n++] = k;
+    if (!s->route.cluster)
+        return read_single(s, b, block_ms, buckets, n);
+    for (;;) {
+        size_t before = b->entries;
+        uint64_t now;
+        if (read_cluster_round(s, b, buckets, n) != 0)
+            return -1;
+        if (b->entries != before || (now = sync_now_ms()) >= deadline || sync_stop_requested())
+            return 0;
+        sync_sleep_ms(idle_ms < deadline - now ? idle_ms : (unsigned)(deadline - now));
+        idle_ms = idle_ms * 2 < SYNC_CLUSTER_IDLE_MAX_MS ? idle_ms * 2 : SYNC_CLUSTER_IDLE_MAX_MS;
     }
-    if ((reply = redisCommandArgv(s->redis, argc, argv, NULL)) == NULL || reply->type == REDIS_REPLY_ERROR) {
-        fail_reply(s, "XREAD", reply);
-        if (reply != NULL)
-            freeReplyObject(reply);
-        return -1;
-    }
-    sync_batch_keep(b, reply);
-    /* A nil reply is a blocking read that timed out (or a non-blocking one that found nothing). */
-    if (reply->type == REDIS_REPLY_NIL)
-        return 0;
-    if (reply->type != REDIS_REPLY_ARRAY)
-        return fail_reply(s, "XREAD", reply);
-    return add_streams(s, b, reply);
 }
 
 int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size_t max_events)
@@ -204,7 +254,7 @@ int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size
 
 int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS][2], long long *removed)
 {
-    unsigned asked = 0;
+    unsigned asked = 0, trimmed[IG_BUCKETS];
     int ret = 0;
 
     *removed = 0;
@@ -213,19 +263,20 @@ int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS][2], long
         if (!s->reading[k] || (marks[k][0] == 0 && marks[k][1] == 0))
             continue;
         snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, marks[k][0], marks[k][1]);
-        redisAppendCommand(s->redis, "XTRIM %s MINID ~ %s", s->keys[k], id);
-        ++asked;
+        redisAppendCommand(sync_route_bucket(&s->route, k), "XTRIM %s MINID ~ %s", s->keys[k], id);
+        trimmed[asked++] = k;
     }
-    /* Every reply is read (or the connection is dropped) so the pipeline stays in step. */
+    /* Every reply is read (or the connection is dropped) so the pipelines stay in step. */
     for (unsigned i = 0; i != asked; ++i) {
+        redisContext *c = sync_route_bucket(&s->route, trimmed[i]);
         void *reply = NULL;
-        if (redisGetReply(s->redis, &reply) != REDIS_OK)
-            return fail_reply(s, "XTRIM", NULL);
+        if (redisGetReply(c, &reply) != REDIS_OK)
+            return fail_reply(s, c, "XTRIM", NULL);
         const redisReply *r = reply;
         if (r->type == REDIS_REPLY_INTEGER)
             *removed += r->integer;
         else if (ret == 0)
-            ret = fail_reply(s, "XTRIM", r);
+            ret = fail_reply(s, c, "XTRIM", r);
         freeReplyObject(reply);
     }
     return ret;

@@ -24,12 +24,13 @@
 #include "ig_config.h"
 #include "ig_keys.h"
 #include "batch.h"
+#include "redis_route.h"
 
 #define SYNC_STREAM_ERR_BYTES 256
 
 typedef struct sync_stream_t {
     const ig_config_t *cfg;                  /**< borrowed; outlives s */
-    redisContext *redis;                     /**< owned; NULL while disconnected */
+    sync_route_t route;                      /**< the connections (one, or one per cluster master); closed while disconnected */
     char keys[IG_BUCKETS][IG_KEY_MAX_BYTES]; /**< ig_key_events(B), for every bucket */
     int reading[IG_BUCKETS];                 /**< the stream is read (its lease is held) */
     uint64_t next[IG_BUCKETS][2];            /**< the entry id the next read follows */
@@ -39,7 +40,13 @@ typedef struct sync_stream_t {
 /** Prepares s for cfg (which it borrows), reading no stream yet; does not connect. */
 void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg);
 
-/** Connects to Redis. Returns 0 or -1. */
+/** The connection of bucket's stream (also that of its other keys), or NULL while disconnected. */
+static inline redisContext *sync_stream_redis(const sync_stream_t *s, unsigned bucket)
+{
+    return sync_route_is_open(&s->route) ? sync_route_bucket(&s->route, bucket) : NULL;
+}
+
+/** Connects to Redis (on a cluster, to the master of each bucket). Returns 0 or -1. */
 __attribute__((warn_unused_result)) int sync_stream_connect(sync_stream_t *s);
 
 /** Closes the connection, if any. */

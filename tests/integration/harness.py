@@ -16,9 +16,8 @@ Environment:
   IG_KEEP_TMP=1  keep the temporary directory (logs, data) after the run
   IG_TEST_REDIS=cluster  run against a Redis Cluster of 3 masters (RedisCluster)
                  instead of one redis-server: the gateway gets a
-                 redis+cluster:// URL, h.redis() follows MOVED/ASK, and as
-                 the sync daemon does not read a cluster yet it is not
-                 started and tests that read PostgreSQL are skipped
+                 redis+cluster:// URL, h.redis() follows MOVED/ASK, and the
+                 sync daemon reads each bucket's stream from its master
 """
 
 import collections
@@ -638,8 +637,7 @@ class Harness:
         self.cluster_wanted = cluster_mode() if cluster is None else cluster
         self.cluster_replicas = cluster_replicas
         self.cluster = None
-        # The sync daemon reads one Redis only, so far.
-        self.want_sync = start_sync and not self.cluster_wanted
+        self.want_sync = start_sync
         self.tmp = None
         self.procs = []
         self.redis_proc = None
@@ -810,10 +808,9 @@ class Harness:
             probe.close()
 
     def need_sync(self):
-        """Skips the calling test when running against a cluster: it needs
-        the sync daemon (the trust gate's flags, PostgreSQL)."""
-        if self.cluster is not None:
-            raise unittest.SkipTest("needs the sync daemon, which does not read a Redis Cluster yet")
+        """Skips the calling test when the harness runs no sync daemon."""
+        if not self.want_sync:
+            raise unittest.SkipTest("needs the sync daemon")
 
     def need_single_redis(self):
         """Skips the calling test when running against a cluster: it stops or
@@ -958,8 +955,6 @@ class Harness:
 
     def psql_db(self, db, sql):
         """Runs SQL in database db of the private cluster; returns rows as lists of strings."""
-        if self.cluster is not None:
-            raise unittest.SkipTest("reads PostgreSQL, which the sync daemon does not fill from a Redis Cluster yet")
         res = subprocess.run(["psql", "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-h", HOST,
                               "-p", str(self.pg_port), "-U", "postgres", "-d", db, "-c", sql],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._child_env(), timeout=60)

@@ -7,8 +7,8 @@ load, and what a hard master kill loses with asynchronous replication.
 Every client retries a 503 with the same e-mail (a redemption is idempotent
 per e-mail), so each e-mail ends with one 200; then a code's use count in
 Redis must equal the e-mails that got 200: nothing lost, nothing doubled.
-The sync daemon does not read a cluster yet: Redis state is checked through
-the gateway's API and the cluster itself (harness.ClusterClient follows
+Redis state is checked through the gateway's API and the cluster itself
+(PostgreSQL's side on a cluster is test_cluster_sync.py's) (harness.ClusterClient follows
 MOVED/ASK as redis-cli -c does).
 """
 

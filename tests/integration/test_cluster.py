@@ -8,8 +8,8 @@ Every client retries a 503 with the same e-mail (a redemption is idempotent
 per e-mail), so each e-mail ends with one 200; then a code's use count in
 Redis must equal the e-mails that got 200: nothing lost, nothing doubled.
 Redis state is checked through the gateway's API and the cluster itself
-(PostgreSQL's side on a cluster is test_cluster_sync.py's) (harness.ClusterClient follows
-MOVED/ASK as redis-cli -c does).
+(harness.ClusterClient follows MOVED/ASK as redis-cli -c does); PostgreSQL's
+side on a cluster is test_cluster_sync.py's.
 """
 
 import os

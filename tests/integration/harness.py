@@ -308,6 +308,7 @@ class RedisCluster:
         self.procs[port] = self.harness._spawn(
             ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "yes",
              "--appendfsync", "always", "--dir", d, "--daemonize", "no", "--logfile", "",
+             "--repl-diskless-sync-delay", "0",
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
              "--cluster-node-timeout", str(self.node_timeout_ms)],
             os.path.join(self.harness.tmp, "redis-%d.log" % port))
@@ -359,13 +360,24 @@ class RedisCluster:
         return int(self.node(self.masters()[0]).call("CLUSTER", "KEYSLOT", key))
 
     def wait_ok(self, timeout=30.0):
-        """Until every live node says cluster_state:ok and agrees on the masters."""
+        """Until every live node says cluster_state:ok and agrees on the
+        masters, and every live replica has its master's data: its link is up
+        and its first full sync done. Without the latter a replica attached
+        a moment ago holds nothing yet (a master delays a diskless full sync
+        by repl-diskless-sync-delay), and a test that cuts it off or promotes
+        it meets an empty node, not a replica behind."""
         def ok():
             for port in self.ports:
-                if self.procs[port].poll() is None and "cluster_state:ok" not in self.node(port).call("CLUSTER", "INFO"):
+                if self.procs[port].poll() is not None:
+                    continue
+                if "cluster_state:ok" not in self.node(port).call("CLUSTER", "INFO"):
+                    return False
+                info = self.node(port).call("INFO", "replication")
+                if "role:slave" in info and ("master_link_status:up" not in info or
+                                             "master_sync_in_progress:0" not in info):
                     return False
             return True
-        wait_until(ok, timeout, 0.1, "cluster_state:ok on every node")
+        wait_until(ok, timeout, 0.1, "cluster_state:ok on every node, every replica in sync")
 
     def scan(self, pattern):
         keys = []

@@ -118,6 +118,14 @@ class ClusterCase(harness.HarnessTestCase):
         cls.h = harness.Harness(cls.HARNESS_OVERRIDES, cluster=True, cluster_replicas=cls.REPLICAS)
         cls.h.__enter__()
 
+    def start_load(self, *args, **kwargs):
+        """A Load started; should the test fail before stopping it, its
+        clients stop after their current e-mail, not hammer the port the
+        gateway leaves behind through the tests that follow."""
+        load = Load(*args, **kwargs).start()
+        self.addCleanup(load.stop_flag.set)
+        return load
+
     def codes_by_bucket(self, n=24):
         """Multi-use codes, one per bucket where the batch has one: {bucket: code}."""
         out = {}
@@ -218,7 +226,7 @@ class ReshardTest(ClusterCase):
         for b in buckets:
             self.assertEqual(self.h.redeem(codes[b], unique_email()).status, 200)
             self.h.redis("SET", keys.gate(b), "open")
-        load = Load(self.h.port, [codes[b] for b in buckets], check_status=True).start()
+        load = self.start_load(self.h.port, [codes[b] for b in buckets], check_status=True)
         # Seed the load's e-mails of the first redemptions into the counts.
         wait_until(lambda: load.answered() >= 50, 30, 0.05, "load running")
         moves = []
@@ -254,7 +262,7 @@ class FailoverTest(ClusterCase):
         """CLUSTER FAILOVER on a replica: the gateway follows without a restart, nothing lost or doubled."""
         c = self.h.cluster
         b, master, replica, mine = self.master_with_replica(self.codes_by_bucket(64))
-        load = Load(self.h.port, mine).start()
+        load = self.start_load(self.h.port, mine)
         wait_until(lambda: load.answered() >= 50, 30, 0.05, "load running")
         c.node(replica).call("CLUSTER", "FAILOVER")
         wait_until(lambda: self.master_of_bucket(b) == replica, 20, 0.1, "replica promoted")
@@ -324,7 +332,7 @@ class FailoverTest(ClusterCase):
         received yet are lost (asynchronous replication); none is doubled,
         and the gateway serves the promoted replica without a restart."""
         b, master, replica, mine = self.master_with_replica(self.codes_by_bucket(64))
-        load = Load(self.h.port, mine, retry_for=60.0).start()
+        load = self.start_load(self.h.port, mine, retry_for=60.0)
         before, _, lost, recovered = self.kill_and_take_over(load, b, master, replica)
         print("\nhard kill + TAKEOVER: %d redemptions answered 200 before the kill, %d after; %d of them lost "
               "(answered 200, not on the promoted replica); served again %.2f s after the kill; calls held back or "
@@ -335,7 +343,7 @@ class FailoverTest(ClusterCase):
         """The same with the replica cut off for 0.5 s before the kill: the
         redemptions answered in that time are lost, the window WAIT closes."""
         b, master, replica, mine = self.master_with_replica(self.codes_by_bucket(64))
-        load = Load(self.h.port, mine, retry_for=60.0).start()
+        load = self.start_load(self.h.port, mine, retry_for=60.0)
         before, during, lost, recovered = self.kill_and_take_over(load, b, master, replica, cut_s=0.5)
         print("\nreplica cut off 0.5 s + hard kill + TAKEOVER: %d answered 200 before the kill, %d of them while the "
               "replica was cut off; %d lost; served again %.2f s after the kill" % (before, during, lost, recovered),

@@ -65,7 +65,7 @@ class Load:
                 try:
                     r = client.request("POST", "/api/invites/redeem", {"code": code, "email": email})
                     status = r.status
-                except (AssertionError, OSError):
+                except AssertionError:
                     status = None
                 if status == 200 and self.check_status:
                     # A one-key call as well: during a move it meets ASK where the redemption meets TRYAGAIN.

@@ -330,7 +330,10 @@ class HostileEdgeTest(harness.HarnessTestCase):
         gw = self.h.start_gateway({"max_connections_per_address": "1"})
         redeem = {"code": "nonsense", "email": "idle@example.com"}
         self.assertEqual(self.h.http("POST", "/api/invites/redeem", redeem).status, 422)
+        before = metric(gw, "invitegate_connections_open")
         with connect_from("127.0.0.8", gw.port, timeout=30) as idle:
+            # The gateway accepts in its own time: the idle connection holds the slot once it is counted.
+            wait_until(lambda: metric(gw, "invitegate_connections_open") >= before + 1, 5, 0.02, "the idle connection accepted")
             with connect_from("127.0.0.8", gw.port) as extra:
                 self.assertTrue(closed_without_answer(extra), "the address's one slot is not taken")
             self.assertEqual(idle.recv(1), b"", "the idle connection was not closed")

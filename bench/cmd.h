@@ -22,9 +22,9 @@ typedef struct bench_opts_t {
     const char *rate_from; /**< --rate-from RUN.json */
     const char *after;     /**< --after RUN.json (catchup) */
     const char *sync_log;  /**< --sync-log FILE (catchup) */
-    const char *lua;       /**< --lua FILE,FILE... (memory): the library's files in the gateway's order */
+    const char *lua;       /**< --lua FILE,FILE... (memory, waitlist-scale): the library's files in the gateway's order */
     const char *procs;     /**< --procs FILE: "ROLE PID" lines for the CPU account (run, catchup) */
-    unsigned redis_port;   /**< --redis-port (memory) */
+    unsigned redis_port;   /**< --redis-port (memory, waitlist-scale) */
     unsigned connections;  /**< --connections */
     unsigned pipeline;     /**< --pipeline (via redis) */
     unsigned batch;        /**< --batch: redemptions per Redis call (via redis) */
@@ -34,7 +34,7 @@ typedef struct bench_opts_t {
     double drain;          /**< --drain seconds */
     double timeout;        /**< --timeout seconds for the sync daemon */
     size_t codes;          /**< --codes */
-    size_t waitlist;       /**< --waitlist: entries to seed (seed) or to join (memory) */
+    size_t waitlist;       /**< --waitlist: entries to seed (seed) or to join (memory, waitlist-scale) */
     double multi_frac;     /**< --multi-frac */
     double bound_frac;     /**< --bound-frac */
     unsigned multi_max;    /**< --multi-max */
@@ -54,5 +54,6 @@ int bench_cmd_catchup(const bench_opts_t *o);
 int bench_cmd_verify(const bench_opts_t *o);
 int bench_cmd_memory(const bench_opts_t *o);
 int bench_cmd_report(const bench_opts_t *o);
+int bench_cmd_waitlist_scale(const bench_opts_t *o);
 
 #endif

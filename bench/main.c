@@ -36,6 +36,12 @@ static void usage(FILE *f)
                "          [--waitlist M] [--json FILE]\n"
                "          Redis bytes per issued code and per waitlist entry (INFO used_memory delta) on an empty\n"
                "          private Redis\n"
+               "  waitlist-scale --redis-port PORT --lua lua/invitegate.lua,lua/waitlist.lua,lua/points.lua --waitlist N\n"
+               "          [--json FILE] [--seed N]\n"
+               "          the waitlist grown to N on an empty private Redis (ig_join_many of 64, pipelined) and, at 1M and\n"
+               "          at N: used_memory per entry, then ig_join, ig_join_many, ig_position (first, middle, last joiners;\n"
+               "          each class), ig_stats, ig_admit of 1 and 100, one call at a time: server time (SLOWLOG,\n"
+               "          commandstats) and round trip, median and p99\n"
                "  report  [--json FILE] [--strict] [--smoke] RESULT.json...\n"
                "          the runs and the budget lines (pass/fail) of a suite\n"
                "\n"
@@ -264,8 +270,13 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(const bench_opts_t *);
     } commands[] = {
-        {"seed", bench_cmd_seed},     {"run", bench_cmd_run},       {"catchup", bench_cmd_catchup},
-        {"verify", bench_cmd_verify}, {"memory", bench_cmd_memory}, {"report", bench_cmd_report},
+        {"seed", bench_cmd_seed},
+        {"run", bench_cmd_run},
+        {"catchup", bench_cmd_catchup},
+        {"verify", bench_cmd_verify},
+        {"memory", bench_cmd_memory},
+        {"report", bench_cmd_report},
+        {"waitlist-scale", bench_cmd_waitlist_scale},
     };
     bench_opts_t o = {
         .via = "http",

@@ -27,56 +27,10 @@
 #include "cmd.h"
 #include "cmd_common.h"
 #include "keys.h"
+#include "memory.h"
 #include "rconn.h"
 #include "seed.h"
 #include "waitlist.h"
-
-/* Loads the library made of the comma-separated files of paths, each followed by a newline (cmake/embed.cmake). */
-static int load_library(redisContext *c, const char *paths)
-{
-    char *lua = NULL, path[1024];
-    size_t len = 0;
-    int ret = -1;
-
-    for (const char *p = paths; *p != '\0';) {
-        size_t n = strcspn(p, ","), flen;
-        if (n >= sizeof(path)) {
-            bench_error("memory: --lua: path too long");
-            goto Exit;
-        }
-        memcpy(path, p, n);
-        path[n] = '\0';
-        p += n + (p[n] == ',');
-        char *part = bench_read_file(path, &flen), *grown;
-        if (part == NULL)
-            goto Exit;
-        if ((grown = realloc(lua, len + flen + 2)) == NULL) {
-            free(part);
-            bench_error("out of memory");
-            goto Exit;
-        }
-        lua = grown;
-        memcpy(lua + len, part, flen);
-        len += flen;
-        lua[len++] = '\n';
-        lua[len] = '\0';
-        free(part);
-    }
-    if (lua == NULL) {
-        bench_error("memory: --lua names no file");
-        return -1;
-    }
-    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", lua};
-    size_t argvlen[] = {8, 4, 7, len};
-    redisReply *reply = bench_redis_argv(c, "FUNCTION LOAD", 4, argv, argvlen);
-    if (reply == NULL)
-        goto Exit;
-    freeReplyObject(reply);
-    ret = 0;
-Exit:
-    free(lua);
-    return ret;
-}
 
 static long long dbsize(redisContext *c)
 {
@@ -86,20 +40,6 @@ static long long dbsize(redisContext *c)
     if (reply != NULL)
         freeReplyObject(reply);
     return n;
-}
-
-static int trim_streams(redisContext *c)
-{
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
-        char key[IG_KEY_MAX_BYTES];
-        snprintf(key, sizeof(key), "ig:{%u}:events", b);
-        const char *argv[] = {"XTRIM", key, "MAXLEN", "0"};
-        redisReply *reply = bench_redis_argv(c, "XTRIM", 4, argv, NULL);
-        if (reply == NULL)
-            return -1;
-        freeReplyObject(reply);
-    }
-    return 0;
 }
 
 /* OBJECT ENCODING of the small hash holding the first code ("listpack" keeps a code at a few dozen bytes). */
@@ -164,6 +104,31 @@ static int usage_of_pattern(redisContext *c, const char *pattern, long long *out
     return 0;
 }
 
+/* Where the bytes go (lua/waitlist.lua): class bitmaps, their counters, the sequence map, referral codes, user records. */
+int bench_waitlist_key_usage(redisContext *c, double entries, json_t *out, double *accounted)
+{
+    static const struct {
+        const char *pattern, *name, *json;
+    } parts[] = {
+        {"ig:{0}:wl:b:*", "class bitmaps", "waitlist_bitmap_bytes_per_entry"},
+        {"ig:{0}:wl:k:*", "block counters", "waitlist_counter_bytes_per_entry"},
+        {"ig:{0}:wl:s:*", "sequence map", "waitlist_sequence_bytes_per_entry"},
+        {"ig:{0}:rc:*", "referral codes", "waitlist_referral_bytes_per_entry"},
+        {"ig:{0}:u:*", "user records", "waitlist_user_bytes_per_entry"},
+    };
+    *accounted = 0;
+    for (size_t i = 0; i != sizeof(parts) / sizeof(parts[0]); ++i) {
+        long long bytes;
+        char enc[32];
+        if (usage_of_pattern(c, parts[i].pattern, &bytes, enc) != 0)
+            return -1;
+        printf(" %s %.1f (%s),", parts[i].name, (double)bytes / entries, enc);
+        json_object_set_new(out, parts[i].json, json_real((double)bytes / entries));
+        *accounted += (double)bytes / entries;
+    }
+    return 0;
+}
+
 /* The waitlist part: M joins on the emptied database; adds its figures to out. Returns 0 or -1 (printed). */
 static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
 {
@@ -191,33 +156,16 @@ static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
     if (bench_seed_waitlist(c, &wl, email_key, &user_keys, &created, &existing) != 0)
         goto Exit;
     double secs = (double)(bench_now_ns() - t0) / BENCH_NS_PER_SEC;
-    if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || trim_streams(c) != 0 ||
+    if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || bench_redis_trim_streams(c) != 0 ||
         bench_redis_info_int(c, "memory", "used_memory", &after) != 0)
         goto Exit;
-    /* Where the bytes go (lua/waitlist.lua): class bitmaps, their counters, the sequence map, referral codes, user records. */
-    static const struct {
-        const char *pattern, *name, *json;
-    } parts[] = {
-        {"ig:{0}:wl:b:*", "class bitmaps", "waitlist_bitmap_bytes_per_entry"},
-        {"ig:{0}:wl:k:*", "block counters", "waitlist_counter_bytes_per_entry"},
-        {"ig:{0}:wl:s:*", "sequence map", "waitlist_sequence_bytes_per_entry"},
-        {"ig:{0}:rc:*", "referral codes", "waitlist_referral_bytes_per_entry"},
-        {"ig:{0}:u:*", "user records", "waitlist_user_bytes_per_entry"},
-    };
     double n = (double)(created != 0 ? created : 1), per = (double)(after - before) / n, accounted = 0;
     printf("memory: %zu waitlist entries joined in %.2f s (average e-mail %.1f bytes); Redis used_memory +%lld bytes = %.1f "
            "bytes per entry (%.1f with their `joined` events still in the stream); MEMORY USAGE per entry:",
            created, secs, (double)email_bytes / (double)(wl.num ? wl.num : 1), after - before, per,
            (double)(with_events - before) / n);
-    for (size_t i = 0; i != sizeof(parts) / sizeof(parts[0]); ++i) {
-        long long bytes;
-        char enc[32];
-        if (usage_of_pattern(c, parts[i].pattern, &bytes, enc) != 0)
-            goto Exit;
-        printf(" %s %.1f (%s),", parts[i].name, (double)bytes / n, enc);
-        json_object_set_new(out, parts[i].json, json_real((double)bytes / n));
-        accounted += (double)bytes / n;
-    }
+    if (bench_waitlist_key_usage(c, n, out, &accounted) != 0)
+        goto Exit;
     printf(" the rest %.1f\n", per - accounted);
     json_object_set_new(out, "waitlist_entries", json_integer((json_int_t)created));
     json_object_set_new(out, "waitlist_seconds", json_real(secs));
@@ -263,7 +211,7 @@ int bench_cmd_memory(const bench_opts_t *o)
         bench_error("memory: the Redis on 127.0.0.1:%u is not empty; it must be a private, empty one", o->redis_port);
         goto Exit;
     }
-    if (load_library(c, o->lua) != 0 || bench_redis_info_int(c, "memory", "used_memory", &before) != 0 ||
+    if (bench_redis_load_library(c, o->lua) != 0 || bench_redis_info_int(c, "memory", "used_memory", &before) != 0 ||
         bench_pool_generate(&pool, &mix, code_key) != 0)
         goto Exit;
     bench_say("memory: issuing %zu single-use codes", pool.num_codes);
@@ -271,7 +219,7 @@ int bench_cmd_memory(const bench_opts_t *o)
     if (bench_seed_codes(c, &pool, email_key, (long long)time(NULL) + 30 * 86400LL, &created) != 0)
         goto Exit;
     double secs = (double)(bench_now_ns() - t0) / BENCH_NS_PER_SEC;
-    if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || trim_streams(c) != 0 ||
+    if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || bench_redis_trim_streams(c) != 0 ||
         bench_redis_info_int(c, "memory", "used_memory", &records) != 0)
         goto Exit;
     encoding_of(encoding, c, &pool.codes[0]);

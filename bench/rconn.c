@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include "bench.h"
+#include "ig_keys.h"
 #include "rconn.h"
 
 #define RCONN_TIMEOUT_S 30
@@ -70,30 +71,47 @@ redisReply *bench_redis_argv(redisContext *c, const char *what, int argc, const 
     return reply;
 }
 
-int bench_redis_info_int(redisContext *c, const char *section, const char *field, long long *out)
+int bench_redis_info_number(redisContext *c, const char *section, const char *field, const char *inner, double *out)
 {
     const char *argv[] = {"INFO", section};
     redisReply *reply = bench_redis_argv(c, "INFO", 2, argv, NULL);
-    size_t flen = strlen(field);
-    int ret = -1;
+    size_t flen = strlen(field), ilen = inner != NULL ? strlen(inner) : 0;
+    int ret = 1;
 
     if (reply == NULL)
         return -1;
     for (const char *p = reply->type == REDIS_REPLY_STRING ? reply->str : ""; *p != '\0';) {
         const char *eol = strchr(p, '\n');
         if (strncmp(p, field, flen) == 0 && p[flen] == ':') {
-            *out = strtoll(p + flen + 1, NULL, 10);
-            ret = 0;
+            const char *v = p + flen + 1;
+            /* "calls=3,usec=41,...": the value after "INNER=" at the start or after a comma. */
+            while (inner != NULL && v != NULL && (eol == NULL || v < eol) && !(strncmp(v, inner, ilen) == 0 && v[ilen] == '='))
+                if ((v = strchr(v, ',')) != NULL)
+                    ++v;
+            if (v != NULL && (eol == NULL || v < eol)) {
+                *out = strtod(v + (inner != NULL ? ilen + 1 : 0), NULL);
+                ret = 0;
+            }
             break;
         }
         if (eol == NULL)
             break;
         p = eol + 1;
     }
-    if (ret != 0)
-        bench_error("redis INFO %s has no field %s", section, field);
     freeReplyObject(reply);
     return ret;
+}
+
+int bench_redis_info_int(redisContext *c, const char *section, const char *field, long long *out)
+{
+    double v;
+    int ret = bench_redis_info_number(c, section, field, NULL, &v);
+    if (ret == 1)
+        bench_error("redis INFO %s has no field %s", section, field);
+    if (ret != 0)
+        return -1;
+    *out = (long long)v;
+    return 0;
 }
 
 /* Value of one CONFIG GET parameter into out ("?" when unknown). */
@@ -115,4 +133,64 @@ int bench_redis_persistence(redisContext *c, char out[BENCH_PERSISTENCE_BYTES])
     config_get(c, "appendfsync", fsync, sizeof(fsync));
     snprintf(out, BENCH_PERSISTENCE_BYTES, "appendonly=%s appendfsync=%s", aof, fsync);
     return strcmp(aof, "?") == 0 ? -1 : 0;
+}
+
+int bench_redis_load_library(redisContext *c, const char *paths)
+{
+    char *lua = NULL, path[1024];
+    size_t len = 0;
+    int ret = -1;
+
+    for (const char *p = paths; *p != '\0';) {
+        size_t n = strcspn(p, ","), flen;
+        if (n >= sizeof(path)) {
+            bench_error("--lua: path too long");
+            goto Exit;
+        }
+        memcpy(path, p, n);
+        path[n] = '\0';
+        p += n + (p[n] == ',');
+        char *part = bench_read_file(path, &flen), *grown;
+        if (part == NULL)
+            goto Exit;
+        if ((grown = realloc(lua, len + flen + 2)) == NULL) {
+            free(part);
+            bench_error("out of memory");
+            goto Exit;
+        }
+        lua = grown;
+        memcpy(lua + len, part, flen);
+        len += flen;
+        lua[len++] = '\n';
+        lua[len] = '\0';
+        free(part);
+    }
+    if (lua == NULL) {
+        bench_error("--lua names no file");
+        return -1;
+    }
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", lua};
+    size_t argvlen[] = {8, 4, 7, len};
+    redisReply *reply = bench_redis_argv(c, "FUNCTION LOAD", 4, argv, argvlen);
+    if (reply == NULL)
+        goto Exit;
+    freeReplyObject(reply);
+    ret = 0;
+Exit:
+    free(lua);
+    return ret;
+}
+
+int bench_redis_trim_streams(redisContext *c)
+{
+    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        char key[IG_KEY_MAX_BYTES];
+        snprintf(key, sizeof(key), "ig:{%u}:events", b);
+        const char *argv[] = {"XTRIM", key, "MAXLEN", "0"};
+        redisReply *reply = bench_redis_argv(c, "XTRIM", 4, argv, NULL);
+        if (reply == NULL)
+            return -1;
+        freeReplyObject(reply);
+    }
+    return 0;
 }

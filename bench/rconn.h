@@ -27,10 +27,31 @@ redisReply *bench_redis_next(redisContext *c, const char *what);
 /** Runs one command (argv form). Returns the reply (caller frees) or NULL (printed); an error reply is printed and freed. */
 redisReply *bench_redis_argv(redisContext *c, const char *what, int argc, const char **argv, const size_t *argvlen);
 
+/**
+ * Reads one numeric field of INFO section (e.g. "cpu", "used_cpu_user"); with
+ * inner, the value of "INNER=" within the field's "k=v,..." line (e.g.
+ * "commandstats", "cmdstat_fcall", "usec"). Returns 0, 1 when there is no
+ * such field (nothing printed), or -1 (printed) when INFO failed.
+ */
+int bench_redis_info_number(redisContext *c, const char *section, const char *field, const char *inner, double *out);
+
 /** Reads one integer field of INFO section (e.g. "memory", "used_memory"). Returns 0 or -1 (printed). */
 int bench_redis_info_int(redisContext *c, const char *section, const char *field, long long *out);
 
 /** Writes "appendonly=yes appendfsync=always" (from CONFIG GET) to out. Returns 0 or -1. */
 int bench_redis_persistence(redisContext *c, char out[BENCH_PERSISTENCE_BYTES]);
+
+/**
+ * Loads the function library made of the comma-separated files of paths,
+ * each followed by a newline, as the gateway embeds them (cmake/embed.cmake):
+ * FUNCTION LOAD REPLACE. Returns 0 or -1 (printed).
+ */
+int bench_redis_load_library(redisContext *c, const char *paths);
+
+/**
+ * Empties the event stream of every bucket (XTRIM MAXLEN 0), as the sync
+ * daemon leaves them once it has read them. Returns 0 or -1 (printed).
+ */
+int bench_redis_trim_streams(redisContext *c);
 
 #endif

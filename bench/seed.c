@@ -1,4 +1,5 @@
 /* Bulk seeding through ig_issue and ig_join (seed.h). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,31 +153,61 @@ static int read_join(redisContext *c, size_t *created, size_t *existing)
     return ret;
 }
 
+int bench_join_item(bench_join_item_t *it, uint64_t n, uint64_t referrer, const char *addr,
+                    const unsigned char email_key[IG_EMAIL_KEY_BYTES], const ig_user_keys_t *user_keys)
+{
+    if (bench_person(&it->p, n) != 0) {
+        bench_error("waitlist: person %" PRIu64 " has an address the gateway would refuse", n);
+        return -1;
+    }
+    it->given_ref[0] = '\0';
+    if (referrer != UINT64_MAX) {
+        bench_person_t r;
+        if (bench_person(&r, referrer) != 0) {
+            bench_error("waitlist: person %" PRIu64 " has an address the gateway would refuse", referrer);
+            return -1;
+        }
+        ig_referral_code(it->given_ref, r.email, r.email_len, user_keys);
+    }
+    ig_email_hash(it->hash, it->p.email, it->p.email_len, email_key);
+    ig_referral_code(it->own_ref, it->p.email, it->p.email_len, user_keys);
+    snprintf(it->score, sizeof(it->score), "%d",
+             ig_priority_score(it->p.persona, strlen(it->p.persona), it->p.use_case, strlen(it->p.use_case)));
+    /* As gateway/routes_waitlist.c builds them. */
+    const char *argv[BENCH_JOIN_ARGS] = {(const char *)it->hash, it->p.email, it->p.persona, it->p.use_case, it->score, it->own_ref,
+                                         it->given_ref,          addr};
+    for (size_t a = 0; a != BENCH_JOIN_ARGS; ++a) {
+        it->argv[a] = argv[a];
+        it->argvlen[a] = a == 0 ? sizeof(it->hash) : strlen(argv[a]);
+    }
+    return 0;
+}
+
+void bench_join_call(const char *argv[BENCH_JOIN_CALL_ARGS], size_t argvlen[BENCH_JOIN_CALL_ARGS], const bench_join_item_t *it,
+                     const char *boost)
+{
+    static const char *const head[] = {"FCALL", "ig_join", "2", BENCH_WL_KEY, BENCH_WL_STREAM};
+    for (size_t a = 0; a != 5; ++a)
+        argv[a] = head[a], argvlen[a] = strlen(head[a]);
+    memcpy(argv + 5, it->argv, sizeof(it->argv));
+    memcpy(argvlen + 5, it->argvlen, sizeof(it->argvlen));
+    argv[5 + BENCH_JOIN_ARGS] = boost, argvlen[5 + BENCH_JOIN_ARGS] = strlen(boost);
+}
+
 int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                         const ig_user_keys_t *user_keys, size_t *created, size_t *existing)
 {
-    char wl_key[IG_KEY_MAX_BYTES], stream[IG_KEY_MAX_BYTES], score[16], ref[IG_REFERRAL_CODE_LEN + 1];
-    unsigned char hash[IG_EMAIL_HASH_BYTES];
+    bench_join_item_t it;
     size_t outstanding = 0;
-    bench_person_t p;
 
     *created = *existing = 0;
-    snprintf(wl_key, sizeof(wl_key), "ig:{%u}:wl", IG_WL_BUCKET);
-    snprintf(stream, sizeof(stream), "ig:{%u}:events", IG_WL_BUCKET);
     for (size_t i = 0; i != wl->num; ++i) {
-        if (bench_person(&p, i) != 0) {
-            bench_error("seed --waitlist: person %zu has an address the gateway would refuse", i);
+        if (bench_join_item(&it, i, UINT64_MAX, "bench-seed", email_key, user_keys) != 0)
             return -1;
-        }
-        ig_email_hash(hash, p.email, p.email_len, email_key);
-        ig_referral_code(ref, p.email, p.email_len, user_keys);
-        snprintf(score, sizeof(score), "%d", ig_priority_score(p.persona, strlen(p.persona), p.use_case, strlen(p.use_case)));
-        /* As gateway/routes_waitlist.c calls it. */
-        const char *argv[] = {"FCALL",   "ig_join",  "2",   wl_key, stream, (const char *)hash, p.email,
-                              p.persona, p.use_case, score, ref,    "",     "bench-seed",       "0"};
-        size_t argvlen[sizeof(argv) / sizeof(argv[0])];
-        for (size_t a = 0; a != sizeof(argv) / sizeof(argv[0]); ++a)
-            argvlen[a] = a == 5 ? sizeof(hash) : strlen(argv[a]);
+        const char *argv[BENCH_JOIN_CALL_ARGS];
+        size_t argvlen[BENCH_JOIN_CALL_ARGS];
+        /* No referral boost: none of these joins carries a code. */
+        bench_join_call(argv, argvlen, &it, "0");
         if (redisAppendCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, argvlen) != REDIS_OK) {
             bench_error("redis FCALL ig_join: %s", c->errstr);
             return -1;

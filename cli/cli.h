@@ -33,6 +33,13 @@ enum {
 
 #define CLI_ERR_BYTES 512
 
+/**
+ * Hex digits of the per-recipient suffix that `invites issue` adds to its
+ * --batch ID (batch id ID-<suffix>, message <suffix>.eml); `report cohorts`
+ * counts such batches as their ID.
+ */
+#define CLI_RECIPIENT_ID_HEX 12
+
 typedef struct cli_command_t cli_command_t;
 
 /** What a command runs with; one per process. */

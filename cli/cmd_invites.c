@@ -24,8 +24,6 @@
 #include "parse.h"
 
 #define CLI_ISSUE_TIMEOUT_MS 15000
-/** Hex digits of the per-recipient suffix of batch ids and message file names. */
-#define CLI_RECIPIENT_ID_HEX 12
 #define CLI_SEND_CMD_DEFAULT "sendmail -t -i"
 #define CLI_SEND_MAX_FAILURES 3
 #define CLI_SENT_LOG "sent.log"
@@ -37,8 +35,8 @@ const char cli_invites_issue_help[] =
     "recipient already issued and creates only what is missing. One failure does not stop the others.\n"
     "\n"
     "The file is checked first as `cohort validate` does (without the distribution thresholds): errors stop\n"
-    "everything (exit 1), warnings need --force. Addresses already bound by an earlier run of this batch\n"
-    "are not collisions.\n"
+    "everything (exit 1), warnings need --force. Addresses already bound by an earlier run of this batch,\n"
+    "and their redemptions of those codes, are not collisions.\n"
     "\n"
     "Writes into DIR (created, mode 0700): one message per recipient, <id>.eml (RFC 5322, MIME\n"
     "multipart/alternative, text and HTML), issued.csv (line,email,cohort,code,expires_at,file) and, when\n"

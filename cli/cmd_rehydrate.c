@@ -242,8 +242,8 @@ static int rehydrate_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, cons
         if ((n = PQntuples(res)) == 0)
             break;
         for (int i = 0; i != n; ++i)
-            if (strlen(PQgetvalue(res, i, 0)) != IG_CODE_BODY_LEN)
-                calls[i] = 0; /* not a code of this format: not in Redis's layout */
+            if (ig_code_form(PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0))) == IG_CODE_INVALID)
+                calls[i] = 0; /* neither an issued nor an imported body: not in Redis's layout */
             else if ((calls[i] = send_code(redis, res, i, email_key, write)) < 0) {
                 cli_error(ctx, "sending to Redis: %s", redis->errstr);
                 goto Exit;

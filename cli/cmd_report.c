@@ -12,6 +12,10 @@
  *               application reported that lifecycle event (user_lifecycle_events),
  *               each person once per group
  *
+ * The batch is the operator's: `invites issue --batch ID` issues each
+ * recipient in a batch of their own, ID-<CLI_RECIPIENT_ID_HEX hex digits>
+ * (so that a rerun finds their code), and those count as ID.
+ *
  * A redeemer is their user id (redemptions.user_id; rows from before
  * migration 012 have none and are matched through user_emails by address),
  * so erased people still count.
@@ -23,13 +27,19 @@
 #include <string.h>
 #include "cli.h"
 
+#define REPORT_STR(x) #x
+#define REPORT_XSTR(x) REPORT_STR(x)
+
 const char cli_report_cohorts_help[] =
     "Redemption by cohort and batch from PostgreSQL: codes sent, codes redeemed, the rate, total uses, the median\n"
     "time from issue to first use, and how many of the redeemers the host application reported activated, paid\n"
     "or flagged as fraud. One row per cohort and batch, a subtotal per cohort (batch \"*\"), a total (cohort \"*\").\n"
-    "\n"
-    "options:\n"
-    "  --format table|csv|json   output (default table; --json implies json)\n";
+    "The codes of one `invites issue --batch ID` run count as batch ID (their batch ids are ID-<" REPORT_XSTR(
+        CLI_RECIPIENT_ID_HEX) " hex\n"
+                              "digits>).\n"
+                              "\n"
+                              "options:\n"
+                              "  --format table|csv|json   output (default table; --json implies json)\n";
 
 /*
  * Codes and people are aggregated apart (a person may redeem several codes
@@ -37,30 +47,35 @@ const char cli_report_cohorts_help[] =
  * g is 0 for a cohort-and-batch row, 1 for a cohort's subtotal, 3 for the total.
  */
 static const char SQL_COHORTS[] =
-    "WITH codes AS ("
-    "  SELECT cohort, batch_id, GROUPING(cohort, batch_id) AS g, count(*) AS sent, count(used_at) AS redeemed,"
-    "    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM used_at - created_at))"
-    "      FILTER (WHERE used_at IS NOT NULL) AS median_s"
-    "  FROM invites GROUP BY GROUPING SETS ((cohort, batch_id), (cohort), ())),"
-    " kinds AS ("
-    "  SELECT user_id, bool_or(kind = 'activated') AS activated, bool_or(kind = 'paid') AS paid,"
-    "    bool_or(kind = 'fraud_flagged') AS fraud FROM user_lifecycle_events GROUP BY user_id),"
-    " uses AS ("
-    "  SELECT i.cohort, i.batch_id, COALESCE(r.user_id, e.user_id) AS uid FROM redemptions AS r"
-    "  JOIN invites AS i ON i.code = r.code"
-    "  LEFT JOIN user_emails AS e ON r.user_id IS NULL AND e.email = r.email),"
-    " people AS ("
-    "  SELECT u.cohort, u.batch_id, GROUPING(u.cohort, u.batch_id) AS g, count(*) AS uses,"
-    "    count(DISTINCT u.uid) FILTER (WHERE k.activated) AS activated,"
-    "    count(DISTINCT u.uid) FILTER (WHERE k.paid) AS paid,"
-    "    count(DISTINCT u.uid) FILTER (WHERE k.fraud) AS fraud"
-    "  FROM uses AS u LEFT JOIN kinds AS k ON k.user_id = u.uid"
-    "  GROUP BY GROUPING SETS ((u.cohort, u.batch_id), (u.cohort), ()))"
-    " SELECT c.g, c.cohort, c.batch_id, c.sent, c.redeemed, COALESCE(p.uses, 0), c.median_s,"
-    "   COALESCE(p.activated, 0), COALESCE(p.paid, 0), COALESCE(p.fraud, 0)"
-    " FROM codes AS c LEFT JOIN people AS p ON p.g = c.g AND p.cohort IS NOT DISTINCT FROM c.cohort"
-    "   AND p.batch_id IS NOT DISTINCT FROM c.batch_id"
-    " ORDER BY c.g = 3, c.cohort NULLS LAST, c.g DESC, c.batch_id";
+    "WITH inv AS ("
+    "  SELECT code, cohort, created_at, used_at,"
+    "    regexp_replace(batch_id, '-[0-9a-f]{" REPORT_XSTR(
+        CLI_RECIPIENT_ID_HEX) "}$', '') AS batch_id FROM invites),"
+                              " codes AS ("
+                              "  SELECT cohort, batch_id, GROUPING(cohort, batch_id) AS g, count(*) AS sent, count(used_at) AS "
+                              "redeemed,"
+                              "    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM used_at - created_at))"
+                              "      FILTER (WHERE used_at IS NOT NULL) AS median_s"
+                              "  FROM inv GROUP BY GROUPING SETS ((cohort, batch_id), (cohort), ())),"
+                              " kinds AS ("
+                              "  SELECT user_id, bool_or(kind = 'activated') AS activated, bool_or(kind = 'paid') AS paid,"
+                              "    bool_or(kind = 'fraud_flagged') AS fraud FROM user_lifecycle_events GROUP BY user_id),"
+                              " uses AS ("
+                              "  SELECT i.cohort, i.batch_id, COALESCE(r.user_id, e.user_id) AS uid FROM redemptions AS r"
+                              "  JOIN inv AS i ON i.code = r.code"
+                              "  LEFT JOIN user_emails AS e ON r.user_id IS NULL AND e.email = r.email),"
+                              " people AS ("
+                              "  SELECT u.cohort, u.batch_id, GROUPING(u.cohort, u.batch_id) AS g, count(*) AS uses,"
+                              "    count(DISTINCT u.uid) FILTER (WHERE k.activated) AS activated,"
+                              "    count(DISTINCT u.uid) FILTER (WHERE k.paid) AS paid,"
+                              "    count(DISTINCT u.uid) FILTER (WHERE k.fraud) AS fraud"
+                              "  FROM uses AS u LEFT JOIN kinds AS k ON k.user_id = u.uid"
+                              "  GROUP BY GROUPING SETS ((u.cohort, u.batch_id), (u.cohort), ()))"
+                              " SELECT c.g, c.cohort, c.batch_id, c.sent, c.redeemed, COALESCE(p.uses, 0), c.median_s,"
+                              "   COALESCE(p.activated, 0), COALESCE(p.paid, 0), COALESCE(p.fraud, 0)"
+                              " FROM codes AS c LEFT JOIN people AS p ON p.g = c.g AND p.cohort IS NOT DISTINCT FROM c.cohort"
+                              "   AND p.batch_id IS NOT DISTINCT FROM c.batch_id"
+                              " ORDER BY c.g = 3, c.cohort NULLS LAST, c.g DESC, c.batch_id";
 
 enum { COL_G, COL_COHORT, COL_BATCH, COL_SENT, COL_REDEEMED, COL_USES, COL_MEDIAN, COL_ACTIVATED, COL_PAID, COL_FRAUD };
 

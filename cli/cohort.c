@@ -269,16 +269,32 @@ static void array_append(char **buf, size_t *len, size_t *cap, const char *s)
     (*buf)[(*len)++] = '"';
 }
 
-/* Where an address may already be known, and what to say about it. */
+#define COHORT_STR(x) #x
+#define COHORT_XSTR(x) COHORT_STR(x)
+/*
+ * An invite of the run being issued ($2, `invites issue --batch`): its batch
+ * id is $2-<CLI_RECIPIENT_ID_HEX hex digits>, not merely one beginning with $2
+ * (--batch LAUNCH-1 is not LAUNCH-10). Never true when $2 is empty.
+ */
+#define OWN_RUN(batch_id)                                                                                                          \
+    "($2 <> '' AND " batch_id " = $2 || '-' || right(" batch_id                                                                    \
+    ", " COHORT_XSTR(CLI_RECIPIENT_ID_HEX) ") AND right(" batch_id ", " COHORT_XSTR(CLI_RECIPIENT_ID_HEX) ") ~ '^[0-9a-f]+$')"
+
+/*
+ * Where an address may already be known, and what to say about it. A rerun of
+ * a run finds its own invites, and their redemptions: those are no collision.
+ */
 static const struct {
     const char *kind;
-    const char *sql; /* $1 the addresses, $2 the batch prefix to leave out (may be empty) */
+    const char *sql; /* $1 the addresses, $2 the --batch of the run to leave out (may be empty) */
     const char *what;
 } collisions[] = {
-    {"existing_invite",
-     "SELECT DISTINCT issued_to FROM invites WHERE issued_to = ANY($1::text[]) AND ($2 = '' OR left(batch_id, length($2)) <> $2)",
+    {"existing_invite", "SELECT DISTINCT issued_to FROM invites WHERE issued_to = ANY($1::text[]) AND NOT " OWN_RUN("batch_id"),
      "already has an invite bound to it"},
-    {"already_member", "SELECT DISTINCT email FROM redemptions WHERE email = ANY($1::text[])", "already redeemed an invite"},
+    {"already_member",
+     "SELECT DISTINCT email FROM redemptions AS r WHERE email = ANY($1::text[])"
+     " AND NOT EXISTS (SELECT 1 FROM invites AS i WHERE i.code = r.code AND " OWN_RUN("i.batch_id") ")",
+     "already redeemed an invite"},
     {"on_waitlist", "SELECT email FROM waitlist WHERE email = ANY($1::text[]) AND invited_at IS NULL",
      "is on the waitlist (an admission would invite it too)"},
 };

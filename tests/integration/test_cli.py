@@ -296,6 +296,30 @@ class CliServersTest(harness.HarnessTestCase):
         self.assertEqual(json.loads(o)["failed"], 3)
         self.assertTrue(json.loads(o)["stopped"])
 
+    def test_issue_rerun_after_redemptions(self):
+        # A rerun of the same batch once some recipients redeemed their code: their own
+        # redemption is no collision, and the run gives every recipient the same code back.
+        rows = valid_rows("rerun", n=4, creators=2)
+        path = cohort_csv(os.path.join(self.h.tmp, "rerun.csv"), rows)
+        out = os.path.join(self.h.tmp, "out-rerun")
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
+        self.assertEqual(rc, 0, err)
+        first = self.read_issued(out)
+        self.assertEqual(self.h.redeem(first[rows[0][0]][3], rows[0][0]).status, 200)
+        self.h.wait_synced()
+        rc, o, err = self.issue(path, out, "--batch", "LAUNCH-7")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.read_issued(out), first)
+        # Another batch whose name merely begins the same is not this one: its invites collide.
+        rc, doc, err = self.validate(path, "--min-rows", "1", "--min-creators", "1")
+        self.assertEqual(rc, 2, err)
+        self.assertEqual({(p["line"], p["kind"]) for p in doc["problems"]},
+                         {(2, "already_member")} | {(i + 2, "existing_invite") for i in range(4)}, doc)
+        rc, o, err = self.issue(path, os.path.join(self.h.tmp, "out-rerun-l"), "--batch", "LAUNCH")
+        self.assertEqual(rc, 2, err)
+        self.assertEqual({(p["line"], p["kind"]) for p in json.loads(o)["problems"] if p["line"] != 0},
+                         {(2, "already_member")} | {(i + 2, "existing_invite") for i in range(4)}, o)
+
     def test_issue_refuses_bad_cohorts(self):
         rows = valid_rows("refuse", n=4)
         rows[1] = ("broken", "press-local")

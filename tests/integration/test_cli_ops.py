@@ -186,6 +186,44 @@ class ReportTest(OpsTestCase):
         self.assertEqual(self.cli(["report", "cohorts", "--format", "xml"])[0], 64)
 
 
+class ReportIssueRunTest(OpsTestCase):
+    """Codes of `invites issue` (its own servers: the report counts every invite)."""
+
+    def test_cohorts_count_an_issue_run_as_its_batch(self):
+        # `invites issue --batch LAUNCH-9` issues each recipient in a batch of their own
+        # (LAUNCH-9-<12 hex digits>, so that a rerun finds their code): the report counts
+        # them as the operator's LAUNCH-9, not one row per recipient.
+        h = self.h
+        rows = [(unique_email("rep%d" % i), "creator-vinyl" if i < 3 else "press-local") for i in range(5)]
+        path = os.path.join(h.tmp, "report-cohort.csv")
+        with open(path, "w") as f:
+            f.write("email,cohort\n" + "".join("%s,%s\n" % r for r in rows))
+        out = os.path.join(h.tmp, "out-report")
+        env = {"INVITEGATE_TOKEN": h.admin_token, "INVITEGATE_GATEWAY": "http://%s:%d" % (harness.HOST, h.gateway_port)}
+        run_cli(["invites", "issue", path, "--batch", "LAUNCH-9", "--out", out], conf=h.conf_path, env=env, check_rc=0)
+        with open(os.path.join(out, "issued.csv")) as f:
+            issued = list(csv.DictReader(f))
+        self.assertEqual(h.redeem(issued[0]["code"], issued[0]["email"]).status, 200)
+        self.assertEqual(h.redeem(issued[3]["code"], issued[3]["email"]).status, 200)
+        # A batch of the API whose id merely ends in hex digits keeps its name.
+        h.generate(1, batch_id="API-0123456789", cohort="press-local")
+        h.wait_synced()
+
+        rc, doc = self.cli_json(["report", "cohorts"], check_rc=0)
+        rows = [(r["level"], r["cohort"], r["batch"], r["sent"], r["redeemed"], r["redemptions"]) for r in doc["cohorts"]]
+        self.assertEqual(rows, [
+            ("cohort", "creator-vinyl", None, 3, 1, 1),
+            ("batch", "creator-vinyl", "LAUNCH-9", 3, 1, 1),
+            ("cohort", "press-local", None, 3, 1, 1),
+            ("batch", "press-local", "API-0123456789", 1, 0, 0),
+            ("batch", "press-local", "LAUNCH-9", 2, 1, 1),
+            ("total", None, None, 6, 2, 2),
+        ])
+        rc, out, _ = self.cli(["report", "cohorts"], check_rc=0)
+        self.assertRegex(out, r"creator-vinyl +LAUNCH-9 +3 +1 +33\.3%")
+        self.assertNotRegex(out, r"LAUNCH-9-[0-9a-f]{12}")
+
+
 # Adds ARGV[2] to the use count of the code record ARGV[1] of hash KEYS[1] (a drift injected by hand).
 BUMP_USES = ("local a, b, c, d, e, f = cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) "
              "redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(a, b + tonumber(ARGV[2]), c, d, e, f))")

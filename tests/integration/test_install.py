@@ -82,7 +82,7 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.path("usr/share/invitegate/migrations"))), source)
         self.assertTrue(os.path.isfile(self.path("etc/invitegate/invitegate.conf.example")))
         self.assertFalse(os.path.exists(self.path("etc/invitegate/invitegate.conf")), "a live configuration was installed")
-        for doc in ("README.md", "ARCHITECTURE.md"):
+        for doc in ("README.md", "ARCHITECTURE.md", "LAUNCH.md", "cohort-sample.csv"):
             self.assertTrue(os.path.isfile(self.path("usr/share/doc/invitegate", doc)), doc)
         for unit, binary in zip(UNITS, ("invitegate-gateway", "invitegate-sync")):
             path = self.path("usr/lib/systemd/system", unit)

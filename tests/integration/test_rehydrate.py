@@ -54,9 +54,17 @@ class RehydrateTest(harness.HarnessTestCase):
         for code, email in ((single, first), (multi, m1), (multi, m2), (full, f1), (full, f2)):
             self.assertEqual(h.redeem(code, email).status, 200)
         self.assertEqual(h.http("POST", "/api/invites/%s/revoke" % revoked, {}, token=h.admin_token).status, 200)
-        codes = (single, fresh, revoked, multi, full, bound)
+        # A code imported from an earlier system (12 hex digits), used once of twice.
+        legacy = os.path.join(h.tmp, "legacy.csv")
+        with open(legacy, "w") as f:
+            f.write("code,max_uses,expires_at,issued_to,cohort\nVOBEE-5A5A5A5A5A5A,2,,,legacy\n")
+        run_cli(["invites", "import", legacy], conf=h.conf_path, check_rc=0)
+        imported = "VOBEE-5A5A5A5A5A5A"
+        self.assertEqual(h.redeem(imported, unique_email("legacy")).status, 200)
+        codes = (single, fresh, revoked, multi, full, bound, imported)
         before = self.statuses(codes)
-        self.assertEqual([before[c]["status"] for c in codes], ["used", "active", "revoked", "active", "exhausted", "active"])
+        self.assertEqual([before[c]["status"] for c in codes],
+                         ["used", "active", "revoked", "active", "exhausted", "active", "active"])
         # Points: 300 granted, 100 spent.
         saver = unique_email("saver")
         r = h.http("POST", points_path(saver, "/grant"), {"points": 300, "reason": "launch"}, token=h.admin_token)
@@ -76,15 +84,15 @@ class RehydrateTest(harness.HarnessTestCase):
 
         doc, err = self.cli_json(["rehydrate", "--check"], 1)
         self.assertIn("loaded the Lua library", err)
-        self.assertEqual((doc["check"], doc["codes"]["checked"], doc["codes"]["created"]), (True, 6, 6), doc)
-        self.assertEqual(doc["codes"]["redeemers_added"], 4, doc)  # m1, m2, f1, f2
+        self.assertEqual((doc["check"], doc["codes"]["checked"], doc["codes"]["created"]), (True, 7, 7), doc)
+        self.assertEqual(doc["codes"]["redeemers_added"], 5, doc)  # m1, m2, f1, f2 and the legacy code's
         self.assertEqual(h.redis_scan("ig:{*}:c:*"), [], "--check wrote")
         self.assertNotIn(harness.code_body(single), json.dumps(doc))
         self.assertEqual((doc["points"]["checked"], doc["points"]["created"]), (1, 1), doc)
 
         doc, _ = self.cli_json(["rehydrate"], 0)
         self.assertEqual((doc["check"], doc["codes"]["created"], doc["codes"]["updated"], doc["codes"]["redeemers_added"]),
-                         (False, 6, 0, 4), doc)
+                         (False, 7, 0, 5), doc)
         after = self.statuses(codes)
         for c in codes:
             self.assertEqual(after[c], before[c], c)

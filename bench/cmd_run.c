@@ -166,11 +166,6 @@ int bench_cmd_run(const bench_opts_t *o)
         bench_error("out of memory");
         goto Exit;
     }
-    if (via_redis && cfg.redis_cluster) {
-        bench_error("run --via redis: the Redis ceiling runs on one connection to a single Redis, not on a cluster (%s)",
-                    cfg.redis_url);
-        goto Exit;
-    }
     if (bench_redis_open(&redis, &cfg) != 0 || (!o->no_pg && (pg = bench_pg_connect(cfg.database_url)) == NULL))
         goto Exit;
     /* Every master of a cluster runs with the same persistence (scripts/bench): the first one's. */
@@ -202,7 +197,7 @@ int bench_cmd_run(const bench_opts_t *o)
                                       .email_key = keys.email,
                                       .client_addr = "127.0.0.1"};
         if (bench_redis_open(&load_redis, &cfg) == 0)
-            loaded = bench_redis_load_run(r, load_redis.nodes[0], &lo);
+            loaded = bench_redis_load_run(r, &load_redis, &lo);
     } else {
         bench_req_ctx_t ctx = {.pool = &pool, .wl = &wl, .user_keys = &keys.user, .code_prefix = cfg.code_prefix};
         bench_rng_seed(&ctx.rng, o->seed);

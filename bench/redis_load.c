@@ -171,6 +171,19 @@ static int has_room(const redis_load_t *l)
     return 0;
 }
 
+/* Sends the group of bucket b if it is full and its connection has room; sets *blocked if it is full and has none. Returns 0 or -1.
+ */
+static int send_full(redis_load_t *l, unsigned b, int *blocked)
+{
+    if (l->count[b] != l->o->batch)
+        return 0;
+    if (node_of(l, b)->calls_in_flight == l->o->pipeline) {
+        *blocked = 1;
+        return 0;
+    }
+    return send_group(l, b);
+}
+
 /* Reads what nd has received and counts every whole answer. Returns 0 or -1. */
 static int read_node(redis_load_t *l, node_t *nd)
 {
@@ -205,23 +218,12 @@ static int run(redis_load_t *l)
         now = bench_now_ns();
         blocked = 0;
         /* A group that filled up while its connection had no room goes first; no ticket is queued while it waits. */
-        for (unsigned b = 0; b != IG_BUCKETS && num > 1; ++b) {
-            if (l->count[b] != o->batch)
-                continue;
-            if (node_of(l, b)->calls_in_flight == o->pipeline)
-                blocked = 1;
-            else if (send_group(l, b) != 0)
+        for (unsigned b = 0; b != IG_BUCKETS && num > 1; ++b)
+            if (send_full(l, b, &blocked) != 0)
                 return -1;
-        }
-        while (now < end && !blocked && has_room(l)) {
-            unsigned b = queue_ticket(l, now);
-            if (l->count[b] != o->batch)
-                continue;
-            if (node_of(l, b)->calls_in_flight == o->pipeline)
-                blocked = 1;
-            else if (send_group(l, b) != 0)
+        while (now < end && !blocked && has_room(l))
+            if (send_full(l, queue_ticket(l, now), &blocked) != 0)
                 return -1;
-        }
         if (now >= end) /* the redemptions still queued go out in smaller calls */
             for (unsigned b = 0; b != IG_BUCKETS; ++b)
                 if (l->count[b] != 0 && node_of(l, b)->calls_in_flight < o->pipeline && send_group(l, b) != 0)

@@ -359,7 +359,12 @@ static json_t *print_masters_row(const json_t *r, unsigned n, const json_t *one)
         snprintf(path, sizeof(path), "us_per_op.%s", bench_cpu_role_name((bench_cpu_role_t)role));
         double v = bench_json_number(cpu, path), v1 = bench_json_number(json_object_get(one, "cpu"), path);
         all += isnan(v) ? 0 : v;
-        printf(isnan(v) ? " - |" : " %.1f (%.2f) |", v, v / v1);
+        if (isnan(v))
+            printf(" - |");
+        else if (v1 > 0)
+            printf(" %.1f (%.2f) |", v, v / v1);
+        else
+            printf(" %.1f |", v);
     }
     printf(" %.1f |", all);
     for (int role = 0; role != BENCH_CPU_ROLES; ++role) {

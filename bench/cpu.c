@@ -148,7 +148,7 @@ int bench_cpu_read(bench_cpu_sample_t *out, const char *path)
                 return -1;
             }
             bench_cpu_shard_t *sh = &out->shards[out->num_shards++];
-            snprintf(sh->name, sizeof(sh->name), "%s", role);
+            memcpy(sh->name, role, strlen(role) + 1); /* shorter than the name's bytes: checked above */
             sh->pid = (pid_t)pid;
             continue;
         }

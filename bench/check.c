@@ -64,19 +64,36 @@ Exit:
     return ret;
 }
 
-int bench_check_redis_uses(redisContext *c, const bench_pool_t *pool, bench_redis_uses_t *out)
+/* The codes of the pool served by node, in pool order, BENCH_CHECK_WINDOW calls in flight on its connection. */
+static int node_uses(const sync_route_t *r, size_t node, const bench_pool_t *pool, bench_redis_uses_t *out)
 {
-    size_t sent = 0, read = 0;
+    redisContext *c = r->nodes[node];
+    size_t ring[BENCH_CHECK_WINDOW], head = 0, in_flight = 0, next = 0;
 
-    out->uses = out->over_max = out->missing = 0;
-    while (read != pool->num_codes) {
-        while (sent != pool->num_codes && sent - read < BENCH_CHECK_WINDOW)
-            if (append_status(c, &pool->codes[sent++]) != 0)
+    for (;;) {
+        while (next != pool->num_codes && in_flight != BENCH_CHECK_WINDOW) {
+            size_t i = next++;
+            if (r->num_nodes > 1 && bench_redis_node_of(r, ig_code_bucket(pool->codes[i].body)) != node)
+                continue;
+            if (append_status(c, &pool->codes[i]) != 0)
                 return -1;
-        if (read_status(c, pool, read, out) != 0)
+            ring[(head + in_flight++) % BENCH_CHECK_WINDOW] = i;
+        }
+        if (in_flight == 0)
+            return 0;
+        if (read_status(c, pool, ring[head], out) != 0)
             return -1;
-        ++read;
+        head = (head + 1) % BENCH_CHECK_WINDOW;
+        --in_flight;
     }
+}
+
+int bench_check_redis_uses(const sync_route_t *r, const bench_pool_t *pool, bench_redis_uses_t *out)
+{
+    out->uses = out->over_max = out->missing = 0;
+    for (size_t node = 0; node != r->num_nodes; ++node)
+        if (node_uses(r, node, pool, out) != 0)
+            return -1;
     return 0;
 }
 
@@ -110,7 +127,7 @@ static int last_entry(uint64_t last[2], const redisReply *r)
  * or below its bucket's high-water mark in PostgreSQL (sync_progress).
  * Returns 1 when caught up, 0 when not, -1 on error.
  */
-static int poll_streams(redisContext *c, PGconn *pg)
+static int poll_streams(const sync_route_t *r, PGconn *pg)
 {
     redisReply *last[IG_BUCKETS] = {NULL};
     uint64_t marks[IG_BUCKETS][2] = {{0}};
@@ -133,10 +150,11 @@ static int poll_streams(redisContext *c, PGconn *pg)
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
         char key[IG_KEY_MAX_BYTES];
         ig_key_events(key, b);
-        redisAppendCommand(c, "XREVRANGE %s + - COUNT 1", key);
+        redisAppendCommand(sync_route_bucket(r, b), "XREVRANGE %s + - COUNT 1", key);
     }
+    /* Each connection answers in the order it was asked: bucket by bucket. */
     for (unsigned b = 0; b != IG_BUCKETS; ++b) {
-        if ((last[b] = bench_redis_next(c, "XREVRANGE")) == NULL) {
+        if ((last[b] = bench_redis_next(sync_route_bucket(r, b), "XREVRANGE")) == NULL) {
             ret = -1;
             break;
         }
@@ -154,16 +172,16 @@ static int poll_streams(redisContext *c, PGconn *pg)
     return ret;
 }
 
-int bench_check_sync_wait(redisContext *c, PGconn *pg, double timeout_s, uint64_t *caught_up_ns)
+int bench_check_sync_wait(const sync_route_t *r, PGconn *pg, double timeout_s, uint64_t *caught_up_ns)
 {
     uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * (double)BENCH_NS_PER_SEC);
     struct timespec pause = {.tv_sec = 0, .tv_nsec = SYNC_POLL_NS};
     for (;;) {
-        int r = poll_streams(c, pg);
+        int caught = poll_streams(r, pg);
         uint64_t now = bench_now_ns();
-        if (r < 0)
+        if (caught < 0)
             return -1;
-        if (r == 1) {
+        if (caught == 1) {
             *caught_up_ns = now;
             return 0;
         }
@@ -264,7 +282,7 @@ int bench_check_pg_waitlist(PGconn *pg, long long *count)
     return ret;
 }
 
-int bench_check_verify(redisContext *c, PGconn *pg, const bench_pool_t *pool, bench_verify_t *out)
+int bench_check_verify(const sync_route_t *r, PGconn *pg, const bench_pool_t *pool, bench_verify_t *out)
 {
     static const char sql[] =
         "SELECT i.code IS NOT NULL, coalesce(i.max_uses, 0), coalesce(i.use_count, 0), coalesce(r.n, 0) "
@@ -282,7 +300,7 @@ int bench_check_verify(redisContext *c, PGconn *pg, const bench_pool_t *pool, be
         bench_error("out of memory");
         return -1;
     }
-    if (bench_check_redis_uses(c, pool, &uses) != 0 || (res = query_pool(pg, pool, sql, "verification")) == NULL)
+    if (bench_check_redis_uses(r, pool, &uses) != 0 || (res = query_pool(pg, pool, sql, "verification")) == NULL)
         goto Exit;
     if ((size_t)PQntuples(res) != pool->num_codes) {
         bench_error("postgresql verification: %d rows for %zu codes", PQntuples(res), pool->num_codes);

@@ -19,6 +19,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include "pool.h"
+#include "redis_route.h"
 
 /** ig_status calls in flight while reading the pool. */
 #define BENCH_CHECK_WINDOW 1024
@@ -32,7 +33,7 @@ typedef struct bench_redis_uses_t {
 } bench_redis_uses_t;
 
 /** Reads the pool's use counts from Redis into out. Returns 0 or -1 (printed). */
-int bench_check_redis_uses(redisContext *c, const bench_pool_t *pool, bench_redis_uses_t *out);
+int bench_check_redis_uses(const sync_route_t *r, const bench_pool_t *pool, bench_redis_uses_t *out);
 
 /**
  * Waits until PostgreSQL's high-water marks have reached the last entry of
@@ -40,7 +41,7 @@ int bench_check_redis_uses(redisContext *c, const bench_pool_t *pool, bench_redi
  * *caught_up_ns to the time it saw that (bench_now_ns()). Returns 0, or -1
  * on timeout or error (printed).
  */
-int bench_check_sync_wait(redisContext *c, PGconn *pg, double timeout_s, uint64_t *caught_up_ns);
+int bench_check_sync_wait(const sync_route_t *r, PGconn *pg, double timeout_s, uint64_t *caught_up_ns);
 
 /** Connects to PostgreSQL. Returns the connection (caller PQfinish-es it) or NULL (printed). */
 PGconn *bench_pg_connect(const char *url);
@@ -66,6 +67,6 @@ typedef struct bench_verify_t {
 } bench_verify_t;
 
 /** Compares every pool code between Redis and PostgreSQL. Returns 0 when it could compare (even with mismatches), -1 otherwise. */
-int bench_check_verify(redisContext *c, PGconn *pg, const bench_pool_t *pool, bench_verify_t *out);
+int bench_check_verify(const sync_route_t *r, PGconn *pg, const bench_pool_t *pool, bench_verify_t *out);
 
 #endif

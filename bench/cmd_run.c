@@ -60,8 +60,9 @@ static int resolve_rate(double *rate, const bench_opts_t *o)
 }
 
 /* People who joined the waitlist so far (its `joined` counter, IG_KEY_WL_COUNTERS). Returns 0 or -1 (printed). */
-static int waitlist_size(redisContext *c, long long *out)
+static int waitlist_size(const sync_route_t *redis, long long *out)
 {
+    redisContext *c = sync_route_bucket(redis, IG_WL_BUCKET);
     char key[IG_KEY_MAX_BYTES];
     snprintf(key, sizeof(key), "%s", IG_KEY_WL_COUNTERS);
     const char *argv[] = {"HGET", key, "joined"};
@@ -76,15 +77,21 @@ static int waitlist_size(redisContext *c, long long *out)
     return ret;
 }
 
-/* The append-only file's size and rewrites so far, or -1 in size when AOF is off. */
-static void aof_state(redisContext *c, long long *size, long long *rewrites)
+/* The append-only files' size and rewrites so far, summed over the masters, or -1 in size when AOF is off on one. */
+static void aof_state(const sync_route_t *redis, long long *size, long long *rewrites)
 {
-    long long enabled = 0;
-    *size = *rewrites = -1;
-    if (bench_redis_info_int(c, "persistence", "aof_enabled", &enabled) != 0 || enabled != 1 ||
-        bench_redis_info_int(c, "persistence", "aof_rewrites", rewrites) != 0 ||
-        bench_redis_info_int(c, "persistence", "aof_current_size", size) != 0)
-        *size = -1;
+    *size = *rewrites = 0;
+    for (size_t i = 0; i != redis->num_nodes; ++i) {
+        long long enabled = 0, n = 0, bytes = 0;
+        if (bench_redis_info_int(redis->nodes[i], "persistence", "aof_enabled", &enabled) != 0 || enabled != 1 ||
+            bench_redis_info_int(redis->nodes[i], "persistence", "aof_rewrites", &n) != 0 ||
+            bench_redis_info_int(redis->nodes[i], "persistence", "aof_current_size", &bytes) != 0) {
+            *size = *rewrites = -1;
+            return;
+        }
+        *size += bytes;
+        *rewrites += n;
+    }
 }
 
 /* Compares the counts before and after; records what broke in r. */
@@ -127,7 +134,7 @@ int bench_cmd_run(const bench_opts_t *o)
     bench_cpu_sample_t cpu_before, cpu_after;
     long long aof_before, aof_after, rewrites_before, rewrites_after;
     bench_result_t *r = NULL;
-    redisContext *redis = NULL, *load_redis = NULL;
+    sync_route_t redis = {0}, load_redis = {0};
     PGconn *pg = NULL;
     unsigned port = 0;
     uint64_t caught = 0;
@@ -159,24 +166,25 @@ int bench_cmd_run(const bench_opts_t *o)
         bench_error("out of memory");
         goto Exit;
     }
-    if ((redis = bench_redis_connect(&cfg)) == NULL || (!o->no_pg && (pg = bench_pg_connect(cfg.database_url)) == NULL))
+    if (bench_redis_open(&redis, &cfg) != 0 || (!o->no_pg && (pg = bench_pg_connect(cfg.database_url)) == NULL))
         goto Exit;
-    bench_redis_persistence(redis, r->persistence);
+    /* Every master of a cluster runs with the same persistence (scripts/bench): the first one's. */
+    bench_redis_persistence(redis.nodes[0], r->persistence);
     r->gateway_threads = cfg.threads;
 
     /* 1. Still state, then the counts before. */
-    if (pg != NULL && bench_check_sync_wait(redis, pg, PRE_SYNC_TIMEOUT_S, &caught) != 0)
+    if (pg != NULL && bench_check_sync_wait(&redis, pg, PRE_SYNC_TIMEOUT_S, &caught) != 0)
         goto Exit;
-    if (bench_check_redis_uses(redis, &pool, &uses) != 0 ||
+    if (bench_check_redis_uses(&redis, &pool, &uses) != 0 ||
         (pg != NULL && bench_check_pg_redemptions(pg, &pool, &r->inv.pg_before) != 0))
         goto Exit;
     r->inv.redis_before = uses.uses;
     if (bench_mix_has(&mix, BENCH_OP_JOIN) &&
-        (waitlist_size(redis, &r->inv.wl_before) != 0 || (pg != NULL && bench_check_pg_waitlist(pg, &r->inv.pg_wl_before) != 0)))
+        (waitlist_size(&redis, &r->inv.wl_before) != 0 || (pg != NULL && bench_check_pg_waitlist(pg, &r->inv.pg_wl_before) != 0)))
         goto Exit;
     if (o->procs != NULL && bench_cpu_read(&cpu_before, o->procs) != 0)
         goto Exit;
-    aof_state(redis, &aof_before, &rewrites_before);
+    aof_state(&redis, &aof_before, &rewrites_before);
 
     /* 2. The load. */
     bench_say("%s: %s over %s for %.1f s%s", r->name, via_redis ? "redeem" : o->workload, o->via, o->duration,
@@ -188,8 +196,8 @@ int bench_cmd_run(const bench_opts_t *o)
                                       .pool = &pool,
                                       .email_key = keys.email,
                                       .client_addr = "127.0.0.1"};
-        if ((load_redis = bench_redis_connect(&cfg)) != NULL)
-            loaded = bench_redis_load_run(r, load_redis, &lo);
+        if (bench_redis_open(&load_redis, &cfg) == 0)
+            loaded = bench_redis_load_run(r, &load_redis, &lo);
     } else {
         bench_req_ctx_t ctx = {.pool = &pool, .wl = &wl, .user_keys = &keys.user, .code_prefix = cfg.code_prefix};
         bench_rng_seed(&ctx.rng, o->seed);
@@ -207,7 +215,7 @@ int bench_cmd_run(const bench_opts_t *o)
 
     /* 3. Catch-up, then the counts after. */
     if (pg != NULL && !o->no_sync_wait) {
-        if (bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0) {
+        if (bench_check_sync_wait(&redis, pg, o->timeout, &caught) != 0) {
             bench_result_fail(r, "the sync daemon did not catch up within %.0f s", o->timeout);
         } else {
             r->inv.catchup_s = caught > r->end_ns ? (double)(caught - r->end_ns) / BENCH_NS_PER_SEC : 0.0;
@@ -221,10 +229,10 @@ int bench_cmd_run(const bench_opts_t *o)
     if (o->procs != NULL && bench_cpu_read(&cpu_after, o->procs) == 0)
         bench_cpu_account(&r->cpu, &cpu_before, &cpu_after, bench_result_ok_ops(r));
     /* What Redis wrote to its append-only file per operation (a rewrite in between makes the sizes incomparable). */
-    aof_state(redis, &aof_after, &rewrites_after);
+    aof_state(&redis, &aof_after, &rewrites_after);
     if (aof_before >= 0 && aof_after >= aof_before && rewrites_after == rewrites_before && bench_result_ok_ops(r) > 0)
         r->aof_bytes_per_op = (double)(aof_after - aof_before) / bench_result_ok_ops(r);
-    if (bench_check_redis_uses(redis, &pool, &uses) == 0) {
+    if (bench_check_redis_uses(&redis, &pool, &uses) == 0) {
         r->inv.redis_checked = 1;
         r->inv.redis_after = uses.uses;
         r->inv.over_max = uses.over_max;
@@ -233,7 +241,7 @@ int bench_cmd_run(const bench_opts_t *o)
         bench_result_fail(r, "could not read the use counts from Redis after the run");
     }
     if (bench_mix_has(&mix, BENCH_OP_JOIN)) {
-        if (waitlist_size(redis, &r->inv.wl_after) == 0)
+        if (waitlist_size(&redis, &r->inv.wl_after) == 0)
             r->inv.wl_checked = 1;
         else
             bench_result_fail(r, "could not read the waitlist's size from Redis after the run");
@@ -251,10 +259,8 @@ int bench_cmd_run(const bench_opts_t *o)
 Exit:
     if (pg != NULL)
         PQfinish(pg);
-    if (load_redis != NULL)
-        redisFree(load_redis);
-    if (redis != NULL)
-        redisFree(redis);
+    sync_route_close(&load_redis);
+    sync_route_close(&redis);
     free(r);
     bench_pool_dispose(&pool);
     bench_waitlist_dispose(&wl);

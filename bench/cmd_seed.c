@@ -24,7 +24,7 @@ int bench_cmd_seed(const bench_opts_t *o)
     bench_pool_t pool = {0};
     bench_waitlist_t wl = {0};
     bench_pool_mix_t mix = {.codes = o->codes, .multi_frac = o->multi_frac, .bound_frac = o->bound_frac, .multi_max = o->multi_max};
-    redisContext *redis = NULL;
+    sync_route_t redis = {0};
     PGconn *pg = NULL;
     size_t created = 0;
     uint64_t t0, t1 = bench_now_ns(), caught = 0;
@@ -37,7 +37,7 @@ int bench_cmd_seed(const bench_opts_t *o)
     }
     if (bench_config_load(&cfg, &keys, o->config) != 0)
         return 1;
-    if ((redis = bench_redis_connect(&cfg)) == NULL)
+    if (bench_redis_open(&redis, &cfg) != 0)
         goto Exit;
     if (o->codes == 0) {
         /* --codes 0: the pool of the state directory stays; only the waitlist is seeded. */
@@ -47,7 +47,7 @@ int bench_cmd_seed(const bench_opts_t *o)
         if (bench_pool_generate(&pool, &mix, keys.code) != 0)
             goto Exit;
         t0 = bench_now_ns();
-        if (bench_seed_codes(redis, &pool, keys.email, (long long)time(NULL) + SEED_EXPIRES_DAYS * 86400LL, &created) != 0)
+        if (bench_seed_codes(&redis, &pool, keys.email, (long long)time(NULL) + SEED_EXPIRES_DAYS * 86400LL, &created) != 0)
             goto Exit;
         t1 = bench_now_ns();
         if (created != pool.num_codes) {
@@ -71,7 +71,7 @@ int bench_cmd_seed(const bench_opts_t *o)
             goto Exit;
         bench_say("seeding a waitlist of %zu", wl.num);
         t0 = bench_now_ns();
-        if (bench_seed_waitlist(redis, &wl, keys.email, &keys.user, &joined, &existing) != 0)
+        if (bench_seed_waitlist(&redis, &wl, keys.email, &keys.user, &joined, &existing) != 0)
             goto Exit;
         t1 = bench_now_ns();
         if (bench_waitlist_save(&wl, o->state) != 0)
@@ -85,7 +85,7 @@ int bench_cmd_seed(const bench_opts_t *o)
         goto Exit;
     }
     /* The high-water marks say when the daemon has caught up: PostgreSQL is asked even with --no-pg. */
-    if ((pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0)
+    if ((pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(&redis, pg, o->timeout, &caught) != 0)
         goto Exit;
     printf("sync daemon copied the seeding's events in %.2f s after it ended\n", (double)(caught - t1) / BENCH_NS_PER_SEC);
     if (o->no_pg) {
@@ -102,8 +102,7 @@ int bench_cmd_seed(const bench_opts_t *o)
 Exit:
     if (pg != NULL)
         PQfinish(pg);
-    if (redis != NULL)
-        redisFree(redis);
+    sync_route_close(&redis);
     bench_pool_dispose(&pool);
     bench_waitlist_dispose(&wl);
     sodium_memzero(&keys, sizeof(keys));

@@ -68,7 +68,7 @@ int bench_cmd_catchup(const bench_opts_t *o)
 {
     ig_config_t cfg;
     bench_pool_t pool = {0};
-    redisContext *redis = NULL;
+    sync_route_t redis = {0};
     PGconn *pg = NULL;
     json_t *run = NULL, *out = NULL;
     sync_log_t log = {0};
@@ -85,8 +85,8 @@ int bench_cmd_catchup(const bench_opts_t *o)
     }
     if (bench_config_load(&cfg, NULL, o->config) != 0)
         return 1;
-    if ((run = bench_json_load(o->after)) == NULL || bench_pool_load(&pool, o->state) != 0 ||
-        (redis = bench_redis_connect(&cfg)) == NULL || (pg = bench_pg_connect(cfg.database_url)) == NULL)
+    if ((run = bench_json_load(o->after)) == NULL || bench_pool_load(&pool, o->state) != 0 || bench_redis_open(&redis, &cfg) != 0 ||
+        (pg = bench_pg_connect(cfg.database_url)) == NULL)
         goto Exit;
     double pg_before = bench_json_number(run, "invariants.pg_before"),
            redis_delta = bench_json_number(run, "invariants.redis_after") - bench_json_number(run, "invariants.redis_before");
@@ -101,7 +101,7 @@ int bench_cmd_catchup(const bench_opts_t *o)
         wl_delta = 0;
     if (o->procs != NULL && bench_cpu_read(&cpu_before, o->procs) != 0)
         goto Exit;
-    if (bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0)
+    if (bench_check_sync_wait(&redis, pg, o->timeout, &caught) != 0)
         goto Exit;
     double secs = (double)(caught - t0) / BENCH_NS_PER_SEC, events = redis_delta + wl_delta;
     if (bench_check_pg_redemptions(pg, &pool, &pg_after) != 0 || (joins && bench_check_pg_waitlist(pg, &wl_after) != 0))
@@ -148,8 +148,7 @@ Exit:
     json_decref(run);
     if (pg != NULL)
         PQfinish(pg);
-    if (redis != NULL)
-        redisFree(redis);
+    sync_route_close(&redis);
     bench_pool_dispose(&pool);
     ig_config_wipe(&cfg);
     return ret;
@@ -160,7 +159,7 @@ int bench_cmd_verify(const bench_opts_t *o)
     ig_config_t cfg;
     bench_pool_t pool = {0};
     bench_verify_t v;
-    redisContext *redis = NULL;
+    sync_route_t redis = {0};
     PGconn *pg = NULL;
     json_t *out = NULL;
     uint64_t caught;
@@ -172,9 +171,9 @@ int bench_cmd_verify(const bench_opts_t *o)
     }
     if (bench_config_load(&cfg, NULL, o->config) != 0)
         return 1;
-    if (bench_pool_load(&pool, o->state) != 0 || (redis = bench_redis_connect(&cfg)) == NULL ||
-        (pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(redis, pg, o->timeout, &caught) != 0 ||
-        bench_check_verify(redis, pg, &pool, &v) != 0)
+    if (bench_pool_load(&pool, o->state) != 0 || bench_redis_open(&redis, &cfg) != 0 ||
+        (pg = bench_pg_connect(cfg.database_url)) == NULL || bench_check_sync_wait(&redis, pg, o->timeout, &caught) != 0 ||
+        bench_check_verify(&redis, pg, &pool, &v) != 0)
         goto Exit;
     ok = v.pg_missing == 0 && v.pg_over_max == 0 && v.pg_count_drift == 0 && v.redis_mismatch == 0 &&
          v.redis_uses == v.pg_redemptions;
@@ -196,8 +195,7 @@ Exit:
     json_decref(out);
     if (pg != NULL)
         PQfinish(pg);
-    if (redis != NULL)
-        redisFree(redis);
+    sync_route_close(&redis);
     bench_pool_dispose(&pool);
     ig_config_wipe(&cfg);
     return ret;

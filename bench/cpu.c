@@ -97,6 +97,33 @@ static int in_tree(const proc_t *all, size_t n, pid_t pid, pid_t root)
     return pid == root;
 }
 
+/* Whether role names a Redis process: "redis", or "redis" and a number (a cluster's masters). */
+static int is_shard(const char *role)
+{
+    if (strncmp(role, "redis", 5) != 0)
+        return 0;
+    for (const char *p = role + 5; *p != '\0'; ++p)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+/* CPU microseconds of the process tree of *pid; *pid set to 0 when the process itself is gone. */
+static uint64_t tree_us(const proc_t *all, size_t n, pid_t *pid, long hz)
+{
+    uint64_t ticks = 0;
+    int alive = 0;
+    for (size_t i = 0; i != n; ++i) {
+        if (!in_tree(all, n, all[i].pid, *pid))
+            continue;
+        ticks += all[i].ticks;
+        alive |= all[i].pid == *pid;
+    }
+    if (!alive)
+        *pid = 0;
+    return ticks * 1000000ull / (uint64_t)(hz > 0 ? hz : 100);
+}
+
 int bench_cpu_read(bench_cpu_sample_t *out, const char *path)
 {
     char line[128], role[32];
@@ -114,36 +141,52 @@ int bench_cpu_read(bench_cpu_sample_t *out, const char *path)
     while (fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, "%31s %d", role, &pid) != 2)
             continue;
+        if (is_shard(role)) {
+            if (out->num_shards == BENCH_CPU_SHARDS || strlen(role) >= BENCH_CPU_NAME_BYTES) {
+                fclose(f);
+                bench_error("--procs %s: more than %d redis processes, or %s is too long a name", path, BENCH_CPU_SHARDS, role);
+                return -1;
+            }
+            bench_cpu_shard_t *sh = &out->shards[out->num_shards++];
+            memcpy(sh->name, role, strlen(role) + 1); /* shorter than the name's bytes: checked above */
+            sh->pid = (pid_t)pid;
+            continue;
+        }
         int r = 0;
         while (r != BENCH_CPU_ROLES && strcmp(role_names[r], role) != 0)
             ++r;
         if (r == BENCH_CPU_ROLES) {
             fclose(f);
-            bench_error("--procs %s: unknown role %s (gateway, redis, sync, postgres)", path, role);
+            bench_error("--procs %s: unknown role %s (gateway, redis or redisN, sync, postgres)", path, role);
             return -1;
         }
         out->pid[r] = (pid_t)pid;
     }
     fclose(f);
+    out->at_ns = bench_now_ns();
     if ((all = read_procs(&n)) == NULL)
         return -1;
-    for (int r = 0; r != BENCH_CPU_ROLES; ++r) {
-        uint64_t ticks = 0;
-        int alive = 0;
-        if (out->pid[r] <= 0)
+    for (int r = 0; r != BENCH_CPU_ROLES; ++r)
+        if (r != BENCH_CPU_REDIS && out->pid[r] > 0)
+            out->us[r] = tree_us(all, n, &out->pid[r], hz);
+    for (size_t s = 0; s != out->num_shards; ++s) {
+        bench_cpu_shard_t *sh = &out->shards[s];
+        if (sh->pid <= 0)
             continue;
-        for (size_t i = 0; i != n; ++i) {
-            if (!in_tree(all, n, all[i].pid, out->pid[r]))
-                continue;
-            ticks += all[i].ticks;
-            alive |= all[i].pid == out->pid[r];
-        }
-        if (!alive)
-            out->pid[r] = 0;
-        out->us[r] = ticks * 1000000ull / (uint64_t)(hz > 0 ? hz : 100);
+        sh->us = tree_us(all, n, &sh->pid, hz);
+        out->us[BENCH_CPU_REDIS] += sh->us;
+        if (sh->pid != 0 && out->pid[BENCH_CPU_REDIS] == 0)
+            out->pid[BENCH_CPU_REDIS] = sh->pid;
     }
     free(all);
     return 0;
+}
+
+/* Time of one process between two readings: from 0 when it is not the same process. */
+static double spent(pid_t before_pid, uint64_t before_us, uint64_t after_us)
+{
+    uint64_t from = before_pid != 0 ? before_us : 0;
+    return after_us >= from ? (double)(after_us - from) : 0.0;
 }
 
 void bench_cpu_account(bench_cpu_account_t *out, const bench_cpu_sample_t *before, const bench_cpu_sample_t *after, double ops)
@@ -151,12 +194,25 @@ void bench_cpu_account(bench_cpu_account_t *out, const bench_cpu_sample_t *befor
     memset(out, 0, sizeof(*out));
     out->measured = 1;
     out->ops = ops;
+    out->wall_us = after->at_ns > before->at_ns ? (double)(after->at_ns - before->at_ns) / 1000.0 : 0.0;
     for (int r = 0; r != BENCH_CPU_ROLES; ++r) {
-        if (after->pid[r] == 0)
+        if (r == BENCH_CPU_REDIS || after->pid[r] == 0)
             continue;
         out->present[r] = 1;
-        uint64_t from = before->pid[r] == after->pid[r] ? before->us[r] : 0;
-        out->us[r] = after->us[r] >= from ? (double)(after->us[r] - from) : 0.0;
+        out->us[r] = spent(before->pid[r] == after->pid[r] ? before->pid[r] : 0, before->us[r], after->us[r]);
+    }
+    for (size_t s = 0; s != after->num_shards; ++s) {
+        const bench_cpu_shard_t *a = &after->shards[s], *b = NULL;
+        if (a->pid == 0)
+            continue;
+        for (size_t i = 0; i != before->num_shards && b == NULL; ++i)
+            if (strcmp(before->shards[i].name, a->name) == 0 && before->shards[i].pid == a->pid)
+                b = &before->shards[i];
+        double us = spent(b != NULL ? b->pid : 0, b != NULL ? b->us : 0, a->us);
+        snprintf(out->shards[out->num_shards].name, sizeof(out->shards[0].name), "%s", a->name);
+        out->shards[out->num_shards++].us = us;
+        out->present[BENCH_CPU_REDIS] = 1;
+        out->us[BENCH_CPU_REDIS] += us;
     }
 }
 
@@ -165,6 +221,11 @@ double bench_cpu_per_op(const bench_cpu_account_t *a, bench_cpu_role_t role)
     if (!a->measured || !(a->ops > 0) || !a->present[role])
         return NAN;
     return a->us[role] / a->ops;
+}
+
+double bench_cpu_cores(const bench_cpu_account_t *a, double us)
+{
+    return a->measured && a->wall_us > 0 ? us / a->wall_us : NAN;
 }
 
 double bench_cpu_persist_ratio(const bench_cpu_account_t *a)
@@ -186,18 +247,25 @@ static json_t *number(double v)
 
 json_t *bench_cpu_json(const bench_cpu_account_t *a)
 {
-    json_t *total, *per_op;
+    json_t *total, *per_op, *cores, *shards;
 
     if (!a->measured)
         return json_null();
     total = json_object();
     per_op = json_object();
+    cores = json_object();
+    shards = json_array();
     for (int r = 0; r != BENCH_CPU_ROLES; ++r) {
         json_object_set_new(total, role_names[r], a->present[r] ? json_real(a->us[r]) : json_null());
         json_object_set_new(per_op, role_names[r], number(bench_cpu_per_op(a, (bench_cpu_role_t)r)));
+        json_object_set_new(cores, role_names[r], number(a->present[r] ? bench_cpu_cores(a, a->us[r]) : NAN));
     }
-    return json_pack("{s:f,s:o,s:o,s:o}", "ops", a->ops, "us", total, "us_per_op", per_op, "persist_over_serve",
-                     number(bench_cpu_persist_ratio(a)));
+    for (size_t s = 0; s != a->num_shards; ++s)
+        json_array_append_new(shards, json_pack("{s:s,s:f,s:o,s:o}", "name", a->shards[s].name, "us", a->shards[s].us, "us_per_op",
+                                                number(a->ops > 0 ? a->shards[s].us / a->ops : NAN), "cores",
+                                                number(bench_cpu_cores(a, a->shards[s].us))));
+    return json_pack("{s:f,s:f,s:o,s:o,s:o,s:o,s:o}", "ops", a->ops, "wall_s", a->wall_us / 1e6, "us", total, "us_per_op", per_op,
+                     "cores", cores, "persist_over_serve", number(bench_cpu_persist_ratio(a)), "shards", shards);
 }
 
 void bench_cpu_print(FILE *f, const char *lead, const bench_cpu_account_t *a)
@@ -217,5 +285,8 @@ void bench_cpu_print(FILE *f, const char *lead, const bench_cpu_account_t *a)
     double ratio = bench_cpu_persist_ratio(a);
     if (!isnan(ratio))
         fprintf(f, "; (sync + postgres) / (gateway + redis) %.2f", ratio);
+    for (size_t s = 0; a->num_shards > 1 && a->ops > 0 && s != a->num_shards; ++s)
+        fprintf(f, "%s%s %.1f (%.2f of a core)", s == 0 ? "; shards: " : ", ", a->shards[s].name, a->shards[s].us / a->ops,
+                bench_cpu_cores(a, a->shards[s].us));
     fputc('\n', f);
 }

@@ -153,8 +153,10 @@ static int waitlist_memory(redisContext *c, size_t entries, json_t *out)
     for (size_t i = 0; i != wl.num; ++i)
         email_bytes += strlen(bench_waitlist_email(&wl, i));
     bench_say("memory: joining %zu people to the waitlist", wl.num);
+    sync_route_t route;
+    bench_redis_single(&route, c);
     uint64_t t0 = bench_now_ns();
-    if (bench_seed_waitlist(c, &wl, email_key, &user_keys, &created, &existing) != 0)
+    if (bench_seed_waitlist(&route, &wl, email_key, &user_keys, &created, &existing) != 0)
         goto Exit;
     double secs = (double)(bench_now_ns() - t0) / BENCH_NS_PER_SEC;
     if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || bench_redis_trim_streams(c) != 0 ||
@@ -216,8 +218,10 @@ int bench_cmd_memory(const bench_opts_t *o)
         bench_pool_generate(&pool, &mix, code_key) != 0)
         goto Exit;
     bench_say("memory: issuing %zu single-use codes", pool.num_codes);
+    sync_route_t route;
+    bench_redis_single(&route, c);
     t0 = bench_now_ns();
-    if (bench_seed_codes(c, &pool, email_key, (long long)time(NULL) + 30 * 86400LL, &created) != 0)
+    if (bench_seed_codes(&route, &pool, email_key, (long long)time(NULL) + 30 * 86400LL, &created) != 0)
         goto Exit;
     double secs = (double)(bench_now_ns() - t0) / BENCH_NS_PER_SEC;
     if (bench_redis_info_int(c, "memory", "used_memory", &with_events) != 0 || bench_redis_trim_streams(c) != 0 ||

@@ -26,16 +26,38 @@ static redisContext *finish_connect(redisContext *c, const char *where)
     return c;
 }
 
-redisContext *bench_redis_connect(const ig_config_t *cfg)
+int bench_redis_open(sync_route_t *r, const ig_config_t *cfg)
 {
-    struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
-    if (cfg->redis_unix[0] != '\0')
-        return finish_connect(redisConnectUnixWithTimeout(cfg->redis_unix, tv), cfg->redis_unix);
-    if (strcmp(cfg->redis_host, "127.0.0.1") != 0) {
-        bench_error("redis_url %s: the harness only talks to 127.0.0.1 or a Unix socket", cfg->redis_url);
-        return NULL;
+    for (unsigned s = 0; s != (cfg->redis_cluster ? cfg->redis_num_seeds : 1); ++s) {
+        const char *host = cfg->redis_cluster ? cfg->redis_seeds[s].host : cfg->redis_host;
+        if (cfg->redis_unix[0] == '\0' && strcmp(host, "127.0.0.1") != 0) {
+            bench_error("redis_url %s: the harness only talks to 127.0.0.1 or a Unix socket", cfg->redis_url);
+            return -1;
+        }
     }
-    return finish_connect(redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv), cfg->redis_url);
+    /* A check over a million codes must not hang forever on a dead server. */
+    if (sync_route_open(r, cfg, 5000, RCONN_TIMEOUT_S * 1000) != 0) {
+        bench_error("redis %s: %s", cfg->redis_url, r->errstr);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_redis_single(sync_route_t *r, redisContext *c)
+{
+    memset(r, 0, sizeof(*r));
+    r->nodes[0] = c;
+    r->num_nodes = 1;
+    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+        r->bucket[b] = c;
+}
+
+size_t bench_redis_node_of(const sync_route_t *r, unsigned bucket)
+{
+    size_t i = 0;
+    while (i + 1 < r->num_nodes && r->nodes[i] != sync_route_bucket(r, bucket))
+        ++i;
+    return i;
 }
 
 redisContext *bench_redis_connect_port(unsigned port)

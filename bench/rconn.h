@@ -2,6 +2,12 @@
  * Synchronous hiredis connections of the harness (seeding, the Redis
  * ceiling, checks, memory). The harness only ever talks to a Redis on
  * 127.0.0.1 or a Unix socket.
+ *
+ * Against cfg's redis_url it opens the sync daemon's routing
+ * (sync/redis_route.h): one connection to a single Redis, or one per master
+ * of a Redis Cluster, and each bucket's with sync_route_bucket(). With a
+ * single Redis every bucket has the same one connection, so the harness
+ * pipelines exactly as on one connection.
  */
 #ifndef BENCH_RCONN_H
 #define BENCH_RCONN_H
@@ -9,11 +15,25 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 #include "ig_config.h"
+#include "redis_route.h"
 
 #define BENCH_PERSISTENCE_BYTES 64
 
-/** Connects to cfg's redis_url. Returns a context the caller frees with redisFree, or NULL (printed). */
-redisContext *bench_redis_connect(const ig_config_t *cfg);
+/**
+ * Connects to cfg's redis_url: r's connections (the caller closes them with
+ * sync_route_close). Returns 0 or -1 (printed).
+ */
+int bench_redis_open(sync_route_t *r, const ig_config_t *cfg);
+
+/**
+ * Makes r a routing of every bucket to c (a private Redis the harness
+ * connected to by port): r borrows c, so the caller frees c, never
+ * sync_route_close(r).
+ */
+void bench_redis_single(sync_route_t *r, redisContext *c);
+
+/** The index in r->nodes of the connection that serves bucket. */
+size_t bench_redis_node_of(const sync_route_t *r, unsigned bucket);
 
 /** Connects to 127.0.0.1:port. Same contract as bench_redis_connect. */
 redisContext *bench_redis_connect_port(unsigned port);

@@ -8,7 +8,9 @@
  *
  * The run names are the contract with scripts/bench: A.* ran with Redis
  * without persistence, B.* with appendfsync always, W.* without persistence
- * and with the sync daemon stopped, on the waitlist at full size.
+ * and with the sync daemon stopped, on the waitlist at full size; M1.RUN
+ * and MN.RUN (scripts/bench --cluster N) the same run against one Redis and
+ * against a Redis Cluster of N masters, compared side by side.
  */
 #include <math.h>
 #include <stdio.h>
@@ -319,6 +321,111 @@ static void print_cpu(const loaded_t *l)
         print_cpu_row(l->items[i]);
 }
 
+/* N of a result named "M<N>.<run>" (and *run set to <run>), or 0. */
+static unsigned masters_of(const json_t *r, const char **run)
+{
+    const char *name = str(r, "name");
+    char *end;
+    unsigned long n;
+
+    if (name[0] != 'M' || name[1] < '1' || name[1] > '9')
+        return 0;
+    n = strtoul(name + 1, &end, 10);
+    if (*end != '.' || n > 1000)
+        return 0;
+    *run = end + 1;
+    return (unsigned)n;
+}
+
+/* Result "M<n>.<run>", or NULL. */
+static const json_t *find_masters(const loaded_t *l, unsigned n, const char *run)
+{
+    char name[128];
+    snprintf(name, sizeof(name), "M%u.%s", n, run);
+    return find(l, name);
+}
+
+/* One row of the 1-vs-N table: throughput, CPU per operation and share of a core per process. */
+static json_t *print_masters_row(const json_t *r, unsigned n, const json_t *one)
+{
+    const json_t *cpu = json_object_get(r, "cpu");
+    double thr = bench_json_number(r, "throughput"), base = bench_json_number(one, "throughput"), all = 0;
+    json_t *row = json_pack("{s:s,s:i,s:f}", "name", str(r, "name"), "masters", (int)n, "throughput", thr);
+    char a[32], path[64];
+
+    printf("| %s | %u | %s | %.2f |", str(r, "name"), n, bench_grouped(a, sizeof(a), thr), thr / base);
+    json_object_set_new(row, "throughput_over_1", json_real(thr / base));
+    for (int role = 0; role != BENCH_CPU_ROLES; ++role) {
+        snprintf(path, sizeof(path), "us_per_op.%s", bench_cpu_role_name((bench_cpu_role_t)role));
+        double v = bench_json_number(cpu, path), v1 = bench_json_number(json_object_get(one, "cpu"), path);
+        all += isnan(v) ? 0 : v;
+        if (isnan(v))
+            printf(" - |");
+        else if (v1 > 0)
+            printf(" %.1f (%.2f) |", v, v / v1);
+        else
+            printf(" %.1f |", v);
+    }
+    printf(" %.1f |", all);
+    for (int role = 0; role != BENCH_CPU_ROLES; ++role) {
+        snprintf(path, sizeof(path), "cores.%s", bench_cpu_role_name((bench_cpu_role_t)role));
+        double v = bench_json_number(cpu, path);
+        printf(isnan(v) ? " - |" : " %.2f |", v);
+    }
+    printf("\n");
+    json_object_set_new(row, "cpu", json_deep_copy(cpu != NULL ? cpu : json_null()));
+    return row;
+}
+
+/*
+ * scripts/bench --cluster N: each run against one Redis (M1.RUN) and against
+ * N masters (MN.RUN) in the same invocation, with the ratios, and the CPU of
+ * each Redis process (shard) per operation.
+ */
+static void print_masters(const loaded_t *l, json_t *root)
+{
+    json_t *rows = json_array();
+    const char *run;
+    int any = 0;
+
+    for (size_t i = 0; i != l->n; ++i) {
+        unsigned n = strcmp(str(l->items[i], "kind"), "load") == 0 ? masters_of(l->items[i], &run) : 0;
+        const json_t *one = n > 1 ? find_masters(l, 1, run) : NULL;
+        if (one == NULL)
+            continue;
+        if (!any)
+            printf("\n1 Redis against a Redis Cluster of N masters, same machine, same invocation: throughput, CPU per successful "
+                   "operation in us (in brackets: over the 1-master run), the share of a core each process used (CPU time / wall "
+                   "time from the load's start to the end of the sync daemon's catch-up):\n\n"
+                   "| run | masters | req/s | x 1 master | gateway | Redis (all masters) | sync | PostgreSQL | all | cores: "
+                   "gateway | Redis | sync | PostgreSQL |\n"
+                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        any = 1;
+        json_array_append_new(rows, print_masters_row(one, 1, one));
+        json_array_append_new(rows, print_masters_row(l->items[i], n, one));
+    }
+    if (!any) {
+        json_decref(rows);
+        return;
+    }
+    printf("\nCPU per shard (each Redis process), per successful operation of the run:\n\n"
+           "| run | shard | us per op | share of a core | share of Redis's CPU |\n| --- | --- | ---: | ---: | ---: |\n");
+    for (size_t i = 0; i != l->n; ++i) {
+        const json_t *cpu = json_object_get(l->items[i], "cpu"), *shards = json_object_get(cpu, "shards"), *sh;
+        double redis = bench_json_number(cpu, "us.redis");
+        size_t k;
+        if (strcmp(str(l->items[i], "kind"), "load") != 0 || masters_of(l->items[i], &run) == 0)
+            continue;
+        json_array_foreach(shards, k, sh)
+        {
+            printf("| %s | %s | %.1f | %.2f | %.2f |\n", str(l->items[i], "name"), str(sh, "name"),
+                   bench_json_number(sh, "us_per_op"), bench_json_number(sh, "cores"),
+                   redis > 0 ? bench_json_number(sh, "us") / redis : NAN);
+        }
+    }
+    json_object_set_new(root, "masters", rows);
+}
+
 /* Context for a budget line: connections and duration of the run it reads. */
 static void context_of(char *out, size_t cap, const json_t *r)
 {
@@ -342,8 +449,15 @@ static void context_of(char *out, size_t cap, const json_t *r)
 static int print_budgets(const loaded_t *l, json_t *root)
 {
     json_t *lines = json_array();
-    int missed = 0;
+    int missed = 0, any = 0;
 
+    /* A suite without any run a budget reads (scripts/bench --cluster) has no budget table. */
+    for (size_t i = 0; i != sizeof(budgets) / sizeof(budgets[0]); ++i)
+        any |= find(l, budgets[i].run) != NULL;
+    if (!any) {
+        json_object_set_new(root, "budgets", lines);
+        return 0;
+    }
     printf("\n| figure | value | budget | result | measured on |\n| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i != sizeof(budgets) / sizeof(budgets[0]); ++i) {
         const budget_t *b = &budgets[i];
@@ -434,6 +548,7 @@ int bench_cmd_report(const bench_opts_t *o)
     machine(root);
     print_runs(&l, root);
     print_cpu(&l);
+    print_masters(&l, root);
     missed = print_budgets(&l, root);
     held = invariants_held(&l);
     printf("\ninvariants: %s; budgets missed: %d%s\n", held ? "all held" : "BROKEN (see above)", missed,

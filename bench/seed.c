@@ -19,16 +19,17 @@ typedef struct issue_call_t {
     unsigned char hashes[BENCH_SEED_CODES_PER_CALL][IG_EMAIL_HASH_BYTES];
 } issue_call_t;
 
-/* Pipeline state: calls sent and replies still to read. */
+/* Pipeline state: the connections, calls sent and replies still to read on each. */
 typedef struct issue_pipe_t {
-    redisContext *c;
-    size_t outstanding;
+    const sync_route_t *r;
+    size_t outstanding[SYNC_ROUTE_MAX_NODES];
     size_t created;
 } issue_pipe_t;
 
-static int read_one(issue_pipe_t *p)
+/* Reads the oldest reply of connection node. */
+static int read_one(issue_pipe_t *p, size_t node)
 {
-    redisReply *reply = bench_redis_next(p->c, "FCALL ig_issue");
+    redisReply *reply = bench_redis_next(p->r->nodes[node], "FCALL ig_issue");
     int ret = -1;
     if (reply == NULL)
         return -1;
@@ -40,11 +41,11 @@ static int read_one(issue_pipe_t *p)
                     reply->type == REDIS_REPLY_ERROR ? ": " : "", reply->type == REDIS_REPLY_ERROR ? reply->str : "");
     }
     freeReplyObject(reply);
-    --p->outstanding;
+    --p->outstanding[node];
     return ret;
 }
 
-/* Sends one ig_issue for codes idx[0..n) of one bucket and one kind. */
+/* Sends one ig_issue for codes idx[0..n) of one bucket and one kind, on the bucket's connection. */
 static int send_call(issue_pipe_t *p, issue_call_t *call, const bench_pool_t *pool, const size_t *idx, size_t n, unsigned bucket,
                      bench_code_kind_t kind, const unsigned char email_key[IG_EMAIL_KEY_BYTES], const char *exp)
 {
@@ -75,19 +76,21 @@ static int send_call(issue_pipe_t *p, issue_call_t *call, const bench_pool_t *po
         ig_fcall_bin(&c, call->emails[i], elen);
         ig_fcall_bin(&c, call->hashes[i], elen ? IG_EMAIL_HASH_BYTES : 0);
     }
-    if (redisAppendCommandArgv(p->c, (int)ig_fcall_end(&c), call->argv, call->argvlen) != REDIS_OK) {
-        bench_error("redis FCALL ig_issue: %s", p->c->errstr);
+    size_t node = bench_redis_node_of(p->r, bucket);
+    redisContext *rc = p->r->nodes[node];
+    if (redisAppendCommandArgv(rc, (int)ig_fcall_end(&c), call->argv, call->argvlen) != REDIS_OK) {
+        bench_error("redis FCALL ig_issue: %s", rc->errstr);
         return -1;
     }
-    if (++p->outstanding == BENCH_SEED_WINDOW)
-        return read_one(p);
+    if (++p->outstanding[node] == BENCH_SEED_WINDOW)
+        return read_one(p, node);
     return 0;
 }
 
-int bench_seed_codes(redisContext *c, const bench_pool_t *pool, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
+int bench_seed_codes(const sync_route_t *r, const bench_pool_t *pool, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                      long long expires_at, size_t *created)
 {
-    issue_pipe_t p = {.c = c};
+    issue_pipe_t p = {.r = r};
     issue_call_t *call = malloc(sizeof(*call));
     size_t idx[BENCH_SEED_CODES_PER_CALL], n;
     char exp[24];
@@ -115,9 +118,10 @@ int bench_seed_codes(redisContext *c, const bench_pool_t *pool, const unsigned c
                 goto Exit;
         }
     }
-    while (p.outstanding != 0)
-        if (read_one(&p) != 0)
-            goto Exit;
+    for (size_t node = 0; node != r->num_nodes; ++node)
+        while (p.outstanding[node] != 0)
+            if (read_one(&p, node) != 0)
+                goto Exit;
     ret = 0;
 Exit:
     *created = p.created;
@@ -203,9 +207,10 @@ void bench_join_call(ig_fcall_t *c, const char *argv[BENCH_JOIN_CALL_ARGS], size
     ig_fcall_str(c, boost);
 }
 
-int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
+int bench_seed_waitlist(const sync_route_t *r, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                         const ig_user_keys_t *user_keys, size_t *created, size_t *existing)
 {
+    redisContext *c = sync_route_bucket(r, IG_WL_BUCKET);
     bench_join_item_t it;
     size_t outstanding = 0;
 

@@ -16,11 +16,12 @@
 #include "ig_keys.h"
 #include "ig_user.h"
 #include "pool.h"
+#include "redis_route.h"
 #include "waitlist.h"
 
 /** Codes per ig_issue call (the gateway sends up to a batch's whole bucket in one call). */
 #define BENCH_SEED_CODES_PER_CALL 256
-/** ig_issue calls in flight on the connection. */
+/** ig_issue calls in flight on each connection. */
 #define BENCH_SEED_WINDOW 32
 /** ig_join calls in flight on the connection (one entry each). */
 #define BENCH_SEED_JOIN_WINDOW 256
@@ -32,9 +33,10 @@
  * id per kind, expiring at expires_at Unix seconds); bound codes are bound to
  * bench_pool_bound_email(), hashed with email_key as the gateway hashes.
  * Sets *created to the codes Redis created (codes that already existed are
- * left alone, as ig_issue does). Returns 0, or -1 (printed).
+ * left alone, as ig_issue does). Each bucket's calls go on its connection
+ * of r. Returns 0, or -1 (printed).
  */
-int bench_seed_codes(redisContext *c, const bench_pool_t *pool, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
+int bench_seed_codes(const sync_route_t *r, const bench_pool_t *pool, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                      long long expires_at, size_t *created);
 
 /** One join (an item of ig_join_many, or ig_join without the boost), as the gateway builds it. */
@@ -82,7 +84,7 @@ void bench_join_call(ig_fcall_t *c, const char *argv[BENCH_JOIN_CALL_ARGS], size
  * *created to the entries Redis added and *existing to those already on the
  * waitlist. Returns 0, or -1 (printed) on any other answer.
  */
-int bench_seed_waitlist(redisContext *c, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
+int bench_seed_waitlist(const sync_route_t *r, const bench_waitlist_t *wl, const unsigned char email_key[IG_EMAIL_KEY_BYTES],
                         const ig_user_keys_t *user_keys, size_t *created, size_t *existing);
 
 #endif

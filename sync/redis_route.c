@@ -31,7 +31,8 @@ static redisContext *connect_one(const char *host, uint16_t port, const char *pa
     }
     if (c->err != 0 || (command_ms != 0 && redisSetTimeout(c, tv_of(command_ms)) != REDIS_OK) ||
         (path == NULL && redisEnableKeepAlive(c) != REDIS_OK)) {
-        snprintf(err, err_len, "%s:%u: %s", path != NULL ? path : host, port, c->errstr[0] != '\0' ? c->errstr : "cannot set up");
+        snprintf(err, err_len, "%.100s:%u: %.120s", path != NULL ? path : host, port,
+                 c->errstr[0] != '\0' ? c->errstr : "cannot set up");
         redisFree(c);
         return NULL;
     }

@@ -98,3 +98,85 @@ redis_fsync_always() {
     done
     die "redis did not finish writing its append-only file within 120 s"
 }
+
+# free_cluster_port: like free_port, for a Redis Cluster node: Redis puts
+# the node's cluster bus on port + 10000, so both must be free and the port
+# at most 55535.
+free_cluster_port() {
+    python3 - <<'PY'
+import random, socket, sys
+avoid = {5432, 5433, 6379, 6380, 8080}
+for _ in range(200):
+    port = random.randint(20000, 55535)
+    if port in avoid:
+        continue
+    try:
+        for p in (port, port + 10000):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(port)
+    sys.exit(0)
+sys.exit("no free port pair for a Redis Cluster node")
+PY
+}
+
+# redis_cluster_start DIR N PIDFILE: a Redis Cluster of N masters on free
+# loopback ports (no replicas, neither AOF nor RDB snapshots), data and logs
+# under DIR, made by `redis-cli --cluster create`; waits until every node
+# says cluster_state:ok and knows the N masters. Appends each node's pid to
+# PIDFILE (the reaper's) and sets REDIS_CLUSTER_PIDS, REDIS_CLUSTER_PORTS
+# (node i is master i, in that order) and REDIS_CLUSTER_URL.
+# shellcheck disable=SC2034  # REDIS_CLUSTER_URL is read by the caller
+REDIS_CLUSTER_PIDS=() REDIS_CLUSTER_PORTS=() REDIS_CLUSTER_URL=
+redis_cluster_start() {
+    local dir=$1 n=$2 pidfile=$3 i port ok info addrs=()
+    REDIS_CLUSTER_PIDS=() REDIS_CLUSTER_PORTS=()
+    mkdir -p "$dir"
+    chmod 0700 "$dir"
+    for ((i = 1; i <= n; i++)); do
+        port=$(free_cluster_port) || die "no free port for a Redis Cluster node"
+        mkdir -p "$dir/$i"
+        spawn "$dir/$i.log" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir/$i" \
+            --daemonize no --logfile '' --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000
+        REDIS_CLUSTER_PIDS+=("$SPAWNED_PID")
+        REDIS_CLUSTER_PORTS+=("$port")
+        echo "$SPAWNED_PID" >>"$pidfile"
+        addrs+=("127.0.0.1:$port")
+        for ((ok = 0; ok < 100; ok++)); do
+            [ "$(redis_cli "$port" ping 2>/dev/null)" = PONG ] && break
+            pid_alive "$SPAWNED_PID" || break
+            sleep 0.1
+        done
+        if [ "$ok" -eq 100 ] || ! pid_alive "$SPAWNED_PID"; then
+            die "Redis Cluster node $i did not start on port $port (log: $dir/$i.log)"
+        fi
+    done
+    say "creating a Redis Cluster of $n masters: ${addrs[*]}"
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 ||
+        die "redis-cli --cluster create failed (log: $dir/create.log)"
+    for ((i = 0; i < 300; i++)); do
+        ok=1
+        for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+            info=$(redis_cli "$port" CLUSTER INFO 2>/dev/null | tr -d '\r')
+            grep -qx 'cluster_state:ok' <<<"$info" && grep -qx "cluster_size:$n" <<<"$info" || ok=0
+        done
+        [ "$ok" = 1 ] && break
+        sleep 0.1
+    done
+    [ "$ok" = 1 ] || die "the Redis Cluster did not reach cluster_state:ok on every node within 30 s"
+    REDIS_CLUSTER_URL=redis+cluster://$(
+        IFS=,
+        echo "${addrs[*]}"
+    )
+}
+
+# redis_cluster_stop: SIGTERM to every node of the cluster.
+redis_cluster_stop() {
+    local i
+    for ((i = 0; i < ${#REDIS_CLUSTER_PIDS[@]}; i++)); do
+        stop_pid "redis$((i + 1))" "${REDIS_CLUSTER_PIDS[$i]}" 30
+    done
+    REDIS_CLUSTER_PIDS=() REDIS_CLUSTER_PORTS=()
+}

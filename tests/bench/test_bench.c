@@ -1,7 +1,8 @@
 /*
  * Unit tests of invitegate-bench's pure modules: the latency histogram, the
- * HTTP answer parser, the pool's tickets, the waitlist's people and the
- * workload mixes and their requests.
+ * HTTP answer parser, the pool's tickets, the waitlist's people, the
+ * workload mixes and their requests, and the CPU account of several Redis
+ * processes (a cluster's masters).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,8 +10,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include "cpu.h"
 #include "hist.h"
 #include "http_resp.h"
 #include "ig_priority.h"
@@ -212,12 +216,58 @@ static void test_waitlist_requests(void **state)
     bench_pool_dispose(&pool);
 }
 
+/* A procs file naming several Redis processes: each is a shard, and the redis role is their sum. */
+static void test_cpu_shards(void **state)
+{
+    char path[] = "/tmp/test_bench_procs.XXXXXX";
+    bench_cpu_sample_t s;
+    int fd = mkstemp(path);
+    FILE *f;
+    (void)state;
+
+    assert_true(fd >= 0);
+    assert_non_null(f = fdopen(fd, "w"));
+    fprintf(f, "redis1 %d\nredis2 %d\nsync %d\n", (int)getpid(), (int)getpid(), (int)getpid());
+    fclose(f);
+    assert_int_equal(bench_cpu_read(&s, path), 0);
+    assert_int_equal(s.num_shards, 2);
+    assert_string_equal(s.shards[0].name, "redis1");
+    assert_string_equal(s.shards[1].name, "redis2");
+    assert_int_equal(s.shards[1].pid, getpid());
+    assert_int_equal(s.pid[BENCH_CPU_REDIS], getpid());
+    assert_int_equal(s.us[BENCH_CPU_REDIS], s.shards[0].us + s.shards[1].us);
+    assert_int_equal(s.pid[BENCH_CPU_SYNC], getpid());
+    assert_int_equal(s.pid[BENCH_CPU_GATEWAY], 0);
+    /* "redisx" is no shard and no role. */
+    assert_non_null(f = fopen(path, "w"));
+    fprintf(f, "redisx %d\n", (int)getpid());
+    fclose(f);
+    assert_int_equal(bench_cpu_read(&s, path), -1);
+    unlink(path);
+
+    /* redis2 restarted between the readings: counted from 0, with its new process's time. */
+    bench_cpu_sample_t before = {.num_shards = 2, .at_ns = 1000000000}, after = {.num_shards = 2, .at_ns = 2000000000};
+    bench_cpu_account_t a;
+    before.shards[0] = (bench_cpu_shard_t){.name = "redis1", .pid = 10, .us = 100};
+    before.shards[1] = (bench_cpu_shard_t){.name = "redis2", .pid = 11, .us = 50};
+    after.shards[0] = (bench_cpu_shard_t){.name = "redis1", .pid = 10, .us = 400};
+    after.shards[1] = (bench_cpu_shard_t){.name = "redis2", .pid = 12, .us = 30};
+    before.pid[BENCH_CPU_REDIS] = 10, after.pid[BENCH_CPU_REDIS] = 10;
+    bench_cpu_account(&a, &before, &after, 10);
+    assert_int_equal(a.num_shards, 2);
+    assert_true(a.present[BENCH_CPU_REDIS] && !a.present[BENCH_CPU_GATEWAY]);
+    assert_true(a.shards[0].us == 300 && a.shards[1].us == 30);
+    assert_true(bench_cpu_per_op(&a, BENCH_CPU_REDIS) == 33);
+    assert_true(bench_cpu_cores(&a, a.us[BENCH_CPU_REDIS]) == 330 / 1e6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hist_percentiles), cmocka_unit_test(test_http_parse),
         cmocka_unit_test(test_pool_tickets),     cmocka_unit_test(test_mixes),
         cmocka_unit_test(test_waitlist_people),  cmocka_unit_test(test_waitlist_requests),
+        cmocka_unit_test(test_cpu_shards),
     };
     if (sodium_init() < 0)
         return 1;

@@ -77,8 +77,6 @@
     X(CLICK, "ig_click", 0, "referral events", 2, "referral_code count", 2, "", 0, "", 0, 0, "", "{ok} | {not_found}")             \
     X(REGISTER, "ig_register", 0, "wl_seq user referral", 3, "hash8 email referral_code", 3, "", 0, "", 0, 0, "wl_members",        \
       "the owner's sequence number")                                                                                               \
-    X(REGISTER_MANY, "ig_register_many", 0, "wl_seq", 1, "", 0, "user referral", 2, "hash8 email referral_code", 3, 0,              \
-      "wl_members", "flat: per item the owner's sequence number")                                                                  \
     X(EARN, "ig_earn", 0, "user events gate", 3, "hash8 email per exp", 4, "code_hash", 1, "code", 1, 1, "",                       \
       "{ok, referrals, tranche, code, ...} | {not_yet, referrals, still_needed} | {invites_paused}")                               \
     X(QUALITY, "ig_quality", 1, "user points", 2, "hash8", 1, "", 0, "", 0, 0, "",                                                 \

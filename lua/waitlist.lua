@@ -553,25 +553,6 @@ local function ig_register(keys, args)
     return register_referrer({seq = keys[1], user = keys[2], referral = keys[3]}, args[1], args[2], args[3]).seq
 end
 
--- Register the referral codes of many redeemers in one call (the sync
--- daemon, once per batch it applies: sync/redeemers.h): each item as
--- ig_register does it, in order. Idempotent.
--- KEYS: wl_seq
--- ARGV:
--- KEYS per item: user referral
--- ARGV per item: hash8 email referral_code
--- Inside: wl_members
--- Reply: flat: per item the owner's sequence number
-local function ig_register_many(keys, args)
-    enter(keys)
-    local out = {}
-    for i = 0, #args / 3 - 1 do
-        out[i + 1] = register_referrer({seq = keys[1], user = keys[2 + 2 * i], referral = keys[3 + 2 * i]}, args[1 + 3 * i],
-            args[2 + 3 * i], args[3 + 3 * i]).seq
-    end
-    return out
-end
-
 -- Count a click on a referral link (and say whether the code exists). count
 -- is '1' to count the click, '0' not to (a HEAD request: a safe method,
 -- sent by link previews and checkers, not a visit).
@@ -769,7 +750,6 @@ redis.register_function('ig_admit', idempotent(ig_admit))
 redis.register_function('ig_share', idempotent(ig_share))
 redis.register_function('ig_click', ig_click)
 redis.register_function('ig_register', ig_register)
-redis.register_function('ig_register_many', ig_register_many)
 redis.register_function('ig_earn', idempotent(ig_earn))
 redis.register_function{function_name = 'ig_quality', callback = ig_quality, flags = {'no-writes'}}
 redis.register_function('ig_rehydrate_person', ig_rehydrate_person)

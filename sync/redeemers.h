@@ -6,8 +6,7 @@
  * code must resolve to its owner in Redis (ig_key_referral), which joining the
  * waitlist or sharing does. A redemption runs in its code's bucket and
  * cannot touch bucket 0 in the same atomic call, so the sync daemon
- * registers the redeemers of each batch (`FCALL ig_register_many`, one
- * call per 256 redeemers, idempotent)
+ * registers the redeemers of each batch (`FCALL ig_register`, idempotent)
  * before applying it: a batch applied is a batch whose redeemers' codes
  * resolve, and a batch read again registers them again, harmlessly.
  */
@@ -21,7 +20,7 @@
 
 /**
  * Registers the referral code of every person that a redeemed event of b
- * names, on redis (one call per 256). Returns 0, or -1 with errstr (errstr_len
+ * names, on redis (pipelined). Returns 0, or -1 with errstr (errstr_len
  * bytes) set; when redis->err is set the connection is unusable.
  */
 __attribute__((warn_unused_result)) int sync_redeemers_register(redisContext *redis, const sync_keys_t *keys, const sync_batch_t *b,

@@ -419,12 +419,6 @@ class LibraryTest(unittest.TestCase):
         reg = [keys.WL_SEQ, keys.user(p[8][0]), keys.referral(ref(8))]
         lib.call("register", "ig_register", reg, [p[8][0], p[8][1], ref(8)])
         self.unchanged(lib, "register again", "ig_register", reg, [p[8][0], p[8][1], ref(8)])
-        # Many at once, as the sync daemon registers a batch's redeemers: one known already, one new.
-        # Person 8 registered above; person 12 appears nowhere else in the fixture.
-        extra = {8: p[8], 12: (h8(12), "p12@example.com", ref(12))}
-        many = [([keys.user(extra[i][0]), keys.referral(ref(i))], [extra[i][0], extra[i][1], ref(i)]) for i in (8, 12)]
-        lib.call("register many", "ig_register_many", [keys.WL_SEQ], [], many)
-        self.unchanged(lib, "register many again", "ig_register_many", [keys.WL_SEQ], [], many)
 
         adm = [keys.WL, keys.WL_EVENTS, keys.WL_GATE, keys.WL_COUNTERS]
 

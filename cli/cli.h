@@ -94,6 +94,19 @@ PGconn *cli_pg(cli_ctx_t *ctx);
 /** Runs sql on pg; returns its result when its status is want, else prints the error and returns NULL. */
 PGresult *cli_pg_exec(const cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecStatusType want);
 
+/** Rows per fetch of cli_pg_each. */
+#define CLI_PG_FETCH_ROWS 2000
+
+/** Called by cli_pg_each with each fetch of at most CLI_PG_FETCH_ROWS rows; returns 0, or -1 to stop (after printing why). */
+typedef int (*cli_rows_fn)(cli_ctx_t *ctx, PGresult *rows, void *arg);
+
+/**
+ * Runs declare_sql (DECLARE cursor ... FOR ..., inside the caller's
+ * transaction) and passes the rows to fn a fetch at a time. Returns 0, or -1
+ * after printing why.
+ */
+int cli_pg_each(cli_ctx_t *ctx, PGconn *pg, const char *declare_sql, const char *cursor, cli_rows_fn fn, void *arg);
+
 /** Closes the connections and wipes the secrets of ctx. */
 void cli_ctx_close(cli_ctx_t *ctx);
 

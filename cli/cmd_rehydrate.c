@@ -50,9 +50,6 @@ extern const char gw_lua_source[];
 extern const size_t gw_lua_source_len;
 
 #define REHYDRATE_DEFAULT_WAIT_S 10
-#define REHYDRATE_FETCH 2000
-#define STR(x) #x
-#define XSTR(x) STR(x)
 #define REHYDRATE_REDEEMERS_PER_CALL 1000
 #define REHYDRATE_LISTED 50
 #define CODE_SHOWN_CHARS 6
@@ -219,40 +216,44 @@ static int take_replies(cli_ctx_t *ctx, redisContext *redis, PGresult *res, int 
     return 0;
 }
 
+typedef struct rh_codes_arg_t {
+    redisContext *redis;
+    const unsigned char *email_key;
+    int write;
+    rh_counts_t *counts;
+} rh_codes_arg_t;
+
+/* One fetch of invites: a pipeline of calls, then their replies (cli_rows_fn). */
+static int code_rows(cli_ctx_t *ctx, PGresult *res, void *arg)
+{
+    rh_codes_arg_t *a = arg;
+    int n = PQntuples(res), calls[CLI_PG_FETCH_ROWS];
+
+    for (int i = 0; i != n; ++i)
+        if (ig_code_form(PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0))) == IG_CODE_INVALID)
+            calls[i] = 0; /* neither an issued nor an imported body: not in Redis's layout */
+        else if ((calls[i] = send_code(a->redis, res, i, a->email_key, a->write)) < 0) {
+            cli_error(ctx, "sending to Redis: %s", a->redis->errstr);
+            return -1;
+        }
+    for (int i = 0; i != n; ++i)
+        if (calls[i] != 0 && take_replies(ctx, a->redis, res, i, calls[i], a->counts) != 0)
+            return -1;
+    return 0;
+}
+
 /* Walks the invites with a cursor, a pipeline of calls per fetch. Returns 0 or -1. */
 static int rehydrate_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const unsigned char *email_key, int write,
                            rh_counts_t *c)
 {
+    rh_codes_arg_t a = {redis, email_key, write, c};
     PGresult *res;
-    int ret = -1;
+    int ret;
 
     if ((res = cli_pg_exec(ctx, pg, "BEGIN READ ONLY", PGRES_COMMAND_OK)) == NULL)
         return -1;
     PQclear(res);
-    if ((res = cli_pg_exec(ctx, pg, SQL_CODES, PGRES_COMMAND_OK)) == NULL)
-        goto Exit;
-    PQclear(res);
-    for (;;) {
-        int n, calls[REHYDRATE_FETCH];
-        if ((res = cli_pg_exec(ctx, pg, "FETCH " XSTR(REHYDRATE_FETCH) " FROM rehydrate", PGRES_TUPLES_OK)) == NULL)
-            goto Exit;
-        if ((n = PQntuples(res)) == 0)
-            break;
-        for (int i = 0; i != n; ++i)
-            if (ig_code_form(PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0))) == IG_CODE_INVALID)
-                calls[i] = 0; /* neither an issued nor an imported body: not in Redis's layout */
-            else if ((calls[i] = send_code(redis, res, i, email_key, write)) < 0) {
-                cli_error(ctx, "sending to Redis: %s", redis->errstr);
-                goto Exit;
-            }
-        for (int i = 0; i != n; ++i)
-            if (calls[i] != 0 && take_replies(ctx, redis, res, i, calls[i], c) != 0)
-                goto Exit;
-        PQclear(res);
-    }
-    ret = 0;
-Exit:
-    PQclear(res);
+    ret = cli_pg_each(ctx, pg, SQL_CODES, "rehydrate", code_rows, &a);
     PQclear(PQexec(pg, "ROLLBACK"));
     return ret;
 }

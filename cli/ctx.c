@@ -87,6 +87,30 @@ PGresult *cli_pg_exec(const cli_ctx_t *ctx, PGconn *pg, const char *sql, ExecSta
     return NULL;
 }
 
+int cli_pg_each(cli_ctx_t *ctx, PGconn *pg, const char *declare_sql, const char *cursor, cli_rows_fn fn, void *arg)
+{
+    char fetch[128];
+    PGresult *res;
+
+    if ((res = cli_pg_exec(ctx, pg, declare_sql, PGRES_COMMAND_OK)) == NULL)
+        return -1;
+    PQclear(res);
+    snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", CLI_PG_FETCH_ROWS, cursor);
+    for (;;) {
+        int ret;
+        if ((res = cli_pg_exec(ctx, pg, fetch, PGRES_TUPLES_OK)) == NULL)
+            return -1;
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            return 0;
+        }
+        ret = fn(ctx, res, arg);
+        PQclear(res);
+        if (ret != 0)
+            return -1;
+    }
+}
+
 void cli_ctx_close(cli_ctx_t *ctx)
 {
     sync_route_close(&ctx->route);

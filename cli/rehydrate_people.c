@@ -37,10 +37,6 @@
 #include "ig_user.h"
 #include "rehydrate.h"
 
-#define RH_FETCH 2000
-#define RH_STR(x) #x
-#define RH_XSTR(x) RH_STR(x)
-
 /*
  * Everyone Redis keeps a user record for: joiners, sharers and referrers
  * (PostgreSQL knows their address by user id), and redeemers (by address).
@@ -214,102 +210,81 @@ static int take_person(const cli_ctx_t *ctx, redisContext *redis, cli_rh_people_
     return ret;
 }
 
-/* The people cursor, a pipeline per fetch; next_seq is the next reserved sequence number. Returns 0 or -1. */
-static int people(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const sync_keys_t *keys, int write, unsigned long long next_seq,
-                  cli_rh_people_t *c)
-{
-    PGresult *res;
-    int taken[RH_FETCH];
+typedef struct rh_walk_t {
+    redisContext *redis;
+    const sync_keys_t *keys;
+    int write;
+    unsigned long long next_seq; /* the next reserved sequence number */
+    cli_rh_people_t *c;
+} rh_walk_t;
 
-    if ((res = cli_pg_exec(ctx, pg, SQL_PEOPLE, PGRES_COMMAND_OK)) == NULL)
-        return -1;
-    PQclear(res);
-    for (;;) {
-        int n;
-        if ((res = cli_pg_exec(ctx, pg, "FETCH " RH_XSTR(RH_FETCH) " FROM rehydrate_people", PGRES_TUPLES_OK)) == NULL)
+/* One fetch of people: a pipeline of calls, their replies, then the people whose number was taken (cli_rows_fn). */
+static int people_rows(cli_ctx_t *ctx, PGresult *res, void *arg)
+{
+    rh_walk_t *w = arg;
+    int n = PQntuples(res), taken[CLI_PG_FETCH_ROWS];
+
+    for (int i = 0; i != n; ++i) {
+        unsigned long long seq = strtoull(PQgetvalue(res, i, 1), NULL, 10);
+        if (send_person(w->redis, res, i, seq != 0 ? seq : w->next_seq++, ctx->cfg.waitlist_referral_boost, w->write, w->keys) !=
+            0) {
+            cli_error(ctx, "sending to Redis: %s", w->redis->errstr);
             return -1;
-        if ((n = PQntuples(res)) == 0)
-            break;
-        for (int i = 0; i != n; ++i) {
-            unsigned long long seq = strtoull(PQgetvalue(res, i, 1), NULL, 10);
-            if (send_person(redis, res, i, seq != 0 ? seq : next_seq++, ctx->cfg.waitlist_referral_boost, write, keys) != 0) {
-                cli_error(ctx, "sending to Redis: %s", redis->errstr);
-                goto Error;
-            }
         }
-        for (int i = 0; i != n; ++i)
-            if ((taken[i] = take_person(ctx, redis, c)) < 0)
-                goto Error;
-        /* A join sequence number another join took since Redis came back: a fresh one, at the end of the class. */
-        for (int i = 0; i != n; ++i) {
-            unsigned long long fresh;
-            if (!taken[i])
-                continue;
-            ++c->moved;
-            if (!write) {
-                ++c->checked;
-                continue;
-            }
-            if (waitlist_call(ctx, redis, write, 0, 1, NULL, c, &fresh) != 0 ||
-                send_person(redis, res, i, fresh, ctx->cfg.waitlist_referral_boost, write, keys) != 0 ||
-                take_person(ctx, redis, c) != 0) {
-                cli_error(ctx, "placing a person whose join sequence number is taken failed");
-                goto Error;
-            }
-        }
-        PQclear(res);
     }
-    PQclear(res);
+    for (int i = 0; i != n; ++i)
+        if ((taken[i] = take_person(ctx, w->redis, w->c)) < 0)
+            return -1;
+    /* A join sequence number another join took since Redis came back: a fresh one, at the end of the class. */
+    for (int i = 0; i != n; ++i) {
+        unsigned long long fresh;
+        if (!taken[i])
+            continue;
+        ++w->c->moved;
+        if (!w->write) {
+            ++w->c->checked;
+            continue;
+        }
+        if (waitlist_call(ctx, w->redis, w->write, 0, 1, NULL, w->c, &fresh) != 0 ||
+            send_person(w->redis, res, i, fresh, ctx->cfg.waitlist_referral_boost, w->write, w->keys) != 0 ||
+            take_person(ctx, w->redis, w->c) != 0) {
+            cli_error(ctx, "placing a person whose join sequence number is taken failed");
+            return -1;
+        }
+    }
     return 0;
-Error:
-    PQclear(res);
-    return -1;
 }
 
-/* Each recipient's first share, unless Redis has one. Returns 0 or -1. */
-static int shares(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const sync_keys_t *keys, int write, cli_rh_people_t *c)
+/* One fetch of first shares, each written unless Redis has one (cli_rows_fn). */
+static int share_rows(cli_ctx_t *ctx, PGresult *res, void *arg)
 {
-    PGresult *res;
+    rh_walk_t *w = arg;
+    int n = PQntuples(res);
 
-    if ((res = cli_pg_exec(ctx, pg, SQL_SHARES, PGRES_COMMAND_OK)) == NULL)
-        return -1;
-    PQclear(res);
-    for (;;) {
-        int n;
-        if ((res = cli_pg_exec(ctx, pg, "FETCH " RH_XSTR(RH_FETCH) " FROM rehydrate_shares", PGRES_TUPLES_OK)) == NULL)
-            return -1;
-        if ((n = PQntuples(res)) == 0)
-            break;
-        for (int i = 0; i != n; ++i) {
-            const char *email = PQgetvalue(res, i, 0), *code = PQgetvalue(res, i, 1);
-            unsigned char hash8[IG_EMAIL_HASH_BYTES];
-            char key[IG_KEY_MAX_BYTES];
-            ig_email_hash(hash8, email, strlen(email), keys->email);
-            ig_key_shared(key, hash8);
-            if (write)
-                redisAppendCommand(redis, "HSETNX %s %b %s", key, hash8, sizeof(hash8), code);
-            else
-                redisAppendCommand(redis, "HEXISTS %s %b", key, hash8, sizeof(hash8));
-        }
-        for (int i = 0; i != n; ++i) {
-            redisReply *r = NULL;
-            long long v;
-            if (redisGetReply(redis, (void **)&r) != REDIS_OK) {
-                cli_error(ctx, "shares: %s", redis->errstr);
-                PQclear(res);
-                return -1;
-            }
-            v = reply_int(ctx, r, write ? "HSETNX" : "HEXISTS");
-            freeReplyObject(r);
-            if (v < 0) {
-                PQclear(res);
-                return -1;
-            }
-            c->shares += write ? (unsigned long long)v : (unsigned long long)!v;
-        }
-        PQclear(res);
+    for (int i = 0; i != n; ++i) {
+        const char *email = PQgetvalue(res, i, 0), *code = PQgetvalue(res, i, 1);
+        unsigned char hash8[IG_EMAIL_HASH_BYTES];
+        char key[IG_KEY_MAX_BYTES];
+        ig_email_hash(hash8, email, strlen(email), w->keys->email);
+        ig_key_shared(key, hash8);
+        if (w->write)
+            redisAppendCommand(w->redis, "HSETNX %s %b %s", key, hash8, sizeof(hash8), code);
+        else
+            redisAppendCommand(w->redis, "HEXISTS %s %b", key, hash8, sizeof(hash8));
     }
-    PQclear(res);
+    for (int i = 0; i != n; ++i) {
+        redisReply *r = NULL;
+        long long v;
+        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK) {
+            cli_error(ctx, "shares: %s", w->redis->errstr);
+            return -1;
+        }
+        v = reply_int(ctx, r, w->write ? "HSETNX" : "HEXISTS");
+        freeReplyObject(r);
+        if (v < 0)
+            return -1;
+        w->c->shares += w->write ? (unsigned long long)v : (unsigned long long)!v;
+    }
     return 0;
 }
 
@@ -332,8 +307,11 @@ int cli_rehydrate_people(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const 
     PQclear(res);
     res = NULL;
     if ((counters = cli_pg_exec(ctx, pg, SQL_COUNTERS, PGRES_TUPLES_OK)) == NULL ||
-        waitlist_call(ctx, redis, write, floor, reserve, counters, c, &first) != 0 ||
-        people(ctx, redis, pg, keys, write, first, c) != 0 || shares(ctx, redis, pg, keys, write, c) != 0)
+        waitlist_call(ctx, redis, write, floor, reserve, counters, c, &first) != 0)
+        goto Exit;
+    rh_walk_t w = {redis, keys, write, first, c};
+    if (cli_pg_each(ctx, pg, SQL_PEOPLE, "rehydrate_people", people_rows, &w) != 0 ||
+        cli_pg_each(ctx, pg, SQL_SHARES, "rehydrate_shares", share_rows, &w) != 0)
         goto Exit;
     ret = 0;
 Exit:

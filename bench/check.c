@@ -14,10 +14,10 @@
 
 /* ---- Redis: use counts ------------------------------------------------- */
 
-static int append_status(redisContext *c, const bench_code_t *code)
+static int append_status(redisContext *c, const bench_code_t *code, unsigned buckets)
 {
     bench_code_keys_t k;
-    bench_code_keys(&k, code->body);
+    bench_code_keys(&k, code->body, buckets);
     IG_FCALL_LOCAL(call, STATUS, 0);
     ig_fcall_str(&call, k.hash);
     ig_fcall_str(&call, k.field);
@@ -73,9 +73,9 @@ static int node_uses(const sync_route_t *r, size_t node, const bench_pool_t *poo
     for (;;) {
         while (next != pool->num_codes && in_flight != BENCH_CHECK_WINDOW) {
             size_t i = next++;
-            if (r->num_nodes > 1 && bench_redis_node_of(r, ig_code_bucket(pool->codes[i].body)) != node)
+            if (r->num_nodes > 1 && bench_redis_node_of(r, ig_code_bucket(pool->codes[i].body, r->buckets)) != node)
                 continue;
-            if (append_status(c, &pool->codes[i]) != 0)
+            if (append_status(c, &pool->codes[i], r->buckets) != 0)
                 return -1;
             ring[(head + in_flight++) % BENCH_CHECK_WINDOW] = i;
         }
@@ -129,8 +129,8 @@ static int last_entry(uint64_t last[2], const redisReply *r)
  */
 static int poll_streams(const sync_route_t *r, PGconn *pg)
 {
-    redisReply *last[IG_BUCKETS] = {NULL};
-    uint64_t marks[IG_BUCKETS][2] = {{0}};
+    redisReply *last[IG_BUCKETS_MAX] = {NULL};
+    uint64_t marks[IG_BUCKETS_MAX][2] = {{0}};
     PGresult *res = PQexec(pg, "SELECT bucket, last_ms, last_seq FROM sync_progress");
     int ret = 1;
 
@@ -141,25 +141,25 @@ static int poll_streams(const sync_route_t *r, PGconn *pg)
     }
     for (int i = 0; i != PQntuples(res); ++i) {
         unsigned long b = strtoul(PQgetvalue(res, i, 0), NULL, 10);
-        if (b < IG_BUCKETS) {
+        if (b < r->buckets) {
             marks[b][0] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
             marks[b][1] = strtoull(PQgetvalue(res, i, 2), NULL, 10);
         }
     }
     PQclear(res);
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != r->buckets; ++b) {
         char key[IG_KEY_MAX_BYTES];
         ig_key_events(key, b);
         redisAppendCommand(sync_route_bucket(r, b), "XREVRANGE %s + - COUNT 1", key);
     }
     /* Each connection answers in the order it was asked: bucket by bucket. */
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != r->buckets; ++b) {
         if ((last[b] = bench_redis_next(sync_route_bucket(r, b), "XREVRANGE")) == NULL) {
             ret = -1;
             break;
         }
     }
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != r->buckets; ++b) {
         uint64_t id[2];
         int has = ret == 1 ? last_entry(id, last[b]) : 0;
         if (has < 0)

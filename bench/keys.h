@@ -14,7 +14,7 @@
 #define BENCH_FIELD_BYTES (IG_CODE_BODY_LEN - 3 + 1)
 
 typedef struct bench_code_keys_t {
-    unsigned bucket;               /**< ig_code_bucket(body) */
+    unsigned bucket;               /**< ig_code_bucket(body, buckets) */
     char hash[IG_KEY_MAX_BYTES];   /**< ig_key_code_hash, the small hash holding the record */
     char field[BENCH_FIELD_BYTES]; /**< body[3..16], the record's field */
     char set[IG_KEY_MAX_BYTES];    /**< ig_key_redeemers, redeemers of a multi-use code */
@@ -22,11 +22,11 @@ typedef struct bench_code_keys_t {
     char stream[IG_KEY_MAX_BYTES]; /**< ig_key_events */
 } bench_code_keys_t;
 
-/** Fills k for the code body (16 characters). */
-static inline void bench_code_keys(bench_code_keys_t *k, const char *body)
+/** Fills k for the code body (16 characters) among buckets. */
+static inline void bench_code_keys(bench_code_keys_t *k, const char *body, unsigned buckets)
 {
     ig_code_keys_t ck;
-    ig_code_keys(&ck, body);
+    ig_code_keys(&ck, body, buckets);
     k->bucket = ck.bucket;
     memcpy(k->hash, ck.hash, sizeof(k->hash));
     memcpy(k->field, ck.field, sizeof(k->field));

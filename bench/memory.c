@@ -46,7 +46,7 @@ static long long dbsize(redisContext *c)
 static void encoding_of(char out[32], redisContext *c, const bench_code_t *code)
 {
     bench_code_keys_t k;
-    bench_code_keys(&k, code->body);
+    bench_code_keys(&k, code->body, IG_BUCKETS_DEFAULT); /* a private Redis, as bench_redis_single lays it out */
     const char *argv[] = {"OBJECT", "ENCODING", k.hash};
     redisReply *reply = bench_redis_argv(c, "OBJECT ENCODING", 3, argv, NULL);
     snprintf(out, 32, "%s", reply != NULL && reply->type == REDIS_REPLY_STRING ? reply->str : "?");

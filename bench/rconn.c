@@ -48,7 +48,8 @@ void bench_redis_single(sync_route_t *r, redisContext *c)
     memset(r, 0, sizeof(*r));
     r->nodes[0] = c;
     r->num_nodes = 1;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    r->buckets = IG_BUCKETS_DEFAULT;
+    for (unsigned b = 0; b != r->buckets; ++b)
         r->bucket[b] = c;
 }
 
@@ -205,7 +206,7 @@ Exit:
 
 int bench_redis_trim_streams(redisContext *c)
 {
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != IG_BUCKETS_DEFAULT; ++b) {
         char key[IG_KEY_MAX_BYTES];
         ig_key_events(key, b);
         const char *argv[] = {"XTRIM", key, "MAXLEN", "0"};

@@ -33,7 +33,7 @@ typedef struct redis_load_t {
     const bench_redis_load_opts_t *o;
     bench_result_t *r;
     item_t (*groups)[BENCH_REDIS_BATCH_MAX]; /* per bucket: redemptions queued for the next call */
-    size_t count[IG_BUCKETS];
+    size_t count[IG_BUCKETS_MAX];
     node_t nodes[SYNC_ROUTE_MAX_NODES];
     size_t ring_items, calls_in_flight; /* calls in flight on all connections */
 } redis_load_t;
@@ -68,10 +68,10 @@ static unsigned queue_ticket(redis_load_t *l, uint64_t now)
     bench_pool_next_ticket(l->o->pool, &t);
     if (!t.expect_ok)
         ++l->r->past_capacity;
-    unsigned b = ig_code_bucket(t.code->body);
+    unsigned b = ig_code_bucket(t.code->body, l->route->buckets);
     item_t *it = &l->groups[b][l->count[b]++];
     it->t = t;
-    bench_code_keys(&it->k, t.code->body);
+    bench_code_keys(&it->k, t.code->body, l->route->buckets);
     ig_email_hash(it->hash, t.email, t.email_len, l->o->email_key);
     it->queued_ns = now;
     return b;
@@ -205,14 +205,14 @@ static int run(redis_load_t *l)
         now = bench_now_ns();
         blocked = 0;
         /* A group that filled up while its connection had no room goes first; no ticket is queued while it waits. */
-        for (unsigned b = 0; b != IG_BUCKETS && num > 1; ++b)
+        for (unsigned b = 0; b != l->route->buckets && num > 1; ++b)
             if (send_full(l, b, &blocked) != 0)
                 return -1;
         while (now < end && !blocked && has_room(l))
             if (send_full(l, queue_ticket(l, now), &blocked) != 0)
                 return -1;
         if (now >= end) /* the redemptions still queued go out in smaller calls */
-            for (unsigned b = 0; b != IG_BUCKETS; ++b)
+            for (unsigned b = 0; b != l->route->buckets; ++b)
                 if (l->count[b] != 0 && node_of(l, b)->calls_in_flight < o->pipeline && send_group(l, b) != 0)
                     return -1;
         if (l->calls_in_flight == 0)
@@ -258,7 +258,7 @@ int bench_redis_load_run(bench_result_t *r, const sync_route_t *route, const ben
         return -1;
     }
     l.ring_items = (size_t)o->pipeline * o->batch;
-    int oom = (l.groups = calloc(IG_BUCKETS, sizeof(*l.groups))) == NULL;
+    int oom = (l.groups = calloc(route->buckets, sizeof(*l.groups))) == NULL;
     for (size_t i = 0; i != route->num_nodes; ++i) {
         l.nodes[i].c = route->nodes[i];
         l.nodes[i].started = calloc(l.ring_items, sizeof(*l.nodes[i].started));

@@ -102,10 +102,10 @@ int bench_seed_codes(const sync_route_t *r, const bench_pool_t *pool, const unsi
     }
     snprintf(exp, sizeof(exp), "%lld", expires_at);
     for (int kind = 0; kind != BENCH_CODE_KINDS; ++kind) {
-        for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+        for (unsigned b = 0; b != r->buckets; ++b) {
             n = 0;
             for (size_t i = 0; i != pool->num_codes; ++i) {
-                if (pool->codes[i].kind != kind || ig_code_bucket(pool->codes[i].body) != b)
+                if (pool->codes[i].kind != kind || ig_code_bucket(pool->codes[i].body, r->buckets) != b)
                     continue;
                 idx[n++] = i;
                 if (n == BENCH_SEED_CODES_PER_CALL) {

@@ -443,9 +443,7 @@ static int probe_admit(scale_t *s, json_t *calls, const char *name, size_t count
         ig_fcall_begin(&c, IG_CALL_ADMIT, count, argv, lens, IG_CALL_ARGC(ADMIT, BENCH_SCALE_ADMIT_MAX));
         ig_fcall_strs(&c, fixed, 4);
         for (size_t k = 0; k != count; ++k) {
-            do
-                ig_code_generate(bodies[k], s->code_key);
-            while (ig_code_bucket(bodies[k]) != IG_WL_BUCKET);
+            ig_code_generate_in(bodies[k], s->code_key, IG_WL_BUCKET, IG_BUCKETS_DEFAULT);
             ig_key_code_hash(keys[k], IG_WL_BUCKET, ig_code_subhash(bodies[k]));
             ig_fcall_str(&c, keys[k]);
         }

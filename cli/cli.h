@@ -51,7 +51,6 @@ typedef struct cli_ctx_t {
     int is_tty;                   /**< stdout is a terminal (tables, progress bars) */
     int err_tty;                  /**< stderr is a terminal */
     const cli_command_t *command; /**< the command running */
-    redisContext *redis;          /**< opened by cli_redis, closed by cli_ctx_close */
     sync_route_t route;           /**< opened by cli_route, closed by cli_ctx_close */
     PGconn *pg;                   /**< opened by cli_pg, closed by cli_ctx_close */
     unsigned char log_key[32];    /**< keys cli_redact (derived from secret_key, else random) */
@@ -75,9 +74,10 @@ CLI_COMMAND_LIST(CLI_DECLARE)
 #undef CLI_DECLARE
 
 /**
- * The Redis connection of the configuration (redis_url), opened on first use
- * with a timeout of redis_timeout_ms (at least one second). Returns NULL
- * after printing the reason on stderr. Owned by ctx.
+ * The Redis connection of the configuration (redis_url, a single Redis):
+ * cli_route's one connection, opened on first use with a timeout of
+ * redis_timeout_ms (at least one second). Returns NULL after printing the
+ * reason on stderr. Owned by ctx.
  */
 redisContext *cli_redis(cli_ctx_t *ctx);
 

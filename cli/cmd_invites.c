@@ -691,7 +691,7 @@ static int import_one(cli_ctx_t *ctx, redisContext *redis, const import_row_t *r
     ig_code_keys_t k;
     char stream[IG_KEY_MAX_BYTES];
     unsigned char hash[IG_EMAIL_HASH_BYTES] = {0};
-    ig_code_keys(&k, r->code);
+    ig_code_keys(&k, r->code, ctx->cfg.buckets);
     IG_FCALL_LOCAL(c, ISSUE, 1);
     ig_key_events(stream, k.bucket);
     if (r->email_len != 0)

@@ -291,7 +291,7 @@ static void check_lag(cli_ctx_t *ctx, monitor_round_t *m, const monitor_opts_t *
         add_gate(m, "sync_lag", GATE_UNKNOWN, NULL, "needs Redis and PostgreSQL");
         return;
     }
-    if (cli_lag_measure(&lag, redis, pg, err) != 0) {
+    if (cli_lag_measure(&lag, redis, pg, ctx->cfg.buckets, err) != 0) {
         add_gate(m, "sync_lag", GATE_UNKNOWN, NULL, "%s", err);
         return;
     }
@@ -358,10 +358,8 @@ static int run_round(cli_ctx_t *ctx, const monitor_opts_t *o)
     }
     fflush(stdout);
     /* A store that failed this round is tried afresh next round. */
-    if (ctx->redis != NULL && ctx->redis->err) {
-        redisFree(ctx->redis);
-        ctx->redis = NULL;
-    }
+    if (sync_route_is_open(&ctx->route) && sync_route_bucket(&ctx->route, IG_WL_BUCKET)->err)
+        sync_route_close(&ctx->route);
     if (ctx->pg != NULL && PQstatus(ctx->pg) != CONNECTION_OK) {
         PQfinish(ctx->pg);
         ctx->pg = NULL;

@@ -271,7 +271,7 @@ static int check_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, rc_repor
         int uses = atoi(PQgetvalue(res, i, 1)), max = atoi(PQgetvalue(res, i, 2));
         if (ig_code_form(code, strlen(code)) == IG_CODE_INVALID)
             continue; /* not a code of either form: not in Redis's layout */
-        ig_code_keys(&k, code);
+        ig_code_keys(&k, code, ctx->cfg.buckets);
         key.slot = k.bucket * IG_SUBHASHES + ig_code_subhash(code);
         memcpy(key.field, k.field, sizeof(key.field));
         c = vec_find(&v, &key, cmp_code);

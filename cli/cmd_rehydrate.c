@@ -133,7 +133,7 @@ static int ensure_library(cli_ctx_t *ctx, redisContext *redis)
  * Sends the calls of row i of res (one per REHYDRATE_REDEEMERS_PER_CALL
  * redeemers, at least one) and returns how many, or -1.
  */
-static int send_code(redisContext *redis, PGresult *res, int i, const unsigned char *email_key, int write)
+static int send_code(redisContext *redis, unsigned buckets, PGresult *res, int i, const unsigned char *email_key, int write)
 {
     const char *code = PQgetvalue(res, i, 0), *bound = PQgetvalue(res, i, 5), *first = PQgetvalue(res, i, 6);
     char *redeemers = strdup(PQgetvalue(res, i, 7)), set_key[IG_KEY_MAX_BYTES], *save = NULL;
@@ -147,7 +147,7 @@ static int send_code(redisContext *redis, PGresult *res, int i, const unsigned c
 
     if (redeemers == NULL)
         return -1;
-    ig_code_keys(&k, code);
+    ig_code_keys(&k, code, buckets);
     ig_key_redeemers(set_key, k.bucket, code);
     if (bound[0] != '\0')
         ig_email_hash(bound_h, bound, strlen(bound), email_key);
@@ -232,7 +232,7 @@ static int code_rows(cli_ctx_t *ctx, PGresult *res, void *arg)
     for (int i = 0; i != n; ++i)
         if (ig_code_form(PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0))) == IG_CODE_INVALID)
             calls[i] = 0; /* neither an issued nor an imported body: not in Redis's layout */
-        else if ((calls[i] = send_code(a->redis, res, i, a->email_key, a->write)) < 0) {
+        else if ((calls[i] = send_code(a->redis, ctx->cfg.buckets, res, i, a->email_key, a->write)) < 0) {
             cli_error(ctx, "sending to Redis: %s", a->redis->errstr);
             return -1;
         }

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sodium.h>
+#include "layout.h"
 #include "db.h"
-#include "redis_connect.h"
 #include "ig_email.h"
 #include "ig_log.h"
 #include "cli.h"
@@ -39,16 +39,14 @@ int cli_usage(const cli_ctx_t *ctx)
 
 redisContext *cli_redis(cli_ctx_t *ctx)
 {
-    unsigned ms = ctx->cfg.redis_timeout_ms < CLI_REDIS_MIN_TIMEOUT_MS ? CLI_REDIS_MIN_TIMEOUT_MS : ctx->cfg.redis_timeout_ms;
-    char err[256];
+    sync_route_t *route;
 
     if (ctx->cfg.redis_cluster) {
         cli_error(ctx, "this command does not work on a Redis Cluster yet (redis_url is redis+cluster://)");
         return NULL;
     }
-    if (ctx->redis == NULL && (ctx->redis = sync_redis_connect(&ctx->cfg, ms, err, sizeof(err))) == NULL)
-        cli_error(ctx, "cannot connect to Redis at %s: %s", ctx->cfg.redis_url, err);
-    return ctx->redis;
+    /* A single Redis: the route's one connection, opened (and its bucket count checked) as for every command. */
+    return (route = cli_route(ctx)) == NULL ? NULL : sync_route_bucket(route, IG_WL_BUCKET);
 }
 
 sync_route_t *cli_route(cli_ctx_t *ctx)
@@ -70,7 +68,7 @@ PGconn *cli_pg(cli_ctx_t *ctx)
 
     if (ctx->pg != NULL)
         return ctx->pg;
-    if ((ctx->pg = sync_db_connect(ctx->cfg.database_url, err, sizeof(err))) == NULL)
+    if ((ctx->pg = sync_layout_connect_pg(&ctx->cfg, err, sizeof(err))) == NULL)
         cli_error(ctx, "cannot connect to PostgreSQL: %s", err);
     else
         PQclear(PQexec(ctx->pg, "SET client_min_messages = warning"));
@@ -114,11 +112,8 @@ int cli_pg_each(cli_ctx_t *ctx, PGconn *pg, const char *declare_sql, const char 
 void cli_ctx_close(cli_ctx_t *ctx)
 {
     sync_route_close(&ctx->route);
-    if (ctx->redis != NULL)
-        redisFree(ctx->redis);
     if (ctx->pg != NULL)
         PQfinish(ctx->pg);
-    ctx->redis = NULL;
     ctx->pg = NULL;
     ig_config_wipe(&ctx->cfg);
     sodium_memzero(ctx->log_key, sizeof(ctx->log_key));

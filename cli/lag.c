@@ -35,7 +35,7 @@ static int load_marks(cli_lag_t *out, PGconn *pg, char err[CLI_LAG_ERR_BYTES])
     }
     for (int i = 0; i != PQntuples(res); ++i) {
         unsigned b = (unsigned)atoi(PQgetvalue(res, i, 0));
-        if (b < IG_BUCKETS) {
+        if (b < out->buckets) {
             out->mark[b][0] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
             out->mark[b][1] = strtoull(PQgetvalue(res, i, 2), NULL, 10);
         }
@@ -89,11 +89,12 @@ Exit:
     return ret;
 }
 
-int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, char err[CLI_LAG_ERR_BYTES])
+int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets, char err[CLI_LAG_ERR_BYTES])
 {
     redisReply *t;
 
     memset(out, 0, sizeof(*out));
+    out->buckets = buckets;
     if ((t = redisCommand(redis, "TIME")) == NULL || t->type != REDIS_REPLY_ARRAY || t->elements != 2) {
         snprintf(err, CLI_LAG_ERR_BYTES, "TIME: %s", t == NULL ? redis->errstr : "unexpected reply");
         if (t != NULL)
@@ -104,7 +105,7 @@ int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, char err[CL
     freeReplyObject(t);
     if (load_marks(out, pg, err) != 0)
         return -1;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != buckets; ++b)
         if (load_stream(out, redis, b, err) != 0)
             return -1;
     return 0;
@@ -112,18 +113,19 @@ int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, char err[CL
 
 int cli_lag_reached(const cli_lag_t *now, const cli_lag_t *then)
 {
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != now->buckets; ++b)
         if (id_after(then->tip[b], now->mark[b]))
             return 0;
     return 1;
 }
 
-int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned timeout_ms, char err[CLI_LAG_ERR_BYTES])
+int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets, unsigned timeout_ms,
+                 char err[CLI_LAG_ERR_BYTES])
 {
     cli_lag_t first;
     struct timespec pause = {.tv_sec = 0, .tv_nsec = CLI_LAG_POLL_MS * 1000000L};
 
-    if (cli_lag_measure(&first, redis, pg, err) != 0)
+    if (cli_lag_measure(&first, redis, pg, buckets, err) != 0)
         return -1;
     *out = first;
     for (unsigned waited = 0;; waited += CLI_LAG_POLL_MS) {
@@ -132,7 +134,7 @@ int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned timeo
         if (waited >= timeout_ms)
             return 0;
         nanosleep(&pause, NULL);
-        if (cli_lag_measure(out, redis, pg, err) != 0)
+        if (cli_lag_measure(out, redis, pg, buckets, err) != 0)
             return -1;
     }
 }
@@ -142,7 +144,7 @@ int cli_lag_settle(const cli_ctx_t *ctx, redisContext *redis, PGconn *pg, unsign
     char err[CLI_LAG_ERR_BYTES];
     cli_lag_t lag;
 
-    switch (cli_lag_wait(&lag, redis, pg, wait_s * 1000, err)) {
+    switch (cli_lag_wait(&lag, redis, pg, ctx->cfg.buckets, wait_s * 1000, err)) {
     case -1:
         cli_error(ctx, "%s", err);
         return -1;

@@ -18,18 +18,19 @@
 #define CLI_LAG_ERR_BYTES 256
 
 typedef struct cli_lag_t {
-    uint64_t mark[IG_BUCKETS][2];           /**< sync_progress (ms, seq); 0-0 when no row */
-    uint64_t tip[IG_BUCKETS][2];            /**< last stream entry (ms, seq); 0-0 for an empty stream */
-    unsigned long long pending[IG_BUCKETS]; /**< entries after the mark (at most CLI_LAG_COUNT_CAP) */
-    int capped;                             /**< some bucket had more than CLI_LAG_COUNT_CAP */
-    unsigned long long backlog;             /**< sum of pending */
-    unsigned behind;                        /**< buckets with an entry after the mark */
-    uint64_t oldest_ms;                     /**< ms part of the oldest entry not applied; 0 when none */
-    uint64_t now_ms;                        /**< Redis's clock */
+    unsigned buckets;                           /**< the install's bucket count: the streams measured */
+    uint64_t mark[IG_BUCKETS_MAX][2];           /**< sync_progress (ms, seq); 0-0 when no row */
+    uint64_t tip[IG_BUCKETS_MAX][2];            /**< last stream entry (ms, seq); 0-0 for an empty stream */
+    unsigned long long pending[IG_BUCKETS_MAX]; /**< entries after the mark (at most CLI_LAG_COUNT_CAP) */
+    int capped;                                 /**< some bucket had more than CLI_LAG_COUNT_CAP */
+    unsigned long long backlog;                 /**< sum of pending */
+    unsigned behind;                            /**< buckets with an entry after the mark */
+    uint64_t oldest_ms;                         /**< ms part of the oldest entry not applied; 0 when none */
+    uint64_t now_ms;                            /**< Redis's clock */
 } cli_lag_t;
 
-/** Measures the lag. Returns 0, or -1 with the reason in err. */
-__attribute__((warn_unused_result)) int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg,
+/** Measures the lag of the streams of buckets 0 .. buckets - 1. Returns 0, or -1 with the reason in err. */
+__attribute__((warn_unused_result)) int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets,
                                                         char err[CLI_LAG_ERR_BYTES]);
 
 /** Whether every bucket's mark has reached the tip recorded in then. */
@@ -40,8 +41,8 @@ int cli_lag_reached(const cli_lag_t *now, const cli_lag_t *then);
  * held when it was called. Returns 1 when it did, 0 when it did not in
  * time (out then holds the last measure), -1 on an error (err).
  */
-__attribute__((warn_unused_result)) int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned timeout_ms,
-                                                     char err[CLI_LAG_ERR_BYTES]);
+__attribute__((warn_unused_result)) int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets,
+                                                     unsigned timeout_ms, char err[CLI_LAG_ERR_BYTES]);
 
 struct cli_ctx_t;
 

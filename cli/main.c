@@ -45,7 +45,8 @@ static void help(void)
            "  -h, --help         this help; `invitegate COMMAND --help` for a command\n"
            "  --version          print the version\n"
            "\n"
-           "exit status: 0 ok, 1 failure or a blocking problem, 2 warnings only, 64 bad usage.\n");
+           "exit status: 0 ok, 1 failure or a blocking problem, 2 warnings only, 64 bad usage, 78 Redis or\n"
+           "PostgreSQL records another bucket count than the configuration's buckets.\n");
 }
 
 static void command_help(const cli_command_t *c)

@@ -55,6 +55,15 @@ void ig_code_generate(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG
     out[IG_CODE_BODY_LEN] = '\0';
 }
 
+void ig_code_generate_head(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES], unsigned rem, unsigned mod)
+{
+    uint32_t head = rem + mod * randombytes_uniform(IG_CODE_HEADS / mod);
+    ig_code_generate(out, key);
+    out[0] = IG_CODE_ALPHABET[head % 32];
+    out[1] = IG_CODE_ALPHABET[head / 32];
+    compute_check(out + IG_CODE_RANDOM_LEN, out, key);
+}
+
 int ig_code_verify(const char body[IG_CODE_BODY_LEN], const unsigned char key[IG_CODE_KEY_BYTES])
 {
     char check[IG_CODE_CHECK_LEN];

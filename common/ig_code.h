@@ -45,6 +45,16 @@ void ig_code_key_derive(unsigned char out[IG_CODE_KEY_BYTES], const unsigned cha
 /** Writes a new code body (NUL-terminated) checked with key. */
 void ig_code_generate(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES]);
 
+/** Values of an issued body's first two characters read as one number, first lowest: d0 + 32 d1. */
+#define IG_CODE_HEADS 1024
+
+/**
+ * Writes a new code body checked with key whose first two characters' value
+ * (d0 + 32 d1) is rem modulo mod (mod a power of two up to IG_CODE_HEADS,
+ * rem below it); the rest is random as in ig_code_generate.
+ */
+void ig_code_generate_head(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES], unsigned rem, unsigned mod);
+
 /** Returns 0 when body carries a valid check under key, -1 otherwise. */
 int ig_code_verify(const char body[IG_CODE_BODY_LEN], const unsigned char key[IG_CODE_KEY_BYTES]);
 

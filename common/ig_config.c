@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "ig_config.h"
+#include "ig_keys.h"
 
 /* Longest line, its newline included: room for disposable_domains given inline at its longest. */
 #define LINE_MAX_BYTES (IG_DOMAINS_BYTES + 1024)
@@ -52,6 +53,7 @@ void ig_config_defaults(ig_config_t *cfg)
     strcpy(cfg->redis_host, "127.0.0.1");
     cfg->redis_port = 6379;
     cfg->redis_timeout_ms = 1000;
+    cfg->buckets = IG_BUCKETS_DEFAULT;
     strcpy(cfg->database_url, "postgresql:///invitegate");
     strcpy(cfg->code_prefix, "VOBEE-");
     cfg->default_expires_days = 30;
@@ -519,6 +521,7 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
         return copy_str(cfg, cfg->k, sizeof(cfg->k), key, value);
     UINT_KEY(threads, 256)
     UINT_KEY(redis_timeout_ms, 600000)
+    UINT_KEY(buckets, IG_BUCKETS_MAX)
     UINT_KEY(default_expires_days, 3650)
     UINT_KEY(rate_limit_per_sec, 1000000)
     UINT_KEY(rate_limit_burst, 1000000)
@@ -661,6 +664,7 @@ static const char *const env_keys[] = {"listen",
                                        "threads",
                                        "redis_url",
                                        "redis_timeout_ms",
+                                       "buckets",
                                        "database_url",
                                        "secret_key",
                                        "secret_key_file",
@@ -742,6 +746,9 @@ int ig_config_load(ig_config_t *cfg, const char *path)
 
 int ig_config_check(ig_config_t *cfg)
 {
+    if (!ig_buckets_valid(cfg->buckets))
+        return fail(cfg, "buckets: must be a power of two from 1 to %u (and the same for every process of an install)",
+                    IG_BUCKETS_MAX);
     if (cfg->rate_limit_per_sec != 0 && cfg->rate_limit_burst == 0)
         return fail(cfg, "rate_limit_burst: must be at least 1 when rate_limit_per_sec is set");
     if (cfg->public_body_bytes == 0 || cfg->admin_body_bytes < cfg->public_body_bytes)

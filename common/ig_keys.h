@@ -10,11 +10,16 @@
  * copy of these builders, checked against this file by
  * tests/integration/test_keys.py (through tests/unit/print_layout.c).
  *
- * Every key carries a hash tag {B} with B in 0..IG_BUCKETS-1, so each Lua
- * call touches one cluster slot. A code lives in the bucket given by its
- * first character and in a small hash (listpack-encoded) chosen by the next
- * two, so a million codes cost a few hundred bytes of overhead per small
- * hash, not a key each. Per bucket B:
+ * Every key carries a hash tag {B} with B in 0..buckets-1, so each Lua call
+ * touches one cluster slot. The number of buckets is chosen at install (the
+ * configuration's buckets: a power of two up to IG_BUCKETS_MAX, 16 by
+ * default) and caps a Redis Cluster at that many masters; it is recorded in
+ * Redis (IG_KEY_BUCKETS) and PostgreSQL (table layout), and a process whose
+ * configuration says otherwise refuses to run. A code lives in the bucket
+ * given by its first two characters (ig_code_bucket) and in a small hash
+ * (listpack-encoded) chosen by the second and third, so a million codes cost
+ * a few hundred bytes of overhead per small hash, not a key each. Per bucket
+ * B:
  *
  *   ig:{B}:c:S        hash   field = code body[3..] -> packed code record      ig_key_code_hash
  *   ig:{B}:r:CODE     set    e-mail hashes that redeemed a multi-use code      ig_key_redeemers
@@ -48,6 +53,7 @@
  *   ig:{0}:gate:mode    string "open" | "closed" | "auto" (absent = auto)     IG_KEY_GATE_MODE
  *   ig:{0}:gate:auto    string "closed" while the last evaluation's           IG_KEY_GATE_AUTO
  *                              automatic state is closed
+ *   ig:{0}:buckets      string the install's number of buckets (decimal)   IG_KEY_BUCKETS
  *   ig:{0}:idem:K:S:H   string an Idempotency-Key's record, 24 h: MessagePack ig_key_idem
  *                              (fingerprint, reply); K:S the scope (t:<token
  *                              name> or a:<client address>), H the key's hash
@@ -67,7 +73,11 @@
 #include "ig_code.h"
 #include "ig_email.h"
 
-#define IG_BUCKETS 16
+/** The number of buckets of an install made without choosing (and of every install before it was recorded). */
+#define IG_BUCKETS_DEFAULT 16
+/** The most buckets: two code characters address 256 (hex digits of an imported code: 16 x 16). */
+#define IG_BUCKETS_MAX 256
+_Static_assert(IG_BUCKETS_MAX <= IG_CODE_HEADS, "a bucket is chosen by a code's first two characters");
 #define IG_SUBHASHES 1024
 #define IG_KEY_MAX_BYTES 128
 
@@ -84,6 +94,7 @@
 #define IG_KEY_TRUST IG_WL_PREFIX "trust"
 #define IG_KEY_GATE_MODE IG_WL_PREFIX "gate:mode"
 #define IG_KEY_GATE_AUTO IG_WL_PREFIX "gate:auto"
+#define IG_KEY_BUCKETS IG_WL_PREFIX "buckets"
 /**
  * What an idempotent library function (common/ig_calls.h) gets for its
  * record key when the request carries no Idempotency-Key (its fingerprint is
@@ -227,10 +238,46 @@ static inline int ig_key_parse_code_hash(const char *key, unsigned *bucket, unsi
  * body, 9 for an imported one, so the two forms never share a field.
  */
 
-/** Bucket of a code body (from its first character). */
-static inline unsigned ig_code_bucket(const char *body)
+/*
+ * A process whose configured bucket count differs from a store's record
+ * logs IG_BUCKETS_REFUSED with the reason IG_BUCKETS_DIFFER (the store, the
+ * count it records, the configured one) and exits with IG_BUCKETS_EXIT
+ * (sysexits' EX_CONFIG; the systemd units do not restart on it).
+ */
+#define IG_BUCKETS_REFUSED "refusing to run: the bucket count differs"
+#define IG_BUCKETS_DIFFER                                                                                                          \
+    "%s records %s buckets and this configuration says buckets = %u: every process of an install must use the count it was "       \
+    "installed with"
+#define IG_BUCKETS_EXIT 78
+
+/** A valid number of buckets: a power of two from 1 to IG_BUCKETS_MAX. */
+static inline int ig_buckets_valid(unsigned buckets)
 {
-    return (unsigned)ig_code_digit(ig_code_form(body, strnlen(body, IG_CODE_BODY_LEN + 1)), body[0]) % IG_BUCKETS;
+    return buckets >= 1 && buckets <= IG_BUCKETS_MAX && (buckets & (buckets - 1)) == 0;
+}
+
+/**
+ * Bucket of a code body among buckets (a power of two, at most
+ * IG_BUCKETS_MAX): its first two characters read as a number, first digit
+ * lowest (d0 + 32 d1 issued, d0 + 16 d1 imported), modulo buckets. Up to 32
+ * (16 for imported codes) that is the first character's value alone, the
+ * mapping of every install before the count could be chosen; past it the
+ * second character's low bits join in, and those of the small hash
+ * (ig_code_subhash) are then fixed within a bucket: each bucket uses fewer
+ * small hashes, the install as many in all.
+ */
+static inline unsigned ig_code_bucket(const char *body, unsigned buckets)
+{
+    ig_code_form_t f = ig_code_form(body, strnlen(body, IG_CODE_BODY_LEN + 1));
+    unsigned radix = f == IG_CODE_IMPORTED ? 16 : 32;
+    return ((unsigned)ig_code_digit(f, body[0]) + radix * (unsigned)ig_code_digit(f, body[1])) % buckets;
+}
+
+/** Writes a new issued code body (checked with key) that lives in bucket among buckets. */
+static inline void ig_code_generate_in(char out[IG_CODE_BODY_LEN + 1], const unsigned char key[IG_CODE_KEY_BYTES], unsigned bucket,
+                                       unsigned buckets)
+{
+    ig_code_generate_head(out, key, bucket, buckets);
 }
 
 /** Small-hash index of a code body inside its bucket. */
@@ -247,23 +294,23 @@ typedef struct ig_code_keys_t {
     char field[IG_CODE_BODY_LEN - 3 + 1]; /**< body[3..] */
 } ig_code_keys_t;
 
-/** Fills k for a normalised code body of either form (the gateway's calls and the bench's use the same keys). */
-static inline void ig_code_keys(ig_code_keys_t *k, const char *body)
+/** Fills k for a normalised code body of either form among buckets (the gateway's calls and the bench's use the same keys). */
+static inline void ig_code_keys(ig_code_keys_t *k, const char *body, unsigned buckets)
 {
     size_t len = strnlen(body, IG_CODE_BODY_LEN);
-    k->bucket = ig_code_bucket(body);
+    k->bucket = ig_code_bucket(body, buckets);
     ig_key_code_hash(k->hash, k->bucket, ig_code_subhash(body));
     memcpy(k->field, body + 3, len - 3);
     k->field[len - 3] = '\0';
 }
 
-/** Bucket of an arbitrary identifier (batch ids): FNV-1a. */
-static inline unsigned ig_bucket_of(const char *s, size_t len)
+/** Bucket of an arbitrary identifier (batch ids) among buckets: FNV-1a. */
+static inline unsigned ig_bucket_of(const char *s, size_t len, unsigned buckets)
 {
     unsigned h = 2166136261u;
     for (size_t i = 0; i != len; ++i)
         h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h % IG_BUCKETS;
+    return h % buckets;
 }
 
 /** Subkey ids for crypto_kdf_derive_from_key over the configured secret_key. */

@@ -57,7 +57,8 @@ static void help(void)
            "GET /health answers while the process runs, GET /ready once this gateway's Redis connections answer a call\n"
            "into the function library, GET /metrics in Prometheus text. Under systemd (Type=notify) READY=1 follows the\n"
            "same test on every event loop, and STATUS= says what it waits for. SIGTERM or SIGINT: stop accepting,\n"
-           "answer the requests in flight (up to 10 s), exit 0. Exit status 2: bad usage or configuration.\n");
+           "answer the requests in flight (up to 10 s), exit 0. Exit status 2: bad usage or configuration; 78: Redis\n"
+           "records another bucket count than the configuration's buckets (the process never serves with it).\n");
 }
 
 int main(int argc, char **argv)

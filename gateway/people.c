@@ -30,9 +30,7 @@ void gw_call_issuing(gw_req_t *rq, gw_req_reply_cb on_reply, ig_call_id_t id, si
     ig_fcall_begin(&c, id, count, argv, argvlen, cap);
     ig_fcall_strs(&c, keys, nkeys);
     for (size_t i = 0; i != count; ++i) {
-        do
-            ig_code_generate(codes[i].body, gw.code_key);
-        while (ig_code_bucket(codes[i].body) != IG_WL_BUCKET);
+        ig_code_generate_in(codes[i].body, gw.code_key, IG_WL_BUCKET, gw.cfg.buckets);
         ig_key_code_hash(codes[i].key, IG_WL_BUCKET, ig_code_subhash(codes[i].body));
         ig_fcall_str(&c, codes[i].key);
     }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 #include "clock.h"
+#include "ig_keys.h"
 #include "ig_log.h"
 #include "redis_adapter.h"
 #include "redis_cluster.h"
@@ -24,6 +25,7 @@ struct gw_redis_t {
     char name[80];   /**< "IP:PORT" or the socket's path, for logs */
     const char *lua; /**< the library source (borrowed); NULL = none to load */
     size_t lua_len;
+    unsigned buckets;            /**< the install's bucket count, checked against Redis's record after the load */
     h2o_timeout_t call_timeout;  /**< per-call deadline */
     h2o_timeout_t retry_timeout; /**< reconnect delay (re-initialised per backoff step) */
     h2o_timeout_entry_t retry_entry;
@@ -62,22 +64,51 @@ static void schedule_retry(gw_redis_t *r)
 
 static void send_load(gw_redis_t *r);
 
-static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+/* A refused step of the connection's set-up: logged now and then, the load sent again shortly. */
+static void setup_failed(gw_redis_t *r, const char *what, const char *err)
+{
+    /* A restarted Redis answers LOADING until its data set is read: try again shortly. */
+    if (r->load_failures++ % 50 == 0)
+        ig_warn("msg=\"%s failed; retrying\" redis=%s err=\"%s\"", what, r->name, err);
+    h2o_timeout_link(r->loop, &r->load_timeout, &r->load_entry);
+}
+
+static void on_layout_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     gw_redis_t *r = privdata;
     redisReply *reply = reply_;
+    char count[16];
     if (reply == NULL)
         return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* A restarted Redis answers LOADING until its data set is read: try again shortly. */
-        if (r->load_failures++ % 50 == 0)
-            ig_warn("msg=\"loading the Lua library failed; retrying\" redis=%s err=\"%s\"", r->name, reply->str);
-        h2o_timeout_link(r->loop, &r->load_timeout, &r->load_entry);
+    snprintf(count, sizeof(count), "%u", r->buckets);
+    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, count) != 0) {
+        ig_error("msg=\"" IG_BUCKETS_REFUSED "\" redis=%s reason=\"" IG_BUCKETS_DIFFER "\"", r->name, "Redis (" IG_KEY_BUCKETS ")",
+                 reply->str, r->buckets);
+        exit(IG_BUCKETS_EXIT);
+    }
+    /* MOVED: a cluster master that does not serve bucket 0; the master that does compares. */
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "MOVED ", 6) != 0) {
+        setup_failed(r, "recording the bucket count", reply->str);
         return;
     }
     r->ready = 1;
     r->load_failures = 0;
     r->backoff_ms = BACKOFF_MIN_MS;
+}
+
+static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    gw_redis_t *r = privdata;
+    redisReply *reply = reply_;
+    char count[16];
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        setup_failed(r, "loading the Lua library", reply->str);
+        return;
+    }
+    snprintf(count, sizeof(count), "%u", r->buckets);
+    redisAsyncCommand(r->ac, on_layout_reply, r, "SET %s %s NX GET", IG_KEY_BUCKETS, count);
 }
 
 static void send_load(gw_redis_t *r)
@@ -147,7 +178,7 @@ static void start_connect(gw_redis_t *r)
 }
 
 gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
-                             const char *lua, size_t lua_len)
+                             const char *lua, size_t lua_len, unsigned buckets)
 {
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -162,6 +193,7 @@ gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, 
         snprintf(r->name, sizeof(r->name), "%s:%u", host, port);
     r->lua = lua;
     r->lua_len = lua_len;
+    r->buckets = buckets;
     r->backoff_ms = BACKOFF_MIN_MS;
     h2o_timeout_init(loop, &r->call_timeout, timeout_ms);
     h2o_timeout_init(loop, &r->retry_timeout, r->backoff_ms);
@@ -175,7 +207,8 @@ gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, 
 gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, struct gw_metrics_t *metrics)
 {
     if (!cfg->redis_cluster)
-        return gw_redis_connect(loop, cfg->redis_host, cfg->redis_port, cfg->redis_unix, cfg->redis_timeout_ms, lua, lua_len);
+        return gw_redis_connect(loop, cfg->redis_host, cfg->redis_port, cfg->redis_unix, cfg->redis_timeout_ms, lua, lua_len,
+                                cfg->buckets);
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
         h2o_fatal("no memory");

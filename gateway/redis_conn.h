@@ -43,11 +43,16 @@ gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char
 
 /**
  * Creates one connection and starts connecting. lua (borrowed, must outlive
- * the object) is loaded after every connect; with lua NULL the connection is
- * ready once connected (for commands outside the library).
+ * the object) is loaded after every connect, then the install's bucket
+ * count (buckets) is compared with the one Redis records, and recorded when
+ * none is (SET NX; a cluster master that does not serve bucket 0 answers
+ * MOVED and has nothing to compare): a different count ends the process
+ * with status IG_BUCKETS_EXIT, for no gateway may serve with a layout
+ * other than the data's. With lua NULL the connection is ready once
+ * connected (for commands outside the library).
  */
 gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
-                             const char *lua, size_t lua_len);
+                             const char *lua, size_t lua_len, unsigned buckets);
 
 /** Disconnects and frees; pending calls complete with "unavailable". */
 void gw_redis_destroy(gw_redis_t *r);

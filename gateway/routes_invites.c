@@ -83,7 +83,7 @@ void gw_route_status(gw_req_t *rq, h2o_iovec_t param)
     if (st == NULL)
         return;
     IG_FCALL_LOCAL(c, STATUS, 0);
-    ig_code_keys(&k, st->code);
+    ig_code_keys(&k, st->code, gw.cfg.buckets);
     ig_fcall_str(&c, k.hash);
     ig_fcall_str(&c, k.field);
     gw_fcall(rq, on_status_reply, &c);
@@ -114,7 +114,7 @@ static void send_revoke(gw_req_t *rq)
     ig_code_keys_t k;
     char stream_key[IG_KEY_MAX_BYTES];
     IG_FCALL_LOCAL(c, REVOKE, 0);
-    ig_code_keys(&k, st->code);
+    ig_code_keys(&k, st->code, gw.cfg.buckets);
     ig_key_events(stream_key, k.bucket);
     ig_fcall_str(&c, k.hash);
     ig_fcall_str(&c, stream_key);
@@ -208,7 +208,7 @@ static void on_issue_reply(gw_req_t *rq, redisReply *reply, const char *err)
 /* Sends one ig_issue per bucket holding codes of the batch. Returns -1 when Redis is not connected. */
 static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
 {
-    size_t n = st->in.batch_size, per_bucket[IG_BUCKETS] = {0};
+    size_t n = st->in.batch_size, per_bucket[IG_BUCKETS_MAX] = {0};
     char max[16], exp[24], stream_key[IG_KEY_MAX_BYTES];
     unsigned char(*hashes)[IG_EMAIL_HASH_BYTES] = NULL;
     char(*keys)[IG_KEY_MAX_BYTES] = malloc(n * sizeof(*keys));
@@ -225,11 +225,11 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
             ig_email_hash(hashes[i], st->in.issued_to[i].addr, st->in.issued_to[i].len, gw.email_key);
     }
     for (size_t i = 0; i != n; ++i)
-        ++per_bucket[ig_code_bucket(st->codes[i])];
+        ++per_bucket[ig_code_bucket(st->codes[i], gw.cfg.buckets)];
     snprintf(max, sizeof(max), "%u", st->in.max_uses);
     snprintf(exp, sizeof(exp), "%lld", st->expires_at);
     rq->on_reply = on_issue_reply;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != gw.cfg.buckets; ++b) {
         if (per_bucket[b] == 0)
             continue;
         ig_fcall_t c;
@@ -238,7 +238,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
         ig_fcall_begin(&c, IG_CALL_ISSUE, per_bucket[b], argv, argvlen, IG_CALL_ARGC(ISSUE, n));
         ig_fcall_str(&c, stream_key);
         for (size_t i = 0; i != n; ++i) {
-            if (ig_code_bucket(st->codes[i]) != b)
+            if (ig_code_bucket(st->codes[i], gw.cfg.buckets) != b)
                 continue;
             ig_key_code_hash(keys[nkeys], b, ig_code_subhash(st->codes[i]));
             ig_fcall_str(&c, keys[nkeys++]);
@@ -246,7 +246,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
         const char *fixed[] = {st->in.batch_id, st->in.cohort, max, exp, st->token->name};
         ig_fcall_strs(&c, fixed, sizeof(fixed) / sizeof(fixed[0]));
         for (size_t i = 0; i != n; ++i) {
-            if (ig_code_bucket(st->codes[i]) != b)
+            if (ig_code_bucket(st->codes[i], gw.cfg.buckets) != b)
                 continue;
             ig_fcall_bin(&c, st->codes[i] + 3, IG_CODE_BODY_LEN - 3);
             ig_fcall_bin(&c, st->codes[i], IG_CODE_BODY_LEN);
@@ -318,7 +318,7 @@ static void send_claim(gw_req_t *rq)
     }
     st->expires_at = (long long)time(NULL) + (long long)llround(st->in.expires_days * 86400.0);
     fingerprint(fp, &st->in);
-    unsigned bucket = ig_bucket_of(st->in.batch_id, strlen(st->in.batch_id));
+    unsigned bucket = ig_bucket_of(st->in.batch_id, strlen(st->in.batch_id), gw.cfg.buckets);
     ig_key_batch(batch_key, bucket, st->in.batch_id);
     ig_key_gate(gate_key, bucket);
     snprintf(exp, sizeof(exp), "%lld", st->expires_at);

@@ -93,7 +93,7 @@ void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
         gw_req_error(rq, &err, 0);
         return;
     }
-    ig_code_keys(&st->k, st->in.code);
+    ig_code_keys(&st->k, st->in.code, gw.cfg.buckets);
     ig_email_hash(st->email_hash, st->in.email, st->in.email_len, gw.email_key);
     if (gw_req_limit_email(rq, st->email_hash) != 0)
         return;
@@ -101,6 +101,6 @@ void gw_route_redeem(gw_req_t *rq, h2o_iovec_t param)
     ig_key_redeemers(st->set_key, st->k.bucket, st->in.code);
     rq->on_reply = on_redeem_reply;
     if (rq->thread->redeem_coalescer == NULL)
-        rq->thread->redeem_coalescer = gw_coalescer_new(rq->thread, IG_BUCKETS, send_bucket);
+        rq->thread->redeem_coalescer = gw_coalescer_new(rq->thread, gw.cfg.buckets, send_bucket);
     gw_coalesce_enqueue(rq->thread->redeem_coalescer, rq, st->k.bucket);
 }

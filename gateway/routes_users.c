@@ -347,7 +347,7 @@ static void on_gate_reply(gw_req_t *rq, redisReply *reply, const char *err)
     }
     ig_info("msg=\"trust gate forced\" mode=%s gate=%s by=%s", st->force, closing ? "closed" : "open", st->token->name);
     rq->on_reply = on_flag_reply;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != gw.cfg.buckets; ++b) {
         char key[IG_KEY_MAX_BYTES];
         size_t lens[3];
         if (b == IG_WL_BUCKET)

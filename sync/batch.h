@@ -17,17 +17,17 @@
 #include "ig_keys.h"
 
 typedef struct sync_batch_t {
-    uint64_t seq;                 /**< batch number since start, for logs */
-    int has[IG_BUCKETS];          /**< entries of the bucket's stream were read into the batch */
-    uint64_t from[IG_BUCKETS][2]; /**< per bucket read: the entry id the batch follows (the mark when it was read) */
-    uint64_t to[IG_BUCKETS][2];   /**< and the id of its last entry */
-    size_t entries;               /**< stream entries in the batch */
-    sync_event_t *events;         /**< owned array, num_events used */
-    size_t num_events;            /**< events in this batch */
-    size_t cap_events;            /**< allocated slots in events */
-    redisReply **replies;         /**< owned replies the events borrow from */
-    size_t num_replies;           /**< replies held */
-    size_t cap_replies;           /**< allocated slots in replies */
+    uint64_t seq;                     /**< batch number since start, for logs */
+    int has[IG_BUCKETS_MAX];          /**< entries of the bucket's stream were read into the batch */
+    uint64_t from[IG_BUCKETS_MAX][2]; /**< per bucket read: the entry id the batch follows (the mark when it was read) */
+    uint64_t to[IG_BUCKETS_MAX][2];   /**< and the id of its last entry */
+    size_t entries;                   /**< stream entries in the batch */
+    sync_event_t *events;             /**< owned array, num_events used */
+    size_t num_events;                /**< events in this batch */
+    size_t cap_events;                /**< allocated slots in events */
+    redisReply **replies;             /**< owned replies the events borrow from */
+    size_t num_replies;               /**< replies held */
+    size_t cap_replies;               /**< allocated slots in replies */
 } sync_batch_t;
 
 /** Starts an empty batch with no memory. */

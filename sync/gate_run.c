@@ -5,11 +5,11 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include "layout.h"
 #include "ig_keys.h"
 #include "ig_log.h"
 #include "db.h"
 #include "gate_run.h"
-#include "redis_connect.h"
 #include "metrics.h"
 
 #define SYNC_GATE_REDIS_TIMEOUT_MS 2000
@@ -274,7 +274,7 @@ static int connect_pg(sync_gate_job_t *j)
 
     if (j->pg != NULL)
         return 0;
-    if ((j->pg = sync_db_connect(j->cfg->database_url, err, sizeof(err))) == NULL)
+    if ((j->pg = sync_layout_connect_pg(j->cfg, err, sizeof(err))) == NULL)
         return fail(j, "postgresql connect: %s", err);
     if (sync_db_exec(j->pg, SYNC_GATE_SESSION, "session settings", err, sizeof(err)) != 0) {
         drop_pg(j);
@@ -601,9 +601,10 @@ static int read_mode(sync_gate_job_t *j, sync_gate_mode_t *mode)
  */
 static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char *json)
 {
+    unsigned buckets = j->route.buckets;
     int ret = 0;
 
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != buckets; ++b) {
         char key[IG_KEY_MAX_BYTES];
         ig_key_gate(key, b);
         if (d->closed)
@@ -617,8 +618,8 @@ static int publish(sync_gate_job_t *j, const sync_gate_decision_t *d, const char
         redisAppendCommand(wl_redis(j), "DEL %s", IG_KEY_GATE_AUTO);
     redisAppendCommand(wl_redis(j), "SET %s %s", IG_KEY_TRUST, json);
     /* Each reply from the connection its command went to, in the order sent. */
-    for (unsigned i = 0; i != IG_BUCKETS + 2; ++i) {
-        redisContext *c = i < IG_BUCKETS ? sync_route_bucket(&j->route, i) : wl_redis(j);
+    for (unsigned i = 0; i != buckets + 2; ++i) {
+        redisContext *c = i < buckets ? sync_route_bucket(&j->route, i) : wl_redis(j);
         void *r = NULL;
         redisReply *reply;
         if (redisGetReply(c, &r) != REDIS_OK) {

@@ -1,6 +1,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include "layout.h"
 #include "ig_log.h"
 #include "db.h"
 #include "lane.h"
@@ -88,7 +89,7 @@ static int ensure_pg(sync_lane_t *l)
     while (l->pg == NULL) {
         if (sync_stop_requested())
             return -1;
-        if ((l->pg = sync_db_connect(l->cfg->database_url, err, sizeof(err))) != NULL) {
+        if ((l->pg = sync_layout_connect_pg(l->cfg, err, sizeof(err))) != NULL) {
             ig_info("msg=\"connected to postgresql\" lane=%u server_version=%d", l->id, PQserverVersion(l->pg));
             set_waiting(l, SYNC_LANE_WAIT_NONE);
             if (l->pg_was_up)
@@ -111,7 +112,7 @@ static int ensure_pg(sync_lane_t *l)
 static void rewind_streams(sync_lane_t *l)
 {
     sync_batch_clear(&l->batch);
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != IG_BUCKETS_MAX; ++b)
         if (l->progress.held[b])
             sync_stream_seek(&l->stream, b, l->progress.applied[b]);
 }
@@ -122,7 +123,7 @@ static void drop_pg(sync_lane_t *l)
     if (l->pg != NULL)
         PQfinish(l->pg);
     l->pg = NULL;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != IG_BUCKETS_MAX; ++b) {
         if (l->progress.held[b]) {
             sync_stream_stop(&l->stream, b);
             sync_metrics_mark(b, 0, l->progress.applied[b]);
@@ -147,7 +148,7 @@ static void redis_failed(sync_lane_t *l, const char *what)
 /* Takes the leases of the lane's buckets that are free, and reads their streams from their marks. Returns 0 or -1. */
 static int take_leases(sync_lane_t *l)
 {
-    int gained[IG_BUCKETS];
+    int gained[IG_BUCKETS_MAX];
     char mark[SYNC_ENTRY_ID_BYTES];
 
     if (sync_progress_acquire(&l->progress, l->pg, 0, gained) != 0) {
@@ -155,7 +156,7 @@ static int take_leases(sync_lane_t *l)
         drop_pg(l);
         return -1;
     }
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != IG_BUCKETS_MAX; ++b) {
         if (!gained[b])
             continue;
         snprintf(mark, sizeof(mark), "%" PRIu64 "-%" PRIu64, l->progress.applied[b][0], l->progress.applied[b][1]);
@@ -208,7 +209,7 @@ static int apply_batch(sync_lane_t *l)
             log_malformed(l, b);
         sync_summary_add(l->summary, &stats, started);
         sync_metrics_batch(b, &stats);
-        for (unsigned k = 0; k != IG_BUCKETS; ++k)
+        for (unsigned k = 0; k != IG_BUCKETS_MAX; ++k)
             if (b->has[k])
                 sync_metrics_mark(k, 1, l->progress.applied[k]);
         sync_batch_clear(b);

@@ -51,7 +51,8 @@ static void help(void)
            "Prometheus metrics: http://%s/metrics (sync_metrics_listen; empty turns them off).\n"
            "\n"
            "Exit status: 0 after SIGTERM or SIGINT (or a migrate run that applied or found everything), 1 on a\n"
-           "failure (configuration, migration, start), 2 on a usage error.\n",
+           "failure (configuration, migration, start), 2 on a usage error, 78 when Redis or PostgreSQL records\n"
+           "another bucket count than the configuration's buckets (the process never runs with it).\n",
            SYNC_METRICS_LISTEN_DEFAULT);
 }
 

@@ -153,13 +153,13 @@ static void histogram(text_t *t, const char *name, const char *help, sync_histog
  */
 static int stream_gauges(text_t *t, sync_route_t *route)
 {
-    long long length[IG_BUCKETS];
-    double age[IG_BUCKETS];
-    int held[IG_BUCKETS];
+    long long length[IG_BUCKETS_MAX];
+    double age[IG_BUCKETS_MAX];
+    int held[IG_BUCKETS_MAX];
     char key[IG_KEY_MAX_BYTES], from[48];
     uint64_t now = (uint64_t)sync_clock_ms(0);
 
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != route->buckets; ++b) {
         redisContext *redis = sync_route_bucket(route, b);
         ig_key_events(key, b);
         redisAppendCommand(redis, "XLEN %s", key);
@@ -169,7 +169,7 @@ static int stream_gauges(text_t *t, sync_route_t *route)
         }
     }
     /* Each reply from the connection of its bucket, in the order sent. */
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != route->buckets; ++b) {
         redisContext *redis = sync_route_bucket(route, b);
         void *r;
         redisReply *reply;
@@ -196,13 +196,13 @@ static int stream_gauges(text_t *t, sync_route_t *route)
     }
     family(t, "invitegate_sync_stream_entries", "gauge",
            "Entries in the bucket's event stream: those not applied yet and those applied since the last trim (every 10 s).");
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != route->buckets; ++b)
         if (length[b] >= 0)
             put(t, "invitegate_sync_stream_entries{bucket=\"%u\"} %lld\n", b, length[b]);
     family(t, "invitegate_sync_stream_oldest_unapplied_age_seconds", "gauge",
            "Age of the oldest stream entry past the bucket's high-water mark (0: nothing waits), for the buckets this daemon "
            "holds.");
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != route->buckets; ++b)
         if (held[b] && age[b] >= 0)
             put(t, "invitegate_sync_stream_oldest_unapplied_age_seconds{bucket=\"%u\"} %.3f\n", b, age[b]);
     return 0;
@@ -256,12 +256,12 @@ char *sync_metrics_render(size_t *len, sync_route_t *route, int *redis_failed)
         put(&t, "invitegate_sync_lanes_waiting{store=\"%s\"} %d\n", store_names[s], waiting[s]);
 
     family(&t, "invitegate_sync_lease_held", "gauge", "1 for the buckets whose lease (and stream) this daemon holds.");
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != m->buckets; ++b)
         put(&t, "invitegate_sync_lease_held{bucket=\"%u\"} %d\n", b, atomic_load(&m->held[b]) != 0);
     family(&t, "invitegate_sync_mark_timestamp_seconds", "gauge",
            "When the last entry applied from the bucket's stream was added to it (its high-water mark), for the buckets this "
            "daemon holds.");
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != m->buckets; ++b)
         if (atomic_load(&m->held[b]) && get(&m->mark_ms[b]) != 0)
             put(&t, "invitegate_sync_mark_timestamp_seconds{bucket=\"%u\"} %.3f\n", b, (double)get(&m->mark_ms[b]) / 1000.0);
     if (route != NULL && sync_route_is_open(route)) {

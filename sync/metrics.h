@@ -51,9 +51,10 @@ typedef struct sync_metrics_t {
     _Atomic uint64_t errors[SYNC_STORE_COUNT];           /**< calls that failed on a connection that was up */
     _Atomic int waiting[SYNC_METRICS_MAX_LANES];         /**< per lane: sync_lane_wait_t */
     unsigned lanes;                                      /**< lanes started (set before they start) */
-    _Atomic int held[IG_BUCKETS];                        /**< this daemon holds the bucket's lease */
-    _Atomic uint64_t mark_ms[IG_BUCKETS];                /**< the bucket's high-water mark: entry id, ms part */
-    _Atomic uint64_t mark_seq[IG_BUCKETS];               /**< and its sequence part */
+    unsigned buckets;                                    /**< the install's bucket count (set before the lanes start) */
+    _Atomic int held[IG_BUCKETS_MAX];                    /**< this daemon holds the bucket's lease */
+    _Atomic uint64_t mark_ms[IG_BUCKETS_MAX];            /**< the bucket's high-water mark: entry id, ms part */
+    _Atomic uint64_t mark_seq[IG_BUCKETS_MAX];           /**< and its sequence part */
     _Atomic int gate_known;                              /**< an evaluation succeeded since start */
     _Atomic int gate_closed;                             /**< invites paused */
     _Atomic int gate_auto_closed;                        /**< what the metrics alone decide */

@@ -9,7 +9,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "ig_net.h"
-#include "redis_connect.h"
 #include "ig_log.h"
 #include "metrics.h"
 #include "metrics_http.h"

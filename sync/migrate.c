@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "layout.h"
 #include "ig_log.h"
 #include "db.h"
 #include "migrate.h"
@@ -340,6 +341,11 @@ int sync_migrate_run(const ig_config_t *cfg, const char *dir)
         if (apply_one(conn, &list.items[i]) != 0)
             goto Exit;
         ++applied;
+    }
+    /* The install's bucket count, recorded once the table exists (a difference ends the process). */
+    if (sync_layout_pg(conn, cfg->buckets, err, sizeof(err)) != 0) {
+        ig_error("msg=\"cannot record the bucket count\" %s", err);
+        goto Exit;
     }
     if (applied == 0)
         ig_info("msg=\"schema up to date\" dir=%s migrations=%zu", dir, list.count);

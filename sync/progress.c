@@ -64,14 +64,14 @@ static PGresult *with_buckets(sync_progress_t *p, PGconn *conn, const char *sql,
     return NULL;
 }
 
-int sync_progress_acquire(sync_progress_t *p, PGconn *conn, int force, int gained[IG_BUCKETS])
+int sync_progress_acquire(sync_progress_t *p, PGconn *conn, int force, int gained[IG_BUCKETS_MAX])
 {
     sync_pgarray_t want, got;
     PGresult *res = NULL;
     uint64_t now = sync_now_ms();
     int ret = -1;
 
-    memset(gained, 0, IG_BUCKETS * sizeof(*gained));
+    memset(gained, 0, IG_BUCKETS_MAX * sizeof(*gained));
     if (sync_progress_held(p) == p->count || (!force && now < p->next_try_ms))
         return 0;
     p->next_try_ms = now + SYNC_LEASE_RETRY_MS;
@@ -85,7 +85,7 @@ int sync_progress_acquire(sync_progress_t *p, PGconn *conn, int force, int gaine
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
         unsigned b = (unsigned)strtoul(PQgetvalue(res, i, 0), NULL, 10);
-        if (b < IG_BUCKETS)
+        if (b < IG_BUCKETS_MAX)
             gained[b] = p->held[b] = 1;
         sync_pgarray_add_int(&got, b);
     }
@@ -103,7 +103,7 @@ int sync_progress_acquire(sync_progress_t *p, PGconn *conn, int force, int gaine
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
         unsigned b = (unsigned)strtoul(PQgetvalue(res, i, 0), NULL, 10);
-        if (b >= IG_BUCKETS)
+        if (b >= IG_BUCKETS_MAX)
             continue;
         p->applied[b][0] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
         p->applied[b][1] = strtoull(PQgetvalue(res, i, 2), NULL, 10);
@@ -131,7 +131,7 @@ int sync_progress_advance(sync_progress_t *p, PGconn *conn, const sync_batch_t *
     *conflict = 0;
     for (int i = 0; i != 5; ++i)
         sync_pgarray_init(&cols[i]);
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = 0; k != IG_BUCKETS_MAX; ++k) {
         if (!b->has[k])
             continue;
         sync_pgarray_add_int(&cols[0], k);
@@ -162,7 +162,7 @@ int sync_progress_advance(sync_progress_t *p, PGconn *conn, const sync_batch_t *
 
 void sync_progress_committed(sync_progress_t *p, const sync_batch_t *b)
 {
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = 0; k != IG_BUCKETS_MAX; ++k) {
         if (!b->has[k])
             continue;
         p->applied[k][0] = b->to[k][0];

@@ -36,12 +36,12 @@
 
 /** The buckets of one lane: which leases it holds, and their marks as PostgreSQL has them. */
 typedef struct sync_progress_t {
-    unsigned first;                  /**< first bucket of the lane */
-    unsigned count;                  /**< buckets of the lane, from first */
-    int held[IG_BUCKETS];            /**< the lease is held on the current connection */
-    uint64_t applied[IG_BUCKETS][2]; /**< the mark (entry id ms, seq) as of the last load or COMMIT */
-    uint64_t next_try_ms;            /**< when the leases not held are tried again */
-    char errstr[SYNC_DB_ERR_BYTES];  /**< why the last call failed */
+    unsigned first;                      /**< first bucket of the lane */
+    unsigned count;                      /**< buckets of the lane, from first */
+    int held[IG_BUCKETS_MAX];            /**< the lease is held on the current connection */
+    uint64_t applied[IG_BUCKETS_MAX][2]; /**< the mark (entry id ms, seq) as of the last load or COMMIT */
+    uint64_t next_try_ms;                /**< when the leases not held are tried again */
+    char errstr[SYNC_DB_ERR_BYTES];      /**< why the last call failed */
 } sync_progress_t;
 
 /** Prepares p for buckets first .. first + count - 1, holding nothing. */
@@ -60,7 +60,8 @@ unsigned sync_progress_held(const sync_progress_t *p);
  * set for those. Returns 0, or -1 with p->errstr set (the connection should
  * then be replaced).
  */
-__attribute__((warn_unused_result)) int sync_progress_acquire(sync_progress_t *p, PGconn *conn, int force, int gained[IG_BUCKETS]);
+__attribute__((warn_unused_result)) int sync_progress_acquire(sync_progress_t *p, PGconn *conn, int force,
+                                                              int gained[IG_BUCKETS_MAX]);
 
 /**
  * In the transaction applying b: moves the mark of every bucket b read

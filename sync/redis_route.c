@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "layout.h"
 #include "redis_route.h"
 
 __attribute__((format(printf, 2, 3))) static int fail(sync_route_t *r, const char *fmt, ...)
@@ -79,6 +80,13 @@ static int read_map(sync_route_t *r, ig_cluster_map_t *map, const ig_config_t *c
     return fail(r, "%s", err);
 }
 
+/* Compares the configured bucket count with Redis's record (writing it when there is none); a difference ends the process. */
+static int check_layout(sync_route_t *r)
+{
+    char err[SYNC_LAYOUT_ERR_BYTES];
+    return sync_layout_redis(r->bucket[IG_WL_BUCKET], r->buckets, err, sizeof(err)) == 0 ? 0 : fail(r, "%s", err);
+}
+
 int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms, unsigned command_ms)
 {
     ig_cluster_map_t map = {NULL, 0};
@@ -86,18 +94,19 @@ int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms
 
     memset(r, 0, sizeof(*r));
     r->cluster = cfg->redis_cluster;
+    r->buckets = cfg->buckets;
     if (!r->cluster) {
         const char *path = cfg->redis_unix[0] != '\0' ? cfg->redis_unix : NULL;
         if ((r->nodes[0] = connect_one(cfg->redis_host, cfg->redis_port, path, connect_ms, command_ms, err, sizeof(err))) == NULL)
             return fail(r, "connect: %s", err);
         r->num_nodes = 1;
-        for (unsigned b = 0; b != IG_BUCKETS; ++b)
+        for (unsigned b = 0; b != r->buckets; ++b)
             r->bucket[b] = r->nodes[0];
-        return 0;
+        return check_layout(r);
     }
     if (read_map(r, &map, cfg, connect_ms) != 0)
         return -1;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != r->buckets; ++b) {
         char tag[16];
         int n = snprintf(tag, sizeof(tag), "{%u}", b);
         const ig_cluster_addr_t *m = master_of(&map, ig_cluster_keyslot(tag, (size_t)n));
@@ -115,7 +124,7 @@ int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms
         r->bucket[b] = r->nodes[i];
     }
     ig_cluster_map_free(&map);
-    return 0;
+    return check_layout(r);
 }
 
 void sync_route_close(sync_route_t *r)

@@ -21,23 +21,27 @@
 #include "ig_keys.h"
 
 /** Most masters one daemon connects to (a bucket each at most). */
-#define SYNC_ROUTE_MAX_NODES IG_BUCKETS
+#define SYNC_ROUTE_MAX_NODES IG_BUCKETS_MAX
 #define SYNC_ROUTE_ERR_BYTES 256
 
 typedef struct sync_route_t {
     int cluster;                               /**< redis_url names a cluster */
     redisContext *nodes[SYNC_ROUTE_MAX_NODES]; /**< owned; one per master (one in all without a cluster) */
     ig_cluster_addr_t addrs[SYNC_ROUTE_MAX_NODES];
-    size_t num_nodes;                  /**< entries of nodes */
-    redisContext *bucket[IG_BUCKETS];  /**< borrowed from nodes: the connection of each bucket */
-    char errstr[SYNC_ROUTE_ERR_BYTES]; /**< why the last open failed */
+    size_t num_nodes;                     /**< entries of nodes */
+    unsigned buckets;                     /**< the install's bucket count (cfg->buckets) */
+    redisContext *bucket[IG_BUCKETS_MAX]; /**< borrowed from nodes: the connection of each bucket */
+    char errstr[SYNC_ROUTE_ERR_BYTES];    /**< why the last open failed */
 } sync_route_t;
 
 /**
  * Opens r for cfg: connects (connect_ms for the connect; command_ms, when
  * not 0, for every command after it) and, on a cluster, reads the slot map
  * from the first seed that answers and connects to the master of each
- * bucket. Returns 0, or -1 with the reason in r->errstr (r left closed).
+ * bucket. Then compares cfg's bucket count with the one Redis records
+ * (sync/layout.h), recording it when none is: a difference ends the process
+ * (sync_layout_refuse). Returns 0, or -1 with the reason in r->errstr (r
+ * left closed).
  */
 int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms, unsigned command_ms);
 

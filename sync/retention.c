@@ -67,7 +67,7 @@ static int sweep(int *verdicts, sync_route_t *route, PGresult *rows, int n, int 
             verdicts[i] = SWEEP_GONE; /* not a body Redis could hold */
             continue;
         }
-        ig_code_keys(&k, code);
+        ig_code_keys(&k, code, route->buckets);
         redisContext *redis = sync_route_bucket(route, k.bucket);
         if (redisAppendCommand(redis, "EVAL %s 1 %s %s %s", SWEEP_SCRIPT, k.hash, k.field, del ? "1" : "0") != REDIS_OK)
             return fail(err, err_len, "step=sweep reason=\"%s\"", redis->errstr);
@@ -78,7 +78,7 @@ static int sweep(int *verdicts, sync_route_t *route, PGresult *rows, int n, int 
         if (ig_code_form(code, strlen(code)) == IG_CODE_INVALID)
             continue;
         /* Each reply from the connection of the code's bucket, in the order sent. */
-        redisContext *redis = sync_route_bucket(route, ig_code_bucket(code));
+        redisContext *redis = sync_route_bucket(route, ig_code_bucket(code, route->buckets));
         if (redisGetReply(redis, (void **)&r) != REDIS_OK)
             return fail(err, err_len, "step=sweep reason=\"%s\"", redis->errstr[0] != '\0' ? redis->errstr : "connection lost");
         if (r->type != REDIS_REPLY_INTEGER) {

@@ -1,8 +1,8 @@
 #include <string.h>
 #include <sodium.h>
+#include "layout.h"
 #include "db.h"
 #include "ig_log.h"
-#include "redis_connect.h"
 #include "retention.h"
 #include "retention_run.h"
 #include "runtime.h"
@@ -17,7 +17,7 @@ static int run_once(const ig_config_t *cfg)
     PGconn *pg = NULL;
     int ret = -1;
 
-    if ((pg = sync_db_connect(cfg->database_url, err, sizeof(err))) == NULL) {
+    if ((pg = sync_layout_connect_pg(cfg, err, sizeof(err))) == NULL) {
         ig_warn("msg=\"retention not run; next attempt in an hour\" reason=\"%s\"", err);
         goto Exit;
     }

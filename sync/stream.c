@@ -12,7 +12,7 @@
 /* Added to the longest block for the socket timeout: a blocked read is not a dead server. */
 #define SYNC_REDIS_TIMEOUT_MARGIN_MS 10000
 /* "XREAD COUNT n BLOCK ms STREAMS" then a key and an id per stream. */
-#define SYNC_XREAD_MAX_ARGS (6 + 2 * IG_BUCKETS)
+#define SYNC_XREAD_MAX_ARGS (6 + 2 * IG_BUCKETS_MAX)
 /*
  * On a cluster each stream is read alone (one XREAD names keys of one slot),
  * without blocking; an idle round waits before the next, doubling from 1 ms
@@ -45,7 +45,7 @@ static int bucket_of_key(const sync_stream_t *s, const redisReply *key)
 {
     if (key->type != REDIS_REPLY_STRING)
         return -1;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != s->cfg->buckets; ++b)
         if (s->reading[b] && strlen(s->keys[b]) == key->len && memcmp(s->keys[b], key->str, key->len) == 0)
             return (int)b;
     return -1;
@@ -55,7 +55,7 @@ void sync_stream_init(sync_stream_t *s, const ig_config_t *cfg)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
-    for (unsigned b = 0; b != IG_BUCKETS; ++b)
+    for (unsigned b = 0; b != cfg->buckets; ++b)
         ig_key_events(s->keys[b], b);
 }
 
@@ -77,7 +77,7 @@ int sync_stream_connect(sync_stream_t *s)
 
 void sync_stream_seek(sync_stream_t *s, unsigned bucket, const uint64_t after[2])
 {
-    assert(bucket < IG_BUCKETS);
+    assert(bucket < s->cfg->buckets);
     s->reading[bucket] = 1;
     s->next[bucket][0] = after[0];
     s->next[bucket][1] = after[1];
@@ -85,7 +85,7 @@ void sync_stream_seek(sync_stream_t *s, unsigned bucket, const uint64_t after[2]
 
 void sync_stream_stop(sync_stream_t *s, unsigned bucket)
 {
-    assert(bucket < IG_BUCKETS);
+    assert(bucket < s->cfg->buckets);
     s->reading[bucket] = 0;
 }
 
@@ -146,7 +146,7 @@ static int take_reply(sync_stream_t *s, sync_batch_t *b, const redisContext *c, 
 static int read_single(sync_stream_t *s, sync_batch_t *b, unsigned block_ms, const unsigned *buckets, unsigned n)
 {
     const char *argv[SYNC_XREAD_MAX_ARGS];
-    char count[16], block[16], ids[IG_BUCKETS][SYNC_ENTRY_ID_BYTES];
+    char count[16], block[16], ids[IG_BUCKETS_MAX][SYNC_ENTRY_ID_BYTES];
     redisContext *c = s->route.nodes[0];
     int argc = 0;
 
@@ -195,10 +195,10 @@ static int read_cluster_round(sync_stream_t *s, sync_batch_t *b, const unsigned 
 /* Reads every stream being read once, waiting up to block_ms (0: not at all) for the first entry. Returns 0 or -1. */
 static int read_once(sync_stream_t *s, sync_batch_t *b, unsigned block_ms)
 {
-    unsigned buckets[IG_BUCKETS], n = 0, idle_ms = 1;
+    unsigned buckets[IG_BUCKETS_MAX], n = 0, idle_ms = 1;
     uint64_t deadline = sync_now_ms() + block_ms;
 
-    for (unsigned k = 0; k != IG_BUCKETS; ++k)
+    for (unsigned k = 0; k != s->cfg->buckets; ++k)
         if (s->reading[k])
             buckets[n++] = k;
     if (!s->route.cluster)
@@ -220,7 +220,7 @@ int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size
     uint64_t deadline;
     unsigned reading = 0;
 
-    for (unsigned k = 0; k != IG_BUCKETS; ++k)
+    for (unsigned k = 0; k != s->cfg->buckets; ++k)
         reading += s->reading[k] != 0;
     if (reading == 0)
         return 0;
@@ -252,13 +252,13 @@ int sync_stream_fill(sync_stream_t *s, sync_batch_t *b, unsigned window_ms, size
     return 0;
 }
 
-int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS][2], long long *removed)
+int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS_MAX][2], long long *removed)
 {
-    unsigned asked = 0, trimmed[IG_BUCKETS];
+    unsigned asked = 0, trimmed[IG_BUCKETS_MAX];
     int ret = 0;
 
     *removed = 0;
-    for (unsigned k = 0; k != IG_BUCKETS; ++k) {
+    for (unsigned k = 0; k != s->cfg->buckets; ++k) {
         char id[SYNC_ENTRY_ID_BYTES];
         if (!s->reading[k] || (marks[k][0] == 0 && marks[k][1] == 0))
             continue;

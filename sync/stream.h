@@ -29,12 +29,12 @@
 #define SYNC_STREAM_ERR_BYTES 256
 
 typedef struct sync_stream_t {
-    const ig_config_t *cfg;                  /**< borrowed; outlives s */
-    sync_route_t route;                      /**< the connections (one, or one per cluster master); closed while disconnected */
-    char keys[IG_BUCKETS][IG_KEY_MAX_BYTES]; /**< ig_key_events(B), for every bucket */
-    int reading[IG_BUCKETS];                 /**< the stream is read (its lease is held) */
-    uint64_t next[IG_BUCKETS][2];            /**< the entry id the next read follows */
-    char errstr[SYNC_STREAM_ERR_BYTES];      /**< last error */
+    const ig_config_t *cfg;                      /**< borrowed; outlives s */
+    sync_route_t route;                          /**< the connections (one, or one per cluster master); closed while disconnected */
+    char keys[IG_BUCKETS_MAX][IG_KEY_MAX_BYTES]; /**< ig_key_events(B), for every bucket */
+    int reading[IG_BUCKETS_MAX];                 /**< the stream is read (its lease is held) */
+    uint64_t next[IG_BUCKETS_MAX][2];            /**< the entry id the next read follows */
+    char errstr[SYNC_STREAM_ERR_BYTES];          /**< last error */
 } sync_stream_t;
 
 /** Prepares s for cfg (which it borrows), reading no stream yet; does not connect. */
@@ -75,6 +75,7 @@ __attribute__((warn_unused_result)) int sync_stream_fill(sync_stream_t *s, sync_
  * high-water mark PostgreSQL holds: only entries applied are removed.
  * *removed is set to the number Redis removed. Returns 0 or -1.
  */
-__attribute__((warn_unused_result)) int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS][2], long long *removed);
+__attribute__((warn_unused_result)) int sync_stream_trim(sync_stream_t *s, const uint64_t marks[IG_BUCKETS_MAX][2],
+                                                         long long *removed);
 
 #endif

@@ -26,7 +26,7 @@
 #include "ig_keys.h"
 
 /* The highest bucket: the longest event ids. */
-#define FUZZ_BUCKET (IG_BUCKETS - 1)
+#define FUZZ_BUCKET (IG_BUCKETS_MAX - 1)
 
 typedef struct resp_t {
     char *buf;

@@ -1001,6 +1001,8 @@ class Harness:
             # The daemon's retention schedule would anonymise backdated
             # fixtures behind a test's back: tests that want it turn it on.
             "retention_days": "0",
+            # The install's bucket count (keys.BUCKETS: IG_TEST_BUCKETS, 16 by default).
+            "buckets": str(keys.BUCKETS),
         }
         if self.cluster is not None:
             # An admission of 1,000 is one call of 1,003 keys, each checked for its slot by the cluster (about
@@ -1039,6 +1041,19 @@ class Harness:
         return gw
 
     # -- sync daemon -------------------------------------------------------
+
+    def old_database(self, db, last):
+        """Creates database db with the migrations up to number last (a 3-digit string) applied; returns its URL."""
+        self.psql("CREATE DATABASE %s" % db)
+        url = "postgresql://postgres@%s:%d/%s" % (HOST, self.pg_port, db)
+        old_dir = os.path.join(self.tmp, "migrations-%s-%s" % (last, db))
+        os.mkdir(old_dir)
+        for name in sorted(os.listdir(os.path.join(SOURCE_DIR, "migrations"))):
+            if name[:3] <= last:
+                shutil.copy(os.path.join(SOURCE_DIR, "migrations", name), old_dir)
+        self._run([SYNC_BIN, "-c", self.write_config(db + "-old.conf", {"database_url": url, "migrations_dir": old_dir}),
+                   "migrate"])
+        return url
 
     def run_migrations(self):
         self._run([SYNC_BIN, "-c", self.conf_path, "migrate"])

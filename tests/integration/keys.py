@@ -4,9 +4,13 @@ the one place the Python tests take key names from. test_keys.py checks
 every builder here against the C owner (tests/unit/print_layout.c).
 """
 
+import os
 import re
 
-BUCKETS = 16
+BUCKETS_DEFAULT = 16
+BUCKETS_MAX = 256
+# The bucket count of the install under test (harness.py writes it into every configuration).
+BUCKETS = int(os.environ.get("IG_TEST_BUCKETS", BUCKETS_DEFAULT))
 SUBHASHES = 1024
 WL_BUCKET = 0
 USER_SUBHASHES = 32768
@@ -25,6 +29,7 @@ TRUST = WL_PREFIX + "trust"
 GATE_MODE = WL_PREFIX + "gate:mode"
 GATE_AUTO = WL_PREFIX + "gate:auto"
 IDEM_NONE = WL_PREFIX + "idem:"
+BUCKETS_KEY = WL_PREFIX + "buckets"
 
 
 def _digit(body, c):
@@ -32,8 +37,10 @@ def _digit(body, c):
     return int(c, 16) if len(body) == IMPORTED_LEN else CODE_ALPHABET.index(c)
 
 
-def code_bucket(body):
-    return _digit(body, body[0]) % BUCKETS
+def code_bucket(body, buckets=None):
+    """ig_code_bucket: the first two characters, first lowest, modulo the bucket count."""
+    radix = 16 if len(body) == IMPORTED_LEN else 32
+    return (_digit(body, body[0]) + radix * _digit(body, body[1])) % (buckets or BUCKETS)
 
 
 def code_subhash(body):
@@ -44,9 +51,9 @@ def code_hash(bucket, sub):
     return "ig:{%d}:c:%d" % (bucket, sub)
 
 
-def code_location(body):
+def code_location(body, buckets=None):
     """(key, field) of a code body's record (ig_code_keys)."""
-    return code_hash(code_bucket(body), code_subhash(body)), body[3:]
+    return code_hash(code_bucket(body, buckets), code_subhash(body)), body[3:]
 
 
 def redeemers(bucket, body):
@@ -65,16 +72,16 @@ def events(bucket):
     return "ig:{%d}:events" % bucket
 
 
-def bucket_of(s):
+def bucket_of(s, buckets=None):
     """ig_bucket_of: FNV-1a of an identifier (batch ids)."""
     h = 2166136261
     for b in s.encode():
         h = ((h ^ b) * 16777619) & 0xFFFFFFFF
-    return h % BUCKETS
+    return h % (buckets or BUCKETS)
 
 
-def batch(batch_id):
-    return "ig:{%d}:batch:%s" % (bucket_of(batch_id), batch_id)
+def batch(batch_id, buckets=None):
+    return "ig:{%d}:batch:%s" % (bucket_of(batch_id, buckets), batch_id)
 
 
 def wl_class(prio):

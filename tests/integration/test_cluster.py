@@ -130,7 +130,7 @@ class ClusterCase(harness.HarnessTestCase):
         """Multi-use codes, one per bucket where the batch has one: {bucket: code}."""
         out = {}
         for code in self.h.generate(n, max_uses=1000000):
-            out.setdefault(harness.CODE_ALPHABET.index(code_body(code)[0]) % harness.BUCKETS, code)
+            out.setdefault(keys.code_bucket(code_body(code)), code)
         return out
 
     def cluster_retries(self):
@@ -150,7 +150,7 @@ class ClusterCase(harness.HarnessTestCase):
         self.assertEqual(load.other, [], "answers other than 200/503")
         for code, emails in load.ok.items():
             self.assertEqual(self.uses(code), len(emails), "code %s: uses vs e-mails answered 200" % code)
-            bucket = harness.CODE_ALPHABET.index(code_body(code)[0]) % harness.BUCKETS
+            bucket = keys.code_bucket(code_body(code))
             # The same through the cluster itself: the code's set of redeemers.
             self.assertEqual(self.h.redis("SCARD", keys.redeemers(bucket, code_body(code))), len(emails))
 

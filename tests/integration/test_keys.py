@@ -16,8 +16,8 @@ PRINT_LAYOUT = os.path.join(harness.BUILD_DIR, "tests", "print_layout")
 
 FIXED = {"wl": keys.WL, "wl_seq": keys.WL_SEQ, "wl_counters": keys.WL_COUNTERS, "wl_events": keys.WL_EVENTS,
          "wl_gate": keys.WL_GATE, "trust": keys.TRUST, "gate_mode": keys.GATE_MODE, "gate_auto": keys.GATE_AUTO,
-         "idem_none": keys.IDEM_NONE}
-CONSTS = {"IG_BUCKETS": keys.BUCKETS, "IG_SUBHASHES": keys.SUBHASHES, "IG_WL_BUCKET": keys.WL_BUCKET,
+         "idem_none": keys.IDEM_NONE, "buckets": keys.BUCKETS_KEY}
+CONSTS = {"IG_BUCKETS_DEFAULT": keys.BUCKETS_DEFAULT, "IG_BUCKETS_MAX": keys.BUCKETS_MAX, "IG_SUBHASHES": keys.SUBHASHES, "IG_WL_BUCKET": keys.WL_BUCKET,
           "IG_USER_SUBHASHES": keys.USER_SUBHASHES, "IG_KEY_MAX_BYTES": keys.KEY_MAX_BYTES}
 
 
@@ -30,11 +30,11 @@ def python_key(builder, args):
     if builder in ("gate", "events"):
         return [getattr(keys, builder)(int(args[0]))]
     if builder == "code_location":
-        return list(keys.code_location(args[0]))
+        return list(keys.code_location(args[1], int(args[0])))
     if builder == "redeemers":
         return [keys.redeemers(int(args[0]), args[1])]
     if builder == "batch":
-        return [keys.batch(args[0])]
+        return [keys.batch(args[1], int(args[0]))]
     if builder in ("wl_class", "wl_blocks", "wl_members"):
         return [getattr(keys, builder)(int(args[0]))]
     if builder in ("user", "shared", "points"):

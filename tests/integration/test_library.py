@@ -191,7 +191,7 @@ def ref(i):
 
 
 def body(first, i):
-    """A code body of 16 alphabet characters starting with first (its bucket: the alphabet value of first % 16)."""
+    """A code body of 16 alphabet characters starting with first (its bucket at 16 buckets: the alphabet value of first % 16)."""
     return first + harness.CODE_ALPHABET[i % 32] + harness.CODE_ALPHABET[(i * 7) % 32] + "BCDEFGHJKMNPQ"
 
 

@@ -5,7 +5,6 @@ bucket's mark, the old rows stay as they were, and a daemon started on the
 upgraded database applies only the entries after the marks."""
 
 import os
-import shutil
 import signal
 import sys
 
@@ -20,24 +19,10 @@ CODE_B = "23456789ABCDEFGH"
 
 class UpgradeTest(harness.HarnessTestCase):
 
-    def old_database(self, db, last):
-        """Creates database db with the migrations up to number last (a 3-digit string) applied; returns its URL."""
-        h = self.h
-        h.psql("CREATE DATABASE %s" % db)
-        url = "postgresql://postgres@%s:%d/%s" % (harness.HOST, h.pg_port, db)
-        old_dir = os.path.join(h.tmp, "migrations-" + last)
-        os.mkdir(old_dir)
-        for name in sorted(os.listdir(os.path.join(harness.SOURCE_DIR, "migrations"))):
-            if name[:3] <= last:
-                shutil.copy(os.path.join(harness.SOURCE_DIR, "migrations", name), old_dir)
-        h._run([harness.SYNC_BIN, "-c", h.write_config(db + "-old.conf", {"database_url": url, "migrations_dir": old_dir}),
-                "migrate"])
-        return url
-
     def test_marks_carry_the_old_record_forward(self):
         h = self.h
         h.kill_sync(signal.SIGTERM)
-        url = self.old_database("upgrade", "009")
+        url = self.h.old_database("upgrade", "009")
 
         def sql(q):
             return h.psql_db("upgrade", q)
@@ -82,7 +67,7 @@ class UpgradeTest(harness.HarnessTestCase):
     def test_level_two_rows_are_added_for_existing_relationships(self):
         """Migration 014 writes the level-2 row of every chain of two direct relationships already there."""
         h = self.h
-        url = self.old_database("upgrade14", "013")
+        url = self.h.old_database("upgrade14", "013")
 
         def sql(q):
             return h.psql_db("upgrade14", q)

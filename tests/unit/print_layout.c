@@ -5,7 +5,7 @@
  * tests/integration/test_keys.py (tests/integration/keys.py) and
  * tests/integration/test_library.py (the comment blocks of lua/).
  *
- *   key   BUILDER  INPUT...  NAME
+ *   key   BUILDER  INPUT...  NAME   (code_location and batch: the bucket count first)
  *   call  NAME  RO  KEYS  NKEYS  ARGV  NARGV  ITEM_KEYS  N  ITEM_ARGV  N  IDEM  INSIDE  REPLY
  */
 #include <stdio.h>
@@ -33,35 +33,41 @@ int main(void)
     static const long prios[] = {0, 5, 17, 25, -1};
     static const unsigned long long seqs[] = {0, 1, 127, 128, 65536, 1000003};
 
-    printf("const\tIG_BUCKETS\t%d\nconst\tIG_SUBHASHES\t%d\nconst\tIG_WL_BUCKET\t%d\nconst\tIG_USER_SUBHASHES\t%d\n", IG_BUCKETS,
-           IG_SUBHASHES, IG_WL_BUCKET, IG_USER_SUBHASHES);
+    static const unsigned counts[] = {1, 2, 16, 32, 64, 256};
+
+    printf("const\tIG_BUCKETS_DEFAULT\t%d\nconst\tIG_BUCKETS_MAX\t%d\nconst\tIG_SUBHASHES\t%d\nconst\tIG_WL_BUCKET\t%d\n"
+           "const\tIG_USER_SUBHASHES\t%d\n",
+           IG_BUCKETS_DEFAULT, IG_BUCKETS_MAX, IG_SUBHASHES, IG_WL_BUCKET, IG_USER_SUBHASHES);
     printf("const\tIG_KEY_MAX_BYTES\t%d\n", IG_KEY_MAX_BYTES);
     printf("key\twl\t%s\nkey\twl_seq\t%s\nkey\twl_counters\t%s\nkey\twl_events\t%s\nkey\twl_gate\t%s\n", IG_KEY_WL, IG_KEY_WL_SEQ,
            IG_KEY_WL_COUNTERS, IG_KEY_WL_EVENTS, IG_KEY_WL_GATE);
     printf("key\ttrust\t%s\nkey\tgate_mode\t%s\nkey\tgate_auto\t%s\nkey\tidem_none\t%s\n", IG_KEY_TRUST, IG_KEY_GATE_MODE,
            IG_KEY_GATE_AUTO, IG_KEY_IDEM_NONE);
+    printf("key\tbuckets\t%s\n", IG_KEY_BUCKETS);
     for (size_t i = 0; i != sizeof(sub_samples) / sizeof(sub_samples[0]); ++i) {
         ig_key_code_hash(k, sub_samples[i][0], sub_samples[i][1]);
         printf("key\tcode_hash\t%u\t%u\t%s\n", sub_samples[i][0], sub_samples[i][1], k);
     }
-    for (unsigned b = 0; b != IG_BUCKETS; ++b) {
+    for (unsigned b = 0; b != IG_BUCKETS_DEFAULT; ++b) {
         ig_key_gate(k, b);
         printf("key\tgate\t%u\t%s\n", b, k);
         ig_key_events(k, b);
         printf("key\tevents\t%u\t%s\n", b, k);
     }
-    for (size_t i = 0; i != sizeof(bodies) / sizeof(bodies[0]); ++i) {
-        ig_code_keys_t ck;
-        ig_code_keys(&ck, bodies[i]);
-        printf("key\tcode_location\t%s\t%s\t%s\n", bodies[i], ck.hash, ck.field);
-        ig_key_redeemers(k, ck.bucket, bodies[i]);
-        printf("key\tredeemers\t%u\t%s\t%s\n", ck.bucket, bodies[i], k);
-    }
-    static const char *const batches[] = {"B-1", "launch-2026", "x"};
-    for (size_t i = 0; i != sizeof(batches) / sizeof(batches[0]); ++i) {
-        unsigned b = ig_bucket_of(batches[i], strlen(batches[i]));
-        ig_key_batch(k, b, batches[i]);
-        printf("key\tbatch\t%s\t%s\n", batches[i], k);
+    for (size_t c = 0; c != sizeof(counts) / sizeof(counts[0]); ++c) {
+        for (size_t i = 0; i != sizeof(bodies) / sizeof(bodies[0]); ++i) {
+            ig_code_keys_t ck;
+            ig_code_keys(&ck, bodies[i], counts[c]);
+            printf("key\tcode_location\t%u\t%s\t%s\t%s\n", counts[c], bodies[i], ck.hash, ck.field);
+            ig_key_redeemers(k, ck.bucket, bodies[i]);
+            printf("key\tredeemers\t%u\t%s\t%s\n", ck.bucket, bodies[i], k);
+        }
+        static const char *const batches[] = {"B-1", "launch-2026", "x"};
+        for (size_t i = 0; i != sizeof(batches) / sizeof(batches[0]); ++i) {
+            unsigned b = ig_bucket_of(batches[i], strlen(batches[i]), counts[c]);
+            ig_key_batch(k, b, batches[i]);
+            printf("key\tbatch\t%u\t%s\t%s\n", counts[c], batches[i], k);
+        }
     }
     for (size_t i = 0; i != sizeof(prios) / sizeof(prios[0]); ++i) {
         ig_key_wl_class(k, prios[i]);

@@ -180,27 +180,77 @@ static void normalise_rejects_bad_imported_codes(void **state)
 static void imported_codes_have_their_own_fields(void **state)
 {
     ig_code_keys_t k;
-    ig_code_keys(&k, "F7F3E9D2B1C4");
+    ig_code_keys(&k, "F7F3E9D2B1C4", IG_BUCKETS_DEFAULT);
     assert_int_equal(k.bucket, 15);
     assert_string_equal(k.hash, "ig:{15}:c:239"); /* 0x7 * 32 + 0xF */
     assert_string_equal(k.field, "3E9D2B1C4");
-    ig_code_keys(&k, "A7F3E9D2B4C5HJKM");
+    ig_code_keys(&k, "F7F3E9D2B1C4", 256);
+    assert_int_equal(k.bucket, 127); /* 0xF + 16 * 0x7 */
+    assert_string_equal(k.hash, "ig:{127}:c:239");
+    ig_code_keys(&k, "A7F3E9D2B4C5HJKM", IG_BUCKETS_DEFAULT);
     assert_string_equal(k.field, "3E9D2B4C5HJKM");
+}
+
+static const unsigned bucket_counts[] = {1, 2, 4, 16, 32, 64, 128, 256};
+
+static void bucket_counts_are_powers_of_two_up_to_256(void **state)
+{
+    for (size_t i = 0; i != sizeof(bucket_counts) / sizeof(bucket_counts[0]); ++i)
+        assert_true(ig_buckets_valid(bucket_counts[i]));
+    assert_false(ig_buckets_valid(0));
+    assert_false(ig_buckets_valid(3));
+    assert_false(ig_buckets_valid(48));
+    assert_false(ig_buckets_valid(512));
+}
+
+/* Up to 32 buckets (16 for imported codes) a code's bucket is its first character's value: the layout before the count was chosen.
+ */
+static void small_counts_keep_the_first_character_mapping(void **state)
+{
+    char code[IG_CODE_BODY_LEN + 1];
+    static const char *const imported[] = {"F7F3E9D2B1C4", "0123456789AB", "A7F3E9D2B4C5"};
+    for (int i = 0; i != 2000; ++i) {
+        ig_code_generate(code, key);
+        for (unsigned b = 1; b <= 32; b *= 2)
+            assert_int_equal(ig_code_bucket(code, b), (unsigned)ig_code_char_value(code[0]) % b);
+    }
+    for (size_t i = 0; i != sizeof(imported) / sizeof(imported[0]); ++i)
+        for (unsigned b = 1; b <= 16; b *= 2)
+            assert_int_equal(ig_code_bucket(imported[i], b), (unsigned)ig_code_digit(IG_CODE_IMPORTED, imported[i][0]) % b);
 }
 
 static void buckets_spread_evenly(void **state)
 {
     char code[IG_CODE_BODY_LEN + 1];
-    unsigned counts[IG_BUCKETS] = {0};
-    for (int i = 0; i != 32000; ++i) {
-        ig_code_generate(code, key);
-        unsigned b = ig_code_bucket(code);
-        assert_true(b < IG_BUCKETS);
-        assert_true(ig_code_subhash(code) < IG_SUBHASHES);
-        ++counts[b];
+    for (size_t c = 0; c != sizeof(bucket_counts) / sizeof(bucket_counts[0]); ++c) {
+        unsigned buckets = bucket_counts[c], counts[IG_BUCKETS_MAX] = {0}, expect = 32000 / buckets;
+        for (int i = 0; i != 32000; ++i) {
+            ig_code_generate(code, key);
+            unsigned b = ig_code_bucket(code, buckets);
+            assert_true(b < buckets);
+            assert_true(ig_code_subhash(code) < IG_SUBHASHES);
+            ++counts[b];
+        }
+        /* Within 40 % of the mean: over four standard deviations at 256 buckets (125 each). */
+        for (unsigned b = 0; b != buckets; ++b)
+            assert_in_range(counts[b], expect * 6 / 10, expect * 14 / 10);
     }
-    for (int b = 0; b != IG_BUCKETS; ++b)
-        assert_in_range(counts[b], 1600, 2400);
+}
+
+static void codes_made_for_a_bucket_live_there(void **state)
+{
+    char code[IG_CODE_BODY_LEN + 1];
+    for (size_t c = 0; c != sizeof(bucket_counts) / sizeof(bucket_counts[0]); ++c) {
+        unsigned buckets = bucket_counts[c];
+        for (unsigned b = 0; b<buckets; b += buckets> 8 ? buckets / 8 - 1 : 1) {
+            for (int i = 0; i != 50; ++i) {
+                ig_code_generate_in(code, key, b, buckets);
+                assert_int_equal(ig_code_bucket(code, buckets), b);
+                assert_int_equal(ig_code_form(code, strlen(code)), IG_CODE_ISSUED);
+                assert_int_equal(ig_code_verify(code, key), 0);
+            }
+        }
+    }
 }
 
 int main(void)
@@ -216,7 +266,10 @@ int main(void)
         cmocka_unit_test(read_tells_a_four_character_prefix_from_an_issued_body),
         cmocka_unit_test(normalise_rejects_bad_imported_codes),
         cmocka_unit_test(imported_codes_have_their_own_fields),
+        cmocka_unit_test(bucket_counts_are_powers_of_two_up_to_256),
+        cmocka_unit_test(small_counts_keep_the_first_character_mapping),
         cmocka_unit_test(buckets_spread_evenly),
+        cmocka_unit_test(codes_made_for_a_bucket_live_there),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

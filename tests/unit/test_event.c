@@ -604,7 +604,7 @@ static void event_id_is_bucket_dash_entry_id(void **state)
 {
     char resp[512], want[SYNC_EVENT_ID_BYTES + 16], entry[SYNC_ENTRY_ID_BYTES];
     const char *ids[] = {"0-1", "1700000000000-0", "18446744073709551615-18446744073709551615"};
-    const unsigned buckets[] = {0, 3, IG_BUCKETS - 1};
+    const unsigned buckets[] = {0, 3, IG_BUCKETS_MAX - 1};
     sync_event_t ev;
 
     for (size_t i = 0; i != COUNT(ids); ++i) {

@@ -74,10 +74,11 @@ CLI_COMMAND_LIST(CLI_DECLARE)
 #undef CLI_DECLARE
 
 /**
- * The Redis connection of the configuration (redis_url, a single Redis):
- * cli_route's one connection, opened on first use with a timeout of
- * redis_timeout_ms (at least one second). Returns NULL after printing the
- * reason on stderr. Owned by ctx.
+ * The connection of bucket 0 (IG_WL_BUCKET: the waitlist, referrals, points
+ * and the trust gate's state): the one Redis, or on a Redis Cluster the
+ * master that serves bucket 0; cli_route's, opened on first use with a
+ * timeout of redis_timeout_ms (at least one second). Returns NULL after
+ * printing the reason on stderr. Owned by ctx.
  */
 redisContext *cli_redis(cli_ctx_t *ctx);
 

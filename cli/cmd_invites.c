@@ -685,13 +685,15 @@ static long import_read(const cli_ctx_t *ctx, const char *path, import_row_t **r
     return bad;
 }
 
-/* Writes one code through ig_issue; returns 1 created, 0 present already, -1 failed. */
-static int import_one(cli_ctx_t *ctx, redisContext *redis, const import_row_t *r, const unsigned char email_key[IG_EMAIL_KEY_BYTES])
+/* Writes one code through ig_issue on its bucket's connection; returns 1 created, 0 present already, -1 failed. */
+static int import_one(cli_ctx_t *ctx, const sync_route_t *route, const import_row_t *r,
+                      const unsigned char email_key[IG_EMAIL_KEY_BYTES])
 {
     ig_code_keys_t k;
     char stream[IG_KEY_MAX_BYTES];
     unsigned char hash[IG_EMAIL_HASH_BYTES] = {0};
-    ig_code_keys(&k, r->code, ctx->cfg.buckets);
+    ig_code_keys(&k, r->code, route->buckets);
+    redisContext *redis = sync_route_bucket(route, k.bucket);
     IG_FCALL_LOCAL(c, ISSUE, 1);
     ig_key_events(stream, k.bucket);
     if (r->email_len != 0)
@@ -718,7 +720,7 @@ int cli_invites_import(cli_ctx_t *ctx, int argc, char **argv)
     import_row_t *rows = NULL;
     size_t nrows = 0, created = 0, present = 0, failed = 0;
     unsigned char email_key[IG_EMAIL_KEY_BYTES];
-    redisContext *redis;
+    sync_route_t *route;
     long bad;
     int ret = CLI_EXIT_FAIL;
 
@@ -733,11 +735,11 @@ int cli_invites_import(cli_ctx_t *ctx, int argc, char **argv)
         cli_error(ctx, "secret_key is not configured: e-mail hashes would not match the gateway's");
         goto Exit;
     }
-    if ((redis = cli_redis(ctx)) == NULL)
+    if ((route = cli_route(ctx)) == NULL)
         goto Exit;
     ig_email_key_derive(email_key, ctx->cfg.secret_key);
     for (size_t i = 0; i != nrows; ++i) {
-        int r = import_one(ctx, redis, &rows[i], email_key);
+        int r = import_one(ctx, route, &rows[i], email_key);
         r<0 ? ++failed : r> 0 ? ++created : ++present;
         cli_progress(ctx, "import", i + 1, nrows);
     }

@@ -281,17 +281,17 @@ Exit:
 
 static void check_lag(cli_ctx_t *ctx, monitor_round_t *m, const monitor_opts_t *o)
 {
-    redisContext *redis = cli_redis(ctx);
+    sync_route_t *route = cli_route(ctx);
     PGconn *pg = cli_pg(ctx);
     char err[CLI_LAG_ERR_BYTES];
     cli_lag_t lag;
     double age;
 
-    if (redis == NULL || pg == NULL) {
+    if (route == NULL || pg == NULL) {
         add_gate(m, "sync_lag", GATE_UNKNOWN, NULL, "needs Redis and PostgreSQL");
         return;
     }
-    if (cli_lag_measure(&lag, redis, pg, ctx->cfg.buckets, err) != 0) {
+    if (cli_lag_measure(&lag, route, pg, err) != 0) {
         add_gate(m, "sync_lag", GATE_UNKNOWN, NULL, "%s", err);
         return;
     }
@@ -358,8 +358,11 @@ static int run_round(cli_ctx_t *ctx, const monitor_opts_t *o)
     }
     fflush(stdout);
     /* A store that failed this round is tried afresh next round. */
-    if (sync_route_is_open(&ctx->route) && sync_route_bucket(&ctx->route, IG_WL_BUCKET)->err)
-        sync_route_close(&ctx->route);
+    for (size_t i = 0; i != ctx->route.num_nodes; ++i)
+        if (ctx->route.nodes[i]->err) {
+            sync_route_close(&ctx->route);
+            break;
+        }
     if (ctx->pg != NULL && PQstatus(ctx->pg) != CONNECTION_OK) {
         PQfinish(ctx->pg);
         ctx->pg = NULL;

@@ -146,8 +146,8 @@ static const char UNPACK_LUA[] = "#!lua flags=no-writes\n"
 
 typedef int (*rc_take_fn)(void *arg, const char *key, const redisReply *r);
 
-/* SCANs the keys matching pattern and hands each one's unpacked records to take. Returns 0 or -1. */
-static int scan_unpack(cli_ctx_t *ctx, redisContext *redis, const char *pattern, const char *mode, rc_take_fn take, void *arg)
+/* SCANs the keys matching pattern on one node and hands each one's unpacked records to take. Returns 0 or -1. */
+static int scan_node(cli_ctx_t *ctx, redisContext *redis, const char *pattern, const char *mode, rc_take_fn take, void *arg)
 {
     char cursor[32] = "0";
 
@@ -178,6 +178,15 @@ static int scan_unpack(cli_ctx_t *ctx, redisContext *redis, const char *pattern,
         }
         freeReplyObject(s);
     } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* scan_node on every node of route: each master of a cluster holds the keys of its slots. Returns 0 or -1. */
+static int scan_unpack(cli_ctx_t *ctx, const sync_route_t *route, const char *pattern, const char *mode, rc_take_fn take, void *arg)
+{
+    for (size_t i = 0; i != route->num_nodes; ++i)
+        if (scan_node(ctx, route->nodes[i], pattern, mode, take, arg) != 0)
+            return -1;
     return 0;
 }
 
@@ -243,16 +252,16 @@ static PGresult *query(cli_ctx_t *ctx, PGconn *pg, const char *sql)
  * (sorted by cmp into v), then the rows of sql. Returns the rows, or NULL
  * after printing why.
  */
-static PGresult *load_sides(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const char *pattern, const char *mode, rc_take_fn take,
-                            rc_vec_t *v, int (*cmp)(const void *, const void *), const char *sql)
+static PGresult *load_sides(cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, const char *pattern, const char *mode,
+                            rc_take_fn take, rc_vec_t *v, int (*cmp)(const void *, const void *), const char *sql)
 {
-    if (scan_unpack(ctx, redis, pattern, mode, take, v) != 0)
+    if (scan_unpack(ctx, route, pattern, mode, take, v) != 0)
         return NULL;
     vec_sort(v, cmp);
     return query(ctx, pg, sql);
 }
 
-static int check_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, rc_report_t *rep)
+static int check_codes(cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, rc_report_t *rep)
 {
     rc_vec_t v = {NULL, 0, 0, sizeof(rc_code_t)};
     PGresult *res = NULL;
@@ -261,7 +270,7 @@ static int check_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, rc_repor
     char pattern[IG_KEY_MAX_BYTES];
     /* One SCAN for every bucket: only code hashes have "}:c:" in their names. */
     ig_key_pattern(pattern, IG_KEY_ANY_BUCKET, "c");
-    if ((res = load_sides(ctx, redis, pg, pattern, "c", take_codes, &v, cmp_code,
+    if ((res = load_sides(ctx, route, pg, pattern, "c", take_codes, &v, cmp_code,
                           "SELECT code, use_count, max_uses, expires_at < now() FROM invites")) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
@@ -318,7 +327,7 @@ static rc_person_t *find_person(rc_vec_t *v, unsigned char hash8[IG_EMAIL_HASH_B
     return p;
 }
 
-static int check_waitlist(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const unsigned char *email_key, rc_report_t *rep)
+static int check_waitlist(cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, const unsigned char *email_key, rc_report_t *rep)
 {
     rc_vec_t v = {NULL, 0, 0, sizeof(rc_person_t)};
     PGresult *res = NULL;
@@ -327,7 +336,7 @@ static int check_waitlist(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const
     int ret = -1;
 
     ig_key_pattern(pattern, IG_WL_BUCKET, "u");
-    if ((res = load_sides(ctx, redis, pg, pattern, "u", take_waiting, &v, cmp_person,
+    if ((res = load_sides(ctx, route, pg, pattern, "u", take_waiting, &v, cmp_person,
                           "SELECT email FROM waitlist WHERE invited_at IS NULL AND email NOT LIKE 'erased:%'")) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i)
@@ -350,7 +359,7 @@ Exit:
     return ret;
 }
 
-static int check_points(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const unsigned char *email_key, rc_report_t *rep)
+static int check_points(cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, const unsigned char *email_key, rc_report_t *rep)
 {
     rc_vec_t v = {NULL, 0, 0, sizeof(rc_person_t)};
     PGresult *res = NULL;
@@ -376,7 +385,7 @@ static int check_points(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const u
              "SELECT e.email, b.total_earned, -b.total_spent FROM user_point_balances AS b JOIN user_emails AS e "
              "ON e.user_id = b.user_id WHERE e.email IS NOT NULL AND b.updated_at < now() - interval '%d seconds'",
              POINTS_SETTLE_S);
-    if ((res = load_sides(ctx, redis, pg, pattern, "p", take_points, &v, cmp_person, sql)) == NULL)
+    if ((res = load_sides(ctx, route, pg, pattern, "p", take_points, &v, cmp_person, sql)) == NULL)
         goto Exit;
     for (int i = 0; i != PQntuples(res); ++i) {
         long long earned = atoll(PQgetvalue(res, i, 1)), spent = atoll(PQgetvalue(res, i, 2));
@@ -430,7 +439,7 @@ int cli_reconcile_run(cli_ctx_t *ctx, int argc, char **argv)
     unsigned wait_s = RECONCILE_DEFAULT_WAIT_S;
     unsigned char email_key[IG_EMAIL_KEY_BYTES];
     rc_report_t rep = {NULL, 0};
-    redisContext *redis;
+    sync_route_t *route;
     PGconn *pg;
     int c, ret = CLI_EXIT_FAIL;
 
@@ -443,14 +452,14 @@ int cli_reconcile_run(cli_ctx_t *ctx, int argc, char **argv)
         cli_error(ctx, "needs secret_key (people are matched by their keyed hash)");
         return CLI_EXIT_FAIL;
     }
-    if ((redis = cli_redis(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL)
+    if ((route = cli_route(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL)
         return CLI_EXIT_FAIL;
-    if (cli_lag_settle(ctx, redis, pg, wait_s, "drift cannot be told from lag") != 0)
+    if (cli_lag_settle(ctx, route, pg, wait_s, "drift cannot be told from lag") != 0)
         return CLI_EXIT_FAIL;
     ig_email_key_derive(email_key, ctx->cfg.secret_key);
     rep.doc = json_pack("{s:{s:i}, s:{s:i}, s:{s:i}}", "codes", "checked", 0, "waitlist", "checked", 0, "points", "checked", 0);
-    if (check_codes(ctx, redis, pg, &rep) == 0 && check_waitlist(ctx, redis, pg, email_key, &rep) == 0 &&
-        check_points(ctx, redis, pg, email_key, &rep) == 0) {
+    if (check_codes(ctx, route, pg, &rep) == 0 && check_waitlist(ctx, route, pg, email_key, &rep) == 0 &&
+        check_points(ctx, route, pg, email_key, &rep) == 0) {
         ret = rep.drift != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
         json_object_set_new(rep.doc, "drift", json_integer((json_int_t)rep.drift));
         if (ctx->json)

@@ -100,9 +100,11 @@ static int reply_has(const redisReply *r, const char *s)
     return 0;
 }
 
-/* Makes sure Redis holds a library with ig_rehydrate_person (the newest function); loads the compiled-in one otherwise. Returns 0
- * or -1. */
-static int ensure_library(cli_ctx_t *ctx, redisContext *redis)
+/*
+ * Makes sure one node holds a library with ig_rehydrate_person (the newest
+ * function); loads the compiled-in one otherwise. Returns 0 or -1.
+ */
+static int ensure_node_library(cli_ctx_t *ctx, redisContext *redis)
 {
     redisReply *r = redisCommand(redis, "FUNCTION LIST LIBRARYNAME invitegate");
     int has = r != NULL && r->type == REDIS_REPLY_ARRAY && reply_has(r, "ig_rehydrate_person");
@@ -129,11 +131,27 @@ static int ensure_library(cli_ctx_t *ctx, redisContext *redis)
     return 0;
 }
 
+/* ensure_node_library on every node of route (each master of a cluster). Returns 0 or -1. */
+static int ensure_library(cli_ctx_t *ctx, const sync_route_t *route)
+{
+    for (size_t i = 0; i != route->num_nodes; ++i)
+        if (ensure_node_library(ctx, route->nodes[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* The connection of the bucket of a code body. */
+static redisContext *code_redis(const sync_route_t *route, const char *code)
+{
+    return sync_route_bucket(route, ig_code_bucket(code, route->buckets));
+}
+
 /*
  * Sends the calls of row i of res (one per REHYDRATE_REDEEMERS_PER_CALL
- * redeemers, at least one) and returns how many, or -1.
+ * redeemers, at least one) on the connection of the code's bucket and
+ * returns how many, or -1.
  */
-static int send_code(redisContext *redis, unsigned buckets, PGresult *res, int i, const unsigned char *email_key, int write)
+static int send_code(const sync_route_t *route, PGresult *res, int i, const unsigned char *email_key, int write)
 {
     const char *code = PQgetvalue(res, i, 0), *bound = PQgetvalue(res, i, 5), *first = PQgetvalue(res, i, 6);
     char *redeemers = strdup(PQgetvalue(res, i, 7)), set_key[IG_KEY_MAX_BYTES], *save = NULL;
@@ -147,7 +165,7 @@ static int send_code(redisContext *redis, unsigned buckets, PGresult *res, int i
 
     if (redeemers == NULL)
         return -1;
-    ig_code_keys(&k, code, buckets);
+    ig_code_keys(&k, code, route->buckets);
     ig_key_redeemers(set_key, k.bucket, code);
     if (bound[0] != '\0')
         ig_email_hash(bound_h, bound, strlen(bound), email_key);
@@ -170,7 +188,7 @@ static int send_code(redisContext *redis, unsigned buckets, PGresult *res, int i
         ig_fcall_bin(&c, first_h, first[0] != '\0' ? IG_EMAIL_HASH_BYTES : 0);
         for (size_t r = 0; r != n; ++r)
             ig_fcall_bin(&c, hashes[r], IG_EMAIL_HASH_BYTES);
-        if (redisAppendCommandArgv(redis, (int)ig_fcall_end(&c), argv, lens) != REDIS_OK) {
+        if (redisAppendCommandArgv(sync_route_bucket(route, k.bucket), (int)ig_fcall_end(&c), argv, lens) != REDIS_OK) {
             free(redeemers);
             return -1;
         }
@@ -180,10 +198,15 @@ static int send_code(redisContext *redis, unsigned buckets, PGresult *res, int i
     return calls;
 }
 
-/* Takes the calls' replies for row i; counts them into c. Returns 0 or -1. */
-static int take_replies(cli_ctx_t *ctx, redisContext *redis, PGresult *res, int i, int calls, rh_counts_t *c)
+/*
+ * Takes the calls' replies for row i from the connection of its code's
+ * bucket (rows are taken in the order sent, so each connection's replies
+ * come in order); counts them into c. Returns 0 or -1.
+ */
+static int take_replies(cli_ctx_t *ctx, const sync_route_t *route, PGresult *res, int i, int calls, rh_counts_t *c)
 {
     const char *code = PQgetvalue(res, i, 0);
+    redisContext *redis = code_redis(route, code);
     long long missing = 0;
     const char *verdict = "same";
 
@@ -217,7 +240,7 @@ static int take_replies(cli_ctx_t *ctx, redisContext *redis, PGresult *res, int 
 }
 
 typedef struct rh_codes_arg_t {
-    redisContext *redis;
+    const sync_route_t *route;
     const unsigned char *email_key;
     int write;
     rh_counts_t *counts;
@@ -232,21 +255,21 @@ static int code_rows(cli_ctx_t *ctx, PGresult *res, void *arg)
     for (int i = 0; i != n; ++i)
         if (ig_code_form(PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0))) == IG_CODE_INVALID)
             calls[i] = 0; /* neither an issued nor an imported body: not in Redis's layout */
-        else if ((calls[i] = send_code(a->redis, ctx->cfg.buckets, res, i, a->email_key, a->write)) < 0) {
-            cli_error(ctx, "sending to Redis: %s", a->redis->errstr);
+        else if ((calls[i] = send_code(a->route, res, i, a->email_key, a->write)) < 0) {
+            cli_error(ctx, "sending to Redis: %s", code_redis(a->route, PQgetvalue(res, i, 0))->errstr);
             return -1;
         }
     for (int i = 0; i != n; ++i)
-        if (calls[i] != 0 && take_replies(ctx, a->redis, res, i, calls[i], a->counts) != 0)
+        if (calls[i] != 0 && take_replies(ctx, a->route, res, i, calls[i], a->counts) != 0)
             return -1;
     return 0;
 }
 
 /* Walks the invites with a cursor, a pipeline of calls per fetch. Returns 0 or -1. */
-static int rehydrate_codes(cli_ctx_t *ctx, redisContext *redis, PGconn *pg, const unsigned char *email_key, int write,
+static int rehydrate_codes(cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, const unsigned char *email_key, int write,
                            rh_counts_t *c)
 {
-    rh_codes_arg_t a = {redis, email_key, write, c};
+    rh_codes_arg_t a = {route, email_key, write, c};
     PGresult *res;
     int ret;
 
@@ -273,6 +296,7 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
         {"check", no_argument, NULL, 'c'}, {"wait", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
     unsigned wait_s = REHYDRATE_DEFAULT_WAIT_S;
     rh_counts_t counts = {0, 0, 0, 0, NULL};
+    sync_route_t *route;
     redisContext *redis;
     PGconn *pg;
     int c, check = 0, ret = CLI_EXIT_FAIL;
@@ -293,14 +317,16 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
         cli_error(ctx, "needs secret_key (bindings and redeemers are keyed hashes in Redis)");
         return CLI_EXIT_FAIL;
     }
-    if ((redis = cli_redis(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL || ensure_library(ctx, redis) != 0)
+    if ((route = cli_route(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL || ensure_library(ctx, route) != 0)
         return CLI_EXIT_FAIL;
-    if (cli_lag_settle(ctx, redis, pg, wait_s, "PostgreSQL is behind Redis, its counts are not the newest") != 0)
+    /* Points and people live in bucket 0 (on a cluster, its master's connection). */
+    redis = sync_route_bucket(route, IG_WL_BUCKET);
+    if (cli_lag_settle(ctx, route, pg, wait_s, "PostgreSQL is behind Redis, its counts are not the newest") != 0)
         return CLI_EXIT_FAIL;
     sync_keys_derive(&keys, ctx->cfg.secret_key);
     sync_points_init(&points, &ctx->cfg, &keys);
     counts.items = json_array();
-    if (rehydrate_codes(ctx, redis, pg, keys.email, !check, &counts) == 0 &&
+    if (rehydrate_codes(ctx, route, pg, keys.email, !check, &counts) == 0 &&
         rehydrate_points(ctx, redis, pg, &points, check) == 0 &&
         cli_rehydrate_people(ctx, redis, pg, &keys, !check, &people) == 0) {
         missing = counts.created + counts.updated + counts.redeemers + points.rehydrated.created + points.rehydrated.updated +

@@ -39,14 +39,8 @@ int cli_usage(const cli_ctx_t *ctx)
 
 redisContext *cli_redis(cli_ctx_t *ctx)
 {
-    sync_route_t *route;
-
-    if (ctx->cfg.redis_cluster) {
-        cli_error(ctx, "this command does not work on a Redis Cluster yet (redis_url is redis+cluster://)");
-        return NULL;
-    }
-    /* A single Redis: the route's one connection, opened (and its bucket count checked) as for every command. */
-    return (route = cli_route(ctx)) == NULL ? NULL : sync_route_bucket(route, IG_WL_BUCKET);
+    sync_route_t *route = cli_route(ctx);
+    return route == NULL ? NULL : sync_route_bucket(route, IG_WL_BUCKET);
 }
 
 sync_route_t *cli_route(cli_ctx_t *ctx)

@@ -44,7 +44,7 @@ static int load_marks(cli_lag_t *out, PGconn *pg, char err[CLI_LAG_ERR_BYTES])
     return 0;
 }
 
-/* Reads the tip, and the entries after the mark (ids only matter), of bucket b. */
+/* Reads the tip, and the entries after the mark (ids only matter), of bucket b on its connection. */
 static int load_stream(cli_lag_t *out, redisContext *redis, unsigned b, char err[CLI_LAG_ERR_BYTES])
 {
     char key[IG_KEY_MAX_BYTES], from[64], cap[16];
@@ -89,12 +89,13 @@ Exit:
     return ret;
 }
 
-int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets, char err[CLI_LAG_ERR_BYTES])
+int cli_lag_measure(cli_lag_t *out, const sync_route_t *route, PGconn *pg, char err[CLI_LAG_ERR_BYTES])
 {
+    redisContext *redis = sync_route_bucket(route, IG_WL_BUCKET);
     redisReply *t;
 
     memset(out, 0, sizeof(*out));
-    out->buckets = buckets;
+    out->buckets = route->buckets;
     if ((t = redisCommand(redis, "TIME")) == NULL || t->type != REDIS_REPLY_ARRAY || t->elements != 2) {
         snprintf(err, CLI_LAG_ERR_BYTES, "TIME: %s", t == NULL ? redis->errstr : "unexpected reply");
         if (t != NULL)
@@ -105,8 +106,8 @@ int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned bu
     freeReplyObject(t);
     if (load_marks(out, pg, err) != 0)
         return -1;
-    for (unsigned b = 0; b != buckets; ++b)
-        if (load_stream(out, redis, b, err) != 0)
+    for (unsigned b = 0; b != out->buckets; ++b)
+        if (load_stream(out, sync_route_bucket(route, b), b, err) != 0)
             return -1;
     return 0;
 }
@@ -119,13 +120,12 @@ int cli_lag_reached(const cli_lag_t *now, const cli_lag_t *then)
     return 1;
 }
 
-int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets, unsigned timeout_ms,
-                 char err[CLI_LAG_ERR_BYTES])
+int cli_lag_wait(cli_lag_t *out, const sync_route_t *route, PGconn *pg, unsigned timeout_ms, char err[CLI_LAG_ERR_BYTES])
 {
     cli_lag_t first;
     struct timespec pause = {.tv_sec = 0, .tv_nsec = CLI_LAG_POLL_MS * 1000000L};
 
-    if (cli_lag_measure(&first, redis, pg, buckets, err) != 0)
+    if (cli_lag_measure(&first, route, pg, err) != 0)
         return -1;
     *out = first;
     for (unsigned waited = 0;; waited += CLI_LAG_POLL_MS) {
@@ -134,17 +134,17 @@ int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned bucke
         if (waited >= timeout_ms)
             return 0;
         nanosleep(&pause, NULL);
-        if (cli_lag_measure(out, redis, pg, buckets, err) != 0)
+        if (cli_lag_measure(out, route, pg, err) != 0)
             return -1;
     }
 }
 
-int cli_lag_settle(const cli_ctx_t *ctx, redisContext *redis, PGconn *pg, unsigned wait_s, const char *why)
+int cli_lag_settle(const cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, unsigned wait_s, const char *why)
 {
     char err[CLI_LAG_ERR_BYTES];
     cli_lag_t lag;
 
-    switch (cli_lag_wait(&lag, redis, pg, ctx->cfg.buckets, wait_s * 1000, err)) {
+    switch (cli_lag_wait(&lag, route, pg, wait_s * 1000, err)) {
     case -1:
         cli_error(ctx, "%s", err);
         return -1;

@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include "ig_keys.h"
+#include "redis_route.h"
 
 /** Entries counted past a mark per bucket; beyond, the count is a lower bound. */
 #define CLI_LAG_COUNT_CAP 10000
@@ -29,8 +30,8 @@ typedef struct cli_lag_t {
     uint64_t now_ms;                            /**< Redis's clock */
 } cli_lag_t;
 
-/** Measures the lag of the streams of buckets 0 .. buckets - 1. Returns 0, or -1 with the reason in err. */
-__attribute__((warn_unused_result)) int cli_lag_measure(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets,
+/** Measures the lag of every bucket's stream, each on its connection of route. Returns 0, or -1 with the reason in err. */
+__attribute__((warn_unused_result)) int cli_lag_measure(cli_lag_t *out, const sync_route_t *route, PGconn *pg,
                                                         char err[CLI_LAG_ERR_BYTES]);
 
 /** Whether every bucket's mark has reached the tip recorded in then. */
@@ -41,8 +42,8 @@ int cli_lag_reached(const cli_lag_t *now, const cli_lag_t *then);
  * held when it was called. Returns 1 when it did, 0 when it did not in
  * time (out then holds the last measure), -1 on an error (err).
  */
-__attribute__((warn_unused_result)) int cli_lag_wait(cli_lag_t *out, redisContext *redis, PGconn *pg, unsigned buckets,
-                                                     unsigned timeout_ms, char err[CLI_LAG_ERR_BYTES]);
+__attribute__((warn_unused_result)) int cli_lag_wait(cli_lag_t *out, const sync_route_t *route, PGconn *pg, unsigned timeout_ms,
+                                                     char err[CLI_LAG_ERR_BYTES]);
 
 struct cli_ctx_t;
 
@@ -51,6 +52,6 @@ struct cli_ctx_t;
  * up: up to wait_s seconds; when it did not, or on an error, prints why
  * (what the lag spoils, why) and returns -1. Returns 0 when caught up.
  */
-int cli_lag_settle(const struct cli_ctx_t *ctx, redisContext *redis, PGconn *pg, unsigned wait_s, const char *why);
+int cli_lag_settle(const struct cli_ctx_t *ctx, const sync_route_t *route, PGconn *pg, unsigned wait_s, const char *why);
 
 #endif

@@ -346,9 +346,12 @@ class RedisCluster:
         return sorted(p for p, _, role, _, _ in self.nodes() if role == "master" and self.procs[p].poll() is None)
 
     def replica_of(self, master_port):
+        return self.replicas_of(master_port)[0]
+
+    def replicas_of(self, master_port):
         nodes = self.nodes()
         mid = [i for p, i, _, _, _ in nodes if p == master_port][0]
-        return [p for p, _, role, m, _ in nodes if role == "replica" and m == mid][0]
+        return sorted(p for p, _, role, m, _ in nodes if role == "replica" and m == mid)
 
     def slot_owner(self, slot):
         for start, end, master, *_ in self.node(self.masters()[0]).call("CLUSTER", "SLOTS"):
@@ -858,7 +861,10 @@ class Harness:
 
     def redis(self, *args, raw=False):
         """One Redis command; returns the decoded reply (bulk strings as bytes
-        with raw), raises RedisError."""
+        with raw), raises RedisError. On a cluster FLUSHALL and FLUSHDB go to
+        every master (each holds the keys of its slots)."""
+        if self.cluster is not None and str(args[0]).upper() in ("FLUSHALL", "FLUSHDB"):
+            return [self.cluster.node(port).call(*args, raw=raw) for port in self.cluster.masters()][-1]
         return self.redis_client.call(*args, raw=raw)
 
     def redis_scan(self, pattern):

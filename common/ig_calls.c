@@ -27,7 +27,7 @@ void ig_fcall_begin(ig_fcall_t *c, ig_call_id_t id, size_t items, const char **a
     if (c->expected > cap)
         abort();
     snprintf(c->numkeys, sizeof(c->numkeys), "%zu", keys);
-    ig_fcall_str(c, "FCALL");
+    ig_fcall_str(c, s->ro ? "FCALL_RO" : "FCALL"); /* a no-writes function as such: never followed by WAIT (gateway/redis_conn.c) */
     ig_fcall_str(c, s->name);
     ig_fcall_str(c, c->numkeys);
 }

@@ -9,7 +9,7 @@
  *
  * X(ID, name, ro, keys, nkeys, args, nargs, item_keys, nitem_keys, item_args, nitem_args, idem, inside, reply)
  *
- *   ro          1: registered no-writes (FCALL_RO allowed)
+ *   ro          1: registered no-writes, called with FCALL_RO
  *   keys, args  the fixed KEYS and ARGV by role, space-separated; the key
  *               roles are the builders of common/ig_keys.h (code_hash =
  *               ig_key_code_hash, wl = IG_KEY_WL, user = ig_key_user, ...)

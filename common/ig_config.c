@@ -522,6 +522,7 @@ int ig_config_set(ig_config_t *cfg, const char *key, const char *value)
     UINT_KEY(threads, 256)
     UINT_KEY(redis_timeout_ms, 600000)
     UINT_KEY(buckets, IG_BUCKETS_MAX)
+    UINT_KEY(redis_wait_replicas, 16)
     UINT_KEY(default_expires_days, 3650)
     UINT_KEY(rate_limit_per_sec, 1000000)
     UINT_KEY(rate_limit_burst, 1000000)
@@ -665,6 +666,7 @@ static const char *const env_keys[] = {"listen",
                                        "redis_url",
                                        "redis_timeout_ms",
                                        "buckets",
+                                       "redis_wait_replicas",
                                        "database_url",
                                        "secret_key",
                                        "secret_key_file",

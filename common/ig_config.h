@@ -66,6 +66,7 @@ typedef struct ig_config_t {
     char redis_unix[200];                          /**< parsed from redis_url; empty for TCP */
     unsigned redis_timeout_ms;                     /**< per-call deadline on the request path */
     unsigned buckets;                              /**< hash-tag buckets of the key layout (ig_keys.h); fixed at install */
+    unsigned redis_wait_replicas;                  /**< replicas that must have a write before it is answered (WAIT); 0 = none */
     char database_url[512];                        /**< libpq connection string or URI */
     unsigned char secret_key[IG_SECRET_KEY_BYTES]; /**< master key: code check + e-mail hashing */
     int has_secret_key;                            /**< secret_key was configured */

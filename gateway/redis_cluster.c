@@ -32,11 +32,9 @@ typedef struct node_t {
 
 struct gw_cluster_t {
     h2o_loop_t *loop;
-    gw_metrics_t *metrics; /**< the thread's: why calls were sent again */
-    unsigned timeout_ms;   /**< the budget of a call, redirections and retries included */
-    const char *lua;       /**< the library source (borrowed) */
-    size_t lua_len;
-    unsigned buckets; /**< the install's bucket count (each master's connection checks Redis's record) */
+    gw_metrics_t *metrics;  /**< the thread's: why calls were sent again */
+    unsigned timeout_ms;    /**< the budget of a call, redirections and retries included */
+    gw_redis_setup_t setup; /**< of every master's connection: the library, the bucket count, WAIT after writes */
     ig_cluster_addr_t seeds[IG_CONFIG_MAX_REDIS_SEEDS]; /**< redis_url's nodes: where a map can come from at first */
     size_t num_seeds;
     node_t nodes[GW_CLUSTER_MAX_NODES];   /**< every node a connection is kept to; entries are never moved */
@@ -106,7 +104,7 @@ static uint16_t node_get(gw_cluster_t *c, const ig_cluster_addr_t *addr)
     n->addr = *addr;
     n->is_master = 0;
     n->idle_since_ns = gw_now_ns();
-    n->conn = gw_redis_connect(c->loop, addr->host, addr->port, "", c->timeout_ms, c->lua, c->lua_len, c->buckets);
+    n->conn = gw_redis_connect(c->loop, addr->host, addr->port, "", &c->setup);
     if (free_entry == c->num_nodes)
         ++c->num_nodes;
     return (uint16_t)free_entry;
@@ -219,7 +217,8 @@ static void open_map_conn(gw_cluster_t *c)
     if (c->map_conn != NULL)
         gw_redis_destroy(c->map_conn);
     c->map_addr = pick_map_source(c);
-    c->map_conn = gw_redis_connect(c->loop, c->map_addr.host, c->map_addr.port, "", c->timeout_ms, NULL, 0, 0);
+    gw_redis_setup_t plain = {NULL, 0, c->timeout_ms, 0, 0};
+    c->map_conn = gw_redis_connect(c->loop, c->map_addr.host, c->map_addr.port, "", &plain);
     c->map_since_ns = gw_now_ns();
     c->map_bad = 0;
 }
@@ -405,7 +404,7 @@ int gw_cluster_call(gw_cluster_t *c, gw_redis_cb cb, void *data, int argc, const
 
 /* ---- Life ----------------------------------------------------------------- */
 
-gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, gw_metrics_t *metrics)
+gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const gw_redis_setup_t *setup, gw_metrics_t *metrics)
 {
     gw_cluster_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -413,9 +412,7 @@ gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const 
     c->loop = loop;
     c->metrics = metrics;
     c->timeout_ms = cfg->redis_timeout_ms;
-    c->lua = lua;
-    c->lua_len = lua_len;
-    c->buckets = cfg->buckets;
+    c->setup = *setup;
     for (unsigned i = 0; i != cfg->redis_num_seeds; ++i) {
         snprintf(c->seeds[i].host, sizeof(c->seeds[i].host), "%s", cfg->redis_seeds[i].host);
         c->seeds[i].port = cfg->redis_seeds[i].port;

@@ -28,11 +28,11 @@ typedef struct gw_cluster_t gw_cluster_t;
 
 /**
  * Creates the cluster router of one thread and starts asking cfg's seed
- * nodes for the slot map. lua (borrowed, must outlive the object) is loaded
- * on every master. metrics (the thread's, borrowed) counts the calls sent
- * again, by reason.
+ * nodes for the slot map. Every master's connection is set up as setup
+ * (copied; its lua borrowed, must outlive the object) says. metrics (the
+ * thread's, borrowed) counts the calls sent again, by reason.
  */
-gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, gw_metrics_t *metrics);
+gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const gw_redis_setup_t *setup, gw_metrics_t *metrics);
 
 /** Closes every connection and frees c; pending calls complete with "unavailable". */
 void gw_cluster_destroy(gw_cluster_t *c);

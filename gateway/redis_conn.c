@@ -22,10 +22,9 @@ struct gw_redis_t {
     char host[64];
     uint16_t port;
     char unix_path[200];
-    char name[80];   /**< "IP:PORT" or the socket's path, for logs */
-    const char *lua; /**< the library source (borrowed); NULL = none to load */
-    size_t lua_len;
-    unsigned buckets;            /**< the install's bucket count, checked against Redis's record after the load */
+    char name[80];               /**< "IP:PORT" or the socket's path, for logs */
+    gw_redis_setup_t setup;      /**< what follows every connect (the library, the bucket count), and WAIT after writes */
+    unsigned not_replicated;     /**< writes completed "not_replicated", for the log */
     h2o_timeout_t call_timeout;  /**< per-call deadline */
     h2o_timeout_t retry_timeout; /**< reconnect delay (re-initialised per backoff step) */
     h2o_timeout_entry_t retry_entry;
@@ -42,6 +41,8 @@ struct gw_redis_call_t {
     void *data;
     uint64_t sent_ns;
     h2o_timeout_entry_t timeout_entry;
+    int waits;        /**< a WAIT follows the command: the call is freed after its reply */
+    redisReply *held; /**< the command's reply, kept until the WAIT's (a copy: hiredis frees its own) */
 };
 
 static void start_connect(gw_redis_t *r);
@@ -80,10 +81,10 @@ static void on_layout_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     char count[16];
     if (reply == NULL)
         return;
-    snprintf(count, sizeof(count), "%u", r->buckets);
+    snprintf(count, sizeof(count), "%u", r->setup.buckets);
     if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, count) != 0) {
         ig_error("msg=\"" IG_BUCKETS_REFUSED "\" redis=%s reason=\"" IG_BUCKETS_DIFFER "\"", r->name, "Redis (" IG_KEY_BUCKETS ")",
-                 reply->str, r->buckets);
+                 reply->str, r->setup.buckets);
         exit(IG_BUCKETS_EXIT);
     }
     /* MOVED: a cluster master that does not serve bucket 0; the master that does compares. */
@@ -107,14 +108,14 @@ static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         setup_failed(r, "loading the Lua library", reply->str);
         return;
     }
-    snprintf(count, sizeof(count), "%u", r->buckets);
+    snprintf(count, sizeof(count), "%u", r->setup.buckets);
     redisAsyncCommand(r->ac, on_layout_reply, r, "SET %s %s NX GET", IG_KEY_BUCKETS, count);
 }
 
 static void send_load(gw_redis_t *r)
 {
-    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", r->lua};
-    size_t argvlen[] = {8, 4, 7, r->lua_len};
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", r->setup.lua};
+    size_t argvlen[] = {8, 4, 7, r->setup.lua_len};
     redisAsyncCommandArgv(r->ac, on_load_reply, r, 4, argv, argvlen);
 }
 
@@ -138,7 +139,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     r->connected = 1;
     r->load_failures = 0;
     ig_info("msg=\"redis connected\" redis=%s", r->name);
-    if (r->lua == NULL) {
+    if (r->setup.lua == NULL) {
         r->ready = 1;
         r->backoff_ms = BACKOFF_MIN_MS;
         return;
@@ -177,8 +178,8 @@ static void start_connect(gw_redis_t *r)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
-gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
-                             const char *lua, size_t lua_len, unsigned buckets)
+gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path,
+                             const gw_redis_setup_t *setup)
 {
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -191,11 +192,9 @@ gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, 
         snprintf(r->name, sizeof(r->name), "%s", unix_path);
     else
         snprintf(r->name, sizeof(r->name), "%s:%u", host, port);
-    r->lua = lua;
-    r->lua_len = lua_len;
-    r->buckets = buckets;
+    r->setup = *setup;
     r->backoff_ms = BACKOFF_MIN_MS;
-    h2o_timeout_init(loop, &r->call_timeout, timeout_ms);
+    h2o_timeout_init(loop, &r->call_timeout, setup->timeout_ms);
     h2o_timeout_init(loop, &r->retry_timeout, r->backoff_ms);
     r->retry_entry.cb = on_retry;
     h2o_timeout_init(loop, &r->load_timeout, LOAD_RETRY_MS);
@@ -206,13 +205,13 @@ gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, 
 
 gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len, struct gw_metrics_t *metrics)
 {
+    gw_redis_setup_t setup = {lua, lua_len, cfg->redis_timeout_ms, cfg->buckets, cfg->redis_wait_replicas};
     if (!cfg->redis_cluster)
-        return gw_redis_connect(loop, cfg->redis_host, cfg->redis_port, cfg->redis_unix, cfg->redis_timeout_ms, lua, lua_len,
-                                cfg->buckets);
+        return gw_redis_connect(loop, cfg->redis_host, cfg->redis_port, cfg->redis_unix, &setup);
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
         h2o_fatal("no memory");
-    r->cluster = gw_cluster_create(loop, cfg, lua, lua_len, metrics);
+    r->cluster = gw_cluster_create(loop, cfg, &setup, metrics);
     snprintf(r->name, sizeof(r->name), "cluster");
     return r;
 }
@@ -249,6 +248,34 @@ const char *gw_redis_name(const gw_redis_t *r)
     return r->name;
 }
 
+/* A deep copy of r (freeReplyObject frees it), or NULL without memory. */
+static redisReply *copy_reply(const redisReply *r)
+{
+    redisReply *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str != NULL) {
+        if ((c->str = malloc(r->len + 1)) == NULL)
+            goto Fail;
+        memcpy(c->str, r->str, r->len + 1);
+        c->len = r->len;
+    }
+    if (r->element != NULL) {
+        if ((c->element = calloc(r->elements, sizeof(*c->element))) == NULL)
+            goto Fail;
+        c->elements = r->elements;
+        for (size_t i = 0; i != r->elements; ++i)
+            if ((c->element[i] = copy_reply(r->element[i])) == NULL)
+                goto Fail;
+    }
+    return c;
+Fail:
+    freeReplyObject(c);
+    return NULL;
+}
+
 static void complete(gw_redis_call_t *call, redisReply *reply, const char *err)
 {
     gw_redis_cb cb = call->cb;
@@ -259,11 +286,41 @@ static void complete(gw_redis_call_t *call, redisReply *reply, const char *err)
         cb(call->data, reply, err, gw_now_ns() - call->sent_ns);
 }
 
-static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_call_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     gw_redis_call_t *call = privdata;
+    redisReply *reply = reply_;
+    if (call->waits && reply != NULL && reply->type != REDIS_REPLY_ERROR) {
+        /* Written: answered once the WAIT that follows says enough replicas have it. */
+        if ((call->held = copy_reply(reply)) == NULL)
+            h2o_fatal("no memory");
+        return;
+    }
+    /* Lost, or refused (nothing written: the library checks before it writes, a MOVED ran nothing). */
     complete(call, reply, reply == NULL ? "unavailable" : NULL);
-    /* hiredis is done with the call: it never calls back twice. */
+    /* hiredis is done with the call unless a WAIT follows: it never calls back twice. */
+    if (!call->waits)
+        free(call);
+}
+
+static void on_wait_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    gw_redis_call_t *call = privdata;
+    gw_redis_t *r = call->redis;
+    redisReply *reply = reply_;
+    if (call->held != NULL) {
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= (long long)r->setup.wait_replicas) {
+            complete(call, call->held, NULL);
+        } else {
+            if (call->cb != NULL && r->not_replicated++ % 1000 == 0)
+                ig_warn("msg=\"a write was not acknowledged by enough replicas; answered 503\" redis=%s wait_replicas=%u "
+                        "acknowledged=%lld writes=%u",
+                        r->name, r->setup.wait_replicas, reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1,
+                        r->not_replicated);
+            complete(call, NULL, reply == NULL ? "unavailable" : "not_replicated");
+        }
+        freeReplyObject(call->held);
+    }
     free(call);
 }
 
@@ -291,19 +348,36 @@ static gw_redis_call_t *new_call(gw_redis_t *r, gw_redis_cb cb, void *data)
     return call;
 }
 
+/* Queues cmd (the protocol's form) for call, and the WAIT after it when it is a library write to be replicated. */
+static int queue(gw_redis_t *r, gw_redis_call_t *call, const char *cmd, size_t len)
+{
+    call->waits = r->setup.wait_replicas != 0 && gw_redis_is_library_write(cmd, len);
+    if (redisAsyncFormattedCommand(r->ac, on_call_reply, call, cmd, len) != REDIS_OK)
+        return -1;
+    /* WAIT is queued right behind: hiredis sends both in the same write, Redis runs them in order on this connection. */
+    if (call->waits &&
+        redisAsyncCommand(r->ac, on_wait_reply, call, "WAIT %u %u", r->setup.wait_replicas, r->setup.timeout_ms) != REDIS_OK)
+        h2o_fatal("no memory for a WAIT");
+    h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
+    return 0;
+}
+
 int gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
     gw_redis_call_t *call;
+    char *cmd;
+    long long len;
     if (r->cluster != NULL)
         return gw_cluster_call(r->cluster, cb, data, argc, argv, argvlen);
     if ((call = new_call(r, cb, data)) == NULL)
         return -1;
-    if (redisAsyncCommandArgv(r->ac, on_call_reply, call, argc, argv, argvlen) != REDIS_OK) {
+    if ((len = redisFormatCommandArgv(&cmd, argc, argv, argvlen)) < 0)
+        h2o_fatal("no memory");
+    int ret = queue(r, call, cmd, (size_t)len);
+    free(cmd);
+    if (ret != 0)
         free(call);
-        return -1;
-    }
-    h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
-    return 0;
+    return ret;
 }
 
 gw_redis_call_t *gw_redis_send(gw_redis_t *r, gw_redis_cb cb, void *data, const char *cmd, size_t len)
@@ -312,12 +386,20 @@ gw_redis_call_t *gw_redis_send(gw_redis_t *r, gw_redis_cb cb, void *data, const 
     assert(r->cluster == NULL);
     if ((call = new_call(r, cb, data)) == NULL)
         return NULL;
-    if (redisAsyncFormattedCommand(r->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
+    if (queue(r, call, cmd, len) != 0) {
         free(call);
         return NULL;
     }
-    h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
     return call;
+}
+
+int gw_redis_is_library_write(const char *cmd, size_t len)
+{
+    static const char fcall[] = "\r\n$5\r\nFCALL\r\n";
+    const char *eol = memchr(cmd, '\n', len);
+    /* "*<argc>\r\n$5\r\nFCALL\r\n...": FCALL_RO, the read-only functions, has another length. */
+    return cmd[0] == '*' && eol != NULL && (size_t)(eol - 1 - cmd) + sizeof(fcall) - 1 <= len &&
+           memcmp(eol - 1, fcall, sizeof(fcall) - 1) == 0;
 }
 
 void gw_redis_cancel(gw_redis_call_t *call)

@@ -26,7 +26,7 @@ struct gw_metrics_t;
 
 /**
  * Completion of a call: exactly one of reply (borrowed, valid during the
- * callback) and err ("timeout", "unavailable") is non-NULL. rtt_ns is the
+ * callback) and err ("timeout", "unavailable", "not_replicated") is non-NULL. rtt_ns is the
  * time from send to completion.
  */
 typedef void (*gw_redis_cb)(void *data, redisReply *reply, const char *err, uint64_t rtt_ns);
@@ -41,18 +41,38 @@ typedef void (*gw_redis_cb)(void *data, redisReply *reply, const char *err, uint
 gw_redis_t *gw_redis_create(h2o_loop_t *loop, const ig_config_t *cfg, const char *lua, size_t lua_len,
                             struct gw_metrics_t *metrics);
 
+/** How a connection is set up after every connect, and how its calls go out. */
+typedef struct gw_redis_setup_t {
+    const char *lua; /**< the library source (borrowed, must outlive the connection); NULL = none to load */
+    size_t lua_len;
+    unsigned timeout_ms; /**< per-call deadline */
+    /**
+     * The install's bucket count, compared after the library load with the
+     * one Redis records, and recorded when none is (SET NX; a cluster master
+     * that does not serve bucket 0 answers MOVED and has nothing to
+     * compare): a different count ends the process with status
+     * IG_BUCKETS_EXIT, for no gateway may serve with a layout other than the
+     * data's.
+     */
+    unsigned buckets;
+    /**
+     * 0, or each call into a writing library function (FCALL, not FCALL_RO)
+     * is followed on its connection by WAIT wait_replicas timeout_ms, and
+     * completes only once that many replicas acknowledged it; fewer
+     * completes with err "not_replicated" (the write happened on the master;
+     * the caller answers 503 and a client's retry is safe). A failover then
+     * cannot lose what was answered.
+     */
+    unsigned wait_replicas;
+} gw_redis_setup_t;
+
 /**
- * Creates one connection and starts connecting. lua (borrowed, must outlive
- * the object) is loaded after every connect, then the install's bucket
- * count (buckets) is compared with the one Redis records, and recorded when
- * none is (SET NX; a cluster master that does not serve bucket 0 answers
- * MOVED and has nothing to compare): a different count ends the process
- * with status IG_BUCKETS_EXIT, for no gateway may serve with a layout
- * other than the data's. With lua NULL the connection is ready once
- * connected (for commands outside the library).
+ * Creates one connection and starts connecting; after every connect it is
+ * set up as setup (copied) says. With setup->lua NULL the connection is
+ * ready once connected (for commands outside the library).
  */
-gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path, unsigned timeout_ms,
-                             const char *lua, size_t lua_len, unsigned buckets);
+gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, const char *unix_path,
+                             const gw_redis_setup_t *setup);
 
 /** Disconnects and frees; pending calls complete with "unavailable". */
 void gw_redis_destroy(gw_redis_t *r);
@@ -83,6 +103,9 @@ int gw_redis_call(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const cha
  * handle is cancelled first, or NULL when not ready (cb is not called).
  */
 gw_redis_call_t *gw_redis_send(gw_redis_t *r, gw_redis_cb cb, void *data, const char *cmd, size_t len);
+
+/** Whether cmd (the protocol's form) calls a library function that may write (FCALL, not FCALL_RO). */
+int gw_redis_is_library_write(const char *cmd, size_t len);
 
 /** Guarantees cb of call will not be called (the reply is discarded when it comes). */
 void gw_redis_cancel(gw_redis_call_t *call);

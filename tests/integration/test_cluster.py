@@ -252,11 +252,73 @@ class ReshardTest(ClusterCase):
             self.assertGreater(retries[reason], 0, reason)
 
 
-class FailoverTest(ClusterCase):
-    REPLICAS = 1
+class FailoverMixin:
+    """A master killed or failed over under redemption load (a ClusterCase with replicas)."""
 
     def master_of_bucket(self, b):
         return self.h.cluster.slot_owner(self.h.cluster.keyslot("{%d}" % b))
+
+    def master_with_replica(self, codes):
+        """(bucket, master, replica, codes on that master) for a master with a live replica."""
+        c = self.h.cluster
+        for b in sorted(codes):
+            master = self.master_of_bucket(b)
+            try:
+                replica = c.replica_of(master)
+            except IndexError:
+                continue
+            if c.procs[replica].poll() is None:
+                return b, master, replica, [codes[x] for x in codes if self.master_of_bucket(x) == master]
+        raise AssertionError("no master with a live replica")
+
+    def kill_and_take_over(self, load, b, master, replica, cut_s=0.0):
+        """kill -9 of master under load, then CLUSTER FAILOVER TAKEOVER on
+        its replica; with cut_s, the master's replicas are first cut off for
+        cut_s seconds (stopped, and their links closed by the master, so that
+        what the master acknowledges meanwhile never reaches them: replicas
+        behind, as over a slow or broken link). Returns (answered 200 before the
+        kill, answered 200 while cut off, lost, seconds until the gateway
+        served again, redemptions answered 200 per second before the cut)."""
+        c = self.h.cluster
+        wait_until(lambda: load.answered() >= 100, 60, 0.05, "load running")
+        n0, t0 = load.answered(), time.monotonic()
+        time.sleep(1.0)
+        rate = (load.answered() - n0) / (time.monotonic() - t0)
+        cut_start = load.answered()
+        replicas = c.replicas_of(master)
+        if cut_s:
+            for p in replicas:
+                c.procs[p].send_signal(signal.SIGSTOP)
+            c.node(master).call("CLIENT", "KILL", "TYPE", "replica")
+            time.sleep(cut_s)
+        before_kill = load.answered()
+        c.kill_node(master)
+        t0 = time.monotonic()
+        if cut_s:
+            for p in replicas:
+                c.procs[p].send_signal(signal.SIGCONT)
+        c.node(replica).call("CLUSTER", "FAILOVER", "TAKEOVER")
+        wait_until(lambda: self.master_of_bucket(b) == replica, 20, 0.1, "replica promoted")
+        count = load.answered()
+        wait_until(lambda: load.answered() >= count + 100, 60, 0.05, "redemptions after the takeover")
+        recovered = time.monotonic() - t0
+        load.stop()
+        self.assertEqual(load.other, [])
+        # Serving the moved slots comes first (MOVED); /ready waits for the whole map from a live node.
+        wait_until(lambda: self.h.http("GET", "/ready").status == 200, 20, 0.1, "/ready after the takeover")
+        lost = 0
+        for code, emails in load.ok.items():
+            uses = self.uses(code)
+            # The promoted replica holds at most every e-mail answered 200, never more: nothing doubled.
+            self.assertLessEqual(uses, len(emails), "code %s doubled" % code)
+            lost += len(emails) - uses
+        # Only what was answered before the kill can be missing.
+        self.assertLessEqual(lost, before_kill)
+        return before_kill, before_kill - cut_start, lost, recovered, rate
+
+
+class FailoverTest(FailoverMixin, ClusterCase):
+    REPLICAS = 1
 
     def test_graceful_failover_under_load(self):
         """CLUSTER FAILOVER on a replica: the gateway follows without a restart, nothing lost or doubled."""
@@ -275,57 +337,6 @@ class FailoverTest(ClusterCase):
               "calls held back or sent again: %r" % (load.answered(), load.unavailable, 1000 * load.max_gap,
                                                      self.cluster_retries()), file=sys.stderr)
 
-    def master_with_replica(self, codes):
-        """(bucket, master, replica, codes on that master) for a master with a live replica."""
-        c = self.h.cluster
-        for b in sorted(codes):
-            master = self.master_of_bucket(b)
-            try:
-                replica = c.replica_of(master)
-            except IndexError:
-                continue
-            if c.procs[replica].poll() is None:
-                return b, master, replica, [codes[x] for x in codes if self.master_of_bucket(x) == master]
-        raise AssertionError("no master with a live replica")
-
-    def kill_and_take_over(self, load, b, master, replica, cut_s=0.0):
-        """kill -9 of master under load, then CLUSTER FAILOVER TAKEOVER on
-        its replica; with cut_s, the replica is first cut off for cut_s
-        seconds (stopped, and its link closed by the master, so that what
-        the master acknowledges meanwhile never reaches it: a replica behind,
-        as over a slow or broken link). Returns (answered 200 before the
-        kill, answered 200 while cut off, lost, seconds until the gateway
-        served again)."""
-        c = self.h.cluster
-        wait_until(lambda: load.answered() >= 100, 60, 0.05, "load running")
-        cut_start = load.answered()
-        if cut_s:
-            c.procs[replica].send_signal(signal.SIGSTOP)
-            c.node(master).call("CLIENT", "KILL", "TYPE", "replica")
-            time.sleep(cut_s)
-        before_kill = load.answered()
-        c.kill_node(master)
-        t0 = time.monotonic()
-        if cut_s:
-            c.procs[replica].send_signal(signal.SIGCONT)
-        c.node(replica).call("CLUSTER", "FAILOVER", "TAKEOVER")
-        wait_until(lambda: self.master_of_bucket(b) == replica, 20, 0.1, "replica promoted")
-        count = load.answered()
-        wait_until(lambda: load.answered() >= count + 100, 60, 0.05, "redemptions after the takeover")
-        recovered = time.monotonic() - t0
-        load.stop()
-        self.assertEqual(load.other, [])
-        self.assertEqual(self.h.http("GET", "/ready").status, 200)
-        lost = 0
-        for code, emails in load.ok.items():
-            uses = self.uses(code)
-            # The promoted replica holds at most every e-mail answered 200, never more: nothing doubled.
-            self.assertLessEqual(uses, len(emails), "code %s doubled" % code)
-            lost += len(emails) - uses
-        # Only what was answered before the kill can be missing.
-        self.assertLessEqual(lost, before_kill)
-        return before_kill, before_kill - cut_start, lost, recovered
-
     def test_hard_kill_and_takeover_measures_the_loss(self):
         """kill -9 of a master under load, then CLUSTER FAILOVER TAKEOVER on
         its replica: the redemptions answered 200 that the replica had not
@@ -333,10 +344,10 @@ class FailoverTest(ClusterCase):
         and the gateway serves the promoted replica without a restart."""
         b, master, replica, mine = self.master_with_replica(self.codes_by_bucket(64))
         load = self.start_load(self.h.port, mine, retry_for=60.0)
-        before, _, lost, recovered = self.kill_and_take_over(load, b, master, replica)
-        print("\nhard kill + TAKEOVER: %d redemptions answered 200 before the kill, %d after; %d of them lost "
+        before, _, lost, recovered, rate = self.kill_and_take_over(load, b, master, replica)
+        print("\nhard kill + TAKEOVER: %d redemptions answered 200 before the kill (%.0f/s), %d after; %d of them lost "
               "(answered 200, not on the promoted replica); served again %.2f s after the kill; calls held back or "
-              "sent again: %r" % (before, load.answered() - before, lost, recovered, self.cluster_retries()),
+              "sent again: %r" % (before, rate, load.answered() - before, lost, recovered, self.cluster_retries()),
               file=sys.stderr)
 
     def test_a_lagging_replica_loses_what_it_had_not_received(self):
@@ -344,10 +355,10 @@ class FailoverTest(ClusterCase):
         redemptions answered in that time are lost, the window WAIT closes."""
         b, master, replica, mine = self.master_with_replica(self.codes_by_bucket(64))
         load = self.start_load(self.h.port, mine, retry_for=60.0)
-        before, during, lost, recovered = self.kill_and_take_over(load, b, master, replica, cut_s=0.5)
-        print("\nreplica cut off 0.5 s + hard kill + TAKEOVER: %d answered 200 before the kill, %d of them while the "
-              "replica was cut off; %d lost; served again %.2f s after the kill" % (before, during, lost, recovered),
-              file=sys.stderr)
+        before, during, lost, recovered, rate = self.kill_and_take_over(load, b, master, replica, cut_s=0.5)
+        print("\nreplica cut off 0.5 s + hard kill + TAKEOVER: %d answered 200 before the kill (%.0f/s), %d of them "
+              "while the replica was cut off; %d lost; served again %.2f s after the kill"
+              % (before, rate, during, lost, recovered), file=sys.stderr)
         self.assertGreater(during, 0, "no redemption answered while the replica was cut off")
         self.assertGreater(lost, 0, "a replica cut off lost nothing")
         # What is lost was answered while the replica was cut off (and a moment before: what was in flight).
@@ -393,6 +404,67 @@ class FailoverTest(ClusterCase):
         node.close()
         print("\nWAIT 1 cost, one client in turn, loopback (%d writes each): %s; with the replica stopped WAIT 1 200 "
               "held the answer %.0f ms and said 0" % (n, "; ".join(figures), blocked * 1000), file=sys.stderr)
+
+
+
+class WaitReplicasTest(FailoverMixin, ClusterCase):
+    """redis_wait_replicas = 1: the gateway answers a write only once a
+    replica has it (WAIT after each library write), so the lagging-replica
+    kill above loses nothing that was answered; writes while the replicas
+    are cut off answer 503 (retried by the clients). Two replicas per
+    master, as the option wants: after the takeover the other replica
+    follows the promoted one and writes are answered again."""
+
+    REPLICAS = 2
+    HARNESS_OVERRIDES = {"redis_wait_replicas": "1"}
+
+    def test_a_lagging_replica_loses_nothing_answered(self):
+        b, master, replica, mine = self.master_with_replica(self.codes_by_bucket(64))
+        load = self.start_load(self.h.port, mine, retry_for=60.0)
+        before, during, lost, recovered, rate = self.kill_and_take_over(load, b, master, replica, cut_s=0.5)
+        print("\nredis_wait_replicas = 1, replica cut off 0.5 s + hard kill + TAKEOVER: %d answered 200 before the kill "
+              "(%.0f/s), %d of them while the replica was cut off; %d lost; %d answers 503 (retried); served again "
+              "%.2f s after the kill" % (before, rate, during, lost, load.unavailable, recovered), file=sys.stderr)
+        self.assertEqual(lost, 0, "a redemption answered 200 was lost with WAIT")
+        self.assertGreater(load.unavailable, 0, "no write waited for the cut-off replica")
+
+    def test_cost_of_waiting(self):
+        """Redemption throughput through this gateway (WAIT 1 after each
+        write) against a second one on the same cluster without the option,
+        2 s each, alternated twice; printed as a ratio."""
+        plain = self.h.start_gateway({"redis_wait_replicas": "0"})
+        codes = list(self.codes_by_bucket(64).values())
+        rates = {"wait": [], "plain": []}
+        for _ in range(2):
+            for name, port in (("wait", self.h.port), ("plain", plain.port)):
+                load = self.start_load(port, codes)
+                time.sleep(0.5)
+                n0, t0 = load.answered(), time.monotonic()
+                time.sleep(2.0)
+                rates[name].append((load.answered() - n0) / (time.monotonic() - t0))
+                load.stop()
+                self.assertEqual(load.other, [])
+        w, p = sum(rates["wait"]) / 2, sum(rates["plain"]) / 2
+        print("\nredemptions/s, %d clients, 3 masters with 2 replicas each: redis_wait_replicas = 1 %.0f, = 0 %.0f "
+              "(ratio %.2f; runs %r)" % (CLIENTS, w, p, w / p, rates), file=sys.stderr)
+        self.assertGreater(w, 0)
+
+    def test_reads_do_not_wait(self):
+        """A read (FCALL_RO) is answered while a master's replicas are stopped; a write is not (503)."""
+        c = self.h.cluster
+        codes = self.codes_by_bucket(64)
+        b, master, replica, mine = self.master_with_replica(codes)
+        replicas = c.replicas_of(master)
+        for p in replicas:
+            c.procs[p].send_signal(signal.SIGSTOP)
+        try:
+            c.node(master).call("CLIENT", "KILL", "TYPE", "replica")
+            self.assertJson(self.h.status(mine[0]), 200)
+            self.assertError(self.h.redeem(mine[0], unique_email("w")), 503, "unavailable")
+        finally:
+            for p in replicas:
+                c.procs[p].send_signal(signal.SIGCONT)
+        wait_until(lambda: self.h.redeem(mine[0], unique_email("w")).status == 200, 30, 0.2, "writes answered again")
 
 
 if __name__ == "__main__":

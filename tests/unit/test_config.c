@@ -422,6 +422,17 @@ static void bucket_count(void **state)
     assert_int_equal(ig_config_set(&cfg, "buckets", "many"), -1);
 }
 
+/* redis_wait_replicas: 0 (answer on the master's write) unless set, at most 16. */
+static void wait_replicas(void **state)
+{
+    ig_config_t cfg;
+    ig_config_defaults(&cfg);
+    assert_int_equal(cfg.redis_wait_replicas, 0);
+    assert_int_equal(ig_config_set(&cfg, "redis_wait_replicas", "2"), 0);
+    assert_int_equal(cfg.redis_wait_replicas, 2);
+    assert_int_equal(ig_config_set(&cfg, "redis_wait_replicas", "17"), -1);
+}
+
 /* redis+cluster:// names seed nodes; a plain URL after it is a single node again. */
 static void redis_cluster_seeds(void **state)
 {
@@ -606,6 +617,7 @@ int main(void)
         cmocka_unit_test_teardown(lines_are_read_whole, teardown),
         cmocka_unit_test_teardown(domain_lines_are_read_whole, teardown),
         cmocka_unit_test(bucket_count),
+        cmocka_unit_test(wait_replicas),
         cmocka_unit_test(redis_cluster_seeds),
         cmocka_unit_test(user_identities_are_stable_and_keyed),
         cmocka_unit_test_teardown(defaults_without_a_file, teardown),

@@ -749,8 +749,8 @@ int ig_config_load(ig_config_t *cfg, const char *path)
 int ig_config_check(ig_config_t *cfg)
 {
     if (!ig_buckets_valid(cfg->buckets))
-        return fail(cfg, "buckets: must be a power of two from 1 to %u (and the same for every process of an install)",
-                    IG_BUCKETS_MAX);
+        return fail(cfg, "buckets: must be a power of two from %u to %u (and the same for every process of an install)",
+                    IG_BUCKETS_MIN, IG_BUCKETS_MAX);
     if (cfg->rate_limit_per_sec != 0 && cfg->rate_limit_burst == 0)
         return fail(cfg, "rate_limit_burst: must be at least 1 when rate_limit_per_sec is set");
     if (cfg->public_body_bytes == 0 || cfg->admin_body_bytes < cfg->public_body_bytes)

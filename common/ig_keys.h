@@ -12,7 +12,7 @@
  *
  * Every key carries a hash tag {B} with B in 0..buckets-1, so each Lua call
  * touches one cluster slot. The number of buckets is chosen at install (the
- * configuration's buckets: a power of two up to IG_BUCKETS_MAX, 16 by
+ * configuration's buckets: a power of two from 16 to IG_BUCKETS_MAX, 16 by
  * default) and caps a Redis Cluster at that many masters; it is recorded in
  * Redis (IG_KEY_BUCKETS) and PostgreSQL (table layout), and a process whose
  * configuration says otherwise refuses to run. A code lives in the bucket
@@ -75,6 +75,8 @@
 
 /** The number of buckets of an install made without choosing (and of every install before it was recorded). */
 #define IG_BUCKETS_DEFAULT 16
+/** The fewest buckets: an imported code's first hex digit must be whole in its bucket (ig_buckets_valid). */
+#define IG_BUCKETS_MIN 16
 /** The most buckets: two code characters address 256 (hex digits of an imported code: 16 x 16). */
 #define IG_BUCKETS_MAX 256
 _Static_assert(IG_BUCKETS_MAX <= IG_CODE_HEADS, "a bucket is chosen by a code's first two characters");
@@ -250,10 +252,16 @@ static inline int ig_key_parse_code_hash(const char *key, unsigned *bucket, unsi
     "installed with"
 #define IG_BUCKETS_EXIT 78
 
-/** A valid number of buckets: a power of two from 1 to IG_BUCKETS_MAX. */
+/**
+ * A valid number of buckets: a power of two from IG_BUCKETS_MIN to
+ * IG_BUCKETS_MAX. Fewer than 16 would lose part of an imported code's first
+ * digit: its bucket, small hash and field would no longer tell
+ * 1ABCDEF01234 from 9ABCDEF01234 (an issued code's check characters would
+ * still tell them apart).
+ */
 static inline int ig_buckets_valid(unsigned buckets)
 {
-    return buckets >= 1 && buckets <= IG_BUCKETS_MAX && (buckets & (buckets - 1)) == 0;
+    return buckets >= IG_BUCKETS_MIN && buckets <= IG_BUCKETS_MAX && (buckets & (buckets - 1)) == 0;
 }
 
 /**

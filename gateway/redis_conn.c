@@ -354,9 +354,15 @@ static int queue(gw_redis_t *r, gw_redis_call_t *call, const char *cmd, size_t l
     call->waits = r->setup.wait_replicas != 0 && gw_redis_is_library_write(cmd, len);
     if (redisAsyncFormattedCommand(r->ac, on_call_reply, call, cmd, len) != REDIS_OK)
         return -1;
-    /* WAIT is queued right behind: hiredis sends both in the same write, Redis runs them in order on this connection. */
-    if (call->waits &&
-        redisAsyncCommand(r->ac, on_wait_reply, call, "WAIT %u %u", r->setup.wait_replicas, r->setup.timeout_ms) != REDIS_OK)
+    /*
+     * WAIT is queued right behind: hiredis sends both in the same write, Redis
+     * runs them in order on this connection. It waits half the call's budget,
+     * so that a short count is told as such (not as the call's timeout), and
+     * the connection's later commands, which Redis holds behind a WAIT, are
+     * held at most that long.
+     */
+    if (call->waits && redisAsyncCommand(r->ac, on_wait_reply, call, "WAIT %u %u", r->setup.wait_replicas,
+                                         r->setup.timeout_ms / 2 != 0 ? r->setup.timeout_ms / 2 : 1) != REDIS_OK)
         h2o_fatal("no memory for a WAIT");
     h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
     return 0;

@@ -57,11 +57,12 @@ typedef struct gw_redis_setup_t {
     unsigned buckets;
     /**
      * 0, or each call into a writing library function (FCALL, not FCALL_RO)
-     * is followed on its connection by WAIT wait_replicas timeout_ms, and
+     * is followed on its connection by WAIT wait_replicas timeout_ms/2, and
      * completes only once that many replicas acknowledged it; fewer
      * completes with err "not_replicated" (the write happened on the master;
      * the caller answers 503 and a client's retry is safe). A failover then
-     * cannot lose what was answered.
+     * cannot lose what was answered. Redis holds the connection's later
+     * commands, reads included, behind each WAIT.
      */
     unsigned wait_replicas;
 } gw_redis_setup_t;

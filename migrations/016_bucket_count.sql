@@ -3,7 +3,7 @@
 -- Every Redis key carries a hash tag {B}, B one of the install's buckets
 -- (common/ig_keys.h); a code's bucket comes from its first characters and
 -- the count. Until this migration the count was fixed at 16; it is now the
--- configuration's `buckets` (a power of two up to 256), chosen at install:
+-- configuration's `buckets` (a power of two from 16 to 256), chosen at install:
 -- it caps a Redis Cluster at that many masters, and two processes that
 -- disagree on it would look codes up in different buckets and read only
 -- some of the streams. So the count is recorded here and in Redis
@@ -19,8 +19,8 @@ CREATE TABLE layout (
     -- One row only.
     only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
 
-    -- Hash-tag buckets of the Redis key layout: a power of two, 1 to 256.
-    buckets INTEGER NOT NULL CHECK (buckets BETWEEN 1 AND 256 AND (buckets & (buckets - 1)) = 0),
+    -- Hash-tag buckets of the Redis key layout: a power of two, 16 to 256.
+    buckets INTEGER NOT NULL CHECK (buckets BETWEEN 16 AND 256 AND (buckets & (buckets - 1)) = 0),
 
     -- When the count was recorded.
     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()

@@ -18,10 +18,11 @@
 /*
  * Lanes, each with its own streams and connections (lane.h). Two keep two
  * PostgreSQL backends busy, which is what a small machine has cores for;
- * more would share the same cores. An install of one bucket has one lane
- * (the count is a power of two, so SYNC_LANES divides any larger one).
+ * more would share the same cores. Must divide every bucket count (a power
+ * of two from IG_BUCKETS_MIN on).
  */
 #define SYNC_LANES 2
+_Static_assert(IG_BUCKETS_MIN % SYNC_LANES == 0, "SYNC_LANES must divide every bucket count");
 _Static_assert(SYNC_LANES <= SYNC_METRICS_MAX_LANES, "the metrics keep a state per lane");
 
 /* How often the main thread looks at the lanes, the summary and the watchdog. */
@@ -179,7 +180,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_readiness_t readiness;
     sync_metrics_server_t metrics_server;
     uint64_t period_ms = ig_notify_watchdog_period_ms();
-    unsigned nlanes = cfg->buckets < SYNC_LANES ? cfg->buckets : SYNC_LANES, started;
+    unsigned nlanes = SYNC_LANES, started;
     int ready = 0, ret = 0;
 
     if (check_config(cfg) != 0)

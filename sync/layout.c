@@ -45,6 +45,15 @@ int sync_layout_pg(PGconn *conn, unsigned buckets, char *err, size_t err_len)
                                  "WITH ins AS (INSERT INTO layout (buckets) VALUES ($1::integer) ON CONFLICT (only_row) DO NOTHING "
                                  "RETURNING buckets) SELECT buckets FROM ins UNION ALL SELECT buckets FROM layout",
                                  1, NULL, params, NULL, NULL, 0);
+    /*
+     * No row: another process inserted it after this statement's snapshot
+     * was taken (the conflict skipped the insert, the select could not see
+     * the row). It is committed now: read it again.
+     */
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0) {
+        PQclear(res);
+        res = PQexec(conn, "SELECT buckets FROM layout");
+    }
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     int ret = -1;
     if (state != NULL && strcmp(state, "42P01") == 0) {

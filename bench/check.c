@@ -73,7 +73,7 @@ static int node_uses(const sync_route_t *r, size_t node, const bench_pool_t *poo
     for (;;) {
         while (next != pool->num_codes && in_flight != BENCH_CHECK_WINDOW) {
             size_t i = next++;
-            if (r->num_nodes > 1 && bench_redis_node_of(r, ig_code_bucket(pool->codes[i].body, r->buckets)) != node)
+            if (r->num_nodes > 1 && sync_route_node_of(r, ig_code_bucket(pool->codes[i].body, r->buckets)) != node)
                 continue;
             if (append_status(c, &pool->codes[i], r->buckets) != 0)
                 return -1;

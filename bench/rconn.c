@@ -46,19 +46,7 @@ int bench_redis_open(sync_route_t *r, const ig_config_t *cfg)
 void bench_redis_single(sync_route_t *r, redisContext *c)
 {
     memset(r, 0, sizeof(*r));
-    r->nodes[0] = c;
-    r->num_nodes = 1;
-    r->buckets = IG_BUCKETS_DEFAULT;
-    for (unsigned b = 0; b != r->buckets; ++b)
-        r->bucket[b] = c;
-}
-
-size_t bench_redis_node_of(const sync_route_t *r, unsigned bucket)
-{
-    size_t i = 0;
-    while (i + 1 < r->num_nodes && r->nodes[i] != sync_route_bucket(r, bucket))
-        ++i;
-    return i;
+    sync_route_single(r, c, IG_BUCKETS_DEFAULT);
 }
 
 redisContext *bench_redis_connect_port(unsigned port)

@@ -32,10 +32,7 @@ int bench_redis_open(sync_route_t *r, const ig_config_t *cfg);
  */
 void bench_redis_single(sync_route_t *r, redisContext *c);
 
-/** The index in r->nodes of the connection that serves bucket. */
-size_t bench_redis_node_of(const sync_route_t *r, unsigned bucket);
-
-/** Connects to 127.0.0.1:port. Same contract as bench_redis_connect. */
+/** Connects to 127.0.0.1:port (a private Redis), with a 5 s timeout. Returns the context, or NULL with the reason printed. */
 redisContext *bench_redis_connect_port(unsigned port);
 
 /**

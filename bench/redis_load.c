@@ -80,7 +80,7 @@ static unsigned queue_ticket(redis_load_t *l, uint64_t now)
 /* The connection of bucket b. */
 static node_t *node_of(redis_load_t *l, unsigned b)
 {
-    return &l->nodes[bench_redis_node_of(l->route, b)];
+    return &l->nodes[sync_route_node_of(l->route, b)];
 }
 
 /* Appends one call for the group of bucket b (ig_redeem for one item, else ig_redeem_many) on its connection. Returns 0 or -1. */

@@ -76,7 +76,7 @@ static int send_call(issue_pipe_t *p, issue_call_t *call, const bench_pool_t *po
         ig_fcall_bin(&c, call->emails[i], elen);
         ig_fcall_bin(&c, call->hashes[i], elen ? IG_EMAIL_HASH_BYTES : 0);
     }
-    size_t node = bench_redis_node_of(p->r, bucket);
+    size_t node = sync_route_node_of(p->r, bucket);
     redisContext *rc = p->r->nodes[node];
     if (redisAppendCommandArgv(rc, (int)ig_fcall_end(&c), call->argv, call->argvlen) != REDIS_OK) {
         bench_error("redis FCALL ig_issue: %s", rc->errstr);

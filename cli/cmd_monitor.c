@@ -358,11 +358,8 @@ static int run_round(cli_ctx_t *ctx, const monitor_opts_t *o)
     }
     fflush(stdout);
     /* A store that failed this round is tried afresh next round. */
-    for (size_t i = 0; i != ctx->route.num_nodes; ++i)
-        if (ctx->route.nodes[i]->err) {
-            sync_route_close(&ctx->route);
-            break;
-        }
+    if (sync_route_failed(&ctx->route))
+        sync_route_close(&ctx->route);
     if (ctx->pg != NULL && PQstatus(ctx->pg) != CONNECTION_OK) {
         PQfinish(ctx->pg);
         ctx->pg = NULL;

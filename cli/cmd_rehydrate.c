@@ -317,10 +317,10 @@ int cli_rehydrate_run(cli_ctx_t *ctx, int argc, char **argv)
         cli_error(ctx, "needs secret_key (bindings and redeemers are keyed hashes in Redis)");
         return CLI_EXIT_FAIL;
     }
-    if ((route = cli_route(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL || ensure_library(ctx, route) != 0)
+    /* Points and people live in bucket 0: cli_redis, on a cluster its master's connection. */
+    if ((route = cli_route(ctx)) == NULL || (redis = cli_redis(ctx)) == NULL || (pg = cli_pg(ctx)) == NULL ||
+        ensure_library(ctx, route) != 0)
         return CLI_EXIT_FAIL;
-    /* Points and people live in bucket 0 (on a cluster, its master's connection). */
-    redis = sync_route_bucket(route, IG_WL_BUCKET);
     if (cli_lag_settle(ctx, route, pg, wait_s, "PostgreSQL is behind Redis, its counts are not the newest") != 0)
         return CLI_EXIT_FAIL;
     sync_keys_derive(&keys, ctx->cfg.secret_key);

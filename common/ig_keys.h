@@ -251,6 +251,12 @@ static inline int ig_key_parse_code_hash(const char *key, unsigned *bucket, unsi
     "%s records %s buckets and this configuration says buckets = %u: every process of an install must use the count it was "       \
     "installed with"
 #define IG_BUCKETS_EXIT 78
+/**
+ * How a process records the count in Redis and reads the one recorded
+ * (hiredis format, the count as a decimal string): the reply is nil when
+ * this call recorded it, else the count recorded before.
+ */
+#define IG_BUCKETS_RECORD_CMD "SET " IG_KEY_BUCKETS " %s NX GET"
 
 /**
  * A valid number of buckets: a power of two from IG_BUCKETS_MIN to

@@ -32,9 +32,10 @@ typedef struct node_t {
 
 struct gw_cluster_t {
     h2o_loop_t *loop;
-    gw_metrics_t *metrics;  /**< the thread's: why calls were sent again */
-    unsigned timeout_ms;    /**< the budget of a call, redirections and retries included */
-    gw_redis_setup_t setup; /**< of every master's connection: the library, the bucket count, WAIT after writes */
+    gw_metrics_t *metrics; /**< the thread's: why calls were sent again */
+    /** Of every master's connection: the library, the bucket count, WAIT after writes; its timeout_ms is the budget of a call,
+     * redirections and retries included. */
+    gw_redis_setup_t setup;
     ig_cluster_addr_t seeds[IG_CONFIG_MAX_REDIS_SEEDS]; /**< redis_url's nodes: where a map can come from at first */
     size_t num_seeds;
     node_t nodes[GW_CLUSTER_MAX_NODES];   /**< every node a connection is kept to; entries are never moved */
@@ -118,7 +119,7 @@ static uint16_t node_get(gw_cluster_t *c, const ig_cluster_addr_t *addr)
  */
 static void close_old_nodes(gw_cluster_t *c, uint64_t now)
 {
-    uint64_t grace_ns = ((uint64_t)c->timeout_ms + 1000u) * 1000000u;
+    uint64_t grace_ns = ((uint64_t)c->setup.timeout_ms + 1000u) * 1000000u;
     for (size_t i = 0; i != c->num_nodes; ++i) {
         node_t *n = &c->nodes[i];
         if (n->conn == NULL || n->is_master || now - n->idle_since_ns < grace_ns)
@@ -217,7 +218,7 @@ static void open_map_conn(gw_cluster_t *c)
     if (c->map_conn != NULL)
         gw_redis_destroy(c->map_conn);
     c->map_addr = pick_map_source(c);
-    gw_redis_setup_t plain = {NULL, 0, c->timeout_ms, 0, 0};
+    gw_redis_setup_t plain = {NULL, 0, c->setup.timeout_ms, 0, 0};
     c->map_conn = gw_redis_connect(c->loop, c->map_addr.host, c->map_addr.port, "", &plain);
     c->map_since_ns = gw_now_ns();
     c->map_bad = 0;
@@ -411,7 +412,6 @@ gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const 
         h2o_fatal("no memory");
     c->loop = loop;
     c->metrics = metrics;
-    c->timeout_ms = cfg->redis_timeout_ms;
     c->setup = *setup;
     for (unsigned i = 0; i != cfg->redis_num_seeds; ++i) {
         snprintf(c->seeds[i].host, sizeof(c->seeds[i].host), "%s", cfg->redis_seeds[i].host);
@@ -421,7 +421,7 @@ gw_cluster_t *gw_cluster_create(h2o_loop_t *loop, const ig_config_t *cfg, const 
     for (size_t s = 0; s != IG_CLUSTER_SLOTS; ++s)
         c->slot_node[s] = NO_NODE;
     h2o_linklist_init_anchor(&c->calls);
-    h2o_timeout_init(loop, &c->deadline_timeout, cfg->redis_timeout_ms);
+    h2o_timeout_init(loop, &c->deadline_timeout, setup->timeout_ms);
     h2o_timeout_init(loop, &c->retry_timeout, RETRY_MS);
     h2o_timeout_init(loop, &c->tick_timeout, TICK_MS);
     c->tick_entry.cb = on_tick;

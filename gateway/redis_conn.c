@@ -22,9 +22,12 @@ struct gw_redis_t {
     char host[64];
     uint16_t port;
     char unix_path[200];
-    char name[80];               /**< "IP:PORT" or the socket's path, for logs */
-    gw_redis_setup_t setup;      /**< what follows every connect (the library, the bucket count), and WAIT after writes */
-    unsigned not_replicated;     /**< writes completed "not_replicated", for the log */
+    char name[80];           /**< "IP:PORT" or the socket's path, for logs */
+    gw_redis_setup_t setup;  /**< what follows every connect (the library, the bucket count), and WAIT after writes */
+    unsigned not_replicated; /**< writes completed "not_replicated", for the log */
+    char count[16];          /**< setup.buckets in decimal, as Redis records it */
+    char *wait_cmd;          /**< "WAIT wait_replicas timeout_ms/2" in the protocol's form, or NULL without a wait */
+    size_t wait_len;
     h2o_timeout_t call_timeout;  /**< per-call deadline */
     h2o_timeout_t retry_timeout; /**< reconnect delay (re-initialised per backoff step) */
     h2o_timeout_entry_t retry_entry;
@@ -78,11 +81,9 @@ static void on_layout_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     gw_redis_t *r = privdata;
     redisReply *reply = reply_;
-    char count[16];
     if (reply == NULL)
         return;
-    snprintf(count, sizeof(count), "%u", r->setup.buckets);
-    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, count) != 0) {
+    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, r->count) != 0) {
         ig_error("msg=\"" IG_BUCKETS_REFUSED "\" redis=%s reason=\"" IG_BUCKETS_DIFFER "\"", r->name, "Redis (" IG_KEY_BUCKETS ")",
                  reply->str, r->setup.buckets);
         exit(IG_BUCKETS_EXIT);
@@ -101,15 +102,13 @@ static void on_load_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     gw_redis_t *r = privdata;
     redisReply *reply = reply_;
-    char count[16];
     if (reply == NULL)
         return;
     if (reply->type == REDIS_REPLY_ERROR) {
         setup_failed(r, "loading the Lua library", reply->str);
         return;
     }
-    snprintf(count, sizeof(count), "%u", r->setup.buckets);
-    redisAsyncCommand(r->ac, on_layout_reply, r, "SET %s %s NX GET", IG_KEY_BUCKETS, count);
+    redisAsyncCommand(r->ac, on_layout_reply, r, IG_BUCKETS_RECORD_CMD, r->count);
 }
 
 static void send_load(gw_redis_t *r)
@@ -193,6 +192,19 @@ gw_redis_t *gw_redis_connect(h2o_loop_t *loop, const char *host, uint16_t port, 
     else
         snprintf(r->name, sizeof(r->name), "%s:%u", host, port);
     r->setup = *setup;
+    snprintf(r->count, sizeof(r->count), "%u", setup->buckets);
+    if (setup->wait_replicas != 0) {
+        /*
+         * Half the call's budget: a short count is then told as such (not as
+         * the call's timeout), and the connection's later commands, which
+         * Redis holds behind a WAIT, are held at most that long.
+         */
+        long long len = redisFormatCommand(&r->wait_cmd, "WAIT %u %u", setup->wait_replicas,
+                                           setup->timeout_ms / 2 != 0 ? setup->timeout_ms / 2 : 1);
+        if (len < 0)
+            h2o_fatal("no memory");
+        r->wait_len = (size_t)len;
+    }
     r->backoff_ms = BACKOFF_MIN_MS;
     h2o_timeout_init(loop, &r->call_timeout, setup->timeout_ms);
     h2o_timeout_init(loop, &r->retry_timeout, r->backoff_ms);
@@ -233,6 +245,7 @@ void gw_redis_destroy(gw_redis_t *r)
     h2o_timeout_dispose(r->loop, &r->call_timeout);
     h2o_timeout_dispose(r->loop, &r->retry_timeout);
     h2o_timeout_dispose(r->loop, &r->load_timeout);
+    free(r->wait_cmd);
     free(r);
 }
 
@@ -354,15 +367,8 @@ static int queue(gw_redis_t *r, gw_redis_call_t *call, const char *cmd, size_t l
     call->waits = r->setup.wait_replicas != 0 && gw_redis_is_library_write(cmd, len);
     if (redisAsyncFormattedCommand(r->ac, on_call_reply, call, cmd, len) != REDIS_OK)
         return -1;
-    /*
-     * WAIT is queued right behind: hiredis sends both in the same write, Redis
-     * runs them in order on this connection. It waits half the call's budget,
-     * so that a short count is told as such (not as the call's timeout), and
-     * the connection's later commands, which Redis holds behind a WAIT, are
-     * held at most that long.
-     */
-    if (call->waits && redisAsyncCommand(r->ac, on_wait_reply, call, "WAIT %u %u", r->setup.wait_replicas,
-                                         r->setup.timeout_ms / 2 != 0 ? r->setup.timeout_ms / 2 : 1) != REDIS_OK)
+    /* WAIT is queued right behind: hiredis sends both in the same write, Redis runs them in order on this connection. */
+    if (call->waits && redisAsyncFormattedCommand(r->ac, on_wait_reply, call, r->wait_cmd, r->wait_len) != REDIS_OK)
         h2o_fatal("no memory for a WAIT");
     h2o_timeout_link(r->loop, &r->call_timeout, &call->timeout_entry);
     return 0;

@@ -212,11 +212,12 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
     char max[16], exp[24], stream_key[IG_KEY_MAX_BYTES];
     unsigned char(*hashes)[IG_EMAIL_HASH_BYTES] = NULL;
     char(*keys)[IG_KEY_MAX_BYTES] = malloc(n * sizeof(*keys));
+    uint8_t *bucket = malloc(n); /* of each code (IG_BUCKETS_MAX is 256) */
     const char **argv = malloc(IG_CALL_ARGC(ISSUE, n) * sizeof(*argv));
     size_t *argvlen = malloc(IG_CALL_ARGC(ISSUE, n) * sizeof(*argvlen));
     int ret = -1;
 
-    if (keys == NULL || argv == NULL || argvlen == NULL)
+    if (keys == NULL || bucket == NULL || argv == NULL || argvlen == NULL)
         h2o_fatal("no memory");
     if (st->in.issued_to != NULL) {
         if ((hashes = malloc(n * sizeof(*hashes))) == NULL)
@@ -225,7 +226,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
             ig_email_hash(hashes[i], st->in.issued_to[i].addr, st->in.issued_to[i].len, gw.email_key);
     }
     for (size_t i = 0; i != n; ++i)
-        ++per_bucket[ig_code_bucket(st->codes[i], gw.cfg.buckets)];
+        ++per_bucket[bucket[i] = (uint8_t)ig_code_bucket(st->codes[i], gw.cfg.buckets)];
     snprintf(max, sizeof(max), "%u", st->in.max_uses);
     snprintf(exp, sizeof(exp), "%lld", st->expires_at);
     rq->on_reply = on_issue_reply;
@@ -238,7 +239,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
         ig_fcall_begin(&c, IG_CALL_ISSUE, per_bucket[b], argv, argvlen, IG_CALL_ARGC(ISSUE, n));
         ig_fcall_str(&c, stream_key);
         for (size_t i = 0; i != n; ++i) {
-            if (ig_code_bucket(st->codes[i], gw.cfg.buckets) != b)
+            if (bucket[i] != b)
                 continue;
             ig_key_code_hash(keys[nkeys], b, ig_code_subhash(st->codes[i]));
             ig_fcall_str(&c, keys[nkeys++]);
@@ -246,7 +247,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
         const char *fixed[] = {st->in.batch_id, st->in.cohort, max, exp, st->token->name};
         ig_fcall_strs(&c, fixed, sizeof(fixed) / sizeof(fixed[0]));
         for (size_t i = 0; i != n; ++i) {
-            if (ig_code_bucket(st->codes[i], gw.cfg.buckets) != b)
+            if (bucket[i] != b)
                 continue;
             ig_fcall_bin(&c, st->codes[i] + 3, IG_CODE_BODY_LEN - 3);
             ig_fcall_bin(&c, st->codes[i], IG_CODE_BODY_LEN);
@@ -261,6 +262,7 @@ static int send_issue_calls(gw_req_t *rq, generate_state_t *st)
 Exit:
     free(hashes);
     free(keys);
+    free(bucket);
     free(argv);
     free(argvlen);
     return ret;

@@ -11,6 +11,7 @@
 #include "lane.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "layout.h"
 #include "migrate.h"
 #include "runtime.h"
 #include "summary.h"
@@ -63,19 +64,19 @@ static int check_config(const ig_config_t *cfg)
 }
 
 /* Whether every lane beat recently enough for the watchdog to be fed (a hung lane starves it). */
-static int lanes_alive(sync_lane_t *lanes, unsigned nlanes, uint64_t period_ms)
+static int lanes_alive(sync_lane_t *lanes, uint64_t period_ms)
 {
     uint64_t now = sync_now_ms();
 
-    for (unsigned i = 0; i != nlanes; ++i)
+    for (unsigned i = 0; i != SYNC_LANES; ++i)
         if (now - atomic_load(&lanes[i].beat_ms) > SYNC_STALL_PERIODS * period_ms)
             return 0;
     return 1;
 }
 
-static int lanes_ready(sync_lane_t *lanes, unsigned nlanes)
+static int lanes_ready(sync_lane_t *lanes)
 {
-    for (unsigned i = 0; i != nlanes; ++i)
+    for (unsigned i = 0; i != SYNC_LANES; ++i)
         if (!atomic_load(&lanes[i].ready))
             return 0;
     return 1;
@@ -91,7 +92,7 @@ static void describe_waiting(char out[SYNC_STORES_TEXT_BYTES], sync_lane_t *lane
     unsigned ids[SYNC_LANES], n = 0;
     size_t used = strlen(out);
 
-    for (unsigned i = 0; i != sync_metrics.lanes; ++i)
+    for (unsigned i = 0; i != SYNC_LANES; ++i)
         if (atomic_load(&sync_metrics.waiting[i]) == (int)store)
             ids[n++] = i;
     if (n == 0)
@@ -108,7 +109,8 @@ static void describe_waiting(char out[SYNC_STORES_TEXT_BYTES], sync_lane_t *lane
 static void check_migrations(sync_readiness_t *r, const ig_config_t *cfg)
 {
     char err[SYNC_DB_ERR_BYTES], first[256];
-    PGconn *conn = sync_db_connect(cfg->database_url, err, sizeof(err));
+    /* The bucket count is compared too: lanes that connected before migration 016 had no record to compare with. */
+    PGconn *conn = sync_layout_connect_pg(cfg, err, sizeof(err));
     int pending = -1;
 
     if (conn != NULL) {
@@ -145,7 +147,7 @@ static void send_status(int ready, const sync_readiness_t *r, sync_lane_t *lanes
     describe_waiting(stores, lanes, SYNC_LANE_WAIT_REDIS, "Redis");
     if (stores[0] != '\0')
         ig_notify_status("%s%s%s", ready ? "" : "waiting for ", stores, ready ? " unreachable: events wait in Redis" : "");
-    else if (!lanes_ready(lanes, sync_metrics.lanes))
+    else if (!lanes_ready(lanes))
         ig_notify_status("waiting for the lanes to reach Redis and PostgreSQL");
     else if (!ready)
         ig_notify_status("%s", r->why[0] != '\0' ? r->why : "checking the migrations");
@@ -157,11 +159,11 @@ static void send_status(int ready, const sync_readiness_t *r, sync_lane_t *lanes
 }
 
 /* Starts the lanes (sync_thread_start). Returns the number started. */
-static unsigned start_lanes(sync_lane_t *lanes, unsigned nlanes)
+static unsigned start_lanes(sync_lane_t *lanes)
 {
     unsigned n = 0;
 
-    for (; n != nlanes; ++n) {
+    for (; n != SYNC_LANES; ++n) {
         int err = sync_thread_start(&lanes[n].thread, sync_lane_main, &lanes[n]);
         if (err != 0) {
             ig_error("msg=\"cannot start a lane\" lane=%u reason=\"%s\"", n, strerror(err));
@@ -180,7 +182,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_readiness_t readiness;
     sync_metrics_server_t metrics_server;
     uint64_t period_ms = ig_notify_watchdog_period_ms();
-    unsigned nlanes = SYNC_LANES, started;
+    unsigned started;
     int ready = 0, ret = 0;
 
     if (check_config(cfg) != 0)
@@ -188,17 +190,17 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_summary_init(&summary);
     memset(&readiness, 0, sizeof(readiness));
     memset(&retention, 0, sizeof(retention));
-    for (unsigned i = 0; i != nlanes; ++i)
-        sync_lane_init(&lanes[i], cfg, keys, &summary, i, i * (cfg->buckets / nlanes), cfg->buckets / nlanes);
-    ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%u buckets=%u batch_size=%u block_ms=%u batch_window_ms=%u "
+    for (unsigned i = 0; i != SYNC_LANES; ++i)
+        sync_lane_init(&lanes[i], cfg, keys, &summary, i, i * (cfg->buckets / SYNC_LANES), cfg->buckets / SYNC_LANES);
+    ig_info("msg=\"sync daemon starting\" consumer=%s lanes=%d buckets=%u batch_size=%u block_ms=%u batch_window_ms=%u "
             "batch_max_events=%u",
-            cfg->sync_consumer, nlanes, cfg->buckets, cfg->sync_batch_size, cfg->sync_block_ms, cfg->sync_batch_window_ms,
+            cfg->sync_consumer, SYNC_LANES, cfg->buckets, cfg->sync_batch_size, cfg->sync_block_ms, cfg->sync_batch_window_ms,
             cfg->sync_batch_max_events);
 
     sync_gate_job_init(&gate, cfg);
-    sync_metrics.lanes = nlanes;
+    sync_metrics.lanes = SYNC_LANES;
     sync_metrics.buckets = cfg->buckets;
-    if ((started = start_lanes(lanes, nlanes)) != nlanes || sync_gate_job_start(&gate) != 0 ||
+    if ((started = start_lanes(lanes)) != SYNC_LANES || sync_gate_job_start(&gate) != 0 ||
         sync_retention_job_start(&retention, cfg) != 0) {
         /* Without every lane some streams would never be read (nor the gate evaluated): stop the others. */
         raise(SIGTERM);
@@ -207,7 +209,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     (void)sync_metrics_server_start(&metrics_server, cfg);
     while (!sync_stop_requested()) {
         sync_sleep_ms(SYNC_TICK_MS);
-        if (!ready && lanes_ready(lanes, nlanes) && sync_now_ms() >= readiness.next_check_ms) {
+        if (!ready && lanes_ready(lanes) && sync_now_ms() >= readiness.next_check_ms) {
             check_migrations(&readiness, cfg);
             readiness.next_check_ms = sync_now_ms() + SYNC_MIGRATIONS_CHECK_MS;
             if ((ready = readiness.migrations_current) != 0) {
@@ -217,7 +219,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
             }
         }
         send_status(ready, &readiness, lanes, &gate, &summary);
-        if (period_ms != 0 && lanes_alive(lanes, nlanes, period_ms))
+        if (period_ms != 0 && lanes_alive(lanes, period_ms))
             ig_notify_watchdog(sync_now_ms());
         sync_summary_flush(&summary, 0);
     }
@@ -230,7 +232,7 @@ int sync_daemon_run(const ig_config_t *cfg, const sync_keys_t *keys)
     sync_metrics_server_stop(&metrics_server);
     sync_summary_flush(&summary, 1);
     ig_info("msg=\"sync daemon stopping\" consumer=%s batches=%llu", cfg->sync_consumer, sync_summary_total(&summary));
-    for (unsigned i = 0; i != nlanes; ++i)
+    for (unsigned i = 0; i != SYNC_LANES; ++i)
         sync_lane_dispose(&lanes[i]);
     sync_summary_dispose(&summary);
     return ret;

@@ -112,7 +112,7 @@ static int ensure_pg(sync_lane_t *l)
 static void rewind_streams(sync_lane_t *l)
 {
     sync_batch_clear(&l->batch);
-    for (unsigned b = 0; b != IG_BUCKETS_MAX; ++b)
+    for (unsigned b = l->progress.first; b != l->progress.first + l->progress.count; ++b)
         if (l->progress.held[b])
             sync_stream_seek(&l->stream, b, l->progress.applied[b]);
 }
@@ -123,7 +123,7 @@ static void drop_pg(sync_lane_t *l)
     if (l->pg != NULL)
         PQfinish(l->pg);
     l->pg = NULL;
-    for (unsigned b = 0; b != IG_BUCKETS_MAX; ++b) {
+    for (unsigned b = l->progress.first; b != l->progress.first + l->progress.count; ++b) {
         if (l->progress.held[b]) {
             sync_stream_stop(&l->stream, b);
             sync_metrics_mark(b, 0, l->progress.applied[b]);
@@ -156,7 +156,7 @@ static int take_leases(sync_lane_t *l)
         drop_pg(l);
         return -1;
     }
-    for (unsigned b = 0; b != IG_BUCKETS_MAX; ++b) {
+    for (unsigned b = l->progress.first; b != l->progress.first + l->progress.count; ++b) {
         if (!gained[b])
             continue;
         snprintf(mark, sizeof(mark), "%" PRIu64 "-%" PRIu64, l->progress.applied[b][0], l->progress.applied[b][1]);
@@ -209,7 +209,7 @@ static int apply_batch(sync_lane_t *l)
             log_malformed(l, b);
         sync_summary_add(l->summary, &stats, started);
         sync_metrics_batch(b, &stats);
-        for (unsigned k = 0; k != IG_BUCKETS_MAX; ++k)
+        for (unsigned k = l->progress.first; k != l->progress.first + l->progress.count; ++k)
             if (b->has[k])
                 sync_metrics_mark(k, 1, l->progress.applied[k]);
         sync_batch_clear(b);

@@ -18,7 +18,7 @@ int sync_layout_redis(redisContext *c, unsigned buckets, char *err, size_t err_l
 {
     char count[16];
     snprintf(count, sizeof(count), "%u", buckets);
-    redisReply *r = redisCommand(c, "SET %s %s NX GET", IG_KEY_BUCKETS, count);
+    redisReply *r = redisCommand(c, IG_BUCKETS_RECORD_CMD, count);
     int ret = -1;
     if (r == NULL)
         snprintf(err, err_len, "recording the bucket count in Redis: %s", c->errstr);

@@ -131,7 +131,7 @@ int sync_progress_advance(sync_progress_t *p, PGconn *conn, const sync_batch_t *
     *conflict = 0;
     for (int i = 0; i != 5; ++i)
         sync_pgarray_init(&cols[i]);
-    for (unsigned k = 0; k != IG_BUCKETS_MAX; ++k) {
+    for (unsigned k = p->first; k != p->first + p->count; ++k) {
         if (!b->has[k])
             continue;
         sync_pgarray_add_int(&cols[0], k);
@@ -162,7 +162,7 @@ int sync_progress_advance(sync_progress_t *p, PGconn *conn, const sync_batch_t *
 
 void sync_progress_committed(sync_progress_t *p, const sync_batch_t *b)
 {
-    for (unsigned k = 0; k != IG_BUCKETS_MAX; ++k) {
+    for (unsigned k = p->first; k != p->first + p->count; ++k) {
         if (!b->has[k])
             continue;
         p->applied[k][0] = b->to[k][0];

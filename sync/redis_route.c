@@ -99,9 +99,7 @@ int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms
         const char *path = cfg->redis_unix[0] != '\0' ? cfg->redis_unix : NULL;
         if ((r->nodes[0] = connect_one(cfg->redis_host, cfg->redis_port, path, connect_ms, command_ms, err, sizeof(err))) == NULL)
             return fail(r, "connect: %s", err);
-        r->num_nodes = 1;
-        for (unsigned b = 0; b != r->buckets; ++b)
-            r->bucket[b] = r->nodes[0];
+        sync_route_single(r, r->nodes[0], r->buckets);
         return check_layout(r);
     }
     if (read_map(r, &map, cfg, connect_ms) != 0)
@@ -122,9 +120,21 @@ int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms
             ++r->num_nodes;
         }
         r->bucket[b] = r->nodes[i];
+        r->node_of[b] = (uint16_t)i;
     }
     ig_cluster_map_free(&map);
     return check_layout(r);
+}
+
+void sync_route_single(sync_route_t *r, redisContext *c, unsigned buckets)
+{
+    r->nodes[0] = c;
+    r->num_nodes = 1;
+    r->buckets = buckets;
+    for (unsigned b = 0; b != buckets; ++b) {
+        r->bucket[b] = c;
+        r->node_of[b] = 0;
+    }
 }
 
 void sync_route_close(sync_route_t *r)

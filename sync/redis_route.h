@@ -15,6 +15,7 @@
 #define SYNC_REDIS_ROUTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 #include "ig_cluster.h"
 #include "ig_config.h"
@@ -31,6 +32,7 @@ typedef struct sync_route_t {
     size_t num_nodes;                     /**< entries of nodes */
     unsigned buckets;                     /**< the install's bucket count (cfg->buckets) */
     redisContext *bucket[IG_BUCKETS_MAX]; /**< borrowed from nodes: the connection of each bucket */
+    uint16_t node_of[IG_BUCKETS_MAX];     /**< the index in nodes of each bucket's connection */
     char errstr[SYNC_ROUTE_ERR_BYTES];    /**< why the last open failed */
 } sync_route_t;
 
@@ -48,16 +50,38 @@ int sync_route_open(sync_route_t *r, const ig_config_t *cfg, unsigned connect_ms
 /** Closes every connection of r (r may be closed already). */
 void sync_route_close(sync_route_t *r);
 
+/**
+ * Makes r a routing of the first buckets buckets to the one connection c,
+ * as sync_route_open does for a single Redis: r owns c (sync_route_close
+ * frees it) unless the caller frees c and never closes r.
+ */
+void sync_route_single(sync_route_t *r, redisContext *c, unsigned buckets);
+
 /** The connection that serves bucket (r open). */
 static inline redisContext *sync_route_bucket(const sync_route_t *r, unsigned bucket)
 {
     return r->bucket[bucket];
 }
 
+/** The index in r->nodes of the connection that serves bucket (r open). */
+static inline size_t sync_route_node_of(const sync_route_t *r, unsigned bucket)
+{
+    return r->node_of[bucket];
+}
+
 /** Whether r is open. */
 static inline int sync_route_is_open(const sync_route_t *r)
 {
     return r->num_nodes != 0;
+}
+
+/** Whether a connection of r failed (its context has an error): r should be closed and opened again. */
+static inline int sync_route_failed(const sync_route_t *r)
+{
+    for (size_t i = 0; i != r->num_nodes; ++i)
+        if (r->nodes[i]->err != 0)
+            return 1;
+    return 0;
 }
 
 /** Sets a timeout for every command on every connection of r. Returns 0 or -1. */

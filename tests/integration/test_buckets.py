@@ -113,9 +113,7 @@ class BucketCountTest(harness.HarnessTestCase):
         wait_until(lambda: h.redis("GET", keys.BUCKETS_KEY) == "64", 10, 0.05, "the count recorded again")
         h.gateway.wait_ready()
 
-
-class UpgradeRecordsSixteenTest(harness.HarnessTestCase):
-    """Migration 016 on a database made before the count was recorded."""
+    # -- migration 016 on a database made before the count was recorded --
 
     def database(self, db, with_data):
         """A database as an install before migration 016 left it: empty, or holding an invite."""
